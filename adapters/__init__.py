@@ -1,0 +1,1 @@
+"""albench's built-in adapters (installed as ``albench_adapters``)."""

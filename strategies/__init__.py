@@ -1,0 +1,1 @@
+"""albench's built-in acquisition strategies (installed as ``albench_strategies``)."""
