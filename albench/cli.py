@@ -201,5 +201,21 @@ def toy_zeroshot(cache_dir) -> None:
         click.echo(f"| {name} | {task.num_classes} | {len(task.pool)} | {len(task.test)} | `{task.template}` | {acc:.1f} |")
 
 
+@main.command("bench")
+@click.option("--section", "sections", default=None, help="Comma-separated sections (default: all).")
+@click.option("--quick/--full", default=True, show_default=True, help="Quick sizes (CI machine) or full sizes.")
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
+def bench_cmd(sections, quick, out) -> None:
+    """Measure speed and memory; write reports/bench.json and reports/bench.md."""
+    from .bench import run_sections
+
+    result = run_sections(split_list(sections) if sections else None, quick, Path(out))
+    click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "
+               f"({', '.join(result['sections'])})")
+
+
+# Command groups contributed by other modules: one line each.
+
+
 if __name__ == "__main__":
     main()
