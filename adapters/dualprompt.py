@@ -1,0 +1,344 @@
+"""DualPrompt: positive/negative text prompts + visual prompts, with a clean probability.
+
+The adaptation model of Wang, Song & Xia, "Explicit Uncertainty Modeling for
+Active CLIP Adaptation with Dual Prompt Tuning" (the seed paper, Sec. 3.2),
+whose dual-prompt construction comes from DeFT (Wei et al., "Vision-Language
+Models are Strong Noisy Label Detectors", NeurIPS 2024; reference code
+github.com/HotanLee/DeFT, ``model/text_encoder.py::PromptLearner`` and
+``main_phase1.py::train``). Visual prompts follow VPT (Jia et al., ECCV 2022;
+github.com/KMnP/vpt) in the DeFT placement.
+
+Model
+    * Two CoOp-style contexts (Zhou et al., IJCV 2022), ``pos`` and ``neg``, each
+      M = 16 tokens shared across classes, N(0, 0.02) init, class token at the
+      end (Eqs. 1-2): ``[SOS] V1..VM <class name> . [EOT]``. Both prompt sets go
+      through the text encoder in one batched pass (2C prompts).
+    * Visual prompts: 20 tokens (the paper's M_v), shallow by default
+      (``vpt_deep=True`` gives every later block its own 20 tokens, replacing
+      the previous block's prompt outputs, as in VPT-deep). Original VPT
+      initialisation uniform(+-sqrt(6 / (3 p^2 + d))) with p the patch size and d
+      the vision width. Placement: appended to the token sequence *after*
+      ``ln_pre`` (DeFT/LIFT placement, ``backbone.encode_image_prompted`` with
+      ``prompts_before_ln_pre=False``). Prompts carry no positional embedding and
+      attention is permutation-equivariant, so "appended" and VPT's "after CLS"
+      give the same CLS output. ``vpt_tokens=0`` disables them; the adapter then
+      trains on cached frozen image features (much faster, text-only dual prompt).
+
+Clean probability (Eq. 3): for image features v and class c,
+    p_clean(c) = exp(s cos(v, t+_c)) / (exp(s cos(v, t+_c)) + exp(s cos(v, t-_c)))
+with s = CLIP's logit scale (1/tau). For an unlabeled sample c is the predicted
+class (argmax of the positive logits); for a labelled one, its label.
+
+Losses (Eqs. 4-6), per sample with label y (human or pseudo):
+    L1 = CE(s cos(v, T+), y)
+    L2 = -log p_clean(y) - log(1 - p_clean(y~)),   y~ ~ Uniform({1..C} \\ {y}),
+         drawn afresh per sample and step
+    L  = L1 + lam * L2,  lam = 1.
+Eq. 5 as printed, ``-log p_clean(y~) + log(1 - p_clean(y~))``, is minimised by
+p_clean(y~) -> 1, i.e. it would teach the model that a *random wrong* label is
+clean, contradicting the text ("positive more discriminative than negative for
+true labels, reversed for noisy labels"). We implement the intended loss, which
+is DeFT's ``L_neg = NLL(log p_no, comple_target) + NLL(log p_yes, target)``.
+The log-probabilities are computed exactly as log-sigmoids of the scaled
+similarity difference (no clamping needed, unlike DeFT's clamp at 1e-5).
+
+Differences from DeFT, by design (DESIGN.md): the image features are *not*
+detached inside L2, so L2 reaches the visual prompts (the seed paper: the
+negative objective "supervises the visual prompts"); DeFT detaches them.
+``detach_positive=True`` (default, as DeFT) detaches the positive text
+features inside L2, so the positive prompt learns from L1 only and L2 updates
+the negative prompt and the visual prompts; ``detach_positive=False`` lets L2
+move the positive prompt too. DeFT's sample selection inside training
+(``p_clean > 0.5`` after warm-up) is not part of the seed paper and is not used.
+
+Training: the shared trainer (``albench.training``): SGD momentum 0.9, cosine
+decay, labeled batch 16 + pseudo batch 64 per step, each step's loss the mean
+over all samples of the concatenated batch. Defaults: 10 epochs (the paper's
+{10, 20}; DeFT uses 10), lr 0.01 (from the paper's {0.001, 0.01, 0.03}),
+on-device augmentation (random resized crop, area 0.5-1, aspect 3/4-4/3,
+plus horizontal flip, vectorised with ``affine_grid``). Evaluation computes
+the prompted image features of a split once per fit and reuses them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from albench.adapter import Adapter, AdapterEnv, Labeled
+from albench.errors import AlbenchError
+from albench.seeding import seed_everything, torch_generator
+from albench.training import TrainConfig, train
+
+from .coop import PromptLearner
+
+
+class VisualPrompts(torch.nn.Module):
+    """VPT tokens for a CLIP vision transformer (shallow, or deep with one set per block).
+
+    Could share code with ``adapters/vpt.py`` (same init, same
+    ``encode_image_prompted`` call) once that module lands.
+    """
+
+    def __init__(self, backbone, n_tokens: int = 20, deep: bool = False):
+        super().__init__()
+        v = backbone.model.visual
+        ks = v.conv1.kernel_size
+        patch = int(ks[0] if isinstance(ks, (tuple, list)) else ks)
+        width = backbone.vision_width
+        self.backbone, self.n_tokens, self.deep = backbone, n_tokens, deep
+        self.bound = math.sqrt(6.0 / (3 * patch * patch + width))  # Jia et al. 2022, KMnP/vpt
+        dev = backbone.device
+        self.shallow = torch.nn.Parameter(torch.empty(n_tokens, width, device=dev).uniform_(-self.bound, self.bound))
+        n_deep = len(v.transformer.resblocks) - 1 if deep else 0
+        self.deep_prompts = torch.nn.Parameter(
+            torch.empty(n_deep, n_tokens, width, device=dev).uniform_(-self.bound, self.bound)) if n_deep else None
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        deep = list(self.deep_prompts.unbind(0)) if self.deep_prompts is not None else None
+        return self.backbone.encode_image_prompted(pixels, self.shallow, deep, prompts_before_ln_pre=False)
+
+
+class DualPromptModel(torch.nn.Module):
+    """Positive and negative CoOp contexts sharing the class-name tokens, plus optional VPT."""
+
+    def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, vpt_tokens: int = 20, vpt_deep: bool = False):
+        super().__init__()
+        self.backbone = backbone
+        self.pos = PromptLearner(backbone, classnames, n_ctx)
+        self.neg = PromptLearner(backbone, classnames, n_ctx)
+        self.visual = VisualPrompts(backbone, vpt_tokens, vpt_deep) if vpt_tokens > 0 else None
+
+    def parameters_to_train(self) -> list[torch.nn.Parameter]:
+        out = [self.pos.ctx, self.neg.ctx]
+        if self.visual is not None:
+            out.append(self.visual.shallow)
+            if self.visual.deep_prompts is not None:
+                out.append(self.visual.deep_prompts)
+        return out
+
+    def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """L2-normalised (T+, T-), each (C, D), from one text-encoder pass over 2C prompts."""
+        prompts = torch.cat([self.pos.prompts(), self.neg.prompts()], 0)
+        eot = torch.cat([self.pos.eot, self.neg.eot], 0)
+        t = F.normalize(self.backbone.encode_text_embeddings(prompts, eot).float(), dim=-1)
+        c = self.pos.eot.shape[0]
+        return t[:c], t[c:]
+
+
+def dual_logits(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled cosine logits of images against positive and negative prompts, (n, C) each."""
+    v = F.normalize(img.float(), dim=-1)
+    return scale * v @ t_pos.T, scale * v @ t_neg.T
+
+
+def clean_probability_from_logits(pos: torch.Tensor, neg: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 3: p_clean of ``labels`` (default: the predicted class, argmax of ``pos``)."""
+    if labels is None:
+        labels = pos.argmax(1)
+    rows = torch.arange(pos.shape[0], device=pos.device)
+    return torch.sigmoid(pos[rows, labels] - neg[rows, labels])
+
+
+def complementary_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """One label per sample drawn uniformly from the other C-1 classes."""
+    off = torch.randint(1, num_classes, labels.shape, generator=generator, device=generator.device)
+    return (labels + off.to(labels.device)) % num_classes
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor
+    l1: torch.Tensor
+    l2: torch.Tensor
+
+
+def dualprompt_loss(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, labels: torch.Tensor,
+                    comp: torch.Tensor | None, scale: float, lam: float = 1.0, detach_positive: bool = True) -> LossParts:
+    """L = L1 + lam * L2 (module docstring); ``comp`` = complementary labels (None when C = 1)."""
+    pos, neg = dual_logits(img, t_pos, t_neg, scale)
+    l1 = F.cross_entropy(pos, labels)
+    pos2 = dual_logits(img, t_pos.detach(), t_neg, scale)[0] if detach_positive else pos
+    rows = torch.arange(labels.shape[0], device=labels.device)
+    margin_y = pos2[rows, labels] - neg[rows, labels]  # log p_clean(y) = logsigmoid(margin)
+    l2 = -F.logsigmoid(margin_y)
+    if comp is not None:
+        margin_c = pos2[rows, comp] - neg[rows, comp]  # log(1 - p_clean(y~)) = logsigmoid(-margin)
+        l2 = l2 - F.logsigmoid(-margin_c)
+    l2 = l2.mean()
+    return LossParts(l1 + lam * l2, l1, l2)
+
+
+class RandomResizedCropFlip:
+    """Batched on-device random resized crop + horizontal flip via one ``grid_sample``."""
+
+    def __init__(self, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
+        self.scale, self.log_ratio = scale, (math.log(ratio[0]), math.log(ratio[1]))
+
+    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+
+        def u(lo, hi):
+            return lo + (hi - lo) * torch.rand(n, generator=g, device=g.device)
+
+        area = u(*self.scale)
+        ratio = torch.exp(u(*self.log_ratio))
+        sw = torch.sqrt(area * ratio).clamp(max=1.0)  # crop width / image width
+        sh = torch.sqrt(area / ratio).clamp(max=1.0)
+        tx = (1 - sw) * (2 * torch.rand(n, generator=g, device=g.device) - 1)
+        ty = (1 - sh) * (2 * torch.rand(n, generator=g, device=g.device) - 1)
+        flip = torch.where(torch.rand(n, generator=g, device=g.device) < 0.5, -1.0, 1.0)
+        theta = torch.zeros(n, 2, 3, device=g.device)
+        theta[:, 0, 0], theta[:, 0, 2] = sw * flip, tx
+        theta[:, 1, 1], theta[:, 1, 2] = sh, ty
+        theta = theta.to(x.device, x.dtype)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class DualPrompt(Adapter):
+    """The paper's full framework ("Ours"): dual text prompts + VPT, trained on labels and pseudo-labels."""
+
+    name = "dualprompt"
+    frozen_image_encoder = False
+    accepts_pseudo_labels = True
+    defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
+                "epochs": 10, "lr": 0.01, "batch_size": 16, "pseudo_batch_size": 64, "augment": True,
+                "min_steps": 0, "eval_batch": 512}
+
+    def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
+        super().__init__(env, **options)
+        o = self.options
+        for key, lo in (("n_ctx", 1), ("vpt_tokens", 0), ("epochs", 1), ("batch_size", 1), ("pseudo_batch_size", 1),
+                        ("min_steps", 0), ("eval_batch", 1)):
+            if not isinstance(o[key], int) or o[key] < lo:
+                raise AlbenchError(f"dualprompt: option {key}={o[key]!r} must be an integer >= {lo}.")
+        for key in ("lam", "lr"):
+            if not (o[key] >= 0 and math.isfinite(o[key])):
+                raise AlbenchError(f"dualprompt: option {key}={o[key]!r} must be a finite number >= 0.")
+        if o["vpt_deep"] and o["vpt_tokens"] == 0:
+            raise AlbenchError("dualprompt: vpt_deep=true needs vpt_tokens > 0 (valid: vpt_tokens >= 1 with "
+                               "vpt_deep, or vpt_tokens=0 without visual prompts).")
+        if env.num_classes < 2:
+            raise AlbenchError(f"dualprompt needs at least 2 classes, the task has {env.num_classes}.")
+        self.seed_key = seed_key
+        seed_everything(env.seed, "dualprompt-init", seed_key, env.round)
+        self.model = DualPromptModel(env.backbone, env.task.classnames, o["n_ctx"], o["vpt_tokens"], o["vpt_deep"])
+        self.fitted = False
+        self._text: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._feats: dict[str, torch.Tensor] = {}
+
+    # ---- parameters and images ---------------------------------------------
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return self.model.parameters_to_train()
+
+    def _encode_indices(self, split: str, idx: np.ndarray, aug: RandomResizedCropFlip | None = None,
+                        g: torch.Generator | None = None) -> torch.Tensor:
+        """Image features (n, D) for pool/test indices: prompted vision tower, or cached if no VPT."""
+        bank = self.env.bank
+        if self.model.visual is None:
+            return bank.features(split)[torch.as_tensor(idx, dtype=torch.long)].to(self.env.device)
+        x = bank.pixels(split, idx)
+        if aug is not None:
+            x = aug(x, g)
+        return self.model.visual(x)
+
+    @torch.no_grad()
+    def _split_features(self, split: str) -> torch.Tensor:
+        """Un-normalised image features of a whole split (float32, CPU), computed once per fit."""
+        if split not in self._feats:
+            if self.model.visual is None:
+                self._feats[split] = self.env.bank.features(split).float().cpu()
+            else:
+                n, bs, out = len(self.env.task.split(split)), self.options["eval_batch"], []
+                for s in range(0, n, bs):
+                    with self.env.backbone.autocast():
+                        out.append(self._encode_indices(split, np.arange(s, min(n, s + bs))).float().cpu())
+                d = self.env.backbone.embed_dim
+                self._feats[split] = torch.cat(out) if out else torch.zeros(0, d)
+        return self._feats[split]
+
+    @torch.no_grad()
+    def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised (T+, T-) on CPU, computed once per fit."""
+        if self._text is None:
+            with self.env.backbone.autocast():
+                tp, tn = self.model.text_features()
+            self._text = (tp.float().cpu(), tn.float().cpu())
+        return self._text
+
+    # ---- training -----------------------------------------------------------
+    def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
+        o, env, dev = self.options, self.env, self.env.device
+        c = env.num_classes
+        if pseudo is not None and len(pseudo):
+            keep = ~np.isin(pseudo.indices, labeled.indices)  # a human label overrides a pseudo-label
+            pseudo = Labeled(pseudo.indices[keep], pseudo.labels[keep])
+        for name, part in (("labeled", labeled), ("pseudo", pseudo)):
+            if part is not None and len(part) and (part.labels.min() < 0 or part.labels.max() >= c):
+                raise AlbenchError(f"dualprompt: {name} labels must lie in 0..{c - 1}, got "
+                                   f"{sorted(set(part.labels[(part.labels < 0) | (part.labels >= c)].tolist()))[:5]}.")
+        cfg = TrainConfig(epochs=o["epochs"], lr=o["lr"], batch_size=o["batch_size"],
+                          pseudo_batch_size=o["pseudo_batch_size"], min_steps=o["min_steps"])
+        keys = (env.seed, "dualprompt", self.seed_key, env.round)
+        g_batches = torch_generator(*keys, "batches")
+        g_comp = torch_generator(*keys, "complementary")
+        g_aug = torch_generator(*keys, "augment", device=dev)
+        aug = RandomResizedCropFlip() if o["augment"] and self.model.visual is not None else None
+        scale = env.backbone.logit_scale
+        parts: dict[str, float] = {}
+
+        def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
+            batches = [b for b in (lb, pb) if b is not None]
+            idx = np.concatenate([b.indices for b in batches])
+            y = torch.as_tensor(np.concatenate([b.labels for b in batches]), device=dev)
+            comp = complementary_labels(y.cpu(), c, g_comp).to(dev)
+            with env.backbone.autocast():
+                img = self._encode_indices("pool", idx, aug, g_aug)
+                t_pos, t_neg = self.model.text_features()
+            loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"])
+            parts["l1"], parts["l2"] = float(loss.l1.detach()), float(loss.l2.detach())
+            return loss.total
+
+        report = train(self.trainable_parameters(), step, labeled if len(labeled) else None, pseudo, cfg, g_batches,
+                       where=f"dualprompt round {env.round}")
+        self.fitted = True
+        self._text, self._feats = None, {}
+        report.update({"final_l1": parts.get("l1"), "final_l2": parts.get("l2"),
+                       "labeled": len(labeled), "pseudo": 0 if pseudo is None else len(pseudo)})
+        return report
+
+    # ---- prediction -----------------------------------------------------------
+    def _rows(self, split: str, indices: np.ndarray | None) -> torch.Tensor:
+        f = self._split_features(split)
+        return f if indices is None else f[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
+
+    def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
+        return self._rows(split, indices)
+
+    def classifier(self) -> torch.Tensor:
+        return self.text_features()[0]
+
+    @torch.no_grad()
+    def dual_logits(self, split: str, indices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positive, negative) scaled cosine logits, (n, C) each, on CPU."""
+        t_pos, t_neg = self.text_features()
+        return dual_logits(self._rows(split, indices), t_pos, t_neg, self.env.backbone.logit_scale)
+
+    @torch.no_grad()
+    def predict_logits(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
+        return self.dual_logits(split, indices)[0]
+
+    @torch.no_grad()
+    def clean_probability(self, split: str, indices: np.ndarray | None = None,
+                          labels: np.ndarray | None = None) -> torch.Tensor:
+        """p_clean (n,) of the given labels, or of the predicted classes when ``labels`` is None."""
+        pos, neg = self.dual_logits(split, indices)
+        lab = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        if lab is not None and lab.shape != (pos.shape[0],):
+            raise AlbenchError(f"clean_probability: {lab.shape[0] if lab.ndim else 'scalar'} labels for "
+                               f"{pos.shape[0]} samples.")
+        return clean_probability_from_logits(pos, neg, lab)
