@@ -1,0 +1,201 @@
+"""DualPrompt (the seed paper's method): adapter, losses, selection rule, mining, end-to-end runs."""
+import numpy as np
+import pytest
+import torch
+
+from albench.adapter import Labeled, ZeroShotClassifier
+from albench.conformance import check_adapter, check_strategy, tiny_env
+from albench.errors import AlbenchError
+from albench.strategy import RoundContext, check_selection
+from albench_adapters.dualprompt import (DualPrompt, clean_probability_from_logits, complementary_labels,
+                                         dualprompt_loss)
+from albench_strategies.dualprompt import (STATE_KEY, DualPromptStrategy, per_class_top, quota_select,
+                                           zero_shot_pseudo)
+
+FAST = {"epochs": 2}
+
+
+@pytest.fixture(scope="module")
+def env():
+    return tiny_env()
+
+
+# ---------------------------------------------------------------- conformance
+def test_adapter_conforms():
+    check_adapter("dualprompt", options=FAST)
+
+
+def test_adapter_deep_vpt_conforms(env):
+    check_adapter(DualPrompt, options={**FAST, "vpt_deep": True}, env=env)
+
+
+def test_strategy_conforms():
+    check_strategy("dualprompt", options=FAST)
+
+
+def test_bad_options_name_values():
+    with pytest.raises(AlbenchError, match="n_ctx=0 must be an integer >= 1"):
+        DualPrompt(tiny_env(), n_ctx=0)
+    with pytest.raises(AlbenchError, match="vpt_deep=true needs vpt_tokens > 0"):
+        DualPrompt(tiny_env(), vpt_tokens=0, vpt_deep=True)
+    with pytest.raises(AlbenchError, match="Available: .*K.*k"):
+        DualPromptStrategy(kk=3)
+    with pytest.raises(AlbenchError, match="k=-1 must be an integer >= 0"):
+        DualPromptStrategy(k=-1)
+
+
+# ---------------------------------------------------------------- losses
+def test_loss_is_the_corrected_eq5():
+    """L2 = -log p_clean(y) - log(1 - p_clean(y~)), not the printed -log p(y~) + log(1 - p(y~))."""
+    torch.manual_seed(0)
+    img, tp, tn = torch.randn(6, 8), torch.nn.functional.normalize(torch.randn(3, 8), dim=-1), \
+        torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    y, comp = torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([1, 2, 0, 2, 0, 1])
+    parts = dualprompt_loss(img, tp, tn, y, comp, scale=10.0, lam=0.5)
+    v = torch.nn.functional.normalize(img, dim=-1)
+    pos, neg = 10 * v @ tp.T, 10 * v @ tn.T
+    p_all = torch.exp(pos) / (torch.exp(pos) + torch.exp(neg))
+    r = torch.arange(6)
+    l2 = (-torch.log(p_all[r, y]) - torch.log(1 - p_all[r, comp])).mean()
+    l1 = torch.nn.functional.cross_entropy(pos, y)
+    assert torch.allclose(parts.l2, l2, atol=1e-5) and torch.allclose(parts.l1, l1, atol=1e-5)
+    assert torch.allclose(parts.total, l1 + 0.5 * l2, atol=1e-5)
+    assert torch.allclose(clean_probability_from_logits(pos, neg, y), p_all[r, y])
+    assert torch.allclose(clean_probability_from_logits(pos, neg), p_all[r, pos.argmax(1)])
+
+
+def test_complementary_labels_uniform_over_other_classes():
+    g = torch.Generator().manual_seed(0)
+    y = torch.zeros(20000, dtype=torch.long)
+    c = complementary_labels(y, 5, g)
+    assert (c != y).all()
+    freq = torch.bincount(c, minlength=5).float() / len(c)
+    assert freq[0] == 0 and torch.allclose(freq[1:], torch.full((4,), 0.25), atol=0.02)
+
+
+@pytest.mark.parametrize("deep, detach", [(False, True), (True, False)])
+def test_l2_gradients_reach_negative_and_visual_prompts(env, deep, detach):
+    a = DualPrompt(env, vpt_deep=deep, detach_positive=detach)
+    idx = np.arange(8)
+    img = a._encode_indices("pool", idx)
+    tp, tn = a.model.text_features()
+    y = torch.as_tensor(env.task.pool.labels[idx])
+    comp = complementary_labels(y, env.num_classes, torch.Generator().manual_seed(0))
+    dualprompt_loss(img, tp, tn, y, comp, env.backbone.logit_scale, detach_positive=detach).l2.backward()
+    m = a.model
+    assert m.neg.ctx.grad is not None and m.neg.ctx.grad.abs().sum() > 0
+    assert m.visual.shallow.grad is not None and m.visual.shallow.grad.abs().sum() > 0
+    if deep:
+        assert m.visual.deep_prompts.grad is not None and (m.visual.deep_prompts.grad.abs().sum((1, 2)) > 0).all()
+    pos_grad = 0.0 if m.pos.ctx.grad is None else float(m.pos.ctx.grad.abs().sum())
+    assert (pos_grad == 0.0) if detach else (pos_grad > 0.0)
+    assert all(p.grad is None for p in env.backbone.model.parameters())
+
+
+def test_pseudo_overlapping_labels_are_dropped_and_counts_reported(env):
+    a = DualPrompt(env, **FAST)
+    y = env.task.pool.labels
+    info = a.fit(Labeled(np.arange(4), y[:4]), Labeled(np.arange(2, 12), (y[2:12] + 1) % 4))
+    assert info["labeled"] == 4 and info["pseudo"] == 8 and info["steps"] == 2
+    p = a.clean_probability("pool", np.arange(5))
+    assert p.shape == (5,) and ((p > 0) & (p < 1)).all()
+    with pytest.raises(AlbenchError, match="labels must lie in 0..3"):
+        DualPrompt(env, **FAST).fit(Labeled([0, 1], [0, 7]))
+
+
+# ---------------------------------------------------------------- selection rule
+def test_quota_and_remainder_rule_exact():
+    # 3 classes, budget 8 -> quota floor(8/3) = 2 per class; class 1 has a single candidate (shortfall 1),
+    # so the remainder is 8 mod 3 = 2 plus 1 = 3 samples, chosen by lowest p_clean among everything left.
+    pred = np.array([0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 0, 2])
+    p = np.array([.10, .20, .05, .90, .15, .80, .30, .35, .60, .70, .12, .33])
+    got = quota_select(p, pred, 8, 3)
+    # per class: class 0 -> positions 2 (.05), 0 (.10); class 1 -> 5 (.80); class 2 -> 6 (.30), 11 (.33)
+    # remainder from the rest {1 .20, 3 .90, 4 .15, 7 .35, 8 .60, 9 .70, 10 .12}: 10, 4, 1
+    assert sorted(got[:5].tolist()) == [0, 2, 5, 6, 11]
+    assert got[5:].tolist() == [10, 4, 1]
+    assert len(set(got.tolist())) == 8
+    # budget below C: everything by lowest p_clean overall
+    assert quota_select(p, pred, 2, 3).tolist() == [2, 0]
+    # exact multiple: pure per-class quotas
+    assert sorted(quota_select(np.array([.5, .4, .3, .2]), np.array([0, 0, 1, 1]), 2, 2).tolist()) == [1, 3]
+    with pytest.raises(AlbenchError, match="budget 13 exceeds the 12"):
+        quota_select(p, pred, 13, 3)
+
+
+def test_mining_picks_per_class_top_k():
+    pred = np.array([0, 0, 0, 1, 1, 2, 0, 1])
+    p = np.array([.9, .2, .95, .4, .8, .7, .5, .99])
+    assert per_class_top(p, pred, 2, 4).tolist() == [0, 2, 4, 5, 7]  # class 2 has one, class 3 none
+    assert per_class_top(p, pred, 0, 4).tolist() == []
+    probs = np.array([[.7, .3], [.9, .1], [.2, .8], [.6, .4], [.4, .6]])
+    idx, lab = zero_shot_pseudo(probs, np.array([0, 2, 3, 4]), K=1)  # candidate 1 excluded
+    assert idx.tolist() == [0, 2] and lab.tolist() == [0, 1]
+
+
+class _FixedDual(DualPrompt):
+    """A 'trained' dual-prompt adapter whose positive/negative logits are hand-built."""
+
+    def set_logits(self, pos, neg):
+        self._pos, self._neg, self.fitted = torch.as_tensor(pos), torch.as_tensor(neg), True
+
+    def dual_logits(self, split, indices=None):
+        return (self._pos, self._neg) if indices is None else (self._pos[indices], self._neg[indices])
+
+
+def test_strategy_select_and_mine_on_constructed_case(env, monkeypatch):
+    n, c = len(env.task.pool), env.num_classes
+    rng = np.random.default_rng(0)
+    pred = np.arange(n) % c
+    pred[pred == 3] = 2  # class 3 is never predicted
+    pos = torch.full((n, c), -5.0)
+    pos[np.arange(n), pred] = 5.0
+    margin = torch.as_tensor(rng.normal(0, 2, n), dtype=torch.float32)  # p_clean = sigmoid(margin)
+    neg = pos.clone()
+    neg[np.arange(n), pred] = 5.0 - margin
+    model = DualPrompt.__new__(_FixedDual)
+    model.set_logits(pos, neg)
+    fits = []
+    monkeypatch.setattr(DualPrompt, "fit", lambda self, *a, **k: fits.append(1))
+    labeled = np.array([0, 1, 2])
+    ctx = RoundContext(round=2, budget=7, pool_size=n, num_classes=c, labeled=labeled,
+                       labels=env.task.pool.labels[labeled], rng=np.random.default_rng(0), model=model, env=env, state={})
+    picked = check_selection("dualprompt", DualPromptStrategy(k=3).select(ctx), ctx)
+    assert fits == []  # the run's trained dual-prompt adapter is reused, not retrained
+    unl = ctx.unlabeled
+    pc = torch.sigmoid(margin).numpy()[unl]
+    expect = unl[quota_select(pc, pred[unl], 7, c)]
+    assert picked.tolist() == expect.tolist()
+    # quota floor(7/4) = 1 from each of classes 0, 1, 2 (class 3 has no candidates), then 4 by lowest p_clean
+    for cls in range(3):
+        members = unl[pred[unl] == cls]
+        assert members[np.argmin(torch.sigmoid(margin).numpy()[members])] in picked
+    mined_idx, mined_lab = ctx.pseudo_labels
+    assert ctx.state[STATE_KEY][0] is mined_idx
+    assert not set(mined_idx.tolist()) & (set(picked.tolist()) | set(labeled.tolist()))
+    assert np.array_equal(mined_lab, pred[mined_idx]) and np.bincount(mined_lab, minlength=c).tolist() == [3, 3, 3, 0]
+    rest = np.setdiff1d(unl, picked)
+    for cls in range(3):
+        members = rest[pred[rest] == cls]
+        top = members[np.argsort(-torch.sigmoid(margin).numpy()[members], kind="stable")[:3]]
+        assert sorted(mined_idx[mined_lab == cls].tolist()) == sorted(top.tolist())
+
+
+def test_round1_trains_own_model_on_zero_shot_top_K(env, monkeypatch):
+    seen = {}
+    real_fit = DualPrompt.fit
+
+    def spy(self, labeled, pseudo=None):
+        seen["labeled"], seen["pseudo"] = len(labeled), pseudo
+        return real_fit(self, labeled, pseudo)
+
+    monkeypatch.setattr(DualPrompt, "fit", spy)
+    n = len(env.task.pool)
+    zs = ZeroShotClassifier(env)
+    ctx = RoundContext(round=1, budget=4, pool_size=n, num_classes=env.num_classes, labeled=np.zeros(0, int),
+                       labels=np.zeros(0, int), rng=np.random.default_rng(0), model=zs, env=env, state={})
+    DualPromptStrategy(K=3, **FAST).select(ctx)
+    exp_idx, exp_lab = zero_shot_pseudo(ctx.probs, np.arange(n), 3)
+    assert seen["labeled"] == 0 and np.array_equal(seen["pseudo"].indices, exp_idx)
+    assert np.array_equal(seen["pseudo"].labels, exp_lab) and np.bincount(exp_lab).max() <= 3
+    assert ctx.state["dualprompt_last"]["model"].startswith("trained its own model on 0 labels + zero-shot top-3")
