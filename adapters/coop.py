@@ -5,9 +5,25 @@ Vision-Language Models", IJCV 2022; reference code github.com/KaiyangZhou/CoOp,
 Prompt = [SOS] [ctx_1 .. ctx_M] [class-name tokens] [.] [EOT] with M = 16 shared
 context vectors (``csc=True``: one set per class), class token at the end
 (``class_token_position``: end / middle / front), EOT pooling, cosine logits at
-CLIP's temperature. Context init N(0, 0.02) as in the reference. The image
+CLIP's temperature. Context init N(0, 0.02) as in the reference, or from words
+(``ctx_init="a photo of a"``: the context length becomes the phrase's token
+count and the context is unified, as the reference's ``CTX_INIT``). The image
 encoder is frozen, so training reads cached features: the image tower never
 runs during training.
+
+Augmentation without re-encoding (``aug_views=K``): K augmented views of every
+pool image (RandomResizedCrop scale 0.08-1 + horizontal flip, the Dassl train
+transform) are encoded once through the frozen tower and stored in the feature
+cache (``DataBank.augmented_features``, shared by every run and seed); each
+training step then draws one view per sample. ``aug_views=0`` (default) trains
+on the un-augmented eval features, which is what the paper's CoOp baseline
+needs at 1-5 % budgets and costs zero extra encoder passes.
+
+Defaults (paper grid lr in {0.001, 0.01, 0.03}, 10 or 20 epochs, batch 16):
+lr 0.01, 20 epochs. With 1-5 % labels an epoch is 1-10 steps; lr 0.01 with
+20 epochs was the best of the grid on the toy world (0.001 barely moves the
+context in so few steps, 0.03 overshoots with the momentum-0.9 SGD), and a
+round on cached features costs well under a second on CPU either way.
 """
 from __future__ import annotations
 
@@ -16,24 +32,46 @@ import torch
 import torch.nn.functional as F
 
 from albench.adapter import Adapter, AdapterEnv, Labeled
+from albench.errors import AlbenchError
 from albench.seeding import seed_everything, torch_generator
 from albench.training import TrainConfig, train
+
+
+def check_training_options(name: str, opts: dict) -> None:
+    """Reject impossible training options with a message naming the value and the valid range."""
+    if opts["epochs"] < 1:
+        raise AlbenchError(f"{name}: epochs={opts['epochs']!r}; valid: an integer >= 1 (paper: 10 or 20).")
+    if not opts["lr"] > 0:
+        raise AlbenchError(f"{name}: lr={opts['lr']!r}; valid: a number > 0 (paper grid: 0.001, 0.01, 0.03).")
+    if opts["batch_size"] < 1:
+        raise AlbenchError(f"{name}: batch_size={opts['batch_size']!r}; valid: an integer >= 1 (paper: 16).")
+    if opts.get("min_steps", 0) < 0:
+        raise AlbenchError(f"{name}: min_steps={opts['min_steps']!r}; valid: an integer >= 0.")
 
 
 class PromptLearner(torch.nn.Module):
     """CoOp's context vectors and the fixed token embeddings around them."""
 
     def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, csc: bool = False,
-                 position: str = "end", init_std: float = 0.02):
+                 position: str = "end", init_std: float = 0.02, ctx_init: str = ""):
         super().__init__()
         if position not in ("end", "middle", "front"):
             raise ValueError(f"class_token_position must be end, middle or front, not {position!r}")
-        self.backbone, self.n_ctx, self.position = backbone, n_ctx, position
         width = backbone.text_width
-        shape = (len(classnames), n_ctx, width) if csc else (n_ctx, width)
-        self.ctx = torch.nn.Parameter(torch.empty(shape, device=backbone.device).normal_(std=init_std))
+        ctx_init = ctx_init.replace("_", " ").strip()
+        if ctx_init:  # reference CTX_INIT: context = the phrase's token embeddings, unified
+            init_tok = backbone.tokenize([ctx_init])
+            n_ctx = int(backbone.eot_positions(init_tok)[0]) - 1
+            with torch.no_grad():
+                init = backbone.token_embeddings(init_tok)[0, 1:1 + n_ctx].clone()
+            self.ctx = torch.nn.Parameter(init)
+            placeholder = ctx_init
+        else:
+            shape = (len(classnames), n_ctx, width) if csc else (n_ctx, width)
+            self.ctx = torch.nn.Parameter(torch.empty(shape, device=backbone.device).normal_(std=init_std))
+            placeholder = " ".join(["X"] * n_ctx)
+        self.backbone, self.n_ctx, self.position = backbone, n_ctx, position
         names = [c.replace("_", " ") for c in classnames]
-        placeholder = " ".join(["X"] * n_ctx)
         tokens = backbone.tokenize([f"{placeholder} {n}." if n_ctx else f"{n}." for n in names])
         with torch.no_grad():
             emb = backbone.token_embeddings(tokens)
@@ -73,19 +111,28 @@ class CoOp(Adapter):
 
     name = "coop"
     frozen_image_encoder = True
-    defaults = {"n_ctx": 16, "csc": False, "class_token_position": "end", "epochs": 20, "lr": 0.01,
-                "batch_size": 16, "min_steps": 0}
+    defaults = {"n_ctx": 16, "csc": False, "class_token_position": "end", "ctx_init": "", "epochs": 20, "lr": 0.01,
+                "batch_size": 16, "min_steps": 0, "aug_views": 0, "aug_seed": 0}
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)
-        if self.options["class_token_position"] not in ("end", "middle", "front"):
-            from albench.errors import AlbenchError
-
-            raise AlbenchError(f"coop: class_token_position={self.options['class_token_position']!r}; "
-                               f"valid: end, middle, front.")
+        o = self.options
+        if o["class_token_position"] not in ("end", "middle", "front"):
+            raise AlbenchError(f"coop: class_token_position={o['class_token_position']!r}; valid: end, middle, front.")
+        if o["n_ctx"] < 0:
+            raise AlbenchError(f"coop: n_ctx={o['n_ctx']!r}; valid: an integer >= 0 (paper: 16).")
+        if o["aug_views"] < 0:
+            raise AlbenchError(f"coop: aug_views={o['aug_views']!r}; valid: 0 (no augmentation) or a number of views >= 1.")
+        if not isinstance(o["ctx_init"], str):
+            raise AlbenchError(f"coop: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or '' (random).")
+        check_training_options("coop", o)
         seed_everything(env.seed, "coop-init", env.round)
-        self.prompt = PromptLearner(env.backbone, env.task.classnames, self.options["n_ctx"], self.options["csc"],
-                                    self.options["class_token_position"])
+        self.prompt = PromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["csc"],
+                                    o["class_token_position"], ctx_init=o["ctx_init"])
+        if self.prompt.n_ctx + max(len(t) for t in _encode_lengths(env.backbone, env.task.classnames)) + 1 > \
+                env.backbone.context_length:
+            raise AlbenchError(f"coop: n_ctx={self.prompt.n_ctx} plus the longest class name does not fit the text "
+                               f"encoder's {env.backbone.context_length} positions; use a smaller n_ctx.")
         self._text: torch.Tensor | None = None
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -96,14 +143,26 @@ class CoOp(Adapter):
 
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
         bank, device = self.env.bank, self.env.device
-        feats = bank.features("pool").to(device)
+        k = self.options["aug_views"]
+        if k:
+            # (K, N, D): encoded once per view and cached; a step draws one view per sample
+            feats = bank.augmented_features("pool", k, seed=self.options["aug_seed"]).to(device)
+        else:
+            feats = bank.features("pool").to(device)
         cfg = TrainConfig(epochs=self.options["epochs"], lr=self.options["lr"], batch_size=self.options["batch_size"],
                           min_steps=self.options["min_steps"])
+        g_view = torch_generator(self.env.seed, "coop-views", self.env.round)
 
         def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
             with self.env.backbone.autocast():
                 text = self.prompt.text_features()
-            logits = self._logits(feats[torch.as_tensor(lb.indices, device=device)], text)
+            idx = torch.as_tensor(lb.indices, device=device)
+            if k:
+                view = torch.randint(k, (len(idx),), generator=g_view).to(device)
+                img = feats[view, idx]
+            else:
+                img = feats[idx]
+            logits = self._logits(img, text)
             return F.cross_entropy(logits, torch.as_tensor(lb.labels, device=device))
 
         g = torch_generator(self.env.seed, "coop-batches", self.env.round)

@@ -122,6 +122,8 @@ class DataBank:
         self.batch_size, self.progress = batch_size, progress
         self._features: dict[str, torch.Tensor] = {}
         self._pixels: dict[str, torch.Tensor] = {}
+        self._device_pixels: dict[str, torch.Tensor] = {}
+        self._views: dict[tuple, torch.Tensor] = {}
 
     def feature_key(self, split: str, view: str = "eval") -> str:
         src = self.task.split(split).source
@@ -161,3 +163,52 @@ class DataBank:
     def pixels(self, split: str, indices: np.ndarray | torch.Tensor) -> torch.Tensor:
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
         return self.backbone.normalize_pixels(self.pixel_cache(split)[idx])
+
+    # ---- additions for adapters that train through (or augment in front of) the image tower ----
+    def device_pixel_cache(self, split: str) -> torch.Tensor:
+        """The uint8 pixel cache of ``split`` on the backbone's device (moved there once, then reused)."""
+        if split not in self._device_pixels:
+            cpu = self.pixel_cache(split)
+            self._device_pixels[split] = cpu if self.backbone.device.type == "cpu" else cpu.to(self.backbone.device)
+        return self._device_pixels[split]
+
+    def view_key(self, split: str, view: int, seed: int, scale: tuple[float, float]) -> str:
+        return self.feature_key(split, view=f"rrc{scale[0]:g}-{scale[1]:g}-flip|seed{seed}|view{view}")
+
+    @torch.no_grad()
+    def _encode_view(self, split: str, view: int, seed: int, scale: tuple[float, float]) -> torch.Tensor:
+        from .augment import apply_crops, sample_crops
+        from .seeding import torch_generator
+
+        pix = self.device_pixel_cache(split)
+        n, size = pix.shape[0], pix.shape[1]
+        # crops for the whole split from one stream: independent of the batch size
+        crops = sample_crops(n, size, size, torch_generator(seed, "augmented-view", view), scale=scale)
+        out = []
+        for start in range(0, n, self.batch_size):
+            sl = slice(start, min(n, start + self.batch_size))
+            x = apply_crops(self.backbone.normalize_pixels(pix[sl]), crops[sl])
+            with self.backbone.autocast():
+                out.append(self.backbone.encode_images(x).float().cpu())
+        return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
+
+    def augmented_features(self, split: str, views: int, seed: int = 0,
+                           scale: tuple[float, float] = (0.08, 1.0)) -> torch.Tensor:
+        """Frozen-encoder features of ``views`` augmented copies of every image, (views, N, D).
+
+        View ``v`` is RandomResizedCrop(``scale``) + horizontal flip drawn from
+        a stream seeded by (``seed``, v) and is cached on its own, so asking for
+        8 views after 4 encodes only the 4 new ones, and every run sharing the
+        cache (any run seed) reuses them: the image tower sees each view once.
+        """
+        if views < 1:
+            raise AlbenchError(f"augmented views must be >= 1, got {views}.")
+        out = []
+        for v in range(views):
+            key = (split, v, seed, tuple(scale))
+            if key not in self._views:
+                compute = lambda v=v: self._encode_view(split, v, seed, tuple(scale))  # noqa: E731
+                k = self.view_key(split, v, seed, tuple(scale))
+                self._views[key] = self.cache.get_or_compute(k, compute) if self.cache else compute()
+            out.append(self._views[key])
+        return torch.stack(out)

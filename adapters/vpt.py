@@ -1,0 +1,199 @@
+"""VPT: visual prompt tuning on CLIP's vision transformer.
+
+Jia et al., "Visual Prompt Tuning", ECCV 2022; reference code
+github.com/KMnP/vpt (``src/models/vit_prompt/vit.py``, ``PromptedTransformer``).
+The paper this suite reproduces uses VPT with M_v = 20 tokens on the visual
+side of CLIP (its Section 4.1); the text side is fixed: the template's
+zero-shot text features (as ``FixedEmbeddings`` in the MaPLe repo's CLIP VPT,
+github.com/muzairkhattak/multimodal-prompt-learning ``trainers/vpt.py``).
+
+Where the tokens go, and why. ``n_tokens`` learnable vectors of the vision
+width are inserted into the token sequence *after* the patch embedding,
+positional embedding and CLIP's ``ln_pre``, at the input of the first
+transformer block (shallow, default). The original VPT inserts them after the
+[CLS] token, after the embeddings, directly in front of the first block; its
+ViT has no pre-LayerNorm, so "after ``ln_pre``" is the faithful equivalent in
+CLIP's ViT: the prompts enter block 1 un-normalised and at their own scale,
+as in the paper (and in DeFT/LIFT's CLIP VPT). Whether they sit right after
+[CLS] or after the last patch makes no difference: prompts carry no positional
+embedding, self-attention is permutation-equivariant and CLIP pools the [CLS]
+output, so both orders give identical features; we append. The MaPLe repo's
+CLIP VPT instead appends before ``ln_pre`` (that is MaPLe's placement, used in
+``albench_adapters.maple``). With ``deep=True`` every block i >= 1 gets its own
+``n_tokens`` fresh prompts that replace the previous block's prompt outputs
+(VPT-deep). With zero tokens the forward is exactly ``encode_image``.
+
+Initialisation: the original VPT uniform init, U(-v, v) with
+v = sqrt(6 / (3 * p * p + d)), p the patch size and d the vision width
+(v = 0.0625 for ViT-B/16), for shallow and deep prompts alike.
+
+Training: SGD + cosine (``albench.training``), batch 16, on device-cached
+pixels with the CoOp augmentation (random resized crop 0.08-1 + flip) done
+batched on the device. The image tower runs every step (only its prompts have
+gradients), so this adapter sets ``frozen_image_encoder = False`` and returns
+its prompted features from ``image_features``.
+
+Defaults (paper grid lr in {0.001, 0.01, 0.03}, 10 or 20 epochs): lr 0.03,
+10 epochs. Gradients reach the prompts only through attention in a frozen
+tower, and with 1-5 % labels an epoch is 1-10 steps: on the toy world 0.01 and
+0.001 hardly move the prompts within a round, 0.03 learns (DeFT also trains
+its CLIP VPT with lr 0.03); 10 epochs because 20 bought nothing there and
+VPT's round cost is dominated by the image tower.
+
+Reusable piece: ``VisualPrompts`` (the prompt tokens and their forward,
+``features(pixels)``), also used by the DualPrompt adapter.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from albench.adapter import Adapter, AdapterEnv, Labeled
+from albench.errors import AlbenchError
+from albench.seeding import seed_everything, torch_generator
+from albench.training import PixelFeed, TrainConfig, cosine_logits, encode_split, train
+
+from .coop import check_training_options
+
+
+def vision_layers(backbone) -> int:
+    return len(backbone.model.visual.transformer.resblocks)
+
+
+def patch_size(backbone) -> int:
+    k = backbone.model.visual.conv1.kernel_size
+    return int(k[0] if isinstance(k, (tuple, list)) else k)
+
+
+class VisualPrompts(torch.nn.Module):
+    """VPT prompt tokens for a CLIP ViT and the prompted forward.
+
+    ``VisualPrompts(backbone, n_tokens=20, deep=False)``:
+
+    * ``shallow``: Parameter (n_tokens, Wv), enters block 1 after ``ln_pre``;
+    * ``deep_prompts``: Parameter (L - 1, n_tokens, Wv) when ``deep`` (block
+      i >= 1 gets ``deep_prompts[i - 1]``), else None;
+    * ``features(pixels)``: un-normalised image features (B, E) of normalised
+      pixels (B, 3, S, S), differentiable w.r.t. the prompts only; run it inside
+      ``backbone.autocast()``;
+    * ``parameters()``: exactly the prompt tensors.
+    """
+
+    def __init__(self, backbone, n_tokens: int = 20, deep: bool = False):
+        super().__init__()
+        if n_tokens < 0:
+            raise AlbenchError(f"vpt: n_tokens={n_tokens!r}; valid: an integer >= 0 (paper: 20).")
+        self.backbone, self.n_tokens, self.deep = backbone, int(n_tokens), bool(deep)
+        width, p = backbone.vision_width, patch_size(backbone)
+        self.init_bound = math.sqrt(6.0 / (3 * p * p + width))  # original VPT init (Jia et al. 2022)
+        dev = backbone.device
+        self.shallow = torch.nn.Parameter(torch.empty(n_tokens, width, device=dev).uniform_(-self.init_bound, self.init_bound))
+        if deep:
+            self.deep_prompts = torch.nn.Parameter(
+                torch.empty(vision_layers(backbone) - 1, n_tokens, width, device=dev).uniform_(-self.init_bound,
+                                                                                                self.init_bound))
+        else:
+            self.deep_prompts = None
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone.encode_image_prompted(pixels, self.shallow, self.deep_prompts, prompts_before_ln_pre=False)
+
+
+class PromptedImageAdapter(Adapter):
+    """Shared plumbing for adapters that prompt the image tower (VPT, MaPLe, DualPrompt).
+
+    Subclasses implement ``encode_pixels(pixels)`` (prompted image features)
+    and ``text_weights()`` ((C, E) text features on the device, any norm).
+    Evaluation encodes each split once per trained model (cached until the
+    next ``fit``) and computes the text side once.
+    """
+
+    frozen_image_encoder = False
+    eval_batch_size = 256
+
+    def __init__(self, env: AdapterEnv, **options):
+        super().__init__(env, **options)
+        self._feats: dict[str, torch.Tensor] = {}
+        self._text: torch.Tensor | None = None
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def text_weights(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def invalidate(self) -> None:
+        self._feats, self._text = {}, None
+
+    def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
+        n = len(self.env.task.split(split))
+        if split not in self._feats:
+            if indices is not None and len(indices) < n // 2:  # a small subset: do not encode the whole split
+                return encode_split(self.encode_pixels, self.env.bank, split, np.asarray(indices), self.eval_batch_size)
+            self._feats[split] = encode_split(self.encode_pixels, self.env.bank, split, None, self.eval_batch_size)
+        feats = self._feats[split]
+        return feats if indices is None else feats[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
+
+    @torch.no_grad()
+    def classifier(self) -> torch.Tensor:
+        if self._text is None:
+            with self.env.backbone.autocast():
+                self._text = F.normalize(self.text_weights().float(), dim=-1).cpu()
+        return self._text
+
+    @torch.no_grad()
+    def predict_logits(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
+        return cosine_logits(self.image_features(split, indices), self.classifier(), self.env.backbone.logit_scale)
+
+    def train_feed(self, prefix: str) -> PixelFeed:
+        g = torch_generator(self.env.seed, f"{prefix}-augment", self.env.round)
+        return PixelFeed(self.env.bank, "pool", augment=self.options["augment"], generator=g,
+                         scale=(self.options["aug_min_scale"], 1.0))
+
+
+class VPT(PromptedImageAdapter):
+    """Visual prompt tuning (shallow by default, ``deep=True`` for VPT-deep) with fixed template text features."""
+
+    name = "vpt"
+    defaults = {"n_tokens": 20, "deep": False, "epochs": 10, "lr": 0.03, "batch_size": 16, "min_steps": 0,
+                "augment": True, "aug_min_scale": 0.08}
+
+    def __init__(self, env: AdapterEnv, **options):
+        super().__init__(env, **options)
+        o = self.options
+        check_training_options("vpt", o)
+        if not 0 < o["aug_min_scale"] <= 1:
+            raise AlbenchError(f"vpt: aug_min_scale={o['aug_min_scale']!r}; valid: a number in (0, 1] (CoOp: 0.08).")
+        seed_everything(env.seed, "vpt-init", env.round)
+        self.prompts = VisualPrompts(env.backbone, o["n_tokens"], o["deep"])
+        with torch.no_grad():
+            self._fixed_text = env.backbone.text_classifier(env.task.prompts())  # normalised, on the device
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.prompts.parameters())
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.prompts.features(pixels)
+
+    def text_weights(self) -> torch.Tensor:
+        return self._fixed_text
+
+    def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
+        device, bb = self.env.device, self.env.backbone
+        feed = self.train_feed("vpt")
+        cfg = TrainConfig(epochs=self.options["epochs"], lr=self.options["lr"], batch_size=self.options["batch_size"],
+                          min_steps=self.options["min_steps"])
+
+        def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
+            with bb.autocast():
+                img = self.prompts.features(feed(lb.indices))
+            logits = cosine_logits(img, self._fixed_text, bb.logit_scale)
+            return F.cross_entropy(logits, torch.as_tensor(lb.labels, device=device))
+
+        g = torch_generator(self.env.seed, "vpt-batches", self.env.round)
+        report = train(self.trainable_parameters(), step, labeled, None, cfg, g, where=f"vpt round {self.env.round}")
+        self.invalidate()
+        return report
