@@ -54,6 +54,8 @@ class RunSpec:
     round_budget: int | None = None  # absolute per-round budget; overrides round_fraction
     data_root: str | None = None
     label: str | None = None  # table column name (e.g. "Ours_CoOp"); not part of the identity
+    # loader options (allow_custom_split, skip_corrupt, path, template, ...); in the config only when non-empty
+    dataset_options: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
@@ -62,6 +64,8 @@ class RunSpec:
             raise AlbenchError(f"--rounds must be a positive integer, got {self.rounds}.")
         if self.round_budget is not None and self.round_budget <= 0:
             raise AlbenchError(f"--round-budget must be a positive integer, got {self.round_budget}.")
+        if not isinstance(self.dataset_options, dict):
+            raise AlbenchError(f"dataset_options must be a dict of loader options, got {self.dataset_options!r}.")
         if not (0 < self.round_fraction <= 1):
             raise AlbenchError(f"Per-round budget fraction must be in (0, 100 %], got {self.round_fraction * 100:g} %.")
 
@@ -76,7 +80,7 @@ def canonical(obj) -> str:
 def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     """Everything that affects a run's numbers; its hash names the record."""
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
-    return {
+    config = {
         "strategy": spec.strategy,
         "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options),
         "adapter": spec.adapter,
@@ -88,6 +92,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
         "seed": spec.seed,
         "albench": albench.__version__,
     }
+    if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
+        config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
+    return config
 
 
 def config_hash(config: dict) -> str:
@@ -118,10 +125,10 @@ class Workspace:
             self._backbones[key] = Backbone.load(spec, device=self.device)
         return self._backbones[key]
 
-    def task(self, name: str, data_root: str | None) -> Task:
-        key = (name, data_root)
+    def task(self, name: str, data_root: str | None, options: dict | None = None) -> Task:
+        key = (name, data_root, canonical(options or {}))
         if key not in self._tasks:
-            self._tasks[key] = load_task(name, data_root=data_root)
+            self._tasks[key] = load_task(name, data_root=data_root, **(options or {}))
         return self._tasks[key]
 
     def bank(self, backbone: Backbone, task: Task) -> DataBank:
@@ -153,7 +160,7 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
     results_dir = Path(results_dir)
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
     backbone = ws.backbone(spec.backbone)
-    task = ws.task(spec.dataset, spec.data_root)
+    task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
     config = run_config(spec, task, backbone)
     chash = config_hash(config)
     path = record_path(results_dir, spec, chash)
