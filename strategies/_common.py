@@ -1,0 +1,333 @@
+"""Shared numerics for the built-in strategies: chunked distances, exact
+k-center greedy, D²-sampling, k-means and k-nearest neighbours.
+
+Nothing here builds an N×N (or N×C·D) matrix: distances are computed in row
+chunks of at most ``CHUNK_ELEMS`` entries, so memory stays O(N·(C+D)).
+
+Two accelerations keep the sequential algorithms (k-center greedy, k-means++
+seeding) fast on large pools without changing their output distribution:
+
+* **Deferred exact argmax** (k-center greedy). Minimum distances only ever
+  decrease, so values that have not yet seen the newest centres are upper
+  bounds. Each pick refreshes only the top-M bounds against the pending centres;
+  if the best refreshed value strictly beats the (M+1)-th bound it is the exact
+  argmax, otherwise all pending centres are applied to the whole pool in one
+  matrix product. The pick sequence equals the naive algorithm's.
+* **Rejection D²-sampling** (k-means++ / BADGE). Draw from the stale upper
+  bounds, accept with probability exact/bound. Accepted draws are distributed
+  exactly ∝ D² (standard rejection sampling); pending centres are flushed with
+  one matrix product when they pile up or acceptance drops.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+CHUNK_ELEMS = 1 << 24  # ~16M float32 entries (64 MiB) per distance block
+
+
+def as_tensor(x: np.ndarray, dtype=torch.float32) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+
+
+def rows_per_chunk(cols: int) -> int:
+    return max(1, CHUNK_ELEMS // max(1, cols))
+
+
+def lowest_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k smallest scores; ties go to the lowest position (stable)."""
+    return np.argsort(scores, kind="stable")[:k]
+
+
+def entropy_from_logits(logits: np.ndarray) -> np.ndarray:
+    """Shannon entropy (nats) of softmax(logits), finite even where p underflows to 0."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    p = np.exp(logp)
+    return -(p * logp).sum(axis=1)  # logp is finite, so 0 * logp = 0 where p underflows
+
+
+def sq_dists(x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None,
+             c_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Euclidean distances (n, k) via the Gram trick, clamped at 0."""
+    x_sq = (x * x).sum(1) if x_sq is None else x_sq
+    c_sq = (c * c).sum(1) if c_sq is None else c_sq
+    return (x_sq[:, None] + c_sq[None, :] - 2.0 * (x @ c.T)).clamp_min_(0.0)
+
+
+def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row of x: (min squared distance to ``centres``, argmin), chunked."""
+    n = x.shape[0]
+    x_sq = (x * x).sum(1) if x_sq is None else x_sq
+    c_sq = (centres * centres).sum(1)
+    out = torch.empty(n, dtype=x.dtype)
+    arg = torch.empty(n, dtype=torch.long)
+    step = rows_per_chunk(centres.shape[0])
+    for s in range(0, n, step):
+        d = sq_dists(x[s:s + step], centres, x_sq[s:s + step], c_sq)
+        out[s:s + step], arg[s:s + step] = d.min(1)
+    return out, arg
+
+
+# --------------------------------------------------------------------------- k-center greedy
+
+def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, candidates: np.ndarray | None = None,
+                   top_m: int = 256, max_pending: int = 64) -> np.ndarray:
+    """Greedy k-center (Sener & Savarese 2018) with exact deferred updates.
+
+    ``x`` (n, d) points; ``initial_centres`` row indices already covered (labelled);
+    ``candidates`` rows that may be picked (default: all rows not in the initial
+    centres). Returns ``budget`` row indices in pick order. Each pick is
+    ``argmax_i min_c ||x_i - x_c||`` over the candidates, ties to the lowest row,
+    exactly as the naive loop; minimum distances start from the initial centres
+    (or +inf when there are none, so the first pick is the lowest candidate).
+    """
+    xt = as_tensor(x, torch.float32 if x.dtype != np.float64 else torch.float64)
+    n = xt.shape[0]
+    cand = np.setdiff1d(np.arange(n), initial_centres) if candidates is None else np.asarray(candidates)
+    if budget > cand.size:
+        raise ValueError(f"k-center greedy asked for {budget} picks from {cand.size} candidates")
+    xc = xt[torch.as_tensor(cand)]
+    xc_sq = (xc * xc).sum(1)
+    if len(initial_centres):
+        md = min_sq_dist_to(xc, xt[torch.as_tensor(np.asarray(initial_centres))], xc_sq)[0].numpy().astype(np.float64)
+    else:
+        md = np.full(cand.size, np.inf)
+    picked_pos: list[int] = []
+    pending: list[int] = []  # positions (into cand) of centres not yet applied to md
+    top_m = min(top_m, cand.size)
+
+    def flush() -> None:
+        if pending:
+            c = xc[torch.as_tensor(pending)]
+            d = min_sq_dist_to(xc, c, xc_sq)[0].numpy()
+            np.minimum(md, d, out=md)
+            pending.clear()
+
+    for _ in range(budget):
+        best = -1
+        if pending and top_m < cand.size:
+            top = np.argpartition(-md, top_m)[: top_m + 1]  # top_m+1 largest upper bounds
+            order = top[np.lexsort((top, -md[top]))]  # by bound desc, then position asc
+            head, bound_rest = order[:top_m], md[order[top_m]]
+            hp = torch.as_tensor(head)
+            fresh = np.minimum(md[head], sq_dists(xc[hp], xc[torch.as_tensor(pending)], xc_sq[hp]).min(1)[0].numpy())
+            md[head] = fresh
+            j = int(np.lexsort((head, -fresh))[0])
+            if fresh[j] > bound_rest:
+                best = int(head[j])
+            if len(pending) >= max_pending and best < 0:
+                flush()
+        elif pending:
+            flush()
+        if best < 0:
+            flush()
+            best = int(np.argmax(md))  # first index among ties, like the reference
+        picked_pos.append(best)
+        md[best] = -np.inf  # never again
+        pending.append(best)
+        if len(pending) >= max_pending:
+            flush()
+            md[np.asarray(picked_pos)] = -np.inf
+    return cand[np.asarray(picked_pos, dtype=np.int64)]
+
+
+# --------------------------------------------------------------------------- D²-sampling
+
+def d2_sample(n: int, budget: int, first: int, sq_dist_to: Callable[[np.ndarray, np.ndarray], np.ndarray],
+              rng: np.random.Generator, weights: np.ndarray | None = None, max_pending: int = 32) -> np.ndarray:
+    """k-means++ seeding: ``first``, then each next row drawn ∝ w·D² (D = distance to the
+    nearest chosen row), never a chosen row again. ``sq_dist_to(rows, centres)`` returns the
+    (len(rows), len(centres)) squared distances. Returns ``budget`` rows in pick order.
+
+    When every remaining row has zero mass (all duplicates of chosen rows), the rest is
+    drawn uniformly from the unchosen rows.
+    """
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    chosen = [int(first)]
+    is_chosen = np.zeros(n, dtype=bool)
+    is_chosen[first] = True
+    ub = np.empty(n)  # upper bounds of D² (exact for rows that saw every chosen centre)
+    step = max(1, (1 << 22))
+    for s in range(0, n, step):
+        rows = np.arange(s, min(n, s + step))
+        ub[rows] = sq_dist_to(rows, np.array([first]))[:, 0]
+    ub = np.clip(ub, 0, None)
+    ub[is_chosen] = 0.0
+    pending: list[int] = []
+    rejections = 0
+
+    def flush() -> None:
+        if pending:
+            p = np.asarray(pending)
+            for s in range(0, n, rows_per_chunk(len(p) * 4)):
+                rows = np.arange(s, min(n, s + rows_per_chunk(len(p) * 4)))
+                d = np.clip(sq_dist_to(rows, p).min(1), 0, None)
+                np.minimum(ub[rows], d, out=ub[rows])
+            pending.clear()
+            ub[is_chosen] = 0.0
+
+    while len(chosen) < budget:
+        mass = w * ub
+        total = mass.sum()
+        if total <= 0:
+            if pending:
+                flush()
+                continue
+            rest = np.flatnonzero(~is_chosen)
+            extra = rng.choice(rest, size=budget - len(chosen), replace=False)
+            chosen.extend(int(i) for i in extra)
+            break
+        cdf = np.cumsum(mass)
+        i = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+        i = min(i, n - 1)
+        if pending:
+            exact = min(ub[i], max(0.0, float(sq_dist_to(np.array([i]), np.asarray(pending)).min())))
+        else:
+            exact = ub[i]
+        accept = ub[i] > 0 and (exact >= ub[i] or rng.random() * ub[i] < exact)
+        ub[i] = exact
+        if not accept:
+            rejections += 1
+            if rejections >= 4:
+                flush()
+                rejections = 0
+            continue
+        rejections = 0
+        chosen.append(i)
+        is_chosen[i] = True
+        ub[i] = 0.0
+        pending.append(i)
+        if len(pending) >= max_pending:
+            flush()
+    return np.asarray(chosen[:budget], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- k-means
+
+def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None = None,
+           max_iter: int = 10, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """(Weighted) Lloyd k-means with k-means++ seeding drawn from ``rng``.
+
+    Returns (centres (k, d), labels (n,)). Empty clusters keep their previous centre.
+    Stops after ``max_iter`` Lloyd steps or when no centre moves more than ``tol``
+    (relative to the mean squared norm of the data).
+    """
+    xt = as_tensor(x)
+    n = xt.shape[0]
+    k = min(k, n)
+    x_sq = (xt * xt).sum(1)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.sum() <= 0:
+        w = np.ones(n)
+    first = int(rng.choice(n, p=w / w.sum()))
+
+    def sqd(rows: np.ndarray, cs: np.ndarray) -> np.ndarray:
+        r = torch.as_tensor(rows)
+        return sq_dists(xt[r], xt[torch.as_tensor(cs)], x_sq[r]).double().numpy()
+
+    seeds = d2_sample(n, k, first, sqd, rng, weights=w)
+    centres = xt[torch.as_tensor(seeds)].clone()
+    wt = torch.as_tensor(w, dtype=torch.float32)
+    scale = float(x_sq.mean()) or 1.0
+    labels = torch.zeros(n, dtype=torch.long)
+    for _ in range(max_iter):
+        labels = min_sq_dist_to(xt, centres, x_sq)[1]
+        sums = torch.zeros_like(centres).index_add_(0, labels, xt * wt[:, None])
+        mass = torch.zeros(centres.shape[0]).index_add_(0, labels, wt)
+        new = centres.clone()
+        nz = mass > 0
+        new[nz] = sums[nz] / mass[nz, None]
+        shift = float(((new - centres) ** 2).sum(1).max())
+        centres = new
+        if shift <= tol * scale:
+            break
+    labels = min_sq_dist_to(xt, centres, x_sq)[1]
+    return centres.numpy(), labels.numpy()
+
+
+def nearest_to_centres(x: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """For each non-empty cluster (in centre order), the row closest to its centre."""
+    xt, ct = as_tensor(x), as_tensor(centres)
+    d = ((xt - ct[torch.as_tensor(labels)]) ** 2).sum(1).numpy()
+    order = np.lexsort((np.arange(len(d)), d, labels))  # by cluster, then distance, then row
+    lab_sorted = labels[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = lab_sorted[1:] != lab_sorted[:-1]
+    return order[first]
+
+
+# --------------------------------------------------------------------------- k nearest neighbours
+
+def knn_exact(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(squared distances, indices) of the k nearest other rows, chunked; O(n·k) memory."""
+    xt = as_tensor(x)
+    n = xt.shape[0]
+    k = min(k, n - 1)
+    x_sq = (xt * xt).sum(1)
+    dist = np.empty((n, k), dtype=np.float32)
+    idx = np.empty((n, k), dtype=np.int64)
+    step = rows_per_chunk(n)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        d = sq_dists(xt[s:e], xt, x_sq[s:e], x_sq)
+        d[torch.arange(e - s), torch.arange(s, e)] = float("inf")  # not its own neighbour
+        v, i = torch.topk(d, k, dim=1, largest=False)
+        dist[s:e], idx[s:e] = v.numpy(), i.numpy()
+    return dist, idx
+
+
+def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None = None, n_probe: int = 8
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate kNN (inverted file, as faiss IndexIVFFlat): k-means cells, each row searched
+    among the rows of its ``n_probe`` nearest cells. Exact when n_probe >= n_cells."""
+    xt = as_tensor(x)
+    n = xt.shape[0]
+    k = min(k, n - 1)
+    n_cells = n_cells or max(1, int(np.sqrt(n)))
+    sample = rng.choice(n, size=min(n, 64 * n_cells), replace=False)
+    cent, _ = kmeans(x[np.sort(sample)], n_cells, rng, max_iter=10)
+    ct = as_tensor(cent)
+    x_sq = (xt * xt).sum(1)
+    # each row's n_probe nearest cells
+    probe = np.empty((n, min(n_probe, ct.shape[0])), dtype=np.int64)
+    step = rows_per_chunk(ct.shape[0])
+    for s in range(0, n, step):
+        d = sq_dists(xt[s:s + step], ct, x_sq[s:s + step])
+        probe[s:s + step] = torch.topk(d, probe.shape[1], dim=1, largest=False)[1].numpy()
+    cell = probe[:, 0]
+    members = [np.flatnonzero(cell == c) for c in range(ct.shape[0])]
+    dist = np.full((n, k), np.inf, dtype=np.float32)
+    idx = np.zeros((n, k), dtype=np.int64)
+    # group queries by their probe list's first cell so each block shares most candidates
+    for c in range(ct.shape[0]):
+        q = members[c]
+        if q.size == 0:
+            continue
+        cand = np.unique(np.concatenate([members[j] for j in np.unique(probe[q].ravel())]))
+        ct_rows = torch.as_tensor(cand)
+        qs = 0
+        qstep = rows_per_chunk(cand.size)
+        while qs < q.size:
+            qq = q[qs:qs + qstep]
+            qt = torch.as_tensor(qq)
+            d = sq_dists(xt[qt], xt[ct_rows], x_sq[qt], x_sq[ct_rows])
+            d[torch.as_tensor(cand[None, :] == qq[:, None])] = float("inf")
+            kk = min(k, cand.size - 1)
+            if kk > 0:
+                v, i = torch.topk(d, kk, dim=1, largest=False)
+                dist[qq, :kk], idx[qq, :kk] = v.numpy(), cand[i.numpy()]
+            qs += qstep
+    return dist, idx
+
+
+def knn(x: np.ndarray, k: int, rng: np.random.Generator, exact_max: int = 20000, n_probe: int = 8
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN up to ``exact_max`` rows, inverted-file approximation above (time O(n^1.5·d))."""
+    if x.shape[0] <= exact_max:
+        return knn_exact(x, k)
+    return knn_ivf(x, k, rng, n_probe=n_probe)

@@ -1,0 +1,106 @@
+"""ProbCover: greedy maximum coverage of δ-balls (cold start, no model needed).
+
+Paper: Yehuda, Dekel, Hacohen & Weinshall, "Active Learning Through a Covering
+Lens" (NeurIPS 2022). Reference code: avihu111/TypiClust
+``deep-al/pycls/al/prob_cover.py``.
+
+As in the reference: a directed graph with an edge x→y whenever
+‖f_x − f_y‖ < δ (self-loops included) on L2-normalised image features of the
+labelled + unlabelled pool; everything within δ of a labelled sample is
+covered; B times, pick the sample with the most edges into uncovered samples
+(ties to the lowest index, the reference's ``argmax``) and cover its ball.
+δ = ``delta`` (0.6, the reference's ``initial_delta``).
+
+Differences: the reference's batched distance loop ``range(N // 500)`` skips the
+last partial batch; ours covers every sample. When everything is covered the
+reference's argmax returns sample 0 (possibly labelled); ours fills the rest
+uniformly at random from the unpicked unlabelled samples (the only use of
+``ctx.rng``, hence ``stochastic = False``). Memory is O(edges); the graph is
+built in row chunks and refused (with the edge count) above ``max_edges``.
+Time is O(N²·D) for the ball search, like the reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from albench.errors import AlbenchError
+from albench.strategy import RoundContext, Strategy
+
+from ._common import as_tensor, rows_per_chunk, sq_dists
+
+
+def delta_graph(x: np.ndarray, delta: float, max_edges: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (indptr, indices) of {(i, j): ||x_i - x_j|| < delta}."""
+    xt = as_tensor(x)
+    n = xt.shape[0]
+    x_sq = (xt * xt).sum(1)
+    counts = np.zeros(n, dtype=np.int64)
+    cols: list[np.ndarray] = []
+    total = 0
+    step = rows_per_chunk(n)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        mask = sq_dists(xt[s:e], xt, x_sq[s:e], x_sq) < delta * delta
+        r, c = torch.nonzero(mask, as_tuple=True)
+        counts[s:e] = torch.bincount(r, minlength=e - s).numpy()
+        cols.append(c.numpy().astype(np.int32))
+        total += c.numel()
+        if total > max_edges:
+            raise AlbenchError(f"probcover: delta={delta} gives more than {max_edges:,} edges on {n:,} samples; "
+                               f"use a smaller delta or raise max_edges.")
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return indptr, np.concatenate(cols) if cols else np.zeros(0, dtype=np.int32)
+
+
+class ProbCover(Strategy):
+    """Greedy max coverage of delta-balls in image-feature space."""
+
+    name = "probcover"
+    stochastic = False
+    defaults = {"delta": 0.6, "max_edges": 200_000_000}
+
+    def select(self, ctx: RoundContext) -> np.ndarray:
+        delta = float(self.options["delta"])
+        if delta <= 0:
+            raise AlbenchError(f"probcover: delta={delta} must be positive.")
+        u, B = ctx.unlabeled, ctx.budget
+        lab = np.unique(ctx.labeled)
+        rel = np.concatenate([lab, u])
+        indptr, nbr = delta_graph(ctx.features[rel], delta, int(self.options["max_edges"]))
+        n = len(rel)
+        src = np.repeat(np.arange(n), np.diff(indptr))
+        covered = np.zeros(n, dtype=bool)
+
+        def cover(nodes: np.ndarray) -> np.ndarray:
+            """Mark the balls of ``nodes`` covered; return newly covered nodes."""
+            if nodes.size == 0:
+                return nodes
+            balls = np.concatenate([nbr[indptr[i]:indptr[i + 1]] for i in nodes]).astype(np.int64)
+            new = np.unique(balls[~covered[balls]])
+            covered[new] = True
+            return new
+
+        cover(np.arange(len(lab)))
+        # degree = edges into uncovered nodes; the graph is symmetric, so in-edges of y = ball(y)
+        degree = np.bincount(src[~covered[nbr]], minlength=n).astype(np.int64)
+        picked: list[int] = []
+        is_picked = np.zeros(n, dtype=bool)
+        is_picked[: len(lab)] = True
+        while len(picked) < B:
+            cur = int(np.argmax(degree))
+            if degree[cur] <= 0:
+                break
+            new = cover(np.array([cur]))
+            if new.size:
+                into = np.concatenate([nbr[indptr[y]:indptr[y + 1]] for y in new]).astype(np.int64)
+                np.subtract.at(degree, into, 1)
+            if not is_picked[cur]:
+                picked.append(cur)
+                is_picked[cur] = True
+            degree[cur] = min(degree[cur], 0)
+        out = rel[np.asarray(picked, dtype=np.int64)]
+        if out.size < B:
+            rest = np.setdiff1d(u, out)
+            out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
+        return out

@@ -1,0 +1,90 @@
+"""TypiClust: typical samples from uncovered clusters (cold start, no model needed).
+
+Paper: Hacohen, Dekel & Weinshall, "Active Learning on a Budget: Opposite
+Strategies Suit High and Low Budgets" (ICML 2022). Reference code:
+avihu111/TypiClust ``deep-al/pycls/al/typiclust.py``.
+
+As in the reference: cluster labelled + unlabelled features into
+K = min(|L| + B, 500) clusters (sklearn ``KMeans`` when K ≤ 50, else
+``MiniBatchKMeans`` with batch 5000; seeded from ``ctx.rng``); drop clusters of
+≤ 5 samples; order clusters by (labelled count ascending, size descending) and
+visit them round-robin; from the visited cluster take the unlabelled, not yet
+picked sample of highest typicality 1 / (mean squared-L2 distance to its k
+nearest neighbours within the cluster's remaining unlabelled samples + 1e-5),
+k = min(20, cluster size // 2) (squared distances, as faiss ``IndexFlatL2``).
+
+Features: the current model's L2-normalised CLIP image features (the reference
+uses self-supervised SimCLR/DINO features; frozen CLIP plays that role here).
+Differences: a cluster with no unlabelled sample left is skipped (the reference
+would crash), k is at least 1, and if every cluster is exhausted or dropped the
+rest is filled uniformly at random.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from albench.strategy import RoundContext, Strategy
+
+from ._common import as_tensor, sq_dists
+
+
+def typicality(x: np.ndarray, k: int) -> np.ndarray:
+    """1 / (mean squared distance to the k nearest other rows + 1e-5)."""
+    n = len(x)
+    if n == 1:
+        return np.ones(1)
+    k = max(1, min(k, n - 1))
+    xt = as_tensor(x)
+    d = sq_dists(xt, xt)
+    d.fill_diagonal_(float("inf"))
+    mean = torch.topk(d, k, dim=1, largest=False)[0].double().mean(1).numpy()
+    return 1.0 / (mean + 1e-5)
+
+
+class TypiClust(Strategy):
+    """Most typical unlabelled sample of each least-covered cluster, round-robin."""
+
+    name = "typiclust"
+    defaults = {"max_clusters": 500, "min_cluster_size": 5, "k_nn": 20}
+
+    def select(self, ctx: RoundContext) -> np.ndarray:
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+
+        o = self.options
+        u, B = ctx.unlabeled, ctx.budget
+        lab = np.unique(ctx.labeled)
+        rel = np.concatenate([lab, u])
+        feats = ctx.features[rel].astype(np.float32)
+        k = max(1, min(len(lab) + B, int(o["max_clusters"]), len(rel)))
+        seed = int(ctx.rng.integers(2**31 - 1))
+        if k <= 50:
+            km = KMeans(n_clusters=k, random_state=seed, n_init=1)
+        else:
+            km = MiniBatchKMeans(n_clusters=k, batch_size=5000, random_state=seed, n_init=1)
+        labels = km.fit_predict(feats).astype(np.int64)
+        sizes = np.bincount(labels, minlength=k)
+        lab_counts = np.bincount(labels[: len(lab)], minlength=k)
+        keep = np.flatnonzero(sizes > int(o["min_cluster_size"]))
+        order = keep[np.lexsort((keep, -sizes[keep], lab_counts[keep]))]
+        avail = labels.copy()
+        avail[: len(lab)] = -1
+        picked: list[int] = []
+        active = list(order)
+        i = 0
+        while len(picked) < B and active:
+            c = active[i % len(active)]
+            members = np.flatnonzero(avail == c)
+            if members.size == 0:
+                active.remove(c)
+                continue
+            t = typicality(feats[members], min(int(o["k_nn"]), members.size // 2))
+            j = int(members[int(np.argmax(t))])
+            picked.append(j)
+            avail[j] = -1
+            i += 1
+        out = rel[np.asarray(picked, dtype=np.int64)]
+        if out.size < B:
+            rest = np.setdiff1d(u, out)
+            out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
+        return out
