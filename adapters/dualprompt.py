@@ -53,11 +53,13 @@ move the positive prompt too. DeFT's sample selection inside training
 
 Training: the shared trainer (``albench.training``): SGD momentum 0.9, cosine
 decay, labeled batch 16 + pseudo batch 64 per step, each step's loss the mean
-over all samples of the concatenated batch. Defaults: 10 epochs (the paper's
-{10, 20}; DeFT uses 10), lr 0.01 (from the paper's {0.001, 0.01, 0.03}),
-on-device augmentation (random resized crop, area 0.5-1, aspect 3/4-4/3,
-plus horizontal flip, vectorised with ``affine_grid``). Evaluation computes
-the prompted image features of a split once per fit and reuses them.
+over all samples of the concatenated batch. Images come from the device pixel
+cache (``PixelFeed``) with the CoOp augmentation (random resized crop, area
+``aug_min_scale``-1, + flip) done batched on the device; evaluation encodes a
+split once per fit (``encode_split``) and reuses it. Visual prompts are
+``albench_adapters.vpt.VisualPrompts`` (same tokens, init and placement as the
+``vpt`` adapter). Defaults: see the README section "DualPrompt (the paper's
+method)" for how they were chosen.
 """
 from __future__ import annotations
 
@@ -71,35 +73,10 @@ import torch.nn.functional as F
 from albench.adapter import Adapter, AdapterEnv, Labeled
 from albench.errors import AlbenchError
 from albench.seeding import seed_everything, torch_generator
-from albench.training import TrainConfig, train
+from albench.training import PixelFeed, TrainConfig, encode_split, train
 
-from .coop import PromptLearner
-
-
-class VisualPrompts(torch.nn.Module):
-    """VPT tokens for a CLIP vision transformer (shallow, or deep with one set per block).
-
-    Could share code with ``adapters/vpt.py`` (same init, same
-    ``encode_image_prompted`` call) once that module lands.
-    """
-
-    def __init__(self, backbone, n_tokens: int = 20, deep: bool = False):
-        super().__init__()
-        v = backbone.model.visual
-        ks = v.conv1.kernel_size
-        patch = int(ks[0] if isinstance(ks, (tuple, list)) else ks)
-        width = backbone.vision_width
-        self.backbone, self.n_tokens, self.deep = backbone, n_tokens, deep
-        self.bound = math.sqrt(6.0 / (3 * patch * patch + width))  # Jia et al. 2022, KMnP/vpt
-        dev = backbone.device
-        self.shallow = torch.nn.Parameter(torch.empty(n_tokens, width, device=dev).uniform_(-self.bound, self.bound))
-        n_deep = len(v.transformer.resblocks) - 1 if deep else 0
-        self.deep_prompts = torch.nn.Parameter(
-            torch.empty(n_deep, n_tokens, width, device=dev).uniform_(-self.bound, self.bound)) if n_deep else None
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        deep = list(self.deep_prompts.unbind(0)) if self.deep_prompts is not None else None
-        return self.backbone.encode_image_prompted(pixels, self.shallow, deep, prompts_before_ln_pre=False)
+from .coop import PromptLearner, check_training_options
+from .vpt import VisualPrompts
 
 
 class DualPromptModel(torch.nn.Module):
@@ -115,9 +92,7 @@ class DualPromptModel(torch.nn.Module):
     def parameters_to_train(self) -> list[torch.nn.Parameter]:
         out = [self.pos.ctx, self.neg.ctx]
         if self.visual is not None:
-            out.append(self.visual.shallow)
-            if self.visual.deep_prompts is not None:
-                out.append(self.visual.deep_prompts)
+            out.extend(self.visual.parameters())
         return out
 
     def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,33 +147,6 @@ def dualprompt_loss(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor,
     return LossParts(l1 + lam * l2, l1, l2)
 
 
-class RandomResizedCropFlip:
-    """Batched on-device random resized crop + horizontal flip via one ``grid_sample``."""
-
-    def __init__(self, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3)):
-        self.scale, self.log_ratio = scale, (math.log(ratio[0]), math.log(ratio[1]))
-
-    def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        n = x.shape[0]
-
-        def u(lo, hi):
-            return lo + (hi - lo) * torch.rand(n, generator=g, device=g.device)
-
-        area = u(*self.scale)
-        ratio = torch.exp(u(*self.log_ratio))
-        sw = torch.sqrt(area * ratio).clamp(max=1.0)  # crop width / image width
-        sh = torch.sqrt(area / ratio).clamp(max=1.0)
-        tx = (1 - sw) * (2 * torch.rand(n, generator=g, device=g.device) - 1)
-        ty = (1 - sh) * (2 * torch.rand(n, generator=g, device=g.device) - 1)
-        flip = torch.where(torch.rand(n, generator=g, device=g.device) < 0.5, -1.0, 1.0)
-        theta = torch.zeros(n, 2, 3, device=g.device)
-        theta[:, 0, 0], theta[:, 0, 2] = sw * flip, tx
-        theta[:, 1, 1], theta[:, 1, 2] = sh, ty
-        theta = theta.to(x.device, x.dtype)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
 class DualPrompt(Adapter):
     """The paper's full framework ("Ours"): dual text prompts + VPT, trained on labels and pseudo-labels."""
 
@@ -207,18 +155,20 @@ class DualPrompt(Adapter):
     accepts_pseudo_labels = True
     defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
                 "epochs": 10, "lr": 0.01, "batch_size": 16, "pseudo_batch_size": 64, "augment": True,
-                "min_steps": 0, "eval_batch": 512}
+                "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
         super().__init__(env, **options)
         o = self.options
-        for key, lo in (("n_ctx", 1), ("vpt_tokens", 0), ("epochs", 1), ("batch_size", 1), ("pseudo_batch_size", 1),
-                        ("min_steps", 0), ("eval_batch", 1)):
+        check_training_options("dualprompt", o)
+        for key, lo in (("n_ctx", 1), ("vpt_tokens", 0), ("pseudo_batch_size", 1), ("eval_batch", 1)):
             if not isinstance(o[key], int) or o[key] < lo:
-                raise AlbenchError(f"dualprompt: option {key}={o[key]!r} must be an integer >= {lo}.")
-        for key in ("lam", "lr"):
-            if not (o[key] >= 0 and math.isfinite(o[key])):
-                raise AlbenchError(f"dualprompt: option {key}={o[key]!r} must be a finite number >= 0.")
+                raise AlbenchError(f"dualprompt: {key}={o[key]!r}; valid: an integer >= {lo}.")
+        if not (o["lam"] >= 0 and math.isfinite(o["lam"])):
+            raise AlbenchError(f"dualprompt: lam={o['lam']!r}; valid: a finite number >= 0 (paper: 1).")
+        if not 0 < o["aug_min_scale"] <= 1:
+            raise AlbenchError(f"dualprompt: aug_min_scale={o['aug_min_scale']!r}; valid: a number in (0, 1] "
+                               f"(CoOp: 0.08).")
         if o["vpt_deep"] and o["vpt_tokens"] == 0:
             raise AlbenchError("dualprompt: vpt_deep=true needs vpt_tokens > 0 (valid: vpt_tokens >= 1 with "
                                "vpt_deep, or vpt_tokens=0 without visual prompts).")
@@ -235,16 +185,14 @@ class DualPrompt(Adapter):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return self.model.parameters_to_train()
 
-    def _encode_indices(self, split: str, idx: np.ndarray, aug: RandomResizedCropFlip | None = None,
-                        g: torch.Generator | None = None) -> torch.Tensor:
-        """Image features (n, D) for pool/test indices: prompted vision tower, or cached if no VPT."""
-        bank = self.env.bank
+    def _encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.visual.features(pixels)
+
+    def _train_features(self, idx: np.ndarray, feed: PixelFeed | None) -> torch.Tensor:
+        """Pool image features (n, D) for a training batch: prompted tower on (augmented) pixels, or cached."""
         if self.model.visual is None:
-            return bank.features(split)[torch.as_tensor(idx, dtype=torch.long)].to(self.env.device)
-        x = bank.pixels(split, idx)
-        if aug is not None:
-            x = aug(x, g)
-        return self.model.visual(x)
+            return self.env.bank.features("pool")[torch.as_tensor(idx, dtype=torch.long)].to(self.env.device)
+        return self._encode_pixels(feed(idx))
 
     @torch.no_grad()
     def _split_features(self, split: str) -> torch.Tensor:
@@ -253,12 +201,8 @@ class DualPrompt(Adapter):
             if self.model.visual is None:
                 self._feats[split] = self.env.bank.features(split).float().cpu()
             else:
-                n, bs, out = len(self.env.task.split(split)), self.options["eval_batch"], []
-                for s in range(0, n, bs):
-                    with self.env.backbone.autocast():
-                        out.append(self._encode_indices(split, np.arange(s, min(n, s + bs))).float().cpu())
-                d = self.env.backbone.embed_dim
-                self._feats[split] = torch.cat(out) if out else torch.zeros(0, d)
+                self._feats[split] = encode_split(self._encode_pixels, self.env.bank, split, None,
+                                                  self.options["eval_batch"])
         return self._feats[split]
 
     @torch.no_grad()
@@ -286,8 +230,10 @@ class DualPrompt(Adapter):
         keys = (env.seed, "dualprompt", self.seed_key, env.round)
         g_batches = torch_generator(*keys, "batches")
         g_comp = torch_generator(*keys, "complementary")
-        g_aug = torch_generator(*keys, "augment", device=dev)
-        aug = RandomResizedCropFlip() if o["augment"] and self.model.visual is not None else None
+        feed = None
+        if self.model.visual is not None:
+            feed = PixelFeed(env.bank, "pool", augment=o["augment"], generator=torch_generator(*keys, "augment"),
+                             scale=(o["aug_min_scale"], 1.0))
         scale = env.backbone.logit_scale
         parts: dict[str, float] = {}
 
@@ -297,7 +243,7 @@ class DualPrompt(Adapter):
             y = torch.as_tensor(np.concatenate([b.labels for b in batches]), device=dev)
             comp = complementary_labels(y.cpu(), c, g_comp).to(dev)
             with env.backbone.autocast():
-                img = self._encode_indices("pool", idx, aug, g_aug)
+                img = self._train_features(idx, feed)
                 t_pos, t_neg = self.model.text_features()
             loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"])
             parts["l1"], parts["l2"] = float(loss.l1.detach()), float(loss.l2.detach())

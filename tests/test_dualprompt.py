@@ -34,7 +34,7 @@ def test_strategy_conforms():
 
 
 def test_bad_options_name_values():
-    with pytest.raises(AlbenchError, match="n_ctx=0 must be an integer >= 1"):
+    with pytest.raises(AlbenchError, match="n_ctx=0; valid: an integer >= 1"):
         DualPrompt(tiny_env(), n_ctx=0)
     with pytest.raises(AlbenchError, match="vpt_deep=true needs vpt_tokens > 0"):
         DualPrompt(tiny_env(), vpt_tokens=0, vpt_deep=True)
@@ -77,7 +77,7 @@ def test_complementary_labels_uniform_over_other_classes():
 def test_l2_gradients_reach_negative_and_visual_prompts(env, deep, detach):
     a = DualPrompt(env, vpt_deep=deep, detach_positive=detach)
     idx = np.arange(8)
-    img = a._encode_indices("pool", idx)
+    img = a._encode_pixels(a.env.bank.pixels("pool", idx))
     tp, tn = a.model.text_features()
     y = torch.as_tensor(env.task.pool.labels[idx])
     comp = complementary_labels(y, env.num_classes, torch.Generator().manual_seed(0))
