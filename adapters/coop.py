@@ -129,10 +129,11 @@ class CoOp(Adapter):
         seed_everything(env.seed, "coop-init", env.round)
         self.prompt = PromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["csc"],
                                     o["class_token_position"], ctx_init=o["ctx_init"])
-        if self.prompt.n_ctx + max(len(t) for t in _encode_lengths(env.backbone, env.task.classnames)) + 1 > \
-                env.backbone.context_length:
+        longest = max(len(t) for t in _encode_lengths(env.backbone, env.task.classnames)) + 1  # SOS, name, ".", EOT
+        if self.prompt.n_ctx + longest > env.backbone.context_length:
             raise AlbenchError(f"coop: n_ctx={self.prompt.n_ctx} plus the longest class name does not fit the text "
-                               f"encoder's {env.backbone.context_length} positions; use a smaller n_ctx.")
+                               f"encoder's {env.backbone.context_length} positions; valid: n_ctx <= "
+                               f"{env.backbone.context_length - longest} for this task.")
         self._text: torch.Tensor | None = None
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
