@@ -1,4 +1,4 @@
-"""Command line: ``albench list | run | table | toy``.
+"""Command line: ``albench list | run | status | table | report | toy | bench``.
 
 User errors (``AlbenchError``) print one clear message and exit 2; ``--debug``
 shows the traceback. Subcommand groups added by other modules register here.
@@ -85,83 +85,244 @@ def _round_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-@main.command("run")
-@click.option("--strategy", "strategies", default=None, help=f"Comma-separated strategies [demo: {','.join(DEMO_STRATEGIES)}].")
-@click.option("--adapter", "adapters", default="coop", show_default=True, help="Comma-separated adapters.")
-@click.option("--dataset", "datasets", default=DEMO_DATASET, show_default=True, help="Comma-separated datasets.")
-@click.option("--seeds", default="1", show_default=True, help="Comma-separated integer seeds.")
-@click.option("--rounds", default=6, show_default=True, type=int, help="AL rounds per run.")
-@click.option("--round-budget", default=None, type=int, help="Labels per round (default: 1 %% of the pool).")
-@click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as %% of the pool.")
-@click.option("--backbone", default="toy-clip", show_default=True, help="open_clip architecture or toy-clip.")
-@click.option("--pretrained", default=None, help="Pretrained tag, local weights file, or 'random'.")
-@click.option("--quick-gelu/--no-quick-gelu", default=None, help="Force QuickGELU on/off (default: from the tag).")
-@click.option("--allow-torchscript", is_flag=True, help="Accept an OpenAI TorchScript file (executes code in it).")
-@click.option("--data-root", default=None, envvar="ALBENCH_DATA", help="Root of CoOp-layout datasets [$ALBENCH_DATA].")
-@click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--cache-dir", default=None, envvar="ALBENCH_CACHE", help="Feature cache [$ALBENCH_CACHE].")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option("--strategy-opt", multiple=True, help="Strategy option key=value (repeatable).")
-@click.option("--adapter-opt", multiple=True, help="Adapter option key=value (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Redo runs whose record exists.")
-def run_cmd(strategies, adapters, datasets, seeds, rounds, round_budget, budget_pct, backbone, pretrained, quick_gelu,
-            allow_torchscript, data_root, results_dir, cache_dir, device, strategy_opt, adapter_opt, overwrite) -> None:
-    """Run AL trajectories (one per strategy x adapter x dataset x seed)."""
-    from tqdm.auto import tqdm
+def _grid_options(f):
+    """Options shared by ``run`` and ``status`` (both expand the same grid)."""
+    opts = [
+        click.option("--preset", default=None, help="A paper experiment: table1, table2, table3, table4 (TOML presets)."),
+        click.option("--suite", default="paper", show_default=True,
+                     help="Dataset suite for --preset: paper (real datasets) or toy (their toy stand-ins)."),
+        click.option("--strategy", "strategies", default=None,
+                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; "
+                          "with --preset, filters its columns (strategy or column label)."),
+        click.option("--adapter", "adapters", default=None, help="Comma-separated adapters or 'all' [coop]."),
+        click.option("--dataset", "datasets", default=None,
+                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; with --preset, filters its datasets."),
+        click.option("--seeds", default=None, help="Comma-separated integer seeds [1; presets: 1,2,3]."),
+        click.option("--budget", "budgets", default=None,
+                     help="Comma-separated budgets in %% of the pool, tabulated from rounds of one trajectory [1,2,5]."),
+        click.option("--rounds", default=None, type=int, help="AL rounds per run [6]."),
+        click.option("--round-budget", default=None, type=int,
+                     help="Labels per round (default: 1 %% of the pool); then --budget names rounds."),
+        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as %% of the pool."),
+        click.option("--backbone", default=None, help="open_clip architecture or toy-clip [toy-clip; presets: theirs]."),
+        click.option("--pretrained", default=None, help="Pretrained tag, local weights file, or 'random'."),
+        click.option("--quick-gelu/--no-quick-gelu", default=None, help="Force QuickGELU on/off (default: from the tag)."),
+        click.option("--allow-torchscript", is_flag=True, help="Accept an OpenAI TorchScript file (executes code in it)."),
+        click.option("--data-root", default=None, envvar="ALBENCH_DATA", help="Root of CoOp-layout datasets [$ALBENCH_DATA]."),
+        click.option("--allow-custom-split", is_flag=True,
+                     help="Accept dataset splits whose sizes differ from CoOp's official ones."),
+        click.option("--skip-corrupt-images", is_flag=True,
+                     help="Leave undecodable images out of the task (listed in the task's meta) instead of stopping."),
+        click.option("--dataset-opt", multiple=True,
+                     help="Dataset loader option key=value, e.g. path=DIR or template='{} texture.' (repeatable)."),
+        click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False)),
+        click.option("--cache-dir", default=None, envvar="ALBENCH_CACHE", help="Feature cache [$ALBENCH_CACHE]."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
+        click.option("--strategy-opt", multiple=True,
+                     help="Strategy option key=value, or name:key=value for one strategy (repeatable)."),
+        click.option("--adapter-opt", multiple=True,
+                     help="Adapter option key=value, or name:key=value for one adapter (repeatable)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _build_grid(kw: dict):
+    import warnings
 
     from .backbone import BackboneSpec
+    from .grid import build_grid, load_preset
     from .options import parse_option_strings
-    from .plugins import ADAPTERS, STRATEGIES
-    from .protocol import RunSpec, Workspace, execute
 
-    if strategies is None:
-        names = [s for s in DEMO_STRATEGIES if s in STRATEGIES.names()]
+    if not (0 < kw["budget_pct"] <= 100):
+        raise AlbenchError(f"--budget-pct must be in (0, 100], got {kw['budget_pct']:g}.")
+    if kw["preset"] is None and kw["suite"] != "paper":
+        raise AlbenchError("--suite only applies to --preset runs.")
+    bspec = None
+    if kw["backbone"] or kw["pretrained"] or kw["quick_gelu"] is not None or kw["allow_torchscript"]:
+        base = load_preset(kw["preset"], kw["suite"]).backbone if kw["preset"] else BackboneSpec()
+        bspec = BackboneSpec(kw["backbone"] or base.arch, kw["pretrained"] or (None if kw["backbone"] else base.pretrained),
+                             kw["quick_gelu"], kw["allow_torchscript"])
+    budgets = None
+    if kw["budgets"]:
+        try:
+            budgets = [float(b) if "." in b else int(b) for b in split_list(kw["budgets"])]
+        except ValueError:
+            raise AlbenchError(f"--budget takes numbers (percent of the pool), got {kw['budgets']!r}.") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        grid = build_grid(preset=kw["preset"], suite=kw["suite"],
+                          strategies=split_list(kw["strategies"]) or None, adapters=split_list(kw["adapters"]) or None,
+                          datasets=split_list(kw["datasets"]) or None,
+                          seeds=parse_seeds(kw["seeds"]) if kw["seeds"] else None, budgets=budgets,
+                          rounds=kw["rounds"], round_fraction=kw["budget_pct"] / 100.0, round_budget=kw["round_budget"],
+                          backbone=bspec, strategy_options=parse_option_strings(kw["strategy_opt"]),
+                          adapter_options=parse_option_strings(kw["adapter_opt"]), data_root=kw["data_root"],
+                          default_strategies=None if kw["strategies"] else _demo_strategies())
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    dataset_options = parse_option_strings(kw["dataset_opt"])
+    if kw["allow_custom_split"]:
+        dataset_options["allow_custom_split"] = True
+    if kw["skip_corrupt_images"]:
+        dataset_options["skip_corrupt"] = True
+    if dataset_options:
+        import dataclasses
+
+        grid.specs = [dataclasses.replace(s, dataset_options=dict(dataset_options)) for s in grid.specs]
+    if not grid.specs:
+        raise AlbenchError("The grid is empty (no registered strategy/adapter matches).")
+    return grid
+
+
+def _demo_strategies() -> list[str]:
+    from .plugins import STRATEGIES
+
+    return [s for s in DEMO_STRATEGIES if s in STRATEGIES.names()]
+
+
+@main.command("run")
+@_grid_options
+@click.option("--overwrite", is_flag=True, help="Redo runs whose record exists.")
+@click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="local: worker processes (with --device auto on a GPU machine, one per visible GPU).")
+@click.option("--slurm-partition", default=None, help="slurm: partition.")
+@click.option("--slurm-time", default=240, show_default=True, type=int, help="slurm: time limit per run (minutes).")
+@click.option("--slurm-gpus", default=1, show_default=True, type=int, help="slurm: GPUs per run.")
+@click.option("--slurm-cpus", default=4, show_default=True, type=int, help="slurm: CPUs per run.")
+@click.option("--slurm-mem-gb", default=None, type=float, help="slurm: memory per run (GB).")
+@click.option("--slurm-parallelism", default=64, show_default=True, type=int, help="slurm: max array tasks at once.")
+@click.option("--slurm-executor", type=click.Choice(["slurm", "local", "debug"]), default="slurm", show_default=True,
+              help="submitit executor; 'local' runs the job array as local processes (testing).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="slurm: wait for the jobs and summarise.")
+@click.option("--details/--no-details", default=None,
+              help="Print each finished run's round table [on for grids of up to 4 runs].")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
+def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
+            slurm_parallelism, slurm_executor, wait, details, progress, **kw) -> None:
+    """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
+
+    Runs whose record exists are skipped, so rerunning a killed grid finishes only what is
+    missing. A failing run leaves a failure record under results/failed/ and the grid goes on;
+    the command then exits 1.
+    """
+    from tqdm.auto import tqdm
+
+    from .grid import budget_rounds
+    from .launchers import SlurmOptions, run_local, run_slurm, summarise_results
+    from .protocol import Workspace
+
+    grid = _build_grid(kw)
+    specs = grid.specs
+    first = specs[0]
+    br = budget_rounds(grid.budgets, first.round_fraction, first.round_budget)
+    show_details = details if details is not None else len(specs) <= 4
+    n_ds = len({s.dataset for s in specs})
+    click.echo(f"grid: {len(specs)} run(s) over {n_ds} dataset(s)"
+               + (f" [preset {grid.preset.slug}]" if grid.preset else "") + f", launcher {launcher}"
+               + (f" x {workers} workers" if launcher == "local" and workers > 1 else ""))
+
+    def report(res) -> None:
+        tqdm.write(res.line(br))
+        if show_details and res.record is not None and res.status == "done":
+            tqdm.write(_round_table(res.record))
+            tqdm.write(f"record: {res.path}")
+
+    results_dir = kw["results_dir"]
+    if launcher == "local":
+        results = run_local(specs, results_dir, ws_factory=lambda: Workspace(kw["cache_dir"], device=kw["device"], progress=progress),
+                            workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
+                            rounds=first.rounds, report=report, progress=progress)
     else:
-        names = split_list(strategies)
-    for s in names:
-        STRATEGIES.get(s)
-    adapter_names = split_list(adapters)
-    for a in adapter_names:
-        ADAPTERS.get(a)
-    dataset_names = split_list(datasets)
-    seed_list = parse_seeds(seeds)
-    if not (0 < budget_pct <= 100):
-        raise AlbenchError(f"--budget-pct must be in (0, 100], got {budget_pct:g}.")
-    bspec = BackboneSpec(backbone, pretrained, quick_gelu, allow_torchscript)
-    specs = [RunSpec(s, a, d, seed, parse_option_strings(strategy_opt), parse_option_strings(adapter_opt), bspec,
-                     rounds, budget_pct / 100.0, round_budget, data_root)
-             for d in dataset_names for a in adapter_names for s in names for seed in seed_list]
-    for sp in specs:
-        sp.validate()
-    ws = Workspace(cache_dir, device=device)
-    done = failed = skipped = 0
-    bar = tqdm(specs, desc="runs", unit="run", disable=len(specs) == 1)
-    for sp in bar:
-        bar.set_postfix_str(sp.slug())
-        rbar = tqdm(total=rounds, desc=f"{sp.dataset} {sp.slug()}", unit="round", leave=False)
-        outcome = execute(sp, results_dir, ws, overwrite=overwrite,
-                          on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")))
-        rbar.close()
-        if outcome.skipped:
-            skipped += 1
-            tqdm.write(f"skip {sp.dataset} {sp.slug()}: record exists ({outcome.path})")
-            continue
-        done += 1
-        rec = outcome.record
-        tqdm.write(f"\n{sp.dataset} | {sp.strategy} x {sp.adapter} | seed {sp.seed} | "
-                   f"{rec['timing']['total_seconds']:.1f}s | image-encoder passes {rec['encoder_passes']['image_encoder_images']}")
-        tqdm.write(_round_table(rec))
-        tqdm.write(f"record: {outcome.path}")
-    click.echo(f"\n{done} run(s) done, {skipped} skipped, {failed} failed. Results in {Path(results_dir).resolve()}")
+        opts = SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
+                            slurm_parallelism, None, wait)
+        results = run_slurm(specs, results_dir, opts, overwrite=overwrite, cache_dir=kw["cache_dir"],
+                            device=kw["device"], report=report, progress=progress, echo=click.echo)
+    counts = summarise_results(results)
+    failed = [r for r in results if r.status == "failed"]
+    parts = [f"{counts.get('done', 0)} run(s) done", f"{counts.get('skipped', 0)} skipped", f"{len(failed)} failed"]
+    if counts.get("busy"):
+        parts.append(f"{counts['busy']} running in another process")
+    if counts.get("submitted"):
+        parts.append(f"{counts['submitted']} submitted (not waited for)")
+    click.echo(f"\n{', '.join(parts)}. Results in {Path(results_dir).resolve()}")
+    if failed:
+        click.echo("failures:", err=True)
+        for r in failed:
+            click.echo(f"  {r.name}: {r.error}  [{r.failure_record}]", err=True)
+        sys.exit(1)
+
+
+@main.command("status")
+@_grid_options
+@click.option("--list", "list_runs", is_flag=True, help="One line per run with its state.")
+def status_cmd(list_runs, **kw) -> None:
+    """Show done / failed / running / pending runs of a grid (same options as `run`)."""
+    from .grid import grid_status
+    from .protocol import Workspace
+
+    grid = _build_grid(kw)
+    states = grid_status(grid, kw["results_dir"], Workspace(kw["cache_dir"], device="cpu", progress=False))
+    counts: dict = {}
+    for st in states:
+        counts[st.state] = counts.get(st.state, 0) + 1
+    title = f"preset {grid.preset.slug}" if grid.preset else "grid"
+    click.echo(f"{title}: {len(states)} run(s): " + ", ".join(
+        f"{counts.get(k, 0)} {k}" for k in ("done", "failed", "running", "pending", "unresolved") if counts.get(k) or k in ("done", "failed", "pending")))
+    for st in states:
+        if list_runs or st.state in ("failed", "unresolved"):
+            detail = f"  {st.detail}" if st.detail else ""
+            click.echo(f"  {st.state:<10} {st.spec.dataset} {st.spec.slug()}{detail}")
+    for note in grid.notes:
+        click.echo(f"  note: {note}")
 
 
 @main.command("table")
+@click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
+@click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
+@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) to show [the preset's: 1,2,5].")
+@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
+@click.option("--compare", type=click.Choice(["paper"]), default=None,
+              help="Put the paper's published numbers beside ours, with the difference.")
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
-def table_cmd(results_dir) -> None:
-    """Print mean ± std (sample std over seeds) of the records in --results-dir."""
-    from .tables import simple_table
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
+              help="Where the Markdown, LaTeX and CSV files go.")
+def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
+    """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
-    click.echo(simple_table(results_dir))
+    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown.
+    """
+    from .tables import simple_table, write_preset_tables
+
+    if preset is None:
+        if compare:
+            raise AlbenchError("--compare paper needs --preset (the paper's tables are table1 .. table4).")
+        text = simple_table(results_dir)
+        click.echo(text)
+        return
+    budget_list = None
+    if budgets:
+        try:
+            budget_list = [int(b) for b in split_list(budgets)]
+        except ValueError:
+            raise AlbenchError(f"--budget takes whole percentages, got {budgets!r}.") from None
+    written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list,
+                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare)
+    click.echo(markdown)
+    click.echo("\nwrote " + ", ".join(str(p) for p in written))
+
+
+@main.command("report")
+@click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
+def report_cmd(results_dir, out) -> None:
+    """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
+    from .report import write_report
+
+    path = write_report(results_dir, out)
+    click.echo(f"wrote {path}")
 
 
 @main.group("toy")
