@@ -376,6 +376,7 @@ def bench_cmd(sections, quick, out) -> None:
 
 
 # Command groups contributed by other modules: one line each.
+from .cli_data import data_group; main.add_command(data_group)  # noqa: E402,E702
 
 
 if __name__ == "__main__":
