@@ -52,14 +52,26 @@ class Sample:
         return dict(self.attrs)
 
 
-def sample_corpus(n: int, seed: int, digit_fraction: float = 0.15) -> list[Sample]:
+STAGES = {
+    # stage 1: the base corpus; stage 2 (continued training): more and larger digits, wider pattern periods
+    1: {"digit_fraction": 0.15, "font_range": (18, 28), "period": (0.12, 0.22)},
+    2: {"digit_fraction": 0.25, "font_range": (18, 46), "period": (0.12, 0.26)},
+}
+
+
+def sample_corpus(n: int, seed: int, stage: int = 1) -> list[Sample]:
+    cfg = STAGES[stage]
     rng = np.random.default_rng(seed)
     colors = list(COLORS)
     out = []
     for i in range(n):
-        if rng.random() < digit_fraction:
+        if rng.random() < cfg["digit_fraction"]:
             color = colors[rng.integers(len(colors))] if rng.random() < 0.3 else "white"
-            out.append(Sample("digit", (("digit", DIGIT_WORDS[rng.integers(10)]), ("color", color)), seed * 1_000_003 + i))
+            digit = DIGIT_WORDS[rng.integers(10)]
+            attrs = (("digit", digit), ("color", color))
+            if stage > 1:  # stage 1 draws no font size, so its random stream matches the shipped stage-1 run
+                attrs += (("font", int(rng.integers(*cfg["font_range"]))),)
+            out.append(Sample("digit", attrs, seed * 1_000_003 + i))
         else:
             attrs = (
                 ("shape", SHAPES[rng.integers(len(SHAPES))]),
@@ -67,7 +79,7 @@ def sample_corpus(n: int, seed: int, digit_fraction: float = 0.15) -> list[Sampl
                 ("color", colors[rng.integers(len(colors))]),
                 ("background", BACKGROUNDS[rng.integers(len(BACKGROUNDS))]),
                 ("scale", float(rng.uniform(0.22, 0.42))),
-                ("period", float(rng.uniform(0.12, 0.22))),
+                ("period", float(rng.uniform(*cfg["period"]))),
                 ("contrast", float(rng.uniform(0.45, 0.8))),
             )
             out.append(Sample("shape", attrs, seed * 1_000_003 + i))
@@ -77,7 +89,9 @@ def sample_corpus(n: int, seed: int, digit_fraction: float = 0.15) -> list[Sampl
 def render_sample(s: Sample, size: int = 32) -> np.ndarray:
     a = s.attr()
     if s.kind == "digit":
-        return render_digit(DIGIT_WORDS.index(a["digit"]), s.seed, size, color=None if a["color"] == "white" else a["color"])
+        font = a.get("font")
+        return render_digit(DIGIT_WORDS.index(a["digit"]), s.seed, size, color=None if a["color"] == "white" else a["color"],
+                            font_range=(18, 28) if font is None else (font, font + 1))
     spec = ShapeSpec(a["shape"], a["pattern"], a["color"], a["background"], scale=a["scale"],
                      period=a["period"], contrast=a["contrast"])
     return render_shape(spec, s.seed, size)

@@ -56,8 +56,29 @@ def probe_accuracy(model, tokenize, n: int = 400, seed: int = 999) -> dict[str, 
     return out
 
 
+RECIPE = ({"stage": 1, "steps": 2000, "lr": 1e-3, "seed": 0}, {"stage": 2, "steps": 1500, "lr": 5e-4, "seed": 1})
+
+
+def pretrain_recipe(out_weights: Path = WEIGHTS_FILE, out_card: Path = CARD_FILE, recipe=RECIPE) -> dict:
+    """The shipped checkpoint: stage 1 from scratch, then stage 2 continued from it."""
+    cards = []
+    init = None
+    for i, st in enumerate(recipe):
+        last = i == len(recipe) - 1
+        w = out_weights if last else out_weights.with_name(out_weights.stem + f".stage{st['stage']}.safetensors")
+        c = out_card if last else w.with_suffix(".json")
+        card = pretrain(steps=st["steps"], lr=st["lr"], seed=st["seed"], stage=st["stage"], init_from=init,
+                        out_weights=w, out_card=c)
+        cards.append(card)
+        init = w
+    final = dict(cards[-1], stages=cards)
+    out_card.write_text(json.dumps(final, indent=2))
+    return final
+
+
 def pretrain(steps: int = 1500, batch: int = 256, corpus_size: int = 40000, lr: float = 1e-3, seed: int = 0,
-             out_weights: Path = WEIGHTS_FILE, out_card: Path = CARD_FILE, log_every: int = 50) -> dict:
+             out_weights: Path = WEIGHTS_FILE, out_card: Path = CARD_FILE, log_every: int = 50, stage: int = 1,
+             init_from: Path | None = None) -> dict:
     import open_clip
     from safetensors.torch import save_file
 
@@ -68,10 +89,15 @@ def pretrain(steps: int = 1500, batch: int = 256, corpus_size: int = 40000, lr: 
         return open_clip.tokenize(texts, context_length=ctx)
 
     t0 = time.time()
-    samples = sample_corpus(corpus_size, seed)
+    samples = sample_corpus(corpus_size, seed, stage=stage)
     images = render_corpus(samples, workers=2)
     print(f"rendered {len(samples)} images in {time.time() - t0:.0f}s", flush=True)
     model = build_toy_clip()
+    if init_from is not None:
+        from ..backbone import load_strict, read_state_dict
+
+        load_strict(model, read_state_dict(Path(init_from)), "toy-clip", Path(init_from))
+        model.float()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.1, betas=(0.9, 0.98))
     warm = max(1, steps // 15)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -98,7 +124,8 @@ def pretrain(steps: int = 1500, batch: int = 256, corpus_size: int = 40000, lr: 
     out_weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items() if k != "attn_mask"}
     save_file(state, str(out_weights))
-    card = {"arch": "toy-clip", "config": TOY_CLIP_CONFIG, "steps": steps, "batch": batch, "corpus_size": corpus_size,
+    card = {"arch": "toy-clip", "config": TOY_CLIP_CONFIG, "stage": stage, "init_from": str(init_from) if init_from else None,
+            "steps": steps, "batch": batch, "corpus_size": corpus_size,
             "lr": lr, "seed": seed, "train_seconds": round(time.time() - t0, 1), "probe_accuracy": acc,
             "torch": torch.__version__, "open_clip": open_clip.__version__}
     out_card.write_text(json.dumps(card, indent=2))
@@ -108,4 +135,9 @@ def pretrain(steps: int = 1500, batch: int = 256, corpus_size: int = 40000, lr: 
 if __name__ == "__main__":
     import sys
 
-    pretrain(steps=int(sys.argv[1]) if len(sys.argv) > 1 else 1500)
+    if len(sys.argv) > 1 and sys.argv[1] == "stage2":
+        s2 = RECIPE[1]
+        stage1 = WEIGHTS_FILE.with_name(WEIGHTS_FILE.stem + ".stage1.safetensors")
+        pretrain(steps=s2["steps"], lr=s2["lr"], seed=s2["seed"], stage=2, init_from=stage1)
+    else:
+        pretrain_recipe()

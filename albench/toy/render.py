@@ -168,12 +168,13 @@ def render_shape(spec: ShapeSpec, seed: int, size: int = 32) -> np.ndarray:
 _FONT_CACHE: dict[int, object] = {}
 
 
-def render_digit(digit: int, seed: int, size: int = 32, color: str | None = None) -> np.ndarray:
+def render_digit(digit: int, seed: int, size: int = 32, color: str | None = None,
+                 font_range: tuple[int, int] = (18, 28)) -> np.ndarray:
     """A typeset digit with random size, offset, rotation and stroke width."""
     from PIL import Image, ImageDraw, ImageFont
 
     rng = np.random.default_rng(seed)
-    font_px = int(rng.integers(18, 28))
+    font_px = int(rng.integers(*font_range))
     if font_px not in _FONT_CACHE:
         _FONT_CACHE[font_px] = ImageFont.load_default(size=font_px)
     font = _FONT_CACHE[font_px]
