@@ -331,16 +331,21 @@ def toy_group() -> None:
 
 
 @toy_group.command("pretrain")
-@click.option("--steps", default=2000, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Weights file (default: the shipped one).")
-def toy_pretrain(steps: int, seed: int, out: str | None) -> None:
-    """Pretrain the toy CLIP from scratch (about 15 minutes on 2 cores)."""
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="Weights file to write (default: replace the shipped checkpoint).")
+@click.option("--steps-scale", default=1.0, show_default=True, type=float,
+              help="Multiply every stage's steps (e.g. 0.01 for a smoke test).")
+def toy_pretrain(out: str | None, steps_scale: float) -> None:
+    """Re-create the shipped toy CLIP: the two-stage recipe (about 30 minutes on 2 cores)."""
     from .toy.model import CARD_FILE, WEIGHTS_FILE
-    from .toy.pretrain import pretrain
+    from .toy.pretrain import RECIPE, pretrain_recipe
 
+    if steps_scale <= 0:
+        raise AlbenchError(f"--steps-scale must be positive, got {steps_scale:g}.")
+    recipe = tuple(dict(st, steps=max(1, int(round(st["steps"] * steps_scale)))) for st in RECIPE)
     w = Path(out) if out else WEIGHTS_FILE
-    pretrain(steps=steps, seed=seed, out_weights=w, out_card=w.with_suffix(".json") if out else CARD_FILE)
+    card = pretrain_recipe(w, w.with_suffix(".json") if out else CARD_FILE, recipe)
+    click.echo(f"wrote {w}; probe zero-shot accuracy {card['probe_accuracy']}")
 
 
 @toy_group.command("zeroshot")
