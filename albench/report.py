@@ -123,7 +123,7 @@ def _md_table_to_html(md: str) -> str:
     return "\n".join(parts)
 
 
-def _preset_sections(results_dir: Path) -> list[tuple[str, str]]:
+def _preset_sections(records: list[dict]) -> list[tuple[str, str]]:
     """(title, html) for every preset × suite that has at least one record."""
     from .grid import preset_names
     from .tables import preset_tables
@@ -133,7 +133,7 @@ def _preset_sections(results_dir: Path) -> list[tuple[str, str]]:
         for suite in ("paper", "toy"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t = preset_tables(name, suite, results_dir, compare="paper")
+                t = preset_tables(name, suite, records, compare="paper")
             df = t["frame"]
             if not ((df["status"] == "ok") & (df["column"] != "Zero-shot")).any():
                 continue
@@ -180,7 +180,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path = "reports") -> Pa
                  f"<img src='figures/{aubc_path.name}' alt='AUBC per strategy'><figcaption>mean accuracy over the "
                  "labeled rounds per strategy × adapter; error bar = sample std over seeds</figcaption></figure>")
     h.append("<h2 id='tables'>Tables</h2>")
-    for title, body in _preset_sections(results_dir):
+    for title, body in _preset_sections(records):
         h.append(f"<section class='preset'><h3>{html.escape(title)}</h3>{body}</section>")
     h.append("<h3>All records (dataset × adapter × round)</h3>" + _md_table_to_html(simple_table(results_dir)))
     h.append("<h2 id='runs'>Runs</h2><table id='runs-table'><thead><tr>" + "".join(

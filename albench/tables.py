@@ -127,7 +127,14 @@ def _pick_group(recs: list[dict], where: str, warn: list[str]) -> list[dict]:
     return chosen[1]
 
 
-def preset_frame(preset, results_dir: str | Path, budgets=None, seeds=None) -> tuple[pd.DataFrame, list[str]]:
+def _records(source) -> list[dict]:
+    """A results directory, or records already read (the report reads them once)."""
+    if isinstance(source, (str, Path)):
+        return [rec for _, rec in iter_records(Path(source))]
+    return list(source)
+
+
+def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.DataFrame, list[str]]:
     """Long table for a preset: one row per (dataset, budget, column) with mean, std (ddof=1), n.
 
     Includes the Zero-shot column (budget 0 of every run; deterministic, so one value per
@@ -137,7 +144,7 @@ def preset_frame(preset, results_dir: str | Path, budgets=None, seeds=None) -> t
     seeds = set(seeds or preset.seeds)
     warn: list[str] = []
     by_cell: dict[tuple, list[dict]] = {}
-    for _, rec in iter_records(Path(results_dir)):
+    for rec in _records(results_dir):
         if rec["dataset"] not in preset.datasets or rec["seed"] not in seeds:
             continue
         if rec.get("backbone", {}).get("arch") != preset.backbone.arch:
@@ -309,6 +316,7 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
     # Every column of the preset is shown (n/a without records): records may come from a machine
     # with more plugins installed than this one.
     preset = load_preset(preset_name, suite)
+    results_dir = _records(results_dir)  # read once for the table and the extras
     budgets = list(budgets or preset.budgets)
     seeds = list(seeds or preset.seeds)
     df, warn = preset_frame(preset, results_dir, budgets, seeds)
@@ -384,7 +392,7 @@ def extras_frame(preset, results_dir, budgets, seeds) -> pd.DataFrame:
     """Per (dataset, column, seed): AUBC, classes covered at each budget, mean selection seconds per round."""
     seeds = set(seeds)
     rows = []
-    for _, rec in iter_records(Path(results_dir)):
+    for rec in _records(results_dir):
         if rec["dataset"] not in preset.datasets or rec["seed"] not in seeds:
             continue
         if rec.get("backbone", {}).get("arch") != preset.backbone.arch:
