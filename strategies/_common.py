@@ -164,10 +164,11 @@ def d2_sample(n: int, budget: int, first: int, sq_dist_to: Callable[[np.ndarray,
     def flush() -> None:
         if pending:
             p = np.asarray(pending)
-            for s in range(0, n, rows_per_chunk(len(p) * 4)):
-                rows = np.arange(s, min(n, s + rows_per_chunk(len(p) * 4)))
-                d = np.clip(sq_dist_to(rows, p).min(1), 0, None)
-                np.minimum(ub[rows], d, out=ub[rows])
+            step = rows_per_chunk(len(p) * 4)
+            for s in range(0, n, step):
+                e = min(n, s + step)
+                d = np.clip(sq_dist_to(np.arange(s, e), p).min(1), 0, None)
+                np.minimum(ub[s:e], d, out=ub[s:e])
             pending.clear()
             ub[is_chosen] = 0.0
 

@@ -1,0 +1,379 @@
+"""Built-in strategies: contract, reference logic on fixed inputs, behaviour.
+
+Reference computations are written here from the papers' definitions (naive
+loops and explicit matrices), never by calling the code under test.
+"""
+import numpy as np
+import pytest
+import torch
+
+from albench.bench.selection import SyntheticPredictor, synthetic_context
+from albench.errors import AlbenchError
+from albench.plugins import STRATEGIES
+from albench.strategy import RoundContext, check_selection
+
+MINE = ["entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
+        "probcover"]
+FAST_OPTS = {"gcnal": {"steps": 20, "subset": 200}}
+
+
+def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, seed=0):
+    logits = np.asarray(logits, dtype=np.float32)
+    feats = np.asarray(feats, dtype=np.float32)
+    c = logits.shape[1]
+    w = np.eye(c, feats.shape[1], dtype=np.float32) if classifier is None else classifier
+    return RoundContext(round=2, budget=budget, pool_size=len(logits), num_classes=c, labeled=np.asarray(labeled, int),
+                        labels=np.asarray(labels, int), rng=np.random.default_rng(seed),
+                        model=SyntheticPredictor(logits, feats, w))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return lambda seed=0: synthetic_context(600, seed=0, labeled_fraction=0.05, budget_fraction=0.02, d=32, c=6)
+
+
+# ----------------------------------------------------------------------------- contract
+
+@pytest.mark.parametrize("name", MINE)
+def test_contract_on_synthetic_pool(name, small):
+    cls = STRATEGIES.get(name)
+    picks = []
+    for seed in (3, 3, 4):
+        ctx = small()
+        ctx.rng = np.random.default_rng(seed)
+        before = ctx.labeled.copy()
+        out = check_selection(name, cls(**FAST_OPTS.get(name, {})).select(ctx), ctx)  # exact B, distinct, unlabelled
+        assert np.array_equal(before, ctx.labeled)
+        picks.append(np.sort(out))
+    assert np.array_equal(picks[0], picks[1]), "same seed must give the same indices"
+    if cls.stochastic:
+        assert not np.array_equal(picks[0], picks[2]), "a different seed should change a stochastic strategy"
+    else:
+        assert np.array_equal(picks[0], picks[2])
+
+
+def test_budget_larger_than_unlabelled_pool_is_a_clear_error():
+    with pytest.raises(AlbenchError, match="asks for 9 labels but only 8"):
+        ctx_from(np.zeros((10, 3)), np.ones((10, 4)), labeled=[0, 1], labels=[0, 1], budget=9)
+
+
+@pytest.mark.parametrize("name, opts, match", [
+    ("cec", {"calibration": "platt"}, "calibration='platt' is not one of class-mean, class-rank, none"),
+    ("cec", {"combination": "max"}, "combination='max' is not one of sum, product"),
+    ("gcnal", {"method": "vaal"}, "method='vaal' is not one of uncertain, core"),
+    ("pcb", {"fallback": "random"}, "fallback='random' is not one of skip, reference"),
+])
+def test_bad_option_values_are_named(name, opts, match, small):
+    with pytest.raises(AlbenchError, match=match):
+        STRATEGIES.get(name)(**opts).select(small())
+
+
+def test_unknown_option_lists_valid_ones():
+    with pytest.raises(AlbenchError, match="Available: .*calibration.*combination"):
+        STRATEGIES.get("cec")(temperature=2.0)
+
+
+def test_pcb_rejects_unknown_base():
+    with pytest.raises(AlbenchError, match="Unknown strategy 'entropyy'"):
+        STRATEGIES.get("pcb")(base="entropyy")
+
+
+# ----------------------------------------------------------------------------- uncertainty
+
+def test_entropy_picks_the_most_uncertain():
+    logits = np.array([[5, 0, 0], [0, 0, 0], [2, 1, 0], [9, 0, 0], [1, 1, 0], [0, 0, 0]], dtype=float)
+    ctx = ctx_from(logits, np.eye(6, 4), labeled=[5], labels=[0], budget=3)
+    # H: uniform rows 1 (and labelled 5) highest, then [1,1,0], then [2,1,0]
+    assert STRATEGIES.get("entropy")().select(ctx).tolist() == [1, 4, 2]
+
+
+def test_entropy_survives_underflow():
+    # p = (0.5, 0.5, 0): p*log p is NaN in the references, which can then never pick sample 0
+    logits = np.array([[0.0, 0.0, -1e4], [3.0, 0.0, 0.0], [8.0, 0.0, 0.0]])
+    ctx = ctx_from(logits, np.eye(3, 4), budget=1)
+    assert STRATEGIES.get("entropy")().select(ctx).tolist() == [0]
+
+
+def test_margin_and_least_confidence_exact_picks():
+    p = np.array([[0.5, 0.4, 0.1], [0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.34, 0.33, 0.33], [0.6, 0.2, 0.2]])
+    ctx = ctx_from(np.log(p), np.eye(5, 4), budget=2)
+    assert STRATEGIES.get("margin")().select(ctx).tolist() == [3, 2]  # margins .01, .05
+    ctx = ctx_from(np.log(p), np.eye(5, 4), budget=2)
+    assert STRATEGIES.get("least-confidence")().select(ctx).tolist() == [3, 2]  # max p .34, .40
+
+
+def test_ties_go_to_the_lowest_index():
+    ctx = ctx_from(np.zeros((6, 3)), np.eye(6, 4), budget=2)
+    for name in ("entropy", "margin", "least-confidence"):
+        assert STRATEGIES.get(name)().select(ctx).tolist() == [0, 1]
+
+
+# ----------------------------------------------------------------------------- coreset
+
+def naive_kcenter(x, labeled, budget):
+    """Sener & Savarese greedy: argmax of the distance to the nearest centre, recomputed every pick."""
+    x = np.asarray(x, dtype=np.float64)
+    centres = list(labeled)
+    picks = []
+    for _ in range(budget):
+        d = np.sqrt(((x[:, None, :] - x[None, centres, :]) ** 2).sum(-1)).min(axis=1)
+        d[centres] = -1
+        j = int(np.argmax(d))
+        picks.append(j)
+        centres.append(j)
+    return picks
+
+
+@pytest.mark.parametrize("top_m, max_pending", [(256, 64), (4, 3), (1, 1)])
+def test_kcenter_pick_sequence_equals_naive_greedy(top_m, max_pending):
+    from albench_strategies._common import kcenter_greedy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labeled = rng.choice(300, 10, replace=False)
+    got = kcenter_greedy(x, labeled, 40, top_m=top_m, max_pending=max_pending)
+    assert got.tolist() == naive_kcenter(x, labeled, 40)
+
+
+def test_coreset_strategy_pick_order_equals_naive():
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(200, 8))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    ctx = ctx_from(np.zeros((200, 3)), f, labeled=[3, 50, 120], labels=[0, 1, 2], budget=15)
+    assert STRATEGIES.get("coreset")().select(ctx).tolist() == naive_kcenter(f.astype(np.float32), [3, 50, 120], 15)
+
+
+def test_coreset_covers_a_cluster_layout():
+    rng = np.random.default_rng(2)
+    centres = np.eye(6, 16) * 3
+    y = np.repeat(np.arange(6), 30)
+    f = centres[y] + rng.normal(scale=0.05, size=(180, 16))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    ctx = ctx_from(np.zeros((180, 6)), f, labeled=[0, 1], labels=[0, 0], budget=5)
+    out = STRATEGIES.get("coreset")().select(ctx)
+    assert sorted(y[out].tolist()) == [1, 2, 3, 4, 5]  # one per uncovered cluster
+
+
+# ----------------------------------------------------------------------------- badge
+
+def explicit_grad_embedding(p, f):
+    onehot = np.eye(p.shape[1])[p.argmax(1)]
+    return ((onehot - p)[:, :, None] * f[:, None, :]).reshape(len(p), -1)
+
+
+def test_badge_factorised_distance_equals_explicit():
+    from albench_strategies.badge import badge_factors, badge_sq_dists
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10) * 0.3, size=80)
+    f = rng.normal(size=(80, 32))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    g = explicit_grad_embedding(p, f)
+    explicit = ((g[:, None, :] - g[None, :, :]) ** 2).sum(-1)
+    q, ff = badge_factors(p, f)
+    fact = badge_sq_dists(q, ff, np.arange(80), np.arange(80))
+    assert np.abs(fact - explicit).max() < 1e-4
+
+
+def test_badge_first_pick_is_the_largest_gradient_norm():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=3, size=(120, 10))
+    f = rng.normal(size=(120, 24))
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    ctx = ctx_from(logits, f, budget=5)
+    p = ctx.probs
+    g = explicit_grad_embedding(p, ctx.features.astype(np.float64))
+    out = STRATEGIES.get("badge")().select(ctx)
+    assert out[0] == int(np.argmax(np.linalg.norm(g, axis=1)))
+    assert len(set(out.tolist())) == 5
+
+
+def test_d2_sampling_draws_proportional_to_squared_distance():
+    """Rejection sampling from stale bounds must give exactly the k-means++ law."""
+    from albench_strategies._common import d2_sample
+
+    x = np.array([[0.0, 0], [1, 0], [0, 2], [3, 0], [0, -1], [2, 2]])
+    sq = lambda r, c: ((x[r][:, None] - x[c][None]) ** 2).sum(-1)  # noqa: E731
+    rng = np.random.default_rng(0)
+    runs = [d2_sample(6, 3, 0, sq, rng, max_pending=8) for _ in range(3000)]
+    second = np.bincount([r[1] for r in runs], minlength=6) / len(runs)
+    d2 = sq(np.arange(6), np.array([0]))[:, 0]
+    assert np.abs(second - d2 / d2.sum()).max() < 0.03
+    third_after_3 = [r[2] for r in runs if r[1] == 3]  # the most likely second pick
+    law = sq(np.arange(6), np.array([0, 3])).min(1)
+    freq = np.bincount(third_after_3, minlength=6) / len(third_after_3)
+    assert np.abs(freq - law / law.sum()).max() < 0.05
+    assert all(len(set(r.tolist())) == 3 for r in runs)
+
+
+# ----------------------------------------------------------------------------- alfa-mix
+
+def direct_alfamix_candidates(z, probs, w, anchors, cap):
+    """The closed form as written in the paper/reference: α per class, mix, re-classify."""
+    z = np.asarray(z, dtype=np.float64)
+    yhat = (z @ w.T).argmax(1)
+    g = (probs - np.eye(w.shape[0])[yhat]) @ w  # ∇_z CE(s·z·Wᵀ, ŷ) up to the positive factor s
+    eps = cap / np.sqrt(z.shape[1])
+    cand = np.zeros(len(z), dtype=bool)
+    for a in anchors:
+        diff = a[None, :] - z
+        alpha = (eps * np.linalg.norm(diff, axis=1) / np.linalg.norm(g, axis=1))[:, None] * g / (diff + 1e-8)
+        mix = (1 - alpha) * z + alpha * a[None, :]
+        cand |= (mix @ w.T).argmax(1) != yhat
+    return cand
+
+
+@pytest.mark.parametrize("cap", [0.2, 0.6, 1.0])
+def test_alfamix_candidate_mask_equals_direct_closed_form(cap):
+    from albench_strategies.alfamix import candidate_mask, class_anchors
+
+    rng = np.random.default_rng(0)
+    c, d = 5, 16
+    w = rng.normal(size=(c, d))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    z = rng.normal(size=(400, d))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    logits = 20 * z @ w.T
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    lab = rng.normal(size=(30, d))
+    anchors = class_anchors(lab, rng.integers(0, c - 1, size=30), c)  # class c-1 has no labels
+    expected = direct_alfamix_candidates(z, probs, w, anchors, cap)
+    got = candidate_mask(z, probs, w, anchors, cap)
+    assert 0 < expected.sum() < len(z)
+    assert np.array_equal(got, expected)
+
+
+def test_alfamix_anchor_of_unlabelled_class_is_overall_mean():
+    from albench_strategies.alfamix import class_anchors
+
+    f = np.array([[1.0, 0], [3, 0], [0, 2]])
+    a = class_anchors(f, np.array([0, 0, 1]), 3)
+    assert np.allclose(a, [[2, 0], [0, 2], [4 / 3, 2 / 3]])
+
+
+# ----------------------------------------------------------------------------- gcn
+
+def test_gcn_adjacency_equals_reference_formula():
+    from albench_strategies.gcnal import LowRankAdjacency, gcn_adjacency
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(50, 8)) + 2.0
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    adj = f @ f.T
+    adj += -1.0 * np.eye(50)
+    adj_diag = np.sum(adj, axis=0)
+    ref = np.matmul(adj, np.diag(1 / adj_diag)) + np.eye(50)
+    assert np.allclose(gcn_adjacency(f), ref, atol=1e-12)
+    y = rng.normal(size=(50, 4))
+    low = LowRankAdjacency(torch.from_numpy(f)) @ torch.from_numpy(y)
+    assert np.allclose(low.numpy(), ref @ y, atol=1e-10)
+
+
+def test_gcn_loss_matches_bce_adj_definition():
+    from albench_strategies.gcnal import bce_adj_loss
+
+    logit = torch.tensor([0.3, -1.0, 2.0, 0.5])  # 2 unlabelled then 2 labelled
+    s = torch.sigmoid(logit)
+    ref = -torch.log(s[2:]).mean() - 1.2 * torch.log(1 - s[:2]).mean()
+    assert torch.allclose(bce_adj_loss(logit, 2, 1.2), ref)
+
+
+@pytest.mark.parametrize("method", ["uncertain", "core"])
+def test_gcnal_picks_from_the_random_subset(method, small):
+    ctx = small()
+    out = STRATEGIES.get("gcnal")(method=method, steps=10, subset=50).select(ctx)
+    assert len(out) == ctx.budget and np.intersect1d(out, ctx.labeled).size == 0
+
+
+# ----------------------------------------------------------------------------- pcb
+
+def test_pcb_balance_fills_the_neediest_classes_first():
+    from albench_strategies.pcb import balance
+
+    cand = np.arange(100, 112)
+    pred = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+    out = balance(cand, pred, np.array([3, 0, 1]), 6, np.random.default_rng(0))
+    # counts (3,0,1) -> 1; (3,1,1) tie -> 1 (lowest id); (3,2,1) -> 2; (3,2,2) -> 1; (3,3,2) -> 2; (3,3,3) -> 0
+    assert np.bincount(pred[out - 100], minlength=3).tolist() == [1, 3, 2]
+
+
+def test_pcb_fallback_skip_vs_reference():
+    from albench_strategies.pcb import balance
+
+    cand = np.arange(6)
+    pred = np.array([0, 0, 0, 2, 2, 2])  # nothing predicted as class 1, the neediest
+    skip = balance(cand, pred, np.array([1, 0, 1]), 4, np.random.default_rng(0))
+    assert np.bincount(pred[skip], minlength=3).tolist() == [2, 0, 2]
+    ref = balance(cand, pred, np.array([1, 0, 1]), 4, np.random.default_rng(0), fallback="reference")
+    assert len(set(ref.tolist())) == 4  # reference: class 1 stays the minimum, so picks are random
+
+
+def test_pcb_wraps_a_base_strategy_and_uses_its_candidates(small):
+    from albench_strategies.pcb import sub_context
+
+    ctx = small()
+    out = STRATEGIES.get("pcb")(base="entropy", candidate_fraction=0.05).select(ctx)
+    n_cand = int(np.ceil(0.05 * len(ctx.unlabeled)))
+    ent = STRATEGIES.get("entropy")().select(sub_context(ctx, n_cand, np.random.default_rng(0)))
+    assert len(ent) == n_cand and set(out.tolist()) <= set(ent.tolist())
+
+
+# ----------------------------------------------------------------------------- cec / typiclust / probcover
+
+def test_cec_class_mean_calibration():
+    from albench_strategies.cec import calibrate
+
+    h = np.array([1.0, 3.0, 0.5, 1.5, 2.0])
+    yhat = np.array([0, 0, 1, 1, 2])
+    assert np.allclose(calibrate(h, yhat, "class-mean"), [0.5, 1.5, 0.5, 1.5, 1.0])
+    assert np.allclose(calibrate(h, yhat, "class-rank"), [0.5, 1.0, 0.5, 1.0, 1.0])
+
+
+def test_cec_uncertainty_adds_neighbour_mean():
+    # 2 tight groups of 3 on a line; entropy of sample i known; k=2 neighbours = its group
+    f = np.array([[1, 0, 0], [1, 0.01, 0], [1, -0.01, 0], [0, 1, 0], [0.01, 1, 0], [-0.01, 1, 0]])
+    logits = np.array([[0, 0], [5, 0], [5, 0], [0, 5], [0, 5], [0, 5]], dtype=float)
+    ctx = ctx_from(logits, f, budget=2)
+    from albench_strategies._common import entropy_from_logits
+
+    h = entropy_from_logits(logits)
+    u = STRATEGIES.get("cec")(k=2, calibration="none").uncertainty(ctx)
+    expected = h + np.array([(h[1] + h[2]) / 2, (h[0] + h[2]) / 2, (h[0] + h[1]) / 2,
+                             (h[4] + h[5]) / 2, (h[3] + h[5]) / 2, (h[3] + h[4]) / 2])
+    assert np.allclose(u, expected, atol=1e-6)
+    out = STRATEGIES.get("cec")(k=2).select(ctx)
+    assert sorted(np.array([0, 0, 0, 1, 1, 1])[out].tolist()) == [0, 1]  # one per group
+
+
+def test_ivf_knn_is_exact_when_probing_every_cell():
+    from albench_strategies._common import knn_exact, knn_ivf
+
+    x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    de, ie = knn_exact(x, 5)
+    da, ia = knn_ivf(x, 5, np.random.default_rng(0), n_cells=6, n_probe=6)
+    assert np.allclose(np.sort(de, 1), np.sort(da, 1), atol=1e-5)
+
+
+def test_typiclust_takes_the_most_typical_sample_of_each_cluster():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 8) * 4
+    y = np.repeat(np.arange(3), 20)
+    f = centres[y] + rng.normal(scale=0.3, size=(60, 8))
+    f[[5, 25, 45]] = centres  # the exact centres are the densest points
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    ctx = ctx_from(np.zeros((60, 3)), f, budget=3)
+    out = STRATEGIES.get("typiclust")(k_nn=5).select(ctx)
+    assert sorted(y[out].tolist()) == [0, 1, 2]
+
+
+def test_probcover_greedy_max_coverage():
+    # points on the unit circle (angles): a group of 5 around 0, 3 around 0.5, one alone at 1.0 rad
+    ang = np.array([-0.2, -0.1, 0.0, 0.1, 0.2, 10.0, 10.1, 9.9, 20.0]) * 0.05
+    f = np.stack([np.cos(ang), np.sin(ang)], 1)
+    delta = 0.0125  # ball of index 2 holds its whole group (5), of 5/6/7 their group (3)
+    ctx = ctx_from(np.zeros((9, 2)), f, budget=2)
+    assert STRATEGIES.get("probcover")(delta=delta).select(ctx).tolist() == [2, 5]
+    ctx = ctx_from(np.zeros((9, 2)), f, labeled=[2], labels=[0], budget=2)
+    assert STRATEGIES.get("probcover")(delta=delta).select(ctx).tolist() == [5, 8]
