@@ -14,7 +14,7 @@ from albench.tables import aubc, preset_tables, write_preset_tables
 BASE = {("random", "coop"): 40.0, ("coreset", "coop"): 41.0, ("badge", "coop"): 45.0,
         ("dualprompt", "coop"): 47.0, ("dualprompt", "dualprompt"): 50.0}
 SEED_OFF = {1: -1.0, 2: 0.0, 3: 1.0}
-DATASET_SHIFT = {"toy_shapes": 10.0, "toy_textures": 0.0, "toy_sketch": -10.0, "toy_fine": -5.0, "digits": 5.0}
+DATASET_SHIFT = {"toy_shapes": 10.0, "toy_textures": 0.0, "toy_shifted": -10.0, "toy_patterns": -15.0, "toy_fine": -5.0, "digits": 5.0}
 
 
 def make_record(root: Path, dataset, strategy, adapter, seed, accs, zs=30.0, epochs=20, arch="toy-clip"):

@@ -3,16 +3,20 @@
 Each mimics one kind of dataset in the paper, with its own classes, zero-shot
 template and distribution shift relative to the pretraining renders:
 
-* ``toy_shapes``   easy object recognition (Caltech-like): 8 shapes, smaller
-  than in pretraining, any colour/pattern/background;
+* ``toy_shapes``   easy object recognition (Caltech-like): 10 colour-shape
+  objects, two shapes per colour, any pattern/background;
 * ``toy_textures`` texture recognition (DTD-like): full-frame pattern swatches,
-  never seen whole in pretraining, finer periods and lower contrast;
-* ``toy_fine``     fine-grained with many classes (Aircraft/Flowers-like):
-  80 colour x shape classes, long-tailed (imbalanced) pool;
-* ``toy_sketch``   strongly shifted (EuroSAT-like): outline-only, blurred,
-  noisy shapes;
+  never seen whole in pretraining, lower contrast, noise;
+* ``toy_shifted``  strongly shifted (EuroSAT-like): small, blurred shapes on
+  noise;
+* ``toy_patterns`` fine-grained on a weakly learned attribute (Aircraft-like):
+  32 pattern x shape classes;
+* ``toy_fine``     fine-grained with many classes (Flowers-like): 80 colour x
+  shape classes, long-tailed (imbalanced) pool;
 * ``digits``       scikit-learn's real handwritten digits (``load_digits``,
-  8x8 upscaled to 32x32), zero-shot from typeset-digit pretraining captions.
+  8x8 upscaled to 20x20 and centred on a 32x32 canvas, the size of the typeset
+  digits in pretraining), zero-shot from typeset-digit captions (UCF-like: the
+  hardest shift).
 
 Images depend only on the task definition, never on the run seed, and are
 cached on disk after the first render.
@@ -29,7 +33,7 @@ import numpy as np
 from ..tasks import ArraySource, Split, Task, register_task
 from .render import COLORS, PATTERNS, SHAPES, DIGIT_WORDS, BACKGROUNDS, ShapeSpec, render_shape
 
-TOY_VERSION = 1  # bump when rendering changes (invalidates the on-disk cache)
+TOY_VERSION = 2  # bump when rendering changes (invalidates the on-disk cache)
 COLOR_NAMES = tuple(COLORS)
 
 
@@ -44,18 +48,25 @@ class ToyTaskDef:
     description: str
 
 
+SHAPE_PAIRS = (("red", "circle"), ("red", "square"), ("blue", "triangle"), ("blue", "star"), ("green", "ring"),
+               ("green", "cross"), ("yellow", "diamond"), ("yellow", "crescent"), ("purple", "circle"),
+               ("purple", "triangle"))
+
+
 def _shapes(label: int, rng: np.random.Generator) -> ShapeSpec:
-    return ShapeSpec(SHAPES[label], PATTERNS[rng.integers(8)], COLOR_NAMES[rng.integers(10)],
-                     BACKGROUNDS[rng.integers(4)], scale=float(rng.uniform(0.17, 0.26)),
-                     period=float(rng.uniform(0.12, 0.2)), contrast=float(rng.uniform(0.45, 0.8)))
+    color, shape = SHAPE_PAIRS[label]
+    return ShapeSpec(shape, PATTERNS[rng.integers(8)], color, BACKGROUNDS[rng.integers(4)],
+                     scale=float(rng.uniform(0.22, 0.42)), period=float(rng.uniform(0.12, 0.22)),
+                     contrast=float(rng.uniform(0.45, 0.8)))
 
 
 def _textures(label: int, rng: np.random.Generator) -> ShapeSpec:
     return ShapeSpec("circle", PATTERNS[label], COLOR_NAMES[rng.integers(10)], "dark", full_frame=True,
-                     period=float(rng.uniform(0.09, 0.16)), contrast=float(rng.uniform(0.3, 0.6)), noise=0.06)
+                     period=float(rng.uniform(0.12, 0.22)), contrast=float(rng.uniform(0.4, 0.7)), noise=0.04)
 
 
 FINE_CLASSES = tuple(f"{c} {s}" for c in COLOR_NAMES for s in SHAPES)
+PATTERN_CLASSES = tuple(f"{p} {s}" for p in ("striped", "dotted", "checkered", "ringed") for s in SHAPES)
 
 
 def _fine(label: int, rng: np.random.Generator) -> ShapeSpec:
@@ -65,9 +76,16 @@ def _fine(label: int, rng: np.random.Generator) -> ShapeSpec:
                      contrast=float(rng.uniform(0.3, 0.6)))
 
 
-def _sketch(label: int, rng: np.random.Generator) -> ShapeSpec:
-    return ShapeSpec(SHAPES[label], "solid", COLOR_NAMES[rng.integers(10)], "noisy", outline=True,
-                     scale=float(rng.uniform(0.25, 0.42)), noise=0.08, blur=True)
+def _patterns(label: int, rng: np.random.Generator) -> ShapeSpec:
+    pattern, shape = PATTERN_CLASSES[label].split(" ")
+    return ShapeSpec(shape, pattern, COLOR_NAMES[rng.integers(10)], BACKGROUNDS[rng.integers(4)],
+                     scale=float(rng.uniform(0.3, 0.42)), period=float(rng.uniform(0.14, 0.22)),
+                     contrast=float(rng.uniform(0.5, 0.8)))
+
+
+def _shifted(label: int, rng: np.random.Generator) -> ShapeSpec:
+    return ShapeSpec(SHAPES[label], PATTERNS[rng.integers(8)], COLOR_NAMES[rng.integers(10)], "noisy",
+                     scale=float(rng.uniform(0.17, 0.26)), noise=0.08, blur=True)
 
 
 def _long_tail(n_classes: int, head: int, ratio: float) -> tuple[int, ...]:
@@ -77,14 +95,16 @@ def _long_tail(n_classes: int, head: int, ratio: float) -> tuple[int, ...]:
 
 TOY_TASKS: dict[str, ToyTaskDef] = {
     d.name: d for d in (
-        ToyTaskDef("toy_shapes", SHAPES, "a photo of a {}.", (250,) * 8, 125, _shapes,
-                   "8 shapes, smaller than in pretraining (easy, Caltech-like)"),
+        ToyTaskDef("toy_shapes", tuple(f"{c} {s}" for c, s in SHAPE_PAIRS), "a photo of a {}.", (200,) * 10, 100,
+                   _shapes, "10 colour-shape objects, two shapes per colour (easy, Caltech-like)"),
         ToyTaskDef("toy_textures", PATTERNS, "{} texture.", (250,) * 8, 125, _textures,
-                   "8 full-frame texture swatches (DTD-like)"),
+                   "8 full-frame texture swatches, never seen whole in pretraining (DTD-like)"),
+        ToyTaskDef("toy_shifted", SHAPES, "a photo of a {}.", (250,) * 8, 125, _shifted,
+                   "8 shapes, small, blurred, on noise (strong shift, EuroSAT-like)"),
+        ToyTaskDef("toy_patterns", PATTERN_CLASSES, "a photo of a {}.", (75,) * 32, 30, _patterns,
+                   "32 pattern-shape classes (fine-grained on a weakly learned attribute, Aircraft-like)"),
         ToyTaskDef("toy_fine", FINE_CLASSES, "a photo of a {}.", _long_tail(80, 70, 10.0), 20, _fine,
-                   "80 colour-shape classes, long-tailed pool (fine-grained)"),
-        ToyTaskDef("toy_sketch", SHAPES, "a photo of a {}.", (250,) * 8, 125, _sketch,
-                   "8 shapes drawn as blurred outlines on noise (strong shift)"),
+                   "80 colour-shape classes, long-tailed pool (fine-grained, Flowers-like)"),
     )
 }
 
@@ -141,6 +161,7 @@ def _atomic_savez(path: Path, arrays: dict) -> None:
 
 
 DIGITS_POOL = 1200
+DIGIT_SIZE = 20
 
 
 def build_digits() -> Task:
@@ -151,15 +172,18 @@ def build_digits() -> Task:
 
     data = load_digits()
     x = torch.from_numpy(data.images.astype(np.float32) / 16.0).unsqueeze(1)
-    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1)
-    images = (x.squeeze(1).numpy() * 255 + 0.5).astype(np.uint8)
+    x = F.interpolate(x, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bilinear", align_corners=False).clamp(0, 1)
+    canvas = torch.zeros(len(x), 1, 32, 32)
+    o = (32 - DIGIT_SIZE) // 2
+    canvas[:, :, o:o + DIGIT_SIZE, o:o + DIGIT_SIZE] = x
+    images = (canvas.squeeze(1).numpy() * 255 + 0.5).astype(np.uint8)
     images = np.repeat(images[..., None], 3, axis=-1)
     labels = data.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))
     pool, test = order[:DIGITS_POOL], order[DIGITS_POOL:]
     return Task("digits", list(DIGIT_WORDS), "a photo of the digit {}.", Split(ArraySource(images[pool]), labels[pool]),
                 Split(ArraySource(images[test]), labels[test]),
-                meta={"suite": "toy", "description": "scikit-learn handwritten digits (real), 8x8 upscaled"})
+                meta={"suite": "toy", "description": "scikit-learn handwritten digits (real), 8x8 upscaled to 20x20 on a 32x32 canvas"})
 
 
 def _loader(name: str):

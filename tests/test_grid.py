@@ -1,0 +1,184 @@
+"""Grid harness: presets, expansion, failures, locking, kill-and-resume, worker processes, submitit."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from albench.cli import main
+from albench.errors import AlbenchError, UnknownNameError
+from albench.grid import build_grid, grid_status, load_preset, preset_names
+from albench.plugins import STRATEGIES
+from albench.records import read_record
+from albench.strategy import Strategy
+
+TINY = ["--dataset", "digits", "--rounds", "2", "--adapter-opt", "epochs=2", "--pretrained", "random",
+        "--no-progress"]
+
+
+def cli(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def records(root: Path) -> dict[str, int]:
+    """run id -> mtime_ns of every valid record."""
+    return {p.stem: p.stat().st_mtime_ns for p in root.rglob("*.json")
+            if "failed" not in p.parts and not p.name.startswith(".") and read_record(p)}
+
+
+def test_presets_are_data_and_map_to_the_toy_suite():
+    assert preset_names() == ["table1", "table2", "table3", "table4"]
+    t1 = load_preset("table1")
+    assert t1.datasets == ("caltech101", "dtd", "eurosat", "fgvc_aircraft", "oxford_flowers", "ucf101")
+    assert (t1.backbone.arch, t1.backbone.pretrained) == ("ViT-B-16", "openai")
+    cols = {c.label: (c.strategy, c.adapter) for c in t1.columns}
+    assert cols["Ours_CoOp"] == ("dualprompt", "coop") and cols["Ours"] == ("dualprompt", "dualprompt")
+    assert [c.label for c in t1.columns][:7] == ["Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC"]
+    assert {c.label for c in t1.columns if c.dash_budgets == (1,)} == {"CoreSet", "ALFA-Mix"}
+    t2 = load_preset("table2", "toy")
+    assert t2.datasets == ("toy_textures", "toy_fine", "digits") and t2.backbone.arch == "toy-clip"
+    assert [c.label for c in t2.columns][-2:] == ["Ours_VPT", "Ours"] and t2.columns[0].adapter == "vpt"
+    assert load_preset("table3").columns[-2].label == "Ours_MaPLe"
+    assert load_preset("table4").backbone.arch == "ViT-L-14"
+    assert load_preset("table1", "toy").datasets == ("toy_shapes", "toy_textures", "toy_shifted", "toy_patterns", "toy_fine", "digits")
+    with pytest.raises(UnknownNameError, match="Did you mean: table2"):
+        load_preset("table22")
+
+
+def test_grid_expansion_lists_all_and_budget_checks():
+    g = build_grid(strategies=["random"], adapters=["coop"], datasets=["digits", "toy_textures"], seeds=[1, 2, 3],
+                   rounds=6)
+    assert len(g.specs) == 6 and {s.seed for s in g.specs} == {1, 2, 3} and g.budgets == (1, 2, 5)
+    g = build_grid(strategies=["all"], datasets=["digits"], rounds=2, budgets=[1, 2])
+    assert {s.strategy for s in g.specs} == set(STRATEGIES.names())
+    with pytest.raises(AlbenchError, match="needs round 5"):
+        build_grid(strategies=["random"], datasets=["digits"], rounds=2, budgets=[1, 2, 5])
+    with pytest.raises(UnknownNameError, match="Did you mean: digits"):
+        build_grid(strategies=["random"], datasets=["digit"])
+    # presets: filtered by strategy / dataset (paper or toy names); the budget picks rounds, not runs
+    g = build_grid(preset="table1", suite="toy", strategies=["random"], datasets=["dtd", "digits"], seeds=[1])
+    assert [(s.dataset, s.label, s.rounds) for s in g.specs] == [("toy_textures", "Random", 6), ("digits", "Random", 6)]
+    # scoped options reach only their adapter
+    g = build_grid(strategies=["random"], datasets=["digits"], adapter_options={"coop:epochs": 3}, rounds=2, budgets=[1])
+    assert g.specs[0].adapter_options == {"epochs": 3}
+
+
+class Boom(Strategy):
+    """Fails on every selection."""
+
+    def select(self, ctx):
+        raise RuntimeError("boom in selection")
+
+
+@pytest.fixture
+def boom():
+    STRATEGIES.register("boom", Boom)
+    yield
+    STRATEGIES.unregister("boom")
+
+
+def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, warm_digits):
+    out = tmp_path / "r"
+    res = CliRunner().invoke(main, ["run", "--strategy", "boom,random", *TINY, "--results-dir", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "1 run(s) done, 0 skipped, 1 failed" in res.output
+    assert "boom in selection" in res.output
+    fails = list((out / "failed").rglob("*.json"))
+    assert len(fails) == 1 and "Traceback" in fails[0].read_text() and "boom" in fails[0].name
+    assert len(records(out)) == 1
+    st = cli("status", "--strategy", "boom,random", *TINY[:-1], "--results-dir", str(out))
+    assert "2 run(s): 1 done, 1 failed, 0 pending" in st.output and "boom in selection" in st.output
+
+
+def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
+    from filelock import FileLock
+
+    from albench.grid import run_state
+    from albench.launchers import run_one
+
+    out = tmp_path / "r"
+    g = build_grid(strategies=["random"], datasets=["digits"], rounds=2, budgets=[1], adapter_options={"epochs": 2},
+                   backbone=__import__("albench.backbone", fromlist=["BackboneSpec"]).BackboneSpec(pretrained="random"))
+    spec = g.specs[0]
+    st = run_state(spec, out, workspace)
+    assert st.state == "pending"
+    lock = FileLock(str(out / ".locks" / (st.path.stem + ".lock")))
+    (out / ".locks").mkdir(parents=True)
+    with lock:
+        assert run_state(spec, out, workspace).state == "running"
+        assert run_one(spec, out, workspace).status == "busy"
+        assert not st.path.exists()
+    assert run_one(spec, out, workspace).status == "done"
+    assert run_one(spec, out, workspace).status == "skipped"
+    assert grid_status(g, out, workspace)[0].state == "done"
+
+
+@pytest.fixture(scope="module")
+def warm_digits(workspace):
+    """Encode digits once with the random-init backbone; subprocesses share the session cache."""
+    from albench.backbone import BackboneSpec
+
+    bb = workspace.backbone(BackboneSpec(pretrained="random"))
+    workspace.bank(bb, workspace.task("digits", None))
+
+
+def _albench(*args, env=None):
+    return subprocess.Popen([sys.executable, "-m", "albench.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def test_kill_halfway_then_rerun_finishes_without_redoing(tmp_path, warm_digits):
+    out = tmp_path / "r"
+    args = ["run", "--strategy", "random", "--seeds", "1,2,3,4,5,6,7,8", "--dataset", "digits", "--rounds", "3",
+            "--budget", "1,2", "--adapter-opt", "epochs=40", "--pretrained", "random", "--no-progress",
+            "--results-dir", str(out)]
+    proc = _albench(*args, env=_env())
+    deadline = time.time() + 300
+    while time.time() < deadline and len(records(out)) < 1 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = records(out)
+    assert 1 <= len(before) < 8, "the grid should have been killed halfway"
+    # rerun the same command, with two worker processes this time
+    proc = _albench(*args, "--workers", "2", env=_env())
+    text, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, text
+    after = records(out)
+    assert len(after) == 8
+    assert {k: after[k] for k in before} == before  # finished records untouched (same ids, same mtimes)
+    assert f"{8 - len(before)} run(s) done, {len(before)} skipped, 0 failed" in text
+    assert "launcher local x 2 workers" in text
+
+
+def test_two_processes_on_one_results_dir_never_run_a_run_twice(tmp_path, warm_digits):
+    out = tmp_path / "r"
+    args = ["run", "--strategy", "random", "--seeds", "1,2,3,4", *TINY, "--results-dir", str(out)]
+    procs = [_albench(*args, env=_env()) for _ in range(2)]
+    texts = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), texts
+    done_lines = [ln for t in texts for ln in t.splitlines() if ln.startswith("done ")]
+    assert len(done_lines) == 4 and len(set(done_lines)) == 4  # every run executed exactly once
+    assert len(records(out)) == 4
+
+
+def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
+    pytest.importorskip("submitit")
+    out = tmp_path / "r"
+    args = ["run", "--strategy", "random", "--seeds", "1,2", *TINY, "--results-dir", str(out), "--launcher", "slurm",
+            "--slurm-executor", "local", "--slurm-gpus", "0", "--slurm-cpus", "1", "--slurm-time", "10"]
+    res = cli(*args)
+    assert res.exit_code == 0, res.output
+    assert "submitted 2 run(s) as local job array" in res.output and "2 run(s) done" in res.output
+    assert len(records(out)) == 2 and (out / ".submitit").is_dir()
+    res = cli(*args)  # resume comes from the run itself: nothing is redone
+    assert "0 run(s) done, 2 skipped" in res.output
