@@ -182,10 +182,25 @@ def _demo_strategies() -> list[str]:
     return [s for s in DEMO_STRATEGIES if s in STRATEGIES.names()]
 
 
+def _check_writable(results_dir: Path) -> None:
+    """Fail before any run when the results directory cannot be written (nothing is created)."""
+    import os
+
+    probe = results_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise AlbenchError(f"Cannot write results to {results_dir}: {probe} is not a directory. Pass --results-dir "
+                           f"with a writable directory.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise AlbenchError(f"Cannot write results to {results_dir}: {probe} is not writable. Pass --results-dir "
+                           f"with a writable directory.")
+
+
 @main.command("run")
 @_grid_options
 @click.option("--overwrite", is_flag=True, help="Redo runs whose record exists.")
-@click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--launcher", default="local", show_default=True, help="local or slurm.")
 @click.option("--workers", default=1, show_default=True, type=int,
               help="local: worker processes (with --device auto on a GPU machine, one per visible GPU).")
 @click.option("--slurm-partition", default=None, help="slurm: partition.")
@@ -211,9 +226,14 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
     from tqdm.auto import tqdm
 
     from .grid import budget_rounds
-    from .launchers import SlurmOptions, run_local, run_slurm, summarise_results
+    from .launchers import Interrupted, SlurmOptions, run_local, run_slurm, summarise_results
     from .protocol import Workspace
 
+    from .errors import UnknownNameError
+    from .launchers import LAUNCHERS
+
+    if launcher not in LAUNCHERS:
+        raise UnknownNameError("launcher", launcher, LAUNCHERS)
     grid = _build_grid(kw)
     specs = grid.specs
     first = specs[0]
@@ -231,10 +251,22 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
             tqdm.write(f"record: {res.path}")
 
     results_dir = kw["results_dir"]
+    _check_writable(Path(results_dir))
     if launcher == "local":
-        results = run_local(specs, results_dir, ws_factory=lambda: Workspace(kw["cache_dir"], device=kw["device"], progress=progress),
-                            workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
-                            rounds=first.rounds, report=report, progress=progress)
+        try:
+            results = run_local(specs, results_dir, ws_factory=lambda: Workspace(kw["cache_dir"], device=kw["device"], progress=progress),
+                                workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
+                                rounds=first.rounds, report=report, progress=progress)
+        except Interrupted as stop:
+            done = [r for r in stop.results if r.status in ("done", "skipped")]
+            click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
+                       f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
+                       f"again to finish the rest.", err=True)
+            for r in done:
+                click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
+            for sp in stop.not_finished:
+                click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
+            sys.exit(130)
     else:
         opts = SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
                             slurm_parallelism, None, wait)
@@ -299,7 +331,13 @@ def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
     if preset is None:
         if compare:
             raise AlbenchError("--compare paper needs --preset (the paper's tables are table1 .. table4).")
-        text = simple_table(results_dir)
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            text = simple_table(results_dir)
+        for w in caught:  # mixed configuration hashes, unreadable records
+            click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
         return
     budget_list = None

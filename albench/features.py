@@ -4,7 +4,10 @@ Features are computed once per (backbone identity, split content, view) and
 stored as safetensors with a metadata header (key, shape, sha256 of the data);
 a file whose header or checksum does not match is deleted and rebuilt, never
 read as data. A file lock makes concurrent runners compute each entry once;
-writes go to a temp file and are renamed into place.
+writes go to a temp file and are renamed into place; temp files of a writer
+that was killed are removed by the next writer of that entry (under the lock).
+Test hook: ``ALBENCH_TEST_SLOW_CACHE`` (seconds) sleeps between writing the
+temp file and renaming it, so crash tests can kill a process mid-caching.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import torch
 from .errors import AlbenchError
 
 ENV_CACHE = "ALBENCH_CACHE"
+TEST_SLOW_CACHE = "ALBENCH_TEST_SLOW_CACHE"
 
 
 def default_cache_dir() -> Path:
@@ -84,6 +88,11 @@ class FeatureCache:
             save_file({"features": t}, tmp, metadata={"key": key, "shape": json.dumps(list(t.shape)), "sha256": _sha(t)})
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+            slow = os.environ.get(TEST_SLOW_CACHE)
+            if slow:  # test hook: widen the window between write and rename
+                import time
+
+                time.sleep(float(slow))
             os.replace(tmp, p)
         finally:
             if os.path.exists(tmp):
@@ -101,6 +110,8 @@ class FeatureCache:
             hit = self.load(key)  # another process may have finished it while we waited
             if hit is not None:
                 return hit
+            for stale in self.path(key).parent.glob(f"{self.path(key).stem}*.tmp"):  # from a killed writer
+                stale.unlink(missing_ok=True)
             t = compute()
             self.save(key, t)
             return t

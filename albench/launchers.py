@@ -65,6 +65,14 @@ def _unresolved_failure(results_dir: Path, spec, exc: BaseException) -> Path:
     return path
 
 
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) stopped a launcher; ``results`` are the runs that finished before it."""
+
+    def __init__(self, results: list, not_finished: list):
+        super().__init__("interrupted")
+        self.results, self.not_finished = results, not_finished
+
+
 def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
             on_round: Callable[[dict], None] | None = None) -> RunResult:
     """Execute one spec (skip if recorded, lock while running); never raises for a failing run."""
@@ -157,14 +165,18 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
             report(res)
 
     if workers == 1:
-        ws = ws_factory()
-        for sp in specs:
-            bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
-            rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
-            res = run_one(sp, results_dir, ws, overwrite,
-                          on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")))
-            rbar.close()
-            finish(res)
+        try:
+            ws = ws_factory()
+            for i, sp in enumerate(specs):
+                bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
+                rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
+                res = run_one(sp, results_dir, ws, overwrite,
+                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")))
+                rbar.close()
+                finish(res)
+        except KeyboardInterrupt:  # the run in flight wrote nothing (records are atomic) and released its lock
+            bar.close()
+            raise Interrupted(results, list(specs[len(results):])) from None
         bar.close()
         return results
 
@@ -200,6 +212,9 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
                     if res.status != "done":  # skipped runs count their rounds as done
                         rbar.update(sp.rounds)
                     finish(res)
+    except KeyboardInterrupt:  # workers got the same Ctrl-C; drop the queued runs
+        finished = {(r.dataset, r.slug) for r in results}
+        raise Interrupted(results, [sp for sp in specs if (sp.dataset, sp.slug()) not in finished]) from None
     finally:
         rbar.close()
         bar.close()

@@ -32,7 +32,7 @@ from .errors import AlbenchError
 from .features import DataBank, FeatureCache
 from .options import resolve_options
 from .plugins import ADAPTERS, STRATEGIES
-from .records import SCHEMA, atomic_write_json, failure_path, read_record
+from .records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
 from .seeding import numpy_rng
 from .strategy import RoundContext, check_selection
 from .tasks import Task, load_task
@@ -180,6 +180,8 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
     except Timeout:
         return RunOutcome(path, None, skipped=True)  # another process is running it right now
     try:
+        remove_stale_temps(path)  # left by a writer killed mid-write; we hold the run's lock
+        remove_stale_temps(failure_path(results_dir, path))
         if not overwrite and read_record(path) is not None:
             return RunOutcome(path, read_record(path), skipped=True)
         try:

@@ -4,18 +4,27 @@ A record is written to a temp file in the same directory, fsynced, then
 renamed over its final name, so a reader sees either no record or a whole
 one. Failed runs write a separate failure record (error and traceback) under
 ``failed/``; a later success removes it.
+
+A process killed mid-write leaves at most a ``.<name>.*.tmp`` file next to the
+record; the next run of the same record removes it (``remove_stale_temps``,
+called while holding the run's lock). Test hook: ``ALBENCH_TEST_SLOW_WRITE``
+(seconds) sleeps between writing the temp file and renaming it, so crash tests
+can kill a process inside a record write. It is read only by tests.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import time
+import warnings
 from pathlib import Path
 from typing import Iterator
 
 from .errors import AlbenchError
 
 SCHEMA = 1
+TEST_SLOW_WRITE = "ALBENCH_TEST_SLOW_WRITE"
 REQUIRED = ("schema", "run_id", "config_hash", "config", "strategy", "adapter", "dataset", "seed", "rounds")
 
 
@@ -34,6 +43,10 @@ def atomic_write_json(path: Path, data: dict) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; records are ordinary files
+        slow = os.environ.get(TEST_SLOW_WRITE)
+        if slow:  # test hook: widen the window between write and rename
+            time.sleep(float(slow))
         os.replace(tmp, path)
     except OSError as exc:
         raise AlbenchError(f"Writing {path} failed: {exc.strerror}; no partial record was left.") from exc
@@ -48,6 +61,29 @@ def atomic_write_json(path: Path, data: dict) -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temp_files(directory: Path, name: str | None = None) -> list[Path]:
+    """Temp files left by interrupted ``atomic_write_json`` calls (for ``name``, or all)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(directory.glob(f".{name}.*.tmp" if name else ".*.tmp"))
+
+
+def remove_stale_temps(path: Path) -> int:
+    """Delete temp files of ``path`` left by a killed writer. Call only while holding the run's lock."""
+    n = 0
+    for t in temp_files(Path(path).parent, Path(path).name):
+        t.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def read_record(path: Path) -> dict | None:
@@ -72,6 +108,9 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict]]:
         rec = read_record(p)
         if rec is not None:
             yield p, rec
+        else:
+            warnings.warn(f"{p} is not a valid run record (truncated or corrupt); ignored. Running its grid again "
+                          f"rebuilds it.", stacklevel=2)
 
 
 def failure_path(results_dir: Path, record_path: Path) -> Path:

@@ -1,0 +1,317 @@
+"""Crash safety (issue 7): SIGKILL at random moments, inside record writes and feature caching; SIGINT;
+failed writes; corrupt records and cache files.
+
+Victims are real ``python -m albench.cli run`` processes on a 4-run grid (random, entropy x seeds 1, 2 on
+digits, 2 rounds, 2 epochs) sharing a warm feature cache. After every kill the same command is run again
+(in-process, same code path) and the finished grid must hold exactly one valid record per run, equal to an
+uninterrupted run's records apart from timings, with no temp files left and no run redone.
+"""
+import copy
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from albench.cli import main
+from albench.errors import AlbenchError
+from albench.features import FeatureCache
+from albench.records import read_record
+
+GRID = ["--strategy", "random,entropy", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
+        "--rounds", "2", "--adapter-opt", "epochs=2", "--device", "cpu", "--no-progress"]
+RUNS = 4
+RANDOM_KILLS, WRITE_KILLS, CACHE_KILLS = 12, 5, 5  # 22 SIGKILL trials; plus 2 SIGINT trials
+KILL_STATS: dict = {"sigkill": 0, "sigint": 0}
+
+
+def strip_timing(rec: dict, encoder: bool = False) -> dict:
+    """A record without the fields that are timings or timestamps (and, if asked, encoder-pass counts)."""
+    rec = copy.deepcopy(rec)
+    rec["timing"] = None
+    for r in rec["rounds"]:
+        r["seconds"] = None
+        r["train"].pop("seconds", None)
+        if encoder:
+            r["encoder"] = None
+    if encoder:
+        rec["encoder_passes"] = None
+    return rec
+
+
+def valid_records(res: Path) -> dict[str, Path]:
+    return {p.stem: p for p in res.rglob("*.json")
+            if "failed" not in p.relative_to(res).parts and not p.name.startswith(".") and read_record(p)}
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*.tmp")] if root.exists() else []
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory):
+    """A warm feature cache and the records of an uninterrupted in-process run (the reference)."""
+    base = tmp_path_factory.mktemp("reliability")
+    cache = base / "cache"
+    res = cli("run", *GRID, "--cache-dir", cache, "--results-dir", base / "ref")
+    assert res.exit_code == 0, res.output
+    ref = {k: json.loads(p.read_text()) for k, p in valid_records(base / "ref").items()}
+    assert len(ref) == RUNS
+    return {"cache": cache, "ref": ref, "base": base}
+
+
+class Victim:
+    """A ``python -m albench.cli run`` subprocess whose output is read line by line."""
+
+    def __init__(self, args, extra_env=None):
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **(extra_env or {}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "albench.cli", "run", *map(str, args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines: list[str] = []
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pred, timeout=300.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if pred():
+                return True
+            if self.proc.poll() is not None:
+                return pred()
+            time.sleep(0.02)
+        raise AssertionError(f"timed out; output so far:\n" + "\n".join(self.lines))
+
+    def started(self):
+        return any(line.startswith("grid:") for line in self.lines)
+
+    def signal(self, sig) -> bool:
+        """Send ``sig`` if the process still runs; True if it was delivered."""
+        if self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(sig)
+        return True
+
+    def finish(self, timeout=300):
+        rc = self.proc.wait(timeout)
+        self._t.join(10)
+        return rc, "\n".join(self.lines)
+
+
+def check_after_kill(res: Path):
+    """Right after a kill: whatever sits at a record's final name is a whole, valid record."""
+    for p in res.rglob("*.json"):
+        if p.name.startswith("."):
+            continue
+        assert read_record(p) is not None, f"partial record {p}"  # (a kill writes no failure record either)
+
+
+def restart_and_check(res: Path, cache: Path, ref: dict, compare_encoder: bool = True):
+    survivors = {k: p.stat().st_mtime_ns for k, p in valid_records(res).items()}
+    out = cli("run", *GRID, "--cache-dir", cache, "--results-dir", res)
+    assert out.exit_code == 0, out.output
+    assert f"{RUNS - len(survivors)} run(s) done, {len(survivors)} skipped, 0 failed" in out.output
+    recs = valid_records(res)
+    assert sorted(recs) == sorted(ref)  # exactly one valid record per run
+    for k, p in recs.items():
+        rec = json.loads(p.read_text())  # every record loads as JSON and as a record
+        assert strip_timing(rec, not compare_encoder) == strip_timing(ref[k], not compare_encoder)
+    for k, mtime in survivors.items():  # finished runs were not redone
+        assert recs[k].stat().st_mtime_ns == mtime
+    assert [p.name for p in res.rglob("*.json") if p.stem not in recs] == []  # nothing else that looks like a record
+    assert temp_files(res) == [] and temp_files(cache) == []
+    assert not (res / "failed").exists() or not list((res / "failed").rglob("*"))
+
+
+def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
+    rng = random.Random(7)
+    cache, ref = warm["cache"], warm["ref"]
+    # calibrate: one whole subprocess run (it must also reproduce the in-process reference exactly)
+    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", tmp_path / "calib"])
+    v.wait_for(v.started)
+    t0 = time.monotonic()
+    rc, text = v.finish()
+    span = time.monotonic() - t0
+    assert rc == 0, text
+    restart_and_check(tmp_path / "calib", cache, ref)  # 4 skipped, records equal to the reference
+
+    kills = {"random": 0, "write": 0, "cache": 0}
+    # 1) random moments after start-up, spread over the grid's working time
+    attempts = 0
+    while kills["random"] < RANDOM_KILLS:
+        attempts += 1
+        assert attempts <= RANDOM_KILLS + 8, f"only {kills['random']} random kills landed in {attempts} attempts"
+        res = tmp_path / f"random{attempts}"
+        v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res])
+        v.wait_for(v.started)
+        time.sleep(rng.uniform(0.0, 0.95 * span))
+        if v.signal(signal.SIGKILL):
+            kills["random"] += 1
+        v.finish()
+        check_after_kill(res)
+        restart_and_check(res, cache, ref)
+    # 2) inside a record write: the temp file is written, the rename has not happened
+    for i in range(WRITE_KILLS):
+        res = tmp_path / f"write{i}"
+        v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
+        v.wait_for(lambda: len(temp_files(res)) == 1)
+        time.sleep(rng.uniform(0.0, 0.3))
+        assert v.signal(signal.SIGKILL)
+        kills["write"] += 1
+        v.finish()
+        assert len(temp_files(res)) == 1 and valid_records(res) == {}
+        check_after_kill(res)
+        restart_and_check(res, cache, ref)  # the stale temp file is removed by the run that owns it
+    # 3) inside feature caching: a cold copy of (part of) the cache, killed between write and rename
+    feats = sorted((cache / "features").glob("*.safetensors"))
+    assert len(feats) >= 2
+    for i in range(CACHE_KILLS):
+        c = tmp_path / f"cache{i}"
+        shutil.copytree(cache, c)
+        for f in rng.sample(feats, rng.randint(1, len(feats))):
+            (c / "features" / f.name).unlink()
+        res = tmp_path / f"caching{i}"
+        v = Victim([*GRID, "--cache-dir", c, "--results-dir", res], {"ALBENCH_TEST_SLOW_CACHE": "60"})
+        v.wait_for(lambda: len(temp_files(c)) == 1)
+        time.sleep(rng.uniform(0.0, 0.3))
+        assert v.signal(signal.SIGKILL)
+        kills["cache"] += 1
+        v.finish()
+        check_after_kill(res)
+        restart_and_check(res, c, ref, compare_encoder=False)  # features recomputed: encoder counts differ
+        for f in (c / "features").glob("*.safetensors"):  # every cache entry is whole and checksummed
+            from safetensors import safe_open
+
+            with safe_open(str(f), framework="pt") as sf:
+                meta = sf.metadata()
+                t = sf.get_tensor("features")
+            import hashlib
+
+            assert meta["sha256"] == hashlib.sha256(t.contiguous().numpy().tobytes()).hexdigest()
+        assert sorted(p.name for p in (c / "features").glob("*.safetensors")) == sorted(f.name for f in feats)
+    total = sum(kills.values())
+    KILL_STATS["sigkill"] = total
+    assert kills == {"random": RANDOM_KILLS, "write": WRITE_KILLS, "cache": CACHE_KILLS} and total >= 20
+
+
+def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_path):
+    cache, ref = warm["cache"], warm["ref"]
+    # (a) between runs: after the first record
+    res = tmp_path / "a"
+    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res])
+    v.wait_for(lambda: any(line.startswith("done ") for line in v.lines))
+    assert v.signal(signal.SIGINT)
+    rc, text = v.finish()
+    assert rc == 130, text
+    done = valid_records(res)
+    assert 1 <= len(done) < RUNS
+    assert (f"interrupted: {len(done)} of {RUNS} run(s) finished (records written atomically), {RUNS - len(done)} "
+            f"not finished; nothing partial was written. Run the same command again to finish the rest.") in text
+    assert "  finished: digits random__coop__seed1  [" in text and "  not finished: digits entropy__coop__seed2" in text
+    assert "Traceback" not in text and temp_files(res) == []
+    restart_and_check(res, cache, ref)
+    # (b) inside a record write: the temp file is removed on the way out, before any restart
+    res = tmp_path / "b"
+    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
+    v.wait_for(lambda: len(temp_files(res)) == 1)
+    assert v.signal(signal.SIGINT)
+    rc, text = v.finish()
+    assert rc == 130, text
+    assert (f"interrupted: 0 of {RUNS} run(s) finished (records written atomically), {RUNS} not finished; "
+            f"nothing partial was written.") in text
+    assert "Traceback" not in text and temp_files(res) == [] and valid_records(res) == {}
+    KILL_STATS["sigint"] = 2
+    restart_and_check(res, cache, ref)
+
+
+def _spec():
+    from albench.protocol import RunSpec
+
+    return RunSpec("random", "coop", "digits", seed=1, rounds=2, adapter_options={"epochs": 2})
+
+
+@pytest.mark.parametrize("fail_at", ["write", "rename"])
+def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path, monkeypatch, fail_at):
+    import albench.records as records
+    from albench.protocol import Workspace, execute
+
+    def enospc(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    if fail_at == "rename":
+        monkeypatch.setattr(records.os, "replace", enospc)
+    else:
+        monkeypatch.setattr(records.os, "fsync", enospc)
+    ws = Workspace(warm["cache"], device="cpu", progress=False)
+    with pytest.raises(AlbenchError) as err:
+        execute(_spec(), tmp_path, ws)
+    run_id = next(k for k in warm["ref"] if k.startswith("random__coop__seed1__"))
+    path = tmp_path / "digits" / f"{run_id}.json"
+    assert str(err.value) == f"Writing {path} failed: No space left on device; no partial record was left."
+    assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == []  # no record, no temp file
+    assert not (tmp_path / "failed").exists() or list((tmp_path / "failed").rglob("*.json")) == []
+    monkeypatch.undo()
+    out = execute(_spec(), tmp_path, ws)  # the disk has room again: the run is done normally
+    assert out.path == path and read_record(path) is not None
+
+
+def test_truncated_or_corrupt_record_is_reported_and_rebuilt(warm, tmp_path):
+    cache, ref = warm["cache"], warm["ref"]
+    res = tmp_path / "r"
+    shutil.copytree(warm["base"] / "ref", res)
+    victim = res / "digits" / (next(k for k in ref if k.startswith("random__coop__seed2__")) + ".json")
+    good = victim.read_bytes()
+    for damage in (good[: len(good) // 2], b"", b'{"schema": 1}', good.replace(b'"schema": 1', b'"schema": 99')):
+        victim.write_bytes(damage)
+        assert read_record(victim) is None  # never read as data
+        t = cli("table", "--results-dir", res)
+        assert t.exit_code == 0
+        assert (f"warning: {victim} is not a valid run record (truncated or corrupt); ignored. Running its grid "
+                f"again rebuilds it.") in t.stderr
+        assert "| digits | coop | 1 |" in t.stdout
+        out = cli("run", *GRID, "--cache-dir", cache, "--results-dir", res)
+        assert out.exit_code == 0 and "1 run(s) done, 3 skipped, 0 failed" in out.output, out.output
+        assert strip_timing(json.loads(victim.read_text())) == strip_timing(ref[victim.stem])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip-data-byte", "empty", "garbage", "other-key"])
+def test_corrupt_cache_file_is_detected_and_rebuilt(tmp_path, damage):
+    cache = FeatureCache(tmp_path)
+    t = torch.arange(48, dtype=torch.float32).reshape(6, 8)
+    cache.save("k", t)
+    p = cache.path("k")
+    raw = p.read_bytes()
+    if damage == "truncate":
+        p.write_bytes(raw[: len(raw) - 20])
+    elif damage == "flip-data-byte":
+        p.write_bytes(raw[:-5] + bytes([raw[-5] ^ 0xFF]) + raw[-4:])
+    elif damage == "empty":
+        p.write_bytes(b"")
+    elif damage == "garbage":
+        p.write_bytes(b"\x00" * len(raw))
+    else:  # a valid file for another key under this key's name
+        cache.save("other", t)
+        shutil.copy(cache.path("other"), p)
+    assert cache.load("k") is None and not p.exists()  # detected and removed, never returned
+    calls = []
+    out = cache.get_or_compute("k", lambda: calls.append(1) or t * 1)
+    assert torch.equal(out, t) and calls == [1]
+    assert torch.equal(cache.load("k"), t)  # rebuilt file is valid
+    assert list(tmp_path.rglob("*.tmp")) == []
