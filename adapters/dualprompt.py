@@ -154,7 +154,7 @@ class DualPrompt(Adapter):
     frozen_image_encoder = False
     accepts_pseudo_labels = True
     defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
-                "epochs": 10, "lr": 0.01, "batch_size": 16, "pseudo_batch_size": 64, "augment": True,
+                "epochs": 10, "lr": 0.03, "batch_size": 16, "pseudo_batch_size": 64, "augment": True,
                 "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
