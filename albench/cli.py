@@ -14,7 +14,7 @@ import click
 from .errors import AlbenchError
 
 DEMO_STRATEGIES = ("random", "entropy", "coreset", "badge")
-DEMO_DATASET = "toy_textures"
+DEMO_DATASET = "digits"
 
 
 class AlbenchGroup(click.Group):

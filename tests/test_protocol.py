@@ -12,7 +12,7 @@ from albench.strategy import Strategy
 
 def spec(**kw):
     base = dict(strategy="random", adapter="coop", dataset="toy_textures", seed=1, rounds=3,
-                adapter_options={"epochs": 5})
+                adapter_options={"epochs": 5, "min_steps": 0})
     base.update(kw)
     return RunSpec(**base)
 
@@ -54,7 +54,7 @@ def test_rerun_is_skipped_and_overwrite_redoes(tmp_path, workspace):
 
 def test_option_change_gives_new_record(tmp_path, workspace):
     a = execute(spec(), tmp_path, workspace)
-    b = execute(spec(adapter_options={"epochs": 4}), tmp_path, workspace)
+    b = execute(spec(adapter_options={"epochs": 4, "min_steps": 0}), tmp_path, workspace)
     assert a.path != b.path and not b.skipped
 
 
@@ -96,6 +96,6 @@ def test_harness_checks_strategy_output(tmp_path, workspace):
 
 def test_random_coop_beats_zero_shot(tmp_path, workspace):
     """Done-criterion of the foundation issue: on a task with zero-shot < 70 %, the last round wins."""
-    rec = execute(spec(rounds=6, adapter_options={}), tmp_path, workspace).record
+    rec = execute(spec(dataset="digits", rounds=6, adapter_options={}), tmp_path, workspace).record
     assert rec["zero_shot_accuracy"] < 70
     assert rec["rounds"][-1]["accuracy"] > rec["zero_shot_accuracy"] + 3
