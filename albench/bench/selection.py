@@ -10,8 +10,8 @@ lightweight stand-in any ``RoundContext`` accepts.
 
 Each (strategy, N) is measured in a fresh subprocess so peak memory (ru_maxrss,
 minus the process's baseline after building the inputs) is attributable;
-``torch`` and BLAS run on the machine's cores (compare ratios, not absolute
-seconds: the machine is shared). Quick mode: N = 10k and 30k; full mode: 10k,
+``torch`` and BLAS use one thread (``ALBENCH_BENCH_THREADS`` to change; compare
+ratios, not absolute seconds: the machine is shared). Quick mode: N = 10k and 30k; full mode: 10k,
 100k and 1M for the strategies whose inputs fit in memory.
 """
 from __future__ import annotations
@@ -31,7 +31,10 @@ FULL_SIZES = (10_000, 100_000, 1_000_000)
 # strategies measured at 1M (the others are either quadratic by design or too slow there)
 AT_1M = ("random", "entropy", "margin", "least-confidence", "coreset", "badge")
 SKIP = ("dualprompt",)  # trains its own CLIP prompt model: not a feature-space selection
-TIMEOUT_S = 900
+TIMEOUT_S = 600
+# one BLAS thread per measurement: on a shared 2-core machine, multi-threaded BLAS spin-waits
+# against other processes and makes timings several times slower and far noisier
+THREADS = int(os.environ.get("ALBENCH_BENCH_THREADS", "1"))
 
 
 class SyntheticPredictor:
@@ -122,7 +125,7 @@ def _measure_subprocess(name: str, n: int, timeout: int) -> dict:
             f"print('RESULT ' + json.dumps(measure_one({name!r}, {n})))")
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                             env={**os.environ})
+                             env={**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)})
     except subprocess.TimeoutExpired:
         return {"error": f"timeout > {timeout} s"}
     for line in out.stdout.splitlines():
@@ -150,6 +153,7 @@ def run(quick: bool = True, strategies: list[str] | None = None, sizes: tuple[in
             rows.append(row)
             print(f"  selection: {name:18s} N={n:>9,} {r}", file=sys.stderr, flush=True)
     notes = (f"Synthetic CLIP-like pool: D={D}, C={C}, 1 % labelled (round 2), B = 1 % of N, seed 0. "
+             f"One BLAS thread per measurement (ALBENCH_BENCH_THREADS={THREADS}). "
              "`seconds` is `select()` wall time after the context's logits/features are materialised; "
              "`peak_extra_MiB` is the rise of the process's peak RSS during `select()` (inputs excluded; "
              "the inputs themselves take about N·(D+2C)·4 bytes). Each cell runs in a fresh process. "
