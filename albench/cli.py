@@ -155,7 +155,7 @@ def _build_grid(kw: dict):
         grid = build_grid(preset=kw["preset"], suite=kw["suite"],
                           strategies=split_list(kw["strategies"]) or None, adapters=split_list(kw["adapters"]) or None,
                           datasets=split_list(kw["datasets"]) or None,
-                          seeds=parse_seeds(kw["seeds"]) if kw["seeds"] else None, budgets=budgets,
+                          seeds=parse_seeds(kw["seeds"]) if kw["seeds"] is not None else None, budgets=budgets,
                           rounds=kw["rounds"], round_fraction=kw["budget_pct"] / 100.0, round_budget=kw["round_budget"],
                           backbone=bspec, strategy_options=parse_option_strings(kw["strategy_opt"]),
                           adapter_options=parse_option_strings(kw["adapter_opt"]), data_root=kw["data_root"],

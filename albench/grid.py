@@ -216,7 +216,7 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
             ds = [allowed[d] for d in datasets]
         seeds = list(seeds or p.seeds)
         budgets = list(budgets or p.budgets)
-        rounds = rounds or p.rounds
+        rounds = p.rounds if rounds is None else rounds
         bspec = backbone or p.backbone
         triples = [(c.strategy, c.adapter, c.label) for c in cols]
     else:
@@ -224,11 +224,13 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         a_names = expand_all(adapters or ["coop"], ADAPTERS.names(), "adapter")
         ds = expand_all(datasets or ["toy_textures"], task_names(), "dataset")
         seeds = list(seeds or [1])
-        rounds = rounds or 6
+        rounds = 6 if rounds is None else rounds
         budgets = list(budgets or [b for b in (1, 2, 5) if b <= rounds * round_fraction * 100 + 1e-9] or [1])
         bspec = backbone or BackboneSpec()
         triples = [(s, a, None) for a in a_names for s in s_names]
         p = None
+    if rounds <= 0:  # before budgets are mapped onto rounds
+        raise AlbenchError(f"--rounds must be a positive integer, got {rounds}.")
     if len(set(seeds)) != len(seeds):
         raise AlbenchError(f"Duplicate seeds in {seeds}.")
     br = budget_rounds(budgets, round_fraction, round_budget)
