@@ -56,6 +56,7 @@ class Preset:
     rounds: int
     backbone: BackboneSpec
     skipped_columns: tuple[str, ...] = ()  # "Label (reason)" for columns whose plugins are missing
+    options: dict = field(default_factory=dict)  # suite-level plugin options: {plugin name: {key: value}}
 
     @property
     def slug(self) -> str:
@@ -106,7 +107,8 @@ def load_preset(name: str, suite: str = "paper") -> Preset:
                   backbone_title=raw.get("backbone_title", bb.get("arch", "")), columns=columns,
                   datasets=tuple(datasets), paper_datasets=tuple(paper_ds), titles=titles,
                   budgets=tuple(raw.get("budgets", (1, 2, 5))), seeds=tuple(raw.get("seeds", (1, 2, 3))),
-                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb))
+                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb),
+                  options={k: dict(v) for k, v in s.get("options", {}).items()})
 
 
 def available_columns(preset: Preset) -> Preset:
@@ -219,6 +221,11 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         rounds = p.rounds if rounds is None else rounds
         bspec = backbone or p.backbone
         triples = [(c.strategy, c.adapter, c.label) for c in cols]
+        in_grid = {t[0] for t in triples} | {t[1] for t in triples}
+        for name, opts in p.options.items():  # the suite's options, under anything given on the command line
+            if name in in_grid:
+                s_scoped[name] = {**opts, **s_scoped.get(name, {})}
+                a_scoped[name] = {**opts, **a_scoped.get(name, {})}
     else:
         s_names = expand_all(strategies or default_strategies or ["random"], STRATEGIES.names(), "strategy")
         a_names = expand_all(adapters or ["coop"], ADAPTERS.names(), "adapter")
