@@ -409,9 +409,23 @@ def toy_zeroshot(cache_dir) -> None:
 @click.option("--section", "sections", default=None, help="Comma-separated sections (default: all).")
 @click.option("--quick/--full", default=True, show_default=True, help="Quick sizes (CI machine) or full sizes.")
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-def bench_cmd(sections, quick, out) -> None:
+@click.option("--gpu", is_flag=True, help="Run the one-shot GPU benchmark instead (writes bench_gpu.json/.md).")
+@click.option("--dry-run", is_flag=True, help="With --gpu: tiny sizes on the CPU (writes bench_gpu_dryrun.json/.md).")
+def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
     """Measure speed and memory; write reports/bench.json and reports/bench.md."""
     from .bench import run_sections
+
+    if dry_run and not gpu:
+        raise AlbenchError("--dry-run only applies to --gpu.")
+    if gpu:
+        from .bench.gpu import run_gpu
+
+        res = run_gpu(dry_run=dry_run, out_dir=out)
+        stem = "bench_gpu_dryrun" if dry_run else "bench_gpu"
+        click.echo(f"wrote {Path(out) / (stem + '.json')} and {Path(out) / (stem + '.md')} in {res['wall_s']} s; "
+                   f"Table 1 projected {res['targets']['table1_projected_min']:.1f} min"
+                   f"{' (dry run: meaningless)' if dry_run else ''}")
+        return
 
     result = run_sections(split_list(sections) if sections else None, quick, Path(out))
     click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "

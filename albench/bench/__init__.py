@@ -19,6 +19,9 @@ from pathlib import Path
 SECTIONS: dict[str, str] = {
     "selection": "albench.bench.selection:run",  # strategies issue
     "adapters": "albench.bench.adapters_bench:run",  # adapters issue
+    "harness": "albench.bench.harness:run",  # performance issue (8)
+    "peer-protocol": "albench.bench.peer:run",
+    "scaling": "albench.bench.scaling:run",
 }
 
 

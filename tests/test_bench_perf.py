@@ -1,0 +1,125 @@
+"""Bench sections harness / peer-protocol / scaling and the GPU script, at tiny sizes (not timed)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from albench.bench import SECTIONS, gpu, harness, peer, scaling
+from albench.bench.synthetic import NeverDecoded, exponent, feature_task, prefilled_bank
+from albench.errors import AlbenchError
+
+
+def test_sections_registered():
+    for name in ("harness", "peer-protocol", "scaling"):
+        assert name in SECTIONS
+
+
+def _fake_vit(width=768, layers=12, patch=16, image=224):
+    blk = SimpleNamespace(mlp=SimpleNamespace(c_fc=torch.nn.Linear(1, 4 * width, bias=False)))
+    visual = SimpleNamespace(conv1=SimpleNamespace(out_channels=width, kernel_size=(patch, patch)),
+                             transformer=SimpleNamespace(resblocks=[blk] * layers),
+                             positional_embedding=torch.zeros((image // patch) ** 2 + 1, 1))
+    return SimpleNamespace(model=SimpleNamespace(visual=visual))
+
+
+def test_vit_flops_matches_known_counts():
+    f = gpu.vit_flops(_fake_vit())  # ViT-B/16 at 224: 17.6 GMACs = 35.2 GFLOPs forward
+    assert f["forward"] / 1e9 == pytest.approx(35.2, rel=0.01)
+    lin = 12 * 2 * 197 * 12 * 768 ** 2
+    attn = 12 * 4 * 197 ** 2 * 768
+    assert f["train"] - f["forward"] == pytest.approx(lin + 2 * attn)  # input gradients only
+    assert gpu.vit_flops(_fake_vit(1024, 24, 14))["forward"] / 1e9 == pytest.approx(162, rel=0.02)  # ViT-L/14
+
+
+def test_project_table1_formula():
+    ds = [{"dataset": "dtd", "pool": 200, "test": 100, "classes": 4}]
+    zero = {"encode_rate": 100.0, "prompted_rate": 1e30, "coop_step_s": {4: 0.0}, "dp_step_s": {4: 0.0},
+            "select_s": {"dtd": {s: 0.0 for s in gpu.BASELINES}}, "coop_eval_s": 0.0, "coop_options": {}}
+    assert gpu.project_table1(ds, zero)["total_s"] == pytest.approx(3.0)  # (200 + 100) / 100, encoded once
+    one = {**zero, "coop_step_s": {4: 1.0}, "coop_options": {"min_steps": 0, "epochs": 1}}
+    p = gpu.project_table1(ds, one, rounds=2, seeds=1)
+    # b = 2 labels per round: rounds of 2 and 4 labels -> 1 step each; 7 baselines + Ours_CoOp train CoOp
+    assert p["datasets"][0]["random_run_s"] == pytest.approx(2.0)
+    assert p["total_s"] == pytest.approx(3.0 + 8 * 2.0)
+    assert gpu._interp({10: 1.0, 100: 10.0}, 55) == pytest.approx(5.5)
+
+
+def test_table1_sizes_come_from_catalog():
+    from albench.datasets import COOP_SPLITS
+
+    ds = {d["dataset"]: d for d in gpu.table1_datasets(gpu.GPU_SIZES)}
+    assert set(ds) == set(gpu.TABLE1_DATASETS)
+    assert ds["dtd"] == {"dataset": "dtd", "pool": COOP_SPLITS["dtd"].train, "test": COOP_SPLITS["dtd"].test,
+                         "classes": 47}
+
+
+def test_feature_task_never_decodes_and_bank_never_encodes():
+    from albench.backbone import Backbone, BackboneSpec
+
+    task = feature_task("t", 50, 10, 3)
+    with pytest.raises(AlbenchError):
+        task.pool.source.load([0], 32)
+    assert isinstance(task.pool.source, NeverDecoded)
+    bank = prefilled_bank(Backbone.load(BackboneSpec(), device="cpu"), task)
+    assert bank.features("pool").shape[0] == 50
+    with pytest.raises(AlbenchError):
+        bank.pixel_cache("pool")
+    assert exponent(1000, 1.0, 10000, 10.0) == pytest.approx(1.0)
+
+
+def test_scaling_measures_rounds_in_process():
+    rows = scaling.measure_size(300, ["random", "coreset"])
+    assert [r["strategy"] for r in rows] == ["random", "coreset"]
+    for r in rows:
+        assert "error" not in r, r
+        assert r["budget"] == 3 and r["labeled"] == 6 and r["encoder_passes"] == 0
+        assert r["round_s"] > 0 and r["peak_mib"] >= 0
+    summ = scaling.summarise(rows + [{**r, "pool": 3000, "select_s": r["select_s"] * 10, "round_s": r["round_s"] * 10}
+                                     for r in rows], (300, 3000))
+    assert summ[0]["k_round 0k→3k"] == pytest.approx(1.0)
+
+
+def test_harness_encode_once_ratio():
+    sec = harness.run(quick=True, datasets=["dtd"], strategies=["random", "entropy"], rounds=1,
+                      include_dualprompt=False)
+    coop, zs = sec["rows"]
+    assert coop["failed"] == 0 and zs["failed"] == 0
+    assert coop["ratio_to_minimum"] == 1.0  # every image encoded exactly once
+    assert zs["image_encoder_passes"] == 0 and zs["cumulative_ratio"] == 1.0
+
+
+def test_peer_protocol_ratios_on_toy_backbone():
+    from albench.backbone import BackboneSpec
+
+    sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "steps": 1},
+                   backbone_spec=BackboneSpec())
+    ref, cold, warm = sec["rows"]
+    assert cold["image_encoder_passes"] == 16  # pool + test, once
+    assert ref["image_encoder_passes"] == 12 + 8 * 200 + 4  # pool + batch x 200 epochs + test
+    assert sec["ratios"]["passes"] == pytest.approx(ref["image_encoder_passes"] / 16, abs=0.05)
+    assert warm["image_encoder_passes"] == 0
+
+
+def test_gpu_dry_run_writes_report(tmp_path):
+    sizes = dataclasses.replace(gpu.DRY_SIZES, archs=("ViT-B-16",))
+    res = gpu.run_gpu(dry_run=True, out_dir=tmp_path, sizes=sizes)
+    data = json.loads((tmp_path / "bench_gpu_dryrun.json").read_text())
+    assert data["dry_run"] is True and (tmp_path / "bench_gpu_dryrun.md").exists()
+    whats = {r["what"] for r in data["throughput"]}
+    assert whats == {"encode (no grad)", "train vpt", "train maple", "train dualprompt"}
+    assert all(r["images_per_s"] > 0 for r in data["throughput"])
+    assert len(data["table1_projection"]["datasets"]) == 6
+    assert res["targets"]["table1_projected_min"] > 0
+    assert data["dtd_coop_trajectory"]["projected_entropy_run_s"] > 0
+
+
+def test_cli_dry_run_needs_gpu():
+    from albench.cli import main
+
+    r = CliRunner().invoke(main, ["bench", "--dry-run"])
+    assert r.exit_code == 2 and "--gpu" in r.output
