@@ -34,6 +34,7 @@ DTD_CLASSES = ["banded", "blotchy", "braided", "bubbly", "bumpy", "chequered", "
                "woven", "wrinkled", "zigzagged"]
 DTD_POOL, DTD_TEST = 2820, 1692
 TOY_TASK = "toy_textures"
+QUICK_VIT = ("coop", "vpt", "maple")  # ViT-B/16 rows measured in quick mode (CPU steps cost 30-100 s each)
 # (label, adapter, options): every adapter with its defaults, plus the selectable variants
 VARIANTS = [("zeroshot", "zeroshot", {}), ("coop", "coop", {}), ("coop aug_views=4", "coop", {"aug_views": 4}),
             ("vpt", "vpt", {}), ("vpt deep", "vpt", {"deep": True}), ("maple", "maple", {})]
@@ -69,7 +70,7 @@ def _round(env, cls, opts, labeled) -> dict:
     return out
 
 
-def toy_rows() -> tuple[list[dict], str]:
+def toy_rows(quick: bool = False) -> tuple[list[dict], str]:
     from ..adapter import AdapterEnv, Labeled
     from ..backbone import Backbone, BackboneSpec
     from ..features import DataBank, FeatureCache
@@ -90,18 +91,22 @@ def toy_rows() -> tuple[list[dict], str]:
             t0 = time.perf_counter()
             bank.features("pool"), bank.features("test")
             t_cache = time.perf_counter() - t0
-        with accounting.measure() as view_caching:
-            t0 = time.perf_counter()
-            bank.augmented_features("pool", 4)
-            t_views = time.perf_counter() - t0
+        if not quick:
+            with accounting.measure() as view_caching:
+                t0 = time.perf_counter()
+                bank.augmented_features("pool", 4)
+                t_views = time.perf_counter() - t0
         rows.append({"world": "toy", "adapter": "(feature cache, once per backbone)", "round_s": round(t_cache, 3),
                      "encoder_passes": caching.get("image_encoder_images", 0)})
-        rows.append({"world": "toy", "adapter": "(4 augmented views of the pool, once)", "round_s": round(t_views, 3),
-                     "encoder_passes": view_caching.get("image_encoder_images", 0)})
+        if not quick:
+            rows.append({"world": "toy", "adapter": "(4 augmented views of the pool, once)", "round_s": round(t_views, 3),
+                         "encoder_passes": view_caching.get("image_encoder_images", 0)})
         n = len(task.pool)
         idx = numpy_rng(1, "bench-labels").choice(n, size=int(round(0.05 * n)), replace=False)
         labeled = Labeled(idx, task.pool.labels[idx])
         for label, name, opts in _variants():
+            if quick and opts:  # quick: each adapter with its defaults only
+                continue
             env = AdapterEnv(bb, task, bank, seed=1, round=5)
             try:
                 r = _round(env, ADAPTERS.get(name), opts, labeled)
@@ -115,7 +120,9 @@ def toy_rows() -> tuple[list[dict], str]:
     note = (f"Toy world: {TOY_TASK} ({n} pool, {len(task.test)} test, {task.num_classes} classes), "
             f"backbone {bb.describe()['pretrained']}, one round at 5 % ({len(idx)} labels, round 5, seed 1), "
             f"CPU, {torch.get_num_threads()} torch threads. round_s = construct + train + evaluate the test split + "
-            f"score the pool; encoder_passes = images through the image tower in that round.")
+            f"score the pool; encoder_passes = images through the image tower in that round."
+            + (" Quick mode: defaults only (variants coop aug_views=4 and vpt deep, and the view caching, in --full)."
+               if quick else ""))
     return rows, note
 
 
@@ -140,12 +147,12 @@ def vitb16_rows(quick: bool) -> tuple[list[dict], str]:
     from ..plugins import ADAPTERS
 
     bb = Backbone.load(BackboneSpec("ViT-B-16", pretrained="random"))
-    pool, test = (32, 16) if quick else (DTD_POOL, DTD_TEST)
+    pool, test = (16, 16) if quick else (DTD_POOL, DTD_TEST)
     task = synthetic_dtd(pool, test)
     bank = DataBank(bb, task, cache=None)
     n_lab_full = int(round(0.05 * DTD_POOL))  # 141 labels at round 5
     rows = []
-    variants = [v for v in _variants() if not (quick and v[0] in ("vpt deep", "coop aug_views=4", "zeroshot"))]
+    variants = [v for v in _variants() if not quick or v[0] in QUICK_VIT]
     n_lab = 16 if quick else n_lab_full
     idx = np.arange(n_lab)
     labeled = Labeled(idx, task.pool.labels[idx])
@@ -161,8 +168,10 @@ def vitb16_rows(quick: bool) -> tuple[list[dict], str]:
         cls = ADAPTERS.get(name)
         env = AdapterEnv(bb, task, bank, seed=1, round=5)
         o = dict(opts)
-        if quick:
-            o["epochs"] = 1  # one step of 16
+        if quick:  # one step of 16
+            o["epochs"] = 1
+            if "min_steps" in cls.defaults:
+                o["min_steps"] = 0
         try:
             a = cls(env, **o)
             with accounting.measure() as fit_passes:
@@ -178,7 +187,7 @@ def vitb16_rows(quick: bool) -> tuple[list[dict], str]:
         step_s = info.get("seconds", 0.0) / steps
         prompted = not cls.frozen_image_encoder
         epochs = cls.defaults.get("epochs", 0)
-        full_steps = epochs * math.ceil(n_lab_full / 16) if epochs else 0
+        full_steps = max(epochs * math.ceil(n_lab_full / 16), cls.defaults.get("min_steps", 0)) if epochs else 0
         # passes of a full DTD round: every labelled image once per epoch + test + pool for prompted towers
         full_passes = epochs * n_lab_full + DTD_TEST + DTD_POOL if prompted else 0
         eval_ips = len(task.test) / t_eval if prompted and t_eval > 0 else None
@@ -193,7 +202,7 @@ def vitb16_rows(quick: bool) -> tuple[list[dict], str]:
     note = (f"ViT-B/16 (open_clip, random init) on synthetic 224x224 images, 47 classes, device {dev}"
             f"{' (bf16 autocast)' if bb.device.type == 'cuda' else ' (fp32)'}. "
             + (f"QUICK MODE: reduced synthetic split ({pool} pool, {test} test instead of {DTD_POOL}/{DTD_TEST}), "
-               f"one training step of 16 per adapter, variants vpt deep / coop aug_views / zeroshot skipped; "
+               f"one training step of 16 per adapter, only {', '.join(QUICK_VIT)} measured; "
                f"encoder_passes are for that reduced round. " if quick else
                f"Full DTD sizes, round 5 ({n_lab_full} labels). ")
             + f"dtd_round_* project a full DTD round at 5 % ({n_lab_full} labels, default epochs): steps, image-encoder "
@@ -206,7 +215,7 @@ def run(quick: bool = False) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the toy CLIP is too small to gain from threads; on a busy machine they cost 10-50x
     try:
-        toy, toy_note = toy_rows()
+        toy, toy_note = toy_rows(quick)
     finally:
         torch.set_num_threads(threads)
     vit, vit_note = vitb16_rows(quick)
