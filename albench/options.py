@@ -43,6 +43,8 @@ def parse_option_strings(items: Iterable[str]) -> dict:
         lowered = raw.lower()
         if lowered in ("true", "false"):
             value: object = lowered == "true"
+        elif lowered in ("nan", "inf", "+inf", "-inf"):
+            value = float(lowered)
         else:
             try:
                 value = ast.literal_eval(raw)

@@ -28,6 +28,19 @@ TEST_SLOW_WRITE = "ALBENCH_TEST_SLOW_WRITE"
 REQUIRED = ("schema", "run_id", "config_hash", "config", "strategy", "adapter", "dataset", "seed", "rounds")
 
 
+def json_safe(obj):
+    """Non-finite floats (a user's lr=nan, say) as strings, so every file is strict JSON."""
+    import math
+
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path: Path, data: dict) -> None:
     """Write JSON so that ``path`` is either absent/old or complete, never partial."""
     path = Path(path)
@@ -39,7 +52,7 @@ def atomic_write_json(path: Path, data: dict) -> None:
                            f"Check the directory's permissions and free space, or pass --results-dir.") from exc
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
+            json.dump(json_safe(data), f, indent=1, sort_keys=False, allow_nan=False)
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
