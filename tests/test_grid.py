@@ -17,7 +17,7 @@ from albench.plugins import STRATEGIES
 from albench.records import read_record
 from albench.strategy import Strategy
 
-TINY = ["--dataset", "digits", "--rounds", "2", "--adapter-opt", "epochs=2", "--pretrained", "random",
+TINY = ["--dataset", "digits", "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--pretrained", "random",
         "--no-progress"]
 
 

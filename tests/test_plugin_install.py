@@ -33,7 +33,7 @@ def test_third_party_plugin_listed_and_runs(plugin_site, tmp_path):
     assert "first-k  albench_demo_plugin:FirstK  [albench-demo-plugin 0.0.1]" in out.stdout
     assert "broken" in out.stdout  # listed without importing
     res = albench(plugin_site, "run", "--strategy", "first-k", "--dataset", "digits", "--rounds", "2",
-                  "--adapter-opt", "epochs=2", "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
+                  "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     rec = next((tmp_path / "r" / "digits").glob("first-k__coop__seed1__*.json"))
     import json

@@ -29,7 +29,7 @@ from albench.features import FeatureCache
 from albench.records import read_record
 
 GRID = ["--strategy", "random,entropy", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
-        "--rounds", "2", "--adapter-opt", "epochs=2", "--device", "cpu", "--no-progress"]
+        "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--device", "cpu", "--no-progress"]
 RUNS = 4
 RANDOM_KILLS, WRITE_KILLS, CACHE_KILLS = 12, 5, 5  # 22 SIGKILL trials; plus 2 SIGINT trials
 KILL_STATS: dict = {"sigkill": 0, "sigint": 0}
