@@ -229,7 +229,7 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
     else:
         s_names = expand_all(strategies or default_strategies or ["random"], STRATEGIES.names(), "strategy")
         a_names = expand_all(adapters or ["coop"], ADAPTERS.names(), "adapter")
-        ds = expand_all(datasets or ["toy_textures"], task_names(), "dataset")
+        ds = expand_all(datasets or ["digits"], task_names(), "dataset")  # the demo task (cli.DEMO_DATASET)
         seeds = list(seeds or [1])
         rounds = 6 if rounds is None else rounds
         budgets = list(budgets or [b for b in (1, 2, 5) if b <= rounds * round_fraction * 100 + 1e-9] or [1])
