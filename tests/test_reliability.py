@@ -247,7 +247,7 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
 def _spec():
     from albench.protocol import RunSpec
 
-    return RunSpec("random", "coop", "digits", seed=1, rounds=2, adapter_options={"epochs": 2})
+    return RunSpec("random", "coop", "digits", seed=1, rounds=2, adapter_options={"epochs": 2, "min_steps": 0})  # = GRID
 
 
 @pytest.mark.parametrize("fail_at", ["write", "rename"])
