@@ -100,6 +100,10 @@ class PromptLearner(torch.nn.Module):
         return torch.cat(out, 0)
 
     def text_features(self) -> torch.Tensor:
+        if self.position == "end" and self.ctx.dim() == 2:
+            # unified context at the front: [SOS][ctx] is shared by every prompt, run it once
+            prefix = torch.cat([self.prefix[:1], self.ctx.unsqueeze(0)], dim=1)
+            return self.backbone.encode_text_shared_prefix(prefix, self.suffix, self.eot)
         return self.backbone.encode_text_embeddings(self.prompts(), self.eot)
 
 

@@ -96,12 +96,9 @@ class DualPromptModel(torch.nn.Module):
         return out
 
     def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """L2-normalised (T+, T-), each (C, D), from one text-encoder pass over 2C prompts."""
-        prompts = torch.cat([self.pos.prompts(), self.neg.prompts()], 0)
-        eot = torch.cat([self.pos.eot, self.neg.eot], 0)
-        t = F.normalize(self.backbone.encode_text_embeddings(prompts, eot).float(), dim=-1)
-        c = self.pos.eot.shape[0]
-        return t[:c], t[c:]
+        """L2-normalised (T+, T-), each (C, D); each side's shared context prefix runs once."""
+        return (F.normalize(self.pos.text_features().float(), dim=-1),
+                F.normalize(self.neg.text_features().float(), dim=-1))
 
 
 def dual_logits(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -144,6 +144,7 @@ class Backbone:
         self.vision_width = int(v.conv1.out_channels)
         self._mean_t = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
         self._std_t = torch.tensor(self.std, device=device).view(1, 3, 1, 1)
+        self._shared_prefix_ok: bool | None = None
 
     # ---- loading ---------------------------------------------------------
     @classmethod
@@ -221,6 +222,22 @@ class Backbone:
         if m.text_projection is not None:
             x = m.text_projection(x) if isinstance(m.text_projection, torch.nn.Linear) else x @ m.text_projection
         return x
+
+    def encode_text_shared_prefix(self, prefix: torch.Tensor, suffix: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
+        """Text features of prompts ``cat(prefix, suffix[i])`` with the shared prefix run once.
+
+        ``prefix`` (1, P, W), ``suffix`` (C, S, W), ``eot`` (C,) positions in the full
+        prompt. Exact (see ``albench.text_prefix``); towers the fast path does not
+        cover run the full computation instead.
+        """
+        from .text_prefix import encode_shared_prefix, supports_shared_prefix
+
+        if self._shared_prefix_ok is None:
+            self._shared_prefix_ok = supports_shared_prefix(self.model)
+        if self._shared_prefix_ok:
+            return encode_shared_prefix(self.model, prefix, suffix, eot)
+        full = torch.cat([prefix.expand(suffix.shape[0], -1, -1), suffix], dim=1)
+        return self.encode_text_embeddings(full, eot)
 
     @torch.no_grad()
     def text_classifier(self, prompts: Sequence[str], batch: int = 256) -> torch.Tensor:

@@ -111,3 +111,41 @@ def test_missing_weights_file(tmp_path):
 def test_identity_tracks_weights(toy_backbone, random_backbone):
     assert toy_backbone.identity != random_backbone.identity
     assert random_backbone.describe()["random_init"] and not toy_backbone.describe()["random_init"]
+
+
+def _coop_learner(bb, names, std=1.0):
+    from albench_adapters.coop import PromptLearner
+
+    torch.manual_seed(0)
+    pl = PromptLearner(bb, names)
+    with torch.no_grad():
+        pl.ctx.normal_(std=std)  # far from zero, so every layer mixes the context in
+    return pl
+
+
+@pytest.mark.parametrize("which", ["toy_backbone", "random_backbone"])
+def test_shared_prefix_text_equals_full_prompts(which, request):
+    """CoOp's shared [SOS][ctx] prefix run once gives the full computation's features and gradients."""
+    bb = request.getfixturevalue(which)
+    pl = _coop_learner(bb, ["red circle", "blue striped square", "x", "a long class name with many words"])
+    fast = pl.text_features()
+    full = bb.encode_text_embeddings(pl.prompts(), pl.eot)
+    assert bb._shared_prefix_ok is True
+    assert fast.shape == full.shape
+    assert (fast - full).abs().max() < 1e-5 * max(1.0, full.abs().max().item())
+    g_fast = torch.autograd.grad(fast.square().sum(), pl.ctx)[0]
+    g_full = torch.autograd.grad(bb.encode_text_embeddings(pl.prompts(), pl.eot).square().sum(), pl.ctx)[0]
+    assert (g_fast - g_full).abs().max() < 1e-4 * max(1.0, g_full.abs().max().item())
+
+
+def test_shared_prefix_falls_back_when_mask_is_not_causal():
+    """A tower the fast path does not cover runs the full computation: same result, no shortcut."""
+    from albench.text_prefix import supports_shared_prefix
+
+    bb = Backbone.load(BackboneSpec(), device="cpu")
+    bb.model.attn_mask = torch.zeros_like(bb.model.attn_mask)  # bidirectional text attention
+    assert not supports_shared_prefix(bb.model)
+    pl = _coop_learner(bb, ["red circle", "blue striped square"])
+    full = bb.encode_text_embeddings(pl.prompts(), pl.eot)
+    assert torch.equal(pl.text_features(), full)
+    assert bb._shared_prefix_ok is False

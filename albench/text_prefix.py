@@ -1,0 +1,104 @@
+"""Text encoding with a prefix shared by every prompt, computed once.
+
+CoOp's unified context (Zhou et al., IJCV 2022; github.com/KaiyangZhou/CoOp,
+``trainers/coop.py``) builds C prompts ``[SOS][ctx_1..ctx_M][class tokens][.][EOT]``
+that agree on their first ``1 + M`` positions. CLIP's text tower is causal, so
+the hidden states of those positions are the same in every prompt at every
+layer. The reference runs the tower on all C×L positions; here the shared
+prefix runs once, and each prompt's own positions attend to the prefix's keys
+and values plus their own (the KV-cache idea from autoregressive decoding).
+The result equals the full computation up to float rounding (tested < 1e-5),
+and with 16 context tokens and short class names it cuts the text tower's work
+by about 3-4× (toy_fine: 80 classes, 17 of 22 positions shared).
+
+Only open_clip's standard ``ResidualAttentionBlock`` with a causal mask is
+handled; anything else (custom blocks, cross-attention, a non-causal mask)
+falls back to the full computation, so the fast path can never change a result.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def supports_shared_prefix(model: torch.nn.Module) -> bool:
+    """True when the text tower is causal and built from plain open_clip blocks."""
+    from open_clip.transformer import ResidualAttentionBlock
+
+    t = getattr(model, "transformer", None)
+    mask = getattr(model, "attn_mask", None)
+    if t is None or mask is None or not getattr(t, "batch_first", True):
+        return False
+    n = mask.shape[0]
+    causal = torch.full((n, n), float("-inf"), device=mask.device).triu_(1)
+    if not torch.equal(mask.float(), causal):
+        return False
+    for blk in t.resblocks:
+        if type(blk) is not ResidualAttentionBlock or hasattr(blk, "ln_1_kv"):
+            return False
+        attn = blk.attn
+        if not isinstance(attn, torch.nn.MultiheadAttention) or not attn._qkv_same_embed_dim or attn.bias_k is not None:
+            return False
+    return True
+
+
+def _heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    b, t, w = x.shape
+    return x.view(b, t, n_head, w // n_head).transpose(1, 2)
+
+
+def _attend(blk, a_p: torch.Tensor, a_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal self-attention of [prefix; suffix] with the prefix computed once.
+
+    ``a_p`` (1, P, W) is the normalised shared prefix, ``a_s`` (C, S, W) each
+    prompt's normalised own positions. Returns the attention outputs of both.
+    """
+    attn = blk.attn
+    h = attn.num_heads
+    qp, kp, vp = F.linear(a_p, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    qs, ks, vs = F.linear(a_s, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    qp, kp, vp, qs, ks, vs = (_heads(t, h) for t in (qp, kp, vp, qs, ks, vs))
+    out_p = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
+    c, s, p = a_s.shape[0], a_s.shape[1], a_p.shape[1]
+    k = torch.cat([kp.expand(c, -1, -1, -1), ks], dim=2)
+    v = torch.cat([vp.expand(c, -1, -1, -1), vs], dim=2)
+    allowed = torch.ones(s, p + s, dtype=torch.bool, device=a_s.device)
+    allowed[:, p:] = torch.ones(s, s, dtype=torch.bool, device=a_s.device).tril_()
+    out_s = F.scaled_dot_product_attention(qs, k, v, attn_mask=allowed)
+
+    def merge(o: torch.Tensor) -> torch.Tensor:
+        b, _, t, d = o.shape
+        return attn.out_proj(o.transpose(1, 2).reshape(b, t, h * d))
+
+    return merge(out_p), merge(out_s)
+
+
+def encode_shared_prefix(model: torch.nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
+                         eot: torch.Tensor) -> torch.Tensor:
+    """Pooled text features of prompts ``cat(prefix, suffix[i])``.
+
+    ``prefix`` (1, P, W) and ``suffix`` (C, S, W) are token embeddings; ``eot``
+    (C,) are EOT positions in the full prompt (each >= P). Positions after the
+    last EOT are dropped, which the causal mask makes exact.
+    """
+    p = prefix.shape[1]
+    if bool((eot < p).any()):
+        raise ValueError("every EOT position must lie after the shared prefix")
+    s = int(eot.max().item()) + 1 - p
+    pos = model.positional_embedding
+    xp = prefix + pos[:p].to(prefix.dtype)
+    xs = suffix[:, :s] + pos[p:p + s].to(suffix.dtype)
+    blocks = list(model.transformer.resblocks)
+    for i, blk in enumerate(blocks):
+        ap, as_ = _attend(blk, blk.ln_1(xp), blk.ln_1(xs))
+        xs = xs + blk.ls_1(as_)
+        xs = xs + blk.ls_2(blk.mlp(blk.ln_2(xs)))
+        if i < len(blocks) - 1:  # the last block's prefix output is never read
+            xp = xp + blk.ls_1(ap)
+            xp = xp + blk.ls_2(blk.mlp(blk.ln_2(xp)))
+    x = model.ln_final(xs)
+    x = x[torch.arange(x.shape[0], device=x.device), eot - p]
+    if model.text_projection is not None:
+        tp = model.text_projection
+        x = tp(x) if isinstance(tp, torch.nn.Linear) else x @ tp
+    return x
