@@ -197,6 +197,15 @@ def _check_writable(results_dir: Path) -> None:
                            f"with a writable directory.")
 
 
+def _check_data_layouts(specs) -> None:
+    """Fail before any run (nothing written) when a CoOp dataset's folder or split file is missing."""
+    from .datasets.coop import COOP_SPLITS, check_layout
+
+    for name, root in dict.fromkeys((s.dataset, s.data_root) for s in specs):
+        if name in COOP_SPLITS:
+            check_layout(name, root)
+
+
 @main.command("run")
 @_grid_options
 @click.option("--overwrite", is_flag=True, help="Redo runs whose record exists.")
@@ -252,6 +261,7 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
 
     results_dir = kw["results_dir"]
     _check_writable(Path(results_dir))
+    _check_data_layouts(specs)
     if launcher == "local":
         try:
             results = run_local(specs, results_dir, ws_factory=lambda: Workspace(kw["cache_dir"], device=kw["device"], progress=progress),

@@ -96,8 +96,9 @@ def test_run_with_missing_tree_prints_layout_error(tmp_path):
     r = CliRunner().invoke(main, ["run", "--dataset", "dtd", "--data-root", str(tmp_path), "--strategy", "random",
                                   "--adapter", "coop", "--rounds", "1", "--results-dir", str(tmp_path / "res"),
                                   "--device", "cpu", "--no-progress"])
-    assert r.exit_code == 1
+    assert r.exit_code == 2  # checked before any run starts
     assert f"Dataset 'dtd': dataset folder not found: {tmp_path / 'dtd'}" in r.output
+    assert not (tmp_path / "res").exists()  # nothing written: no failure record for a tree that is not there
     assert "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md#dtd" in r.output
 
 

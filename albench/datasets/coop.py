@@ -265,6 +265,25 @@ def _check_official(d: CoOpDataset, splits: dict[str, Entries], n_classes: int, 
     return False
 
 
+def check_layout(name: str, data_root: str | os.PathLike | None = None) -> None:
+    """Cheap pre-run check: the dataset folder and its split/index files exist.
+
+    ``albench run`` calls it for every CoOp dataset of a grid before any run
+    starts, so a missing tree fails at once, with the layout, and nothing is
+    written to the results directory. ``load_coop`` does the full validation.
+    """
+    d = COOP_SPLITS[name]
+    ds = resolve_dataset_dir(d, data_root)
+    if name == "fgvc_aircraft":
+        _need_file(d, ds / "variants.txt", "variants file")
+        for split in ("train", "val", "test"):
+            _need_file(d, ds / f"images_variant_{split}.txt", f"{split} split file")
+    elif name == "imagenet":
+        _need_file(d, ds / "classnames.txt", "class-name file")
+    else:
+        _need_file(d, ds / d.split_file, "split file")
+
+
 def load_coop(name: str, data_root: str | os.PathLike | None = None, **options) -> Task:
     d = COOP_SPLITS[name]
     opts = check_options(name, options, LOADER_OPTIONS)
