@@ -58,6 +58,22 @@ def sq_dists(x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None,
     return (x_sq[:, None] + c_sq[None, :] - 2.0 * (x @ c.T)).clamp_min_(0.0)
 
 
+def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre for each row of x (ties to the lowest centre), chunked.
+
+    argmin_j ||x - c_j||² = argmin_j (||c_j||² - 2 x·c_j): one fused ``addmm`` per chunk
+    instead of the full distance expression (the row's ||x||² does not change the argmin).
+    """
+    n = x.shape[0]
+    c_sq = (centres * centres).sum(1)[None, :]
+    arg = torch.empty(n, dtype=torch.long)
+    step = rows_per_chunk(centres.shape[0])
+    ct = centres.T.contiguous()
+    for s in range(0, n, step):
+        arg[s:s + step] = torch.addmm(c_sq, x[s:s + step], ct, alpha=-2.0).argmin(1)
+    return arg
+
+
 def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of x: (min squared distance to ``centres``, argmin), chunked."""
@@ -228,8 +244,12 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
     first = int(rng.choice(n, p=w / w.sum()))
 
     def sqd(rows: np.ndarray, cs: np.ndarray) -> np.ndarray:
-        r = torch.as_tensor(rows)
-        return sq_dists(xt[r], xt[torch.as_tensor(cs)], x_sq[r]).double().numpy()
+        if rows.size > 1 and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
+            xr, xr_sq = xt[rows[0]:rows[-1] + 1], x_sq[rows[0]:rows[-1] + 1]  # a range: a view, no copy
+        else:
+            r = torch.as_tensor(rows)
+            xr, xr_sq = xt[r], x_sq[r]
+        return sq_dists(xr, xt[torch.as_tensor(cs)], xr_sq).double().numpy()
 
     seeds = d2_sample(n, k, first, sqd, rng, weights=w)
     centres = xt[torch.as_tensor(seeds)].clone()
@@ -237,7 +257,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
     scale = float(x_sq.mean()) or 1.0
     labels = torch.zeros(n, dtype=torch.long)
     for _ in range(max_iter):
-        labels = min_sq_dist_to(xt, centres, x_sq)[1]
+        labels = nearest_centre(xt, centres)
         sums = torch.zeros_like(centres).index_add_(0, labels, xt * wt[:, None])
         mass = torch.zeros(centres.shape[0]).index_add_(0, labels, wt)
         new = centres.clone()
@@ -247,7 +267,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
         centres = new
         if shift <= tol * scale:
             break
-    labels = min_sq_dist_to(xt, centres, x_sq)[1]
+    labels = nearest_centre(xt, centres)
     return centres.numpy(), labels.numpy()
 
 
@@ -282,53 +302,100 @@ def knn_exact(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return dist, idx
 
 
-def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None = None, n_probe: int = 8
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate kNN (inverted file, as faiss IndexIVFFlat): k-means cells, each row searched
-    among the rows of its ``n_probe`` nearest cells. Exact when n_probe >= n_cells."""
+def knn_rows_exact(x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN (squared distances, indices) of the given ``rows`` of x against all rows, chunked:
+    O(len(rows)·N·D) time, O(len(rows)·k + chunk·N) memory."""
     xt = as_tensor(x)
     n = xt.shape[0]
     k = min(k, n - 1)
-    n_cells = n_cells or max(1, int(np.sqrt(n)))
+    rows = np.asarray(rows, dtype=np.int64)
+    x_sq = (xt * xt).sum(1)
+    dist = np.empty((rows.size, k), dtype=np.float32)
+    idx = np.empty((rows.size, k), dtype=np.int64)
+    step = rows_per_chunk(n)
+    for s in range(0, rows.size, step):
+        r = torch.as_tensor(rows[s:s + step])
+        d = sq_dists(xt[r], xt, x_sq[r], x_sq)
+        d[torch.arange(r.numel()), r] = float("inf")  # not its own neighbour
+        v, i = torch.topk(d, k, dim=1, largest=False)
+        dist[s:s + step], idx[s:s + step] = v.numpy(), i.numpy()
+    return dist, idx
+
+
+def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None = None, n_probe: int = 8
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate kNN (inverted file, as faiss IndexIVFFlat): k-means cells (trained on a
+    sample of 64 rows per cell), each row searched among the rows of its own ``n_probe``
+    nearest cells. Exact when n_probe >= n_cells.
+
+    Work is organised per probed cell: the queries that probe cell j are compared with j's
+    rows in one block whose k best go to that probe's slot (one final top-k merges the
+    n_probe slots), so the distance work is
+    Σ_j |queries probing j|·|rows of j|·D ≈ N·n_probe·(N/n_cells)·D (O(N^1.5·D) with
+    n_cells = √N) and memory O(N·(k + n_probe) + one block). Rows whose probed cells hold
+    fewer than k other rows get -1 / inf in the missing slots (``knn`` completes them exactly).
+    """
+    xt = as_tensor(x)
+    n = xt.shape[0]
+    k = min(k, n - 1)
+    n_cells = max(1, min(n, n_cells or int(np.sqrt(n))))
     sample = rng.choice(n, size=min(n, 64 * n_cells), replace=False)
     cent, _ = kmeans(x[np.sort(sample)], n_cells, rng, max_iter=10)
     ct = as_tensor(cent)
     x_sq = (xt * xt).sum(1)
-    # each row's n_probe nearest cells
-    probe = np.empty((n, min(n_probe, ct.shape[0])), dtype=np.int64)
-    step = rows_per_chunk(ct.shape[0])
+    n_cells = ct.shape[0]
+    n_probe = min(n_probe, n_cells)
+    # each row's n_probe nearest cells (the first is its own cell)
+    probe = np.empty((n, n_probe), dtype=np.int64)
+    step = rows_per_chunk(n_cells)
     for s in range(0, n, step):
         d = sq_dists(xt[s:s + step], ct, x_sq[s:s + step])
-        probe[s:s + step] = torch.topk(d, probe.shape[1], dim=1, largest=False)[1].numpy()
+        probe[s:s + step] = torch.topk(d, n_probe, dim=1, largest=False)[1].numpy()
     cell = probe[:, 0]
-    members = [np.flatnonzero(cell == c) for c in range(ct.shape[0])]
-    dist = np.full((n, k), np.inf, dtype=np.float32)
-    idx = np.zeros((n, k), dtype=np.int64)
-    # group queries by their probe list's first cell so each block shares most candidates
-    for c in range(ct.shape[0]):
-        q = members[c]
-        if q.size == 0:
+    member_order = np.argsort(cell, kind="stable")  # rows grouped by own cell, ascending within a cell
+    member_ptr = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=n_cells))])
+    flat_order = np.argsort(probe.ravel(), kind="stable")  # (row, slot) pairs grouped by probed cell
+    query_ptr = np.concatenate([[0], np.cumsum(np.bincount(probe.ravel(), minlength=n_cells))])
+    # the k best of each probed cell land in their own slot; one final top-k merges the slots
+    cand_d = torch.full((n, n_probe * k), float("inf"))
+    cand_i = torch.full((n, n_probe * k), -1, dtype=torch.long)
+    for c in range(n_cells):
+        m = member_order[member_ptr[c]:member_ptr[c + 1]]
+        fq = flat_order[query_ptr[c]:query_ptr[c + 1]]
+        if m.size == 0 or fq.size == 0:
             continue
-        cand = np.unique(np.concatenate([members[j] for j in np.unique(probe[q].ravel())]))
-        ct_rows = torch.as_tensor(cand)
-        qs = 0
-        qstep = rows_per_chunk(cand.size)
-        while qs < q.size:
-            qq = q[qs:qs + qstep]
-            qt = torch.as_tensor(qq)
-            d = sq_dists(xt[qt], xt[ct_rows], x_sq[qt], x_sq[ct_rows])
-            d[torch.as_tensor(cand[None, :] == qq[:, None])] = float("inf")
-            kk = min(k, cand.size - 1)
-            if kk > 0:
-                v, i = torch.topk(d, kk, dim=1, largest=False)
-                dist[qq, :kk], idx[qq, :kk] = v.numpy(), cand[i.numpy()]
-            qs += qstep
-    return dist, idx
+        mt = torch.as_tensor(m)
+        xm_t = xt[mt].T.contiguous()
+        xm_sq = x_sq[mt][None, :]
+        kk = min(k, m.size)
+        qstep = rows_per_chunk(m.size)
+        for s in range(0, fq.size, qstep):
+            q, slot = np.divmod(fq[s:s + qstep], n_probe)
+            qt = torch.as_tensor(q)
+            d = torch.addmm(xm_sq, xt[qt], xm_t, alpha=-2.0)  # ||m||² − 2 q·m: same order as ||q − m||²
+            pos = np.minimum(np.searchsorted(m, q), m.size - 1)
+            own = np.flatnonzero(m[pos] == q)  # queries that are members of this cell
+            if own.size:
+                d[torch.as_tensor(own), torch.as_tensor(pos[own])] = float("inf")  # not its own neighbour
+            v, i = torch.topk(d, kk, dim=1, largest=False)
+            cols = torch.as_tensor(slot * k)[:, None] + torch.arange(kk)[None, :]
+            rows = qt[:, None].expand(-1, kk)
+            cand_d[rows, cols] = (v + x_sq[qt][:, None]).clamp_min_(0.0)
+            cand_i[rows, cols] = mt[i]
+    best_d, pos = torch.topk(cand_d, k, dim=1, largest=False)
+    best_i = torch.gather(cand_i, 1, pos)
+    best_i[torch.isinf(best_d)] = -1
+    return best_d.numpy(), best_i.numpy()
 
 
 def knn(x: np.ndarray, k: int, rng: np.random.Generator, exact_max: int = 20000, n_probe: int = 8
         ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact kNN up to ``exact_max`` rows, inverted-file approximation above (time O(n^1.5·d))."""
+    """Exact kNN up to ``exact_max`` rows, inverted-file approximation above (time O(n^1.5·d));
+    rows the approximation leaves short of k neighbours are completed by an exact search."""
     if x.shape[0] <= exact_max:
         return knn_exact(x, k)
-    return knn_ivf(x, k, rng, n_probe=n_probe)
+    dist, idx = knn_ivf(x, k, rng, n_probe=n_probe)
+    short = np.flatnonzero((idx < 0).any(1))
+    if short.size:
+        dist[short], idx[short] = knn_rows_exact(x, short, k)
+    return dist, idx

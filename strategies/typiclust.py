@@ -20,6 +20,9 @@ unseeded sklearn ``KMeans`` (K ≤ 50) / ``MiniBatchKMeans`` (batch 5000), which
 too slow on 2 CPU cores at N = 100k; a cluster with no unlabelled sample left is skipped (the reference
 would crash), k is at least 1, and if every cluster is exhausted or dropped the
 rest is filled uniformly at random.
+
+Cost: k-means O(iters·N·K·D) with K ≤ 500; each pick's typicality is an exact
+kNN inside one cluster, O(|cluster|²·D) time in row chunks (memory O(chunk·|cluster|)).
 """
 from __future__ import annotations
 
@@ -28,19 +31,25 @@ import torch
 
 from albench.strategy import RoundContext, Strategy
 
-from ._common import as_tensor, kmeans, sq_dists
+from ._common import as_tensor, kmeans, rows_per_chunk, sq_dists
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:
-    """1 / (mean squared distance to the k nearest other rows + 1e-5)."""
+    """1 / (mean squared distance to the k nearest other rows + 1e-5), in row chunks
+    (memory O(chunk·n), never n×n for a large cluster)."""
     n = len(x)
     if n == 1:
         return np.ones(1)
     k = max(1, min(k, n - 1))
     xt = as_tensor(x)
-    d = sq_dists(xt, xt)
-    d.fill_diagonal_(float("inf"))
-    mean = torch.topk(d, k, dim=1, largest=False)[0].double().mean(1).numpy()
+    x_sq = (xt * xt).sum(1)
+    mean = np.empty(n)
+    step = rows_per_chunk(n)
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        d = sq_dists(xt[s:e], xt, x_sq[s:e], x_sq)
+        d[torch.arange(e - s), torch.arange(s, e)] = float("inf")  # not its own neighbour
+        mean[s:e] = torch.topk(d, k, dim=1, largest=False)[0].double().mean(1).numpy()
     return 1.0 / (mean + 1e-5)
 
 

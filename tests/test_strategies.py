@@ -377,3 +377,90 @@ def test_probcover_greedy_max_coverage():
     assert STRATEGIES.get("probcover")(delta=delta).select(ctx).tolist() == [2, 5]
     ctx = ctx_from(np.zeros((9, 2)), f, labeled=[2], labels=[0], budget=2)
     assert STRATEGIES.get("probcover")(delta=delta).select(ctx).tolist() == [5, 8]
+
+
+# ----------------------------------------------------------------------------- scale: chunked / approximate paths
+
+def test_nearest_centre_is_the_argmin_of_direct_distances(monkeypatch):
+    import albench_strategies._common as common
+
+    monkeypatch.setattr(common, "CHUNK_ELEMS", 64)  # many chunks
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=(200, 6)).astype(np.float32), rng.normal(size=(7, 6)).astype(np.float32)
+    direct = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(common.nearest_centre(torch.from_numpy(x), torch.from_numpy(c)).numpy(), direct)
+
+
+def test_ivf_knn_with_few_probes_is_completed_exactly_and_close_to_exact():
+    from albench_strategies._common import knn, knn_exact, knn_ivf, knn_rows_exact
+
+    x = np.random.default_rng(1).normal(size=(400, 8)).astype(np.float32)
+    de, ie = knn_exact(x, 5)
+    dr, ir = knn_rows_exact(x, np.array([3, 17, 399]), 5)
+    assert np.allclose(dr, de[[3, 17, 399]], atol=1e-5)
+    # tiny cells, one probe: many rows see fewer than k candidates; knn() completes them exactly
+    _, ia = knn_ivf(x, 5, np.random.default_rng(0), n_cells=100, n_probe=1)
+    assert (ia < 0).any()
+    da, ia = knn(x, 5, np.random.default_rng(0), exact_max=0, n_probe=1)
+    assert (ia >= 0).all() and not (ia == np.arange(400)[:, None]).any()
+    direct = ((x[:, None, :] - x[ia]) ** 2).sum(-1)
+    assert np.allclose(da, direct, atol=1e-4)  # distances belong to the returned neighbours
+    assert (da >= de - 1e-5).all()  # never nearer than the exact k-th list
+    _, ia8 = knn(x, 5, np.random.default_rng(0), exact_max=0, n_probe=8)
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ia8, ie)])
+    assert recall > 0.8
+
+
+def test_cec_ivf_equals_exact_when_every_cell_is_probed():
+    ctx = synthetic_context(500, seed=0, labeled_fraction=0.02, budget_fraction=0.02, d=16, c=5)
+    exact = STRATEGIES.get("cec")().uncertainty(ctx)
+    ivf = STRATEGIES.get("cec")(exact_knn_max=0, knn_probe=10_000).uncertainty(ctx)
+    assert np.allclose(exact, ivf, atol=1e-9)
+
+
+def test_typicality_chunked_equals_direct(monkeypatch):
+    import albench_strategies._common as common
+    from albench_strategies.typiclust import typicality
+
+    x = np.random.default_rng(2).normal(size=(90, 5)).astype(np.float32)
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    ref = 1.0 / (np.sort(d, 1)[:, :7].mean(1) + 1e-5)
+    monkeypatch.setattr(common, "CHUNK_ELEMS", 500)  # blocks of 5 rows
+    assert np.allclose(typicality(x, 7), ref, rtol=1e-4)
+
+
+def test_probcover_delta_graph_equals_direct_and_is_symmetric(monkeypatch):
+    import albench_strategies._common as common
+    from albench_strategies.probcover import delta_graph
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 4)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    d = np.sqrt(((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1))
+    monkeypatch.setattr(common, "CHUNK_ELEMS", 1000)  # many row blocks
+    indptr, nbr = delta_graph(x, 0.5, 10**9)
+    dense = np.zeros((150, 150), dtype=bool)
+    dense[np.repeat(np.arange(150), np.diff(indptr)), nbr] = True
+    ref = d < 0.5
+    near = np.abs(d - 0.5) < 1e-5  # float32 rounding at the threshold may go either way
+    assert np.array_equal(dense[~near], ref[~near]) and dense.diagonal().all() and np.array_equal(dense, dense.T)
+    with pytest.raises(AlbenchError, match="more than 10 edges"):
+        delta_graph(x, 0.5, 10)
+
+
+def test_gcn_first_layer_precomputed_equals_dense_reference():
+    from albench_strategies.gcnal import LowRankAdjacency, _GCN, gcn_adjacency
+
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(40, 6)) + 1.5
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    ft = torch.from_numpy(f)
+    gcn = _GCN(6, 5, 0.3, torch.Generator().manual_seed(0)).double().eval()
+    adj = LowRankAdjacency(ft)
+    with torch.no_grad():
+        logit, hidden = gcn(adj @ ft, adj)
+        a = torch.from_numpy(gcn_adjacency(f))
+        h_ref = torch.relu(a @ (ft @ gcn.w1) + gcn.b1)  # the reference's Â(XW₁)
+        assert torch.allclose(hidden, h_ref, atol=1e-10)
+        assert torch.allclose(logit, a @ (h_ref @ gcn.w3) + gcn.b3, atol=1e-10)
