@@ -254,21 +254,58 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
     seeds = d2_sample(n, k, first, sqd, rng, weights=w)
     centres = xt[torch.as_tensor(seeds)].clone()
     wt = torch.as_tensor(w, dtype=torch.float32)
+    xw = xt * wt[:, None]
     scale = float(x_sq.mean()) or 1.0
-    labels = torch.zeros(n, dtype=torch.long)
+    labels = nearest_centre(xt, centres)
     for _ in range(max_iter):
-        labels = nearest_centre(xt, centres)
-        sums = torch.zeros_like(centres).index_add_(0, labels, xt * wt[:, None])
+        sums = torch.zeros_like(centres).index_add_(0, labels, xw)
         mass = torch.zeros(centres.shape[0]).index_add_(0, labels, wt)
         new = centres.clone()
         nz = mass > 0
         new[nz] = sums[nz] / mass[nz, None]
         shift = float(((new - centres) ** 2).sum(1).max())
+        moved = (new != centres).any(1).numpy()
         centres = new
+        labels = reassign_moved(xt, centres, labels, moved)
         if shift <= tol * scale:
             break
-    labels = nearest_centre(xt, centres)
     return centres.numpy(), labels.numpy()
+
+
+def reassign_moved(x: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, moved: np.ndarray
+                   ) -> torch.Tensor:
+    """Nearest-centre labels after a Lloyd update, given the previous labels (nearest under the
+    previous centres) and which centres ``moved``. A row whose own centre did not move is still
+    at least as near it as to every other unmoved centre, so only the moved centres can take it
+    over; a row whose own centre moved is reassigned against all centres. Equals
+    ``nearest_centre(x, centres)`` (up to float rounding at exact near-ties) at a cost of
+    O(N·|moved|·D + |rows of moved centres|·K·D) instead of O(N·K·D).
+    """
+    mi = np.flatnonzero(moved)
+    if mi.size == 0:
+        return labels
+    if mi.size * 2 > moved.size:
+        return nearest_centre(x, centres)  # most centres moved: the plain pass is cheaper
+    labels = labels.clone()
+    own_moved = torch.as_tensor(moved)[labels]
+    full = torch.nonzero(own_moved).flatten()
+    if full.numel():
+        labels[full] = nearest_centre(x[full], centres)
+    rest = torch.nonzero(~own_moved).flatten()
+    if rest.numel():
+        c_sq = (centres * centres).sum(1)
+        cm = centres[torch.as_tensor(mi)]
+        cm_t, cm_sq = cm.T.contiguous(), c_sq[torch.as_tensor(mi)][None, :]
+        step = rows_per_chunk(mi.size + centres.shape[1])
+        for s in range(0, rest.numel(), step):
+            r = rest[s:s + step]
+            xr, a = x[r], labels[r]
+            d_own = c_sq[a] - 2.0 * (xr * centres[a]).sum(1)
+            d_m, j = torch.addmm(cm_sq, xr, cm_t, alpha=-2.0).min(1)
+            j = torch.as_tensor(mi)[j]
+            take = (d_m < d_own) | ((d_m == d_own) & (j < a))  # ties to the lowest centre, as argmin
+            labels[r[take]] = j[take]
+    return labels
 
 
 def nearest_to_centres(x: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -464,3 +464,47 @@ def test_gcn_first_layer_precomputed_equals_dense_reference():
         h_ref = torch.relu(a @ (ft @ gcn.w1) + gcn.b1)  # the reference's Â(XW₁)
         assert torch.allclose(hidden, h_ref, atol=1e-10)
         assert torch.allclose(logit, a @ (h_ref @ gcn.w3) + gcn.b3, atol=1e-10)
+
+
+def test_reassign_moved_equals_a_full_assignment():
+    from albench_strategies._common import nearest_centre, reassign_moved
+
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(size=(500, 6)).astype(np.float32))
+    c = torch.from_numpy(rng.normal(size=(20, 6)).astype(np.float32))
+    labels = nearest_centre(x, c)
+    moved = np.zeros(20, dtype=bool)
+    moved[[2, 7, 11]] = True
+    c2 = c.clone()
+    c2[torch.as_tensor(np.flatnonzero(moved))] += torch.from_numpy(rng.normal(scale=0.7, size=(3, 6)).astype(np.float32))
+    out = reassign_moved(x, c2, labels, moved)
+    assert np.array_equal(out.numpy(), nearest_centre(x, c2).numpy())
+    assert not np.array_equal(out.numpy(), labels.numpy())  # the move did change some labels
+
+
+def test_kmeans_equals_plain_lloyd():
+    import albench_strategies._common as common
+
+    x = synthetic_context(1500, d=16, c=8).features
+    w = np.random.default_rng(1).random(1500)
+    centres, labels = common.kmeans(x, 25, np.random.default_rng(0), weights=w, max_iter=10)
+    # plain Lloyd from the same seeding (same rng draws), full assignment every step
+    rng = np.random.default_rng(0)
+    xt = torch.from_numpy(x)
+    first = int(rng.choice(1500, p=w / w.sum()))
+    seeds = common.d2_sample(1500, 25, first, lambda r, cs: common.sq_dists(
+        xt[torch.as_tensor(r)], xt[torch.as_tensor(cs)]).double().numpy(), rng, weights=w)
+    c = xt[torch.as_tensor(seeds)].clone()
+    wt = torch.as_tensor(w, dtype=torch.float32)
+    for _ in range(10):
+        lab = ((xt[:, None] - c[None]) ** 2).sum(-1).argmin(1)
+        s = torch.zeros_like(c).index_add_(0, lab, xt * wt[:, None])
+        m = torch.zeros(25).index_add_(0, lab, wt)
+        new = c.clone()
+        new[m > 0] = s[m > 0] / m[m > 0, None]
+        shift, c = float(((new - c) ** 2).sum(1).max()), new
+        if shift <= 1e-4 * float((xt * xt).sum(1).mean()):
+            break
+    lab = ((xt[:, None] - c[None]) ** 2).sum(-1).argmin(1)
+    assert np.array_equal(labels, lab.numpy())
+    assert np.allclose(centres, c.numpy(), atol=1e-6)
