@@ -52,7 +52,8 @@ COMPLEXITY = {
     "typiclust": ("k-means with K = min(L+B, 500) clusters: O(N·K·D), superlinear until K caps at 500", True),
     "alfamix": ("O(N·C·D) mixing + k-means with B clusters on the candidates: O(cand·B·D)", True),
     "gcnal": ("GCN on labelled + a 10k unlabelled subset: O(min(N, 10k)·D) per step", False),
-    "cec": ("entropies O(N·C) + kNN (exact O(N²·D) up to exact_knn_max, inverted file above)", True),
+    "cec": ("entropies O(N·C) + kNN (exact O(N²·D) up to exact_knn_max, inverted file O(N^1.5·D) above) "
+            "+ weighted k-means with B clusters O(N·B·D) = O(N²) with B ∝ N", True),
 }
 
 
