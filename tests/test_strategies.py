@@ -467,19 +467,25 @@ def test_gcn_first_layer_precomputed_equals_dense_reference():
 
 
 def test_reassign_moved_equals_a_full_assignment():
-    from albench_strategies._common import nearest_centre, reassign_moved
+    from albench_strategies._common import nearest_centre, nearest_two, reassign_moved
 
     rng = np.random.default_rng(5)
     x = torch.from_numpy(rng.normal(size=(500, 6)).astype(np.float32))
     c = torch.from_numpy(rng.normal(size=(20, 6)).astype(np.float32))
-    labels = nearest_centre(x, c)
+    labels, lower = nearest_two(x, c)
+    assert np.array_equal(labels.numpy(), nearest_centre(x, c).numpy())
+    direct = (c * c).sum(1)[None, :] - 2 * x @ c.T
+    assert torch.allclose(lower, direct.sort(1).values[:, 1], atol=1e-5)  # second-smallest value
     moved = np.zeros(20, dtype=bool)
     moved[[2, 7, 11]] = True
     c2 = c.clone()
     c2[torch.as_tensor(np.flatnonzero(moved))] += torch.from_numpy(rng.normal(scale=0.7, size=(3, 6)).astype(np.float32))
-    out = reassign_moved(x, c2, labels, moved)
+    out, low2 = reassign_moved(x, c2, labels, lower, moved)
     assert np.array_equal(out.numpy(), nearest_centre(x, c2).numpy())
     assert not np.array_equal(out.numpy(), labels.numpy())  # the move did change some labels
+    d2 = (c2 * c2).sum(1)[None, :] - 2 * x @ c2.T
+    d2[torch.arange(500), out] = float("inf")
+    assert (low2 <= d2.min(1).values + 1e-5).all()  # still a lower bound on every other centre
 
 
 def test_kmeans_equals_plain_lloyd():
