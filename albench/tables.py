@@ -242,8 +242,12 @@ def caption(preset, n_seeds: int, seeds, budgets) -> str:
     budgets_txt = "/".join(f"{b:g}" for b in budgets)
     seeds_txt = ",".join(str(s) for s in sorted(seeds))
     suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
+    title = preset.title
+    paper_bb = f"({preset.backbone_title})"
+    if preset.suite != "paper" and paper_bb in title:  # say which backbone the toy runs used
+        title = title.replace(paper_bb, f"({preset.backbone.arch}; paper: {preset.backbone_title})")
     skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
-    return (f"{preset.title}{suite}. Accuracy (%) on the test split after {budgets_txt} % of the pool is labeled "
+    return (f"{title}{suite}. Accuracy (%) on the test split after {budgets_txt} % of the pool is labeled "
             f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) over {n_seeds} seed(s) "
             f"(seeds {seeds_txt}). {PAPER_NOTE}.{skipped}")
 

@@ -82,6 +82,8 @@ def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     assert avg["Entropy"] == "n/a"
     # caption states the std convention
     assert "sample standard deviation (ddof = 1) over 3 seed(s)" in md
+    # and which backbone the toy runs used, next to the paper's
+    assert "Table 1: Active learning with the CoOp adapter (toy-clip; paper: ViT-B/16)" in md
 
 
 def test_outputs_markdown_latex_csv(results, tmp_path):
