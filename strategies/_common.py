@@ -47,13 +47,20 @@ def lowest_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(scores, kind="stable")[:k]
 
 
-def entropy_from_logits(logits: np.ndarray) -> np.ndarray:
-    """Shannon entropy (nats) of softmax(logits), finite even where p underflows to 0."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    p = np.exp(logp)
-    return -(p * logp).sum(axis=1)  # logp is finite, so 0 * logp = 0 where p underflows
+def entropy_from_logits(logits: np.ndarray, chunk: int = 65_536) -> np.ndarray:
+    """Shannon entropy (nats) of softmax(logits), finite even where p underflows to 0.
+
+    Row blocks of ``chunk`` keep the float64 temporaries at O(chunk·C) instead of
+    several N×C copies (row-wise, so the values do not depend on ``chunk``).
+    """
+    logits = np.asarray(logits)
+    out = np.empty(logits.shape[0], dtype=np.float64)
+    for s in range(0, logits.shape[0], chunk):
+        z = logits[s:s + chunk].astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        out[s:s + chunk] = -(np.exp(logp) * logp).sum(axis=1)  # logp is finite: 0 * logp = 0 where p underflows
+    return out
 
 
 def sq_dists(x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None,
