@@ -217,11 +217,9 @@ class Backbone:
             x = blk(x, attn_mask=mask)
         if not batch_first:
             x = x.transpose(0, 1)
-        x = m.ln_final(x)
-        x = x[torch.arange(x.shape[0], device=x.device), eot]
-        if m.text_projection is not None:
-            x = m.text_projection(x) if isinstance(m.text_projection, torch.nn.Linear) else x @ m.text_projection
-        return x
+        from .text_prefix import pool_and_project
+
+        return pool_and_project(m, x, eot)
 
     def encode_text_shared_prefix(self, prefix: torch.Tensor, suffix: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
         """Text features of prompts ``cat(prefix, suffix[i])`` with the shared prefix run once.

@@ -47,30 +47,41 @@ def _heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
     return x.view(b, t, n_head, w // n_head).transpose(1, 2)
 
 
-def _attend(blk, a_p: torch.Tensor, a_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _attend(blk, a_p: torch.Tensor, a_s: torch.Tensor, allowed: torch.Tensor,
+            need_prefix: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
     """Causal self-attention of [prefix; suffix] with the prefix computed once.
 
     ``a_p`` (1, P, W) is the normalised shared prefix, ``a_s`` (C, S, W) each
-    prompt's normalised own positions. Returns the attention outputs of both.
+    prompt's normalised own positions, ``allowed`` (S, P+S) what a suffix position
+    may attend to. Returns the attention outputs of both (the prefix's only when
+    ``need_prefix``; its keys and values are always used).
     """
     attn = blk.attn
     h = attn.num_heads
     qp, kp, vp = F.linear(a_p, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
     qs, ks, vs = F.linear(a_s, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
     qp, kp, vp, qs, ks, vs = (_heads(t, h) for t in (qp, kp, vp, qs, ks, vs))
-    out_p = F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)
-    c, s, p = a_s.shape[0], a_s.shape[1], a_p.shape[1]
+    c = a_s.shape[0]
     k = torch.cat([kp.expand(c, -1, -1, -1), ks], dim=2)
     v = torch.cat([vp.expand(c, -1, -1, -1), vs], dim=2)
-    allowed = torch.ones(s, p + s, dtype=torch.bool, device=a_s.device)
-    allowed[:, p:] = torch.ones(s, s, dtype=torch.bool, device=a_s.device).tril_()
     out_s = F.scaled_dot_product_attention(qs, k, v, attn_mask=allowed)
 
     def merge(o: torch.Tensor) -> torch.Tensor:
         b, _, t, d = o.shape
         return attn.out_proj(o.transpose(1, 2).reshape(b, t, h * d))
 
-    return merge(out_p), merge(out_s)
+    out_p = merge(F.scaled_dot_product_attention(qp, kp, vp, is_causal=True)) if need_prefix else None
+    return out_p, merge(out_s)
+
+
+def pool_and_project(model: torch.nn.Module, x: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
+    """CLIP's text head: final LayerNorm, the hidden state at each prompt's EOT, the projection."""
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), eot]
+    tp = model.text_projection
+    if tp is not None:
+        x = tp(x) if isinstance(tp, torch.nn.Linear) else x @ tp
+    return x
 
 
 def encode_shared_prefix(model: torch.nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
@@ -88,17 +99,15 @@ def encode_shared_prefix(model: torch.nn.Module, prefix: torch.Tensor, suffix: t
     pos = model.positional_embedding
     xp = prefix + pos[:p].to(prefix.dtype)
     xs = suffix[:, :s] + pos[p:p + s].to(suffix.dtype)
+    allowed = torch.ones(s, p + s, dtype=torch.bool, device=xs.device)  # the whole prefix, own positions causally
+    allowed[:, p:].tril_()
     blocks = list(model.transformer.resblocks)
     for i, blk in enumerate(blocks):
-        ap, as_ = _attend(blk, blk.ln_1(xp), blk.ln_1(xs))
+        last = i == len(blocks) - 1  # the last block's prefix output is never read
+        ap, as_ = _attend(blk, blk.ln_1(xp), blk.ln_1(xs), allowed, need_prefix=not last)
         xs = xs + blk.ls_1(as_)
         xs = xs + blk.ls_2(blk.mlp(blk.ln_2(xs)))
-        if i < len(blocks) - 1:  # the last block's prefix output is never read
+        if not last:
             xp = xp + blk.ls_1(ap)
             xp = xp + blk.ls_2(blk.mlp(blk.ln_2(xp)))
-    x = model.ln_final(xs)
-    x = x[torch.arange(x.shape[0], device=x.device), eot - p]
-    if model.text_projection is not None:
-        tp = model.text_projection
-        x = tp(x) if isinstance(tp, torch.nn.Linear) else x @ tp
-    return x
+    return pool_and_project(model, xs, eot - p)

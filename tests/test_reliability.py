@@ -60,6 +60,14 @@ def temp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*.tmp")] if root.exists() else []
 
 
+def kill_while_writing(victim, root: Path, rng) -> None:
+    """SIGKILL ``victim`` while its one temp file under ``root`` is written but not yet renamed."""
+    victim.wait_for(lambda: len(temp_files(root)) == 1)
+    time.sleep(rng.uniform(0.0, 0.3))
+    assert victim.signal(signal.SIGKILL)
+    victim.finish()
+
+
 def cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -174,11 +182,8 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     for i in range(WRITE_KILLS):
         res = tmp_path / f"write{i}"
         v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
-        v.wait_for(lambda: len(temp_files(res)) == 1)
-        time.sleep(rng.uniform(0.0, 0.3))
-        assert v.signal(signal.SIGKILL)
+        kill_while_writing(v, res, rng)
         kills["write"] += 1
-        v.finish()
         assert len(temp_files(res)) == 1 and valid_records(res) == {}
         check_after_kill(res)
         restart_and_check(res, cache, ref)  # the stale temp file is removed by the run that owns it
@@ -192,11 +197,8 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
             (c / "features" / f.name).unlink()
         res = tmp_path / f"caching{i}"
         v = Victim([*GRID, "--cache-dir", c, "--results-dir", res], {"ALBENCH_TEST_SLOW_CACHE": "60"})
-        v.wait_for(lambda: len(temp_files(c)) == 1)
-        time.sleep(rng.uniform(0.0, 0.3))
-        assert v.signal(signal.SIGKILL)
+        kill_while_writing(v, c, rng)
         kills["cache"] += 1
-        v.finish()
         check_after_kill(res)
         restart_and_check(res, c, ref, compare_encoder=False)  # features recomputed: encoder counts differ
         for f in (c / "features").glob("*.safetensors"):  # every cache entry is whole and checksummed

@@ -8,8 +8,9 @@ The context is round 2 with 1 % already labelled (so strategies that need labels
 run their real path). No CLIP model is involved: ``SyntheticPredictor`` is the
 lightweight stand-in any ``RoundContext`` accepts.
 
-Each (strategy, N) is measured in a fresh subprocess so peak memory (ru_maxrss,
-minus the process's baseline after building the inputs) is attributable;
+Each (strategy, N) is measured in a fresh subprocess so peak memory (the resident
+set sampled during ``select()``, above its level when ``select()`` started) is
+attributable;
 ``torch`` and BLAS use one thread (``ALBENCH_BENCH_THREADS`` to change; compare
 ratios, not absolute seconds: the machine is shared). Quick mode: N = 10k; full mode: 10k,
 100k and 1M for the strategies whose inputs fit in memory.

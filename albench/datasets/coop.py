@@ -141,7 +141,6 @@ def _need_file(d: CoOpDataset, path: Path, what: str) -> None:
 
 def _read_json_split(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict[int, str], str]:
     path = ds / d.split_file
-    _need_file(d, path, "split file")
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -183,7 +182,6 @@ def _read_json_split(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict
 
 def _read_aircraft(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict[int, str], str]:
     vpath = ds / "variants.txt"
-    _need_file(d, vpath, "variants file")
     variants = [line.strip() for line in vpath.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(set(variants)) != len(variants):
         dup = sorted({v for v in variants if variants.count(v) > 1})
@@ -192,7 +190,6 @@ def _read_aircraft(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict[i
     splits: dict[str, Entries] = {}
     for split in ("train", "val", "test"):
         spath = ds / f"images_variant_{split}.txt"
-        _need_file(d, spath, "split file")
         entries = []
         for n, line in enumerate(spath.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
@@ -233,7 +230,6 @@ def _scan_class_folders(d: CoOpDataset, split_dir: Path, wnids: list[str], what:
 
 def _read_imagenet(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict[int, str], str]:
     cpath = ds / "classnames.txt"
-    _need_file(d, cpath, "class-name file")
     pairs = []
     for n, line in enumerate(cpath.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -265,30 +261,35 @@ def _check_official(d: CoOpDataset, splits: dict[str, Entries], n_classes: int, 
     return False
 
 
-def check_layout(name: str, data_root: str | os.PathLike | None = None) -> None:
-    """Cheap pre-run check: the dataset folder and its split/index files exist.
+def _index_files(d: CoOpDataset) -> list[tuple[str, str]]:
+    """(file under the dataset folder, what it is) that the readers open first."""
+    if d.name == "fgvc_aircraft":
+        return [("variants.txt", "variants file"),
+                *((f"images_variant_{split}.txt", "split file") for split in ("train", "val", "test"))]
+    if d.name == "imagenet":
+        return [("classnames.txt", "class-name file")]
+    return [(d.split_file, "split file")]
+
+
+def check_layout(name: str, data_root: str | os.PathLike | None = None) -> Path:
+    """Cheap check that the dataset folder and its split/index files exist; returns the folder.
 
     ``albench run`` calls it for every CoOp dataset of a grid before any run
     starts, so a missing tree fails at once, with the layout, and nothing is
-    written to the results directory. ``load_coop`` does the full validation.
+    written to the results directory; ``load_coop`` starts with it.
     """
     d = COOP_SPLITS[name]
     ds = resolve_dataset_dir(d, data_root)
-    if name == "fgvc_aircraft":
-        _need_file(d, ds / "variants.txt", "variants file")
-        for split in ("train", "val", "test"):
-            _need_file(d, ds / f"images_variant_{split}.txt", f"{split} split file")
-    elif name == "imagenet":
-        _need_file(d, ds / "classnames.txt", "class-name file")
-    else:
-        _need_file(d, ds / d.split_file, "split file")
+    for rel, what in _index_files(d):
+        _need_file(d, ds / rel, what)
+    return ds
 
 
 def load_coop(name: str, data_root: str | os.PathLike | None = None, **options) -> Task:
     d = COOP_SPLITS[name]
     opts = check_options(name, options, LOADER_OPTIONS)
     allow, skip = opts.get("allow_custom_split", False), opts.get("skip_corrupt", False)
-    ds = resolve_dataset_dir(d, data_root)
+    ds = check_layout(name, data_root)
     if name == "fgvc_aircraft":
         splits, names, source = _read_aircraft(d, ds)
     elif name == "imagenet":
