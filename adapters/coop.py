@@ -35,10 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from albench.adapter import Adapter, AdapterEnv, Labeled
-from albench.errors import AlbenchError
-from albench.seeding import seed_everything, torch_generator
-from albench.training import TrainConfig, train
+from albench.api.adapter import Adapter, AdapterEnv, Labeled
+from albench.api.errors import AlbenchError
+from albench.api.seeding import seed_everything, torch_generator
+from albench.components.training import TrainConfig, train
 
 
 def check_training_options(name: str, opts: dict) -> None:

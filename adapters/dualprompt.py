@@ -51,7 +51,7 @@ the negative prompt and the visual prompts; ``detach_positive=False`` lets L2
 move the positive prompt too. DeFT's sample selection inside training
 (``p_clean > 0.5`` after warm-up) is not part of the seed paper and is not used.
 
-Training: the shared trainer (``albench.training``): SGD momentum 0.9, cosine
+Training: the shared trainer (``albench.components.training``): SGD momentum 0.9, cosine
 decay, labeled batch 16 + pseudo batch 64 per step, each step's loss the mean
 over all samples of the concatenated batch. Images come from the device pixel
 cache (``PixelFeed``) with the CoOp augmentation (random resized crop, area
@@ -70,10 +70,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from albench.adapter import Adapter, AdapterEnv, Labeled
-from albench.errors import AlbenchError
-from albench.seeding import seed_everything, torch_generator
-from albench.training import PixelFeed, TrainConfig, encode_split, train
+from albench.api.adapter import Adapter, AdapterEnv, Labeled
+from albench.api.errors import AlbenchError
+from albench.api.seeding import seed_everything, torch_generator
+from albench.components.training import PixelFeed, TrainConfig, encode_split, train
 
 from .coop import PromptLearner, check_training_options
 from .vpt import VisualPrompts

@@ -42,10 +42,10 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from albench.adapter import AdapterEnv, Labeled
-from albench.errors import AlbenchError
-from albench.seeding import seed_everything, torch_generator
-from albench.training import TrainConfig, cosine_logits, train
+from albench.api.adapter import AdapterEnv, Labeled
+from albench.api.errors import AlbenchError
+from albench.api.seeding import seed_everything, torch_generator
+from albench.components.training import TrainConfig, cosine_logits, train
 
 from .coop import check_training_options
 from .vpt import PromptedImageAdapter, vision_layers

@@ -27,7 +27,7 @@ Initialisation: the original VPT uniform init, U(-v, v) with
 v = sqrt(6 / (3 * p * p + d)), p the patch size and d the vision width
 (v = 0.0625 for ViT-B/16), for shallow and deep prompts alike.
 
-Training: SGD + cosine (``albench.training``), batch 16, on device-cached
+Training: SGD + cosine (``albench.components.training``), batch 16, on device-cached
 pixels, with the CoOp augmentation (random resized crop 0.08-1 + flip) done
 batched on the device when enabled. The image tower runs every step (only its prompts have
 gradients), so this adapter sets ``frozen_image_encoder = False`` and returns
@@ -55,10 +55,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from albench.adapter import Adapter, AdapterEnv, Labeled
-from albench.errors import AlbenchError
-from albench.seeding import seed_everything, torch_generator
-from albench.training import PixelFeed, TrainConfig, cosine_logits, encode_split, train
+from albench.api.adapter import Adapter, AdapterEnv, Labeled
+from albench.api.errors import AlbenchError
+from albench.api.seeding import seed_everything, torch_generator
+from albench.components.training import PixelFeed, TrainConfig, cosine_logits, encode_split, train
 
 from .coop import check_training_options
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from albench.adapter import Adapter, AdapterEnv, Labeled, ZeroShotClassifier
+from albench.api.adapter import Adapter, AdapterEnv, Labeled, ZeroShotClassifier
 
 
 class ZeroShot(Adapter):

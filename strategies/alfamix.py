@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from albench.errors import AlbenchError
-from albench.strategy import RoundContext, Strategy
+from albench.api.errors import AlbenchError
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import kmeans, nearest_to_centres
 

@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from albench.errors import AlbenchError
-from albench.strategy import RoundContext, Strategy
+from albench.api.errors import AlbenchError
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from albench.strategy import RoundContext, Strategy
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import kcenter_greedy
 

@@ -42,9 +42,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from albench.adapter import Labeled, ZeroShotClassifier
-from albench.errors import AlbenchError
-from albench.strategy import RoundContext, Strategy
+from albench.api.adapter import Labeled, ZeroShotClassifier
+from albench.api.errors import AlbenchError
+from albench.api.strategy import RoundContext, Strategy
 from albench_adapters.dualprompt import DualPrompt, clean_probability_from_logits
 
 STATE_KEY = "dualprompt_pseudo"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from albench.strategy import RoundContext, Strategy
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import entropy_from_logits, lowest_k
 

@@ -45,8 +45,8 @@ import math
 import numpy as np
 import torch
 
-from albench.errors import AlbenchError
-from albench.strategy import RoundContext, Strategy
+from albench.api.errors import AlbenchError
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import kcenter_greedy, lowest_k
 

@@ -30,9 +30,9 @@ import dataclasses
 
 import numpy as np
 
-from albench.errors import AlbenchError
-from albench.options import parse_option_strings
-from albench.strategy import RoundContext, Strategy, check_selection
+from albench.api.errors import AlbenchError
+from albench.api.options import parse_option_strings
+from albench.api.strategy import RoundContext, Strategy, check_selection
 
 _CACHED = ("unlabeled", "logits", "probs", "features", "classifier")
 
@@ -78,7 +78,7 @@ class PCB(Strategy):
 
     def __init__(self, **options):
         super().__init__(**options)
-        from albench.plugins import STRATEGIES
+        from albench.api.plugins import STRATEGIES
 
         o = self.options
         if o["base"] == "pcb":

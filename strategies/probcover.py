@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from albench.errors import AlbenchError
-from albench.strategy import RoundContext, Strategy
+from albench.api.errors import AlbenchError
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import as_tensor, rows_per_chunk, sq_dists
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from albench.strategy import RoundContext, Strategy
+from albench.api.strategy import RoundContext, Strategy
 
 from ._common import as_tensor, kmeans, rows_per_chunk, sq_dists
 

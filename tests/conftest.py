@@ -13,20 +13,20 @@ def _shared_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def toy_backbone():
-    from albench.backbone import Backbone, BackboneSpec
+    from albench.clip.backbone import Backbone, BackboneSpec
 
     return Backbone.load(BackboneSpec(), device="cpu")
 
 
 @pytest.fixture(scope="session")
 def random_backbone():
-    from albench.backbone import Backbone, BackboneSpec
+    from albench.clip.backbone import Backbone, BackboneSpec
 
     return Backbone.load(BackboneSpec(pretrained="random"), device="cpu")
 
 
 @pytest.fixture(scope="session")
 def workspace(_shared_cache):
-    from albench.protocol import Workspace
+    from albench.engine.protocol import Workspace
 
     return Workspace(_shared_cache, device="cpu", progress=False)

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from albench import accounting
-from albench.adapter import AdapterEnv, Labeled
-from albench.augment import Crops, apply_crops, random_resized_crop_flip, sample_crops
-from albench.conformance import tiny_task
-from albench.errors import AlbenchError
-from albench.features import DataBank, FeatureCache
-from albench.plugins import ADAPTERS
-from albench.training import PixelFeed, TrainConfig, train
+from albench.api.adapter import AdapterEnv, Labeled
+from albench.components.augment import Crops, apply_crops, random_resized_crop_flip, sample_crops
+from albench.api.conformance import tiny_task
+from albench.api.errors import AlbenchError
+from albench.data.features import DataBank, FeatureCache
+from albench.api.plugins import ADAPTERS
+from albench.components.training import PixelFeed, TrainConfig, train
 from albench_adapters.coop import CoOp
 from albench_adapters.maple import MaPLe
 from albench_adapters.vpt import VPT, VisualPrompts
@@ -39,7 +39,7 @@ def env(random_backbone):
 @pytest.fixture(scope="module")
 def vitb16_env():
     """A real open_clip ViT-B/16 (random init): 12-block towers, 77-token text, 224 px images."""
-    from albench.backbone import Backbone, BackboneSpec
+    from albench.clip.backbone import Backbone, BackboneSpec
 
     bb = Backbone.load(BackboneSpec("ViT-B-16", pretrained="random"), device="cpu")
     task = tiny_task(num_classes=3, pool_per_class=2, test_per_class=1)

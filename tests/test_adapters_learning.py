@@ -10,10 +10,10 @@ show learning there with 100 labels.
 import numpy as np
 import pytest
 
-from albench.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
-from albench.features import DataBank
-from albench.plugins import ADAPTERS
-from albench.tasks import load_task
+from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
+from albench.data.features import DataBank
+from albench.api.plugins import ADAPTERS
+from albench.data.tasks import load_task
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from albench.backbone import Backbone, BackboneSpec
-from albench.errors import AlbenchError, UnknownNameError, WeightsError
+from albench.clip.backbone import Backbone, BackboneSpec
+from albench.api.errors import AlbenchError, UnknownNameError, WeightsError
 
 
 def test_truncated_text_equals_full_length(toy_backbone):
@@ -95,7 +95,7 @@ def test_weights_for_other_architecture_rejected(tiny_arch, tmp_path):
 
 
 def test_truncated_weights_rejected(tmp_path):
-    from albench.toy.model import WEIGHTS_FILE
+    from albench.data.toy.model import WEIGHTS_FILE
 
     bad = tmp_path / "cut.safetensors"
     bad.write_bytes(WEIGHTS_FILE.read_bytes()[:1000])
@@ -140,7 +140,7 @@ def test_shared_prefix_text_equals_full_prompts(which, request):
 
 def test_shared_prefix_falls_back_when_mask_is_not_causal():
     """A tower the fast path does not cover runs the full computation: same result, no shortcut."""
-    from albench.text_prefix import supports_shared_prefix
+    from albench.clip.text_prefix import supports_shared_prefix
 
     bb = Backbone.load(BackboneSpec(), device="cpu")
     bb.model.attn_mask = torch.zeros_like(bb.model.attn_mask)  # bidirectional text attention

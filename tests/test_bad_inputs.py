@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from albench.cli import main
-from albench.plugins import ADAPTERS, STRATEGIES
-from albench.registry import PluginInfo
-from albench.records import SCHEMA
-from albench.strategy import Strategy
+from albench.cli.main import main
+from albench.api.plugins import ADAPTERS, STRATEGIES
+from albench.api.registry import PluginInfo
+from albench.engine.records import SCHEMA
+from albench.api.strategy import Strategy
 
 BASE = ["--seeds", "1", "--rounds", "2", "--adapter-opt", "coop:epochs=2", "--adapter-opt", "coop:min_steps=0",
         "--device", "cpu", "--no-progress"]
@@ -70,7 +70,7 @@ def contract_plugins(tmp_path, monkeypatch):
 
 def eurosat(tmp: Path, edit=None) -> Path:
     """A fake CoOp-layout EuroSAT tree (tiny images), optionally edited."""
-    from albench.datasets.fake import generate
+    from albench.data.datasets.fake import generate
 
     root = tmp / "data"
     if not (root / "eurosat").exists():
@@ -110,8 +110,8 @@ def _weights(tmp, kind):
     import torch
     from safetensors.torch import save_file
 
-    from albench.backbone import read_state_dict
-    from albench.toy.model import WEIGHTS_FILE
+    from albench.clip.backbone import read_state_dict
+    from albench.data.toy.model import WEIGHTS_FILE
 
     p = tmp / f"{kind}.safetensors"
     if kind == "wrong-arch":
@@ -177,7 +177,7 @@ CASES = {
 
 
 def _fill(msg: str) -> str:
-    from albench.tasks import task_names
+    from albench.data.tasks import task_names
 
     return msg.format(strategies=names(STRATEGIES), adapters=names(ADAPTERS), datasets=", ".join(task_names()),
                       coop_options=", ".join(sorted(ADAPTERS.get("coop").defaults)), tmp=_TMP[0])

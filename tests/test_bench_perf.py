@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from albench.bench import SECTIONS, gpu, harness, peer, scaling
 from albench.bench.synthetic import NeverDecoded, exponent, feature_task, prefilled_bank
-from albench.errors import AlbenchError
+from albench.api.errors import AlbenchError
 
 
 def test_sections_registered():
@@ -50,7 +50,7 @@ def test_project_table1_formula():
 
 
 def test_table1_sizes_come_from_catalog():
-    from albench.datasets import COOP_SPLITS
+    from albench.data.datasets import COOP_SPLITS
 
     ds = {d["dataset"]: d for d in gpu.table1_datasets(gpu.GPU_SIZES)}
     assert set(ds) == set(gpu.TABLE1_DATASETS)
@@ -59,7 +59,7 @@ def test_table1_sizes_come_from_catalog():
 
 
 def test_feature_task_never_decodes_and_bank_never_encodes():
-    from albench.backbone import Backbone, BackboneSpec
+    from albench.clip.backbone import Backbone, BackboneSpec
 
     task = feature_task("t", 50, 10, 3)
     with pytest.raises(AlbenchError):
@@ -94,7 +94,7 @@ def test_harness_encode_once_ratio():
 
 
 def test_peer_protocol_ratios_on_toy_backbone():
-    from albench.backbone import BackboneSpec
+    from albench.clip.backbone import BackboneSpec
 
     sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "steps": 1},
                    backbone_spec=BackboneSpec())
@@ -119,7 +119,7 @@ def test_gpu_dry_run_writes_report(tmp_path):
 
 
 def test_cli_dry_run_needs_gpu():
-    from albench.cli import main
+    from albench.cli.main import main
 
     r = CliRunner().invoke(main, ["bench", "--dry-run"])
     assert r.exit_code == 2 and "--gpu" in r.output

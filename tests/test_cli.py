@@ -4,7 +4,7 @@ import sys
 
 from click.testing import CliRunner
 
-from albench.cli import main
+from albench.cli.main import main
 
 
 def run(*args):

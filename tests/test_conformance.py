@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from albench.conformance import ConformanceError, check_adapter, check_strategy
-from albench.plugins import ADAPTERS, STRATEGIES
-from albench.strategy import Strategy
+from albench.api.conformance import ConformanceError, check_adapter, check_strategy
+from albench.api.plugins import ADAPTERS, STRATEGIES
+from albench.api.strategy import Strategy
 
 
 @pytest.mark.parametrize("name", STRATEGIES.names())

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from albench.datasets.coop import COOP_SPLITS, DATASETS_URL
-from albench.datasets.fake import SMALL_PER_CLASS, generate
-from albench.errors import DataError
-from albench.tasks import load_task
+from albench.data.datasets.coop import COOP_SPLITS, DATASETS_URL
+from albench.data.datasets.fake import SMALL_PER_CLASS, generate
+from albench.api.errors import DataError
+from albench.data.tasks import load_task
 
 ALL = sorted(COOP_SPLITS)
 REQUIRED = ("caltech101", "dtd", "eurosat", "fgvc_aircraft", "oxford_flowers", "ucf101")
@@ -273,7 +273,7 @@ def test_preprocess_matches_torchvision_clip_eval_transform(tmp_path):
     from PIL import Image
     from torchvision import transforms as T
 
-    from albench.datasets.source import FileSource, preprocess
+    from albench.data.datasets.source import FileSource, preprocess
 
     rng = np.random.default_rng(0)
     for (w, h) in [(97, 61), (40, 130), (50, 50), (300, 224)]:

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from albench.errors import DataError
-from albench.tasks import load_task
+from albench.api.errors import DataError
+from albench.data.tasks import load_task
 
 
 def _img(path, value: int) -> None:
@@ -73,7 +73,7 @@ def test_csv(tmp_path):
 
 
 def test_data_fake_and_check_commands(tmp_path):
-    from albench.cli import main
+    from albench.cli.main import main
 
     r = CliRunner().invoke(main, ["data", "fake", "eurosat", "--root", str(tmp_path), "--image-size", "8"])
     assert r.exit_code == 0, r.output
@@ -91,7 +91,7 @@ def test_data_fake_and_check_commands(tmp_path):
 
 
 def test_run_with_missing_tree_prints_layout_error(tmp_path):
-    from albench.cli import main
+    from albench.cli.main import main
 
     r = CliRunner().invoke(main, ["run", "--dataset", "dtd", "--data-root", str(tmp_path), "--strategy", "random",
                                   "--adapter", "coop", "--rounds", "1", "--results-dir", str(tmp_path / "res"),
@@ -105,8 +105,8 @@ def test_run_with_missing_tree_prints_layout_error(tmp_path):
 def test_dataset_options_reach_the_loader_and_the_config_only_when_set(tmp_path):
     from types import SimpleNamespace
 
-    from albench.datasets.fake import generate
-    from albench.protocol import RunSpec, Workspace, config_hash, run_config
+    from albench.data.datasets.fake import generate
+    from albench.engine.protocol import RunSpec, Workspace, config_hash, run_config
 
     generate("eurosat", tmp_path, image_size=8)
     bb = SimpleNamespace(identity="stub-backbone")  # run_config only reads the identity

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 import albench
-from albench.backbone import BackboneSpec
-from albench.cli import main
-from albench.protocol import RunSpec, Workspace, config_hash, run_config
+from albench.clip.backbone import BackboneSpec
+from albench.cli.main import main
+from albench.engine.protocol import RunSpec, Workspace, config_hash, run_config
 
 from test_reliability import GRID, RUNS, strip_timing, valid_records, warm  # noqa: F401
 
@@ -88,7 +88,7 @@ def test_config_hash_covers_everything_that_affects_numbers(warm, monkeypatch):
 
 
 def test_split_file_and_weights_file_contents_change_the_identity(tmp_path):
-    from albench.datasets.fake import generate
+    from albench.data.datasets.fake import generate
 
     generate("eurosat", tmp_path, image_size=8)
     ws = Workspace(tmp_path / "cache", device="cpu", progress=False)
@@ -103,9 +103,9 @@ def test_split_file_and_weights_file_contents_change_the_identity(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from albench.backbone import Backbone
-    from albench.toy.model import WEIGHTS_FILE
-    from albench.backbone import read_state_dict
+    from albench.clip.backbone import Backbone
+    from albench.data.toy.model import WEIGHTS_FILE
+    from albench.clip.backbone import read_state_dict
 
     sd = read_state_dict(WEIGHTS_FILE)
     save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp_path / "same.safetensors"))
@@ -128,7 +128,7 @@ def test_changing_an_option_reruns_and_table_never_averages_different_hashes(war
     assert len({rec["config_hash"] for rec in recs}) == 2 * RUNS
     t = cli("table", "--results-dir", res)
     assert t.exit_code == 0, t.output
-    from albench.tables import config_group
+    from albench.reporting.tables import config_group
 
     groups = {}
     for rec in recs:

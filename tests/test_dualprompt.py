@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from albench.adapter import Labeled, ZeroShotClassifier
-from albench.conformance import check_adapter, check_strategy, tiny_env
-from albench.errors import AlbenchError
-from albench.strategy import RoundContext, check_selection
+from albench.api.adapter import Labeled, ZeroShotClassifier
+from albench.api.conformance import check_adapter, check_strategy, tiny_env
+from albench.api.errors import AlbenchError
+from albench.api.strategy import RoundContext, check_selection
 from albench_adapters.dualprompt import (DualPrompt, clean_probability_from_logits, complementary_labels,
                                          dualprompt_loss)
 from albench_strategies.dualprompt import (STATE_KEY, DualPromptStrategy, per_class_top, quota_select,
@@ -206,7 +206,7 @@ def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace
     """Train on a toy task with 30 % flipped labels; p_clean(image, given label) ranks the correct ones higher."""
     from sklearn.metrics import roc_auc_score
 
-    from albench.adapter import AdapterEnv
+    from albench.api.adapter import AdapterEnv
 
     task = workspace.task("toy_shapes", None)
     env = AdapterEnv(toy_backbone, task, workspace.bank(toy_backbone, task), seed=1, round=1)
@@ -225,7 +225,7 @@ def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace
 
 @pytest.mark.parametrize("adapter", ["dualprompt", "coop"])
 def test_runs_complete(tmp_path, workspace, adapter):
-    from albench.protocol import RunSpec, execute
+    from albench.engine.protocol import RunSpec, execute
 
     spec = RunSpec(strategy="dualprompt", adapter=adapter, dataset="toy_shapes", seed=1, rounds=2,
                    strategy_options={"epochs": 1, "k": 4}, adapter_options={"epochs": 1})

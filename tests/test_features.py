@@ -1,6 +1,6 @@
 import torch
 
-from albench.features import FeatureCache
+from albench.data.features import FeatureCache
 
 
 def test_roundtrip_and_corruption_rebuilt(tmp_path):
@@ -41,7 +41,7 @@ def test_key_mismatch_detected(tmp_path):
 def test_unwritable_cache_dir_is_a_clear_error(tmp_path):
     import pytest
 
-    from albench.errors import AlbenchError
+    from albench.api.errors import AlbenchError
 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be")  # fails even for root

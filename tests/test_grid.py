@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from albench.cli import main
-from albench.errors import AlbenchError, UnknownNameError
-from albench.grid import build_grid, grid_status, load_preset, preset_names
-from albench.plugins import STRATEGIES
-from albench.records import read_record
-from albench.strategy import Strategy
+from albench.cli.main import main
+from albench.api.errors import AlbenchError, UnknownNameError
+from albench.engine.grid import build_grid, grid_status, load_preset, preset_names
+from albench.api.plugins import STRATEGIES
+from albench.engine.records import read_record
+from albench.api.strategy import Strategy
 
 TINY = ["--dataset", "digits", "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--pretrained", "random",
         "--no-progress"]
@@ -98,12 +98,12 @@ def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, wa
 def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
     from filelock import FileLock
 
-    from albench.grid import run_state
-    from albench.launchers import run_one
+    from albench.engine.grid import run_state
+    from albench.engine.launchers import run_one
 
     out = tmp_path / "r"
     g = build_grid(strategies=["random"], datasets=["digits"], rounds=2, budgets=[1], adapter_options={"epochs": 2},
-                   backbone=__import__("albench.backbone", fromlist=["BackboneSpec"]).BackboneSpec(pretrained="random"))
+                   backbone=__import__("albench.clip.backbone", fromlist=["BackboneSpec"]).BackboneSpec(pretrained="random"))
     spec = g.specs[0]
     st = run_state(spec, out, workspace)
     assert st.state == "pending"
@@ -121,14 +121,14 @@ def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
 @pytest.fixture(scope="module")
 def warm_digits(workspace):
     """Encode digits once with the random-init backbone; subprocesses share the session cache."""
-    from albench.backbone import BackboneSpec
+    from albench.clip.backbone import BackboneSpec
 
     bb = workspace.backbone(BackboneSpec(pretrained="random"))
     workspace.bank(bb, workspace.task("digits", None))
 
 
 def _albench(*args, env=None):
-    return subprocess.Popen([sys.executable, "-m", "albench.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "albench.cli.main", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
 
 
@@ -186,7 +186,7 @@ def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
 
 
 def test_toy_suite_options_apply_under_command_line_options():
-    from albench.grid import build_grid
+    from albench.engine.grid import build_grid
 
     g = build_grid(preset="table2", suite="toy", datasets=["digits"], seeds=[1])
     by_label = {s.label: s for s in g.specs}

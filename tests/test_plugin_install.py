@@ -24,7 +24,7 @@ def plugin_site(tmp_path_factory):
 
 def albench(site, *args, cwd):
     env = dict(os.environ, PYTHONPATH=str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "albench.cli", *args], capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "albench.cli.main", *args], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 def test_third_party_plugin_listed_and_runs(plugin_site, tmp_path):

@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from albench.backbone import BackboneSpec
-from albench.errors import AlbenchError, ContractError
-from albench.protocol import RunSpec, execute, round_budget
-from albench.records import read_record
-from albench.strategy import Strategy
+from albench.clip.backbone import BackboneSpec
+from albench.api.errors import AlbenchError, ContractError
+from albench.engine.protocol import RunSpec, execute, round_budget
+from albench.engine.records import read_record
+from albench.api.strategy import Strategy
 
 
 def spec(**kw):
@@ -59,7 +59,7 @@ def test_option_change_gives_new_record(tmp_path, workspace):
 
 
 def test_feature_cache_encodes_each_image_once(tmp_path, workspace):
-    from albench.protocol import Workspace
+    from albench.engine.protocol import Workspace
 
     fresh = Workspace(workspace.cache.root, device="cpu", progress=False)  # new process-level state, same disk cache
     rec = execute(spec(seed=5), tmp_path, fresh).record
@@ -80,7 +80,7 @@ class BadStrategy(Strategy):
 
 
 def test_harness_checks_strategy_output(tmp_path, workspace):
-    from albench.plugins import STRATEGIES
+    from albench.api.plugins import STRATEGIES
 
     STRATEGIES.register("bad", BadStrategy)
     request_cleanup = STRATEGIES.unregister

@@ -2,15 +2,15 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from albench.errors import PluginLoadError, UnknownNameError
-from albench.registry import Registry
-from albench.strategy import Strategy
+from albench.api.errors import PluginLoadError, UnknownNameError
+from albench.api.registry import Registry
+from albench.api.strategy import Strategy
 
 
 def make_registry(monkeypatch, entries):
     eps = [EntryPoint(name, value, "albench.test") for name, value in entries]
-    monkeypatch.setattr("albench.registry.entry_points", lambda group: [e for e in eps if e.group == group])
-    return Registry("strategy", "albench.test", "albench.strategy:Strategy")
+    monkeypatch.setattr("albench.api.registry.entry_points", lambda group: [e for e in eps if e.group == group])
+    return Registry("strategy", "albench.test", "albench.api.strategy:Strategy")
 
 
 def test_listing_does_not_import(monkeypatch):
@@ -33,13 +33,13 @@ def test_broken_plugin_reported_and_others_still_load(monkeypatch):
 
 
 def test_wrong_base_class_rejected(monkeypatch):
-    reg = make_registry(monkeypatch, [("notastrategy", "albench.adapter:Adapter")])
-    with pytest.raises(PluginLoadError, match="not a subclass of albench.strategy.Strategy"):
+    reg = make_registry(monkeypatch, [("notastrategy", "albench.api.adapter:Adapter")])
+    with pytest.raises(PluginLoadError, match="not a subclass of albench.api.strategy.Strategy"):
         reg.get("notastrategy")
 
 
 def test_builtins_are_entry_points():
-    from albench.plugins import ADAPTERS, STRATEGIES
+    from albench.api.plugins import ADAPTERS, STRATEGIES
 
     assert "random" in STRATEGIES.names() and "coop" in ADAPTERS.names()
     assert STRATEGIES.info("random").distribution == "albench"

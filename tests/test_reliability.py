@@ -1,7 +1,7 @@
 """Crash safety (issue 7): SIGKILL at random moments, inside record writes and feature caching; SIGINT;
 failed writes; corrupt records and cache files.
 
-Victims are real ``python -m albench.cli run`` processes on a 4-run grid (random, entropy x seeds 1, 2 on
+Victims are real ``python -m albench.cli.main run`` processes on a 4-run grid (random, entropy x seeds 1, 2 on
 digits, 2 rounds, 2 epochs) sharing a warm feature cache. After every kill the same command is run again
 (in-process, same code path) and the finished grid must hold exactly one valid record per run, equal to an
 uninterrupted run's records apart from timings, with no temp files left and no run redone.
@@ -23,10 +23,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from albench.cli import main
-from albench.errors import AlbenchError
-from albench.features import FeatureCache
-from albench.records import read_record
+from albench.cli.main import main
+from albench.api.errors import AlbenchError
+from albench.data.features import FeatureCache
+from albench.engine.records import read_record
 
 GRID = ["--strategy", "random,entropy", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
         "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--device", "cpu", "--no-progress"]
@@ -86,11 +86,11 @@ def warm(tmp_path_factory):
 
 
 class Victim:
-    """A ``python -m albench.cli run`` subprocess whose output is read line by line."""
+    """A ``python -m albench.cli.main run`` subprocess whose output is read line by line."""
 
     def __init__(self, args, extra_env=None):
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **(extra_env or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "albench.cli", "run", *map(str, args)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "albench.cli.main", "run", *map(str, args)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
@@ -247,15 +247,15 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
 
 
 def _spec():
-    from albench.protocol import RunSpec
+    from albench.engine.protocol import RunSpec
 
     return RunSpec("random", "coop", "digits", seed=1, rounds=2, adapter_options={"epochs": 2, "min_steps": 0})  # = GRID
 
 
 @pytest.mark.parametrize("fail_at", ["write", "rename"])
 def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path, monkeypatch, fail_at):
-    import albench.records as records
-    from albench.protocol import Workspace, execute
+    import albench.engine.records as records
+    from albench.engine.protocol import Workspace, execute
 
     def enospc(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from albench.report import write_report
+from albench.reporting.report import write_report
 
 from test_tables_paper import BASE, DATASET_SHIFT, SEED_OFF, make_record  # synthetic records
 

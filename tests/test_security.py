@@ -4,8 +4,8 @@ import os
 import pytest
 import torch
 
-from albench.backbone import Backbone, BackboneSpec, is_torchscript
-from albench.errors import WeightsError
+from albench.clip.backbone import Backbone, BackboneSpec, is_torchscript
+from albench.api.errors import WeightsError
 
 MARKER = "albench_pwned_marker"
 
@@ -33,7 +33,7 @@ def test_torchscript_archive_needs_explicit_flag(tmp_path):
 
 
 def test_feature_cache_is_safetensors_not_pickle(tmp_path):
-    from albench.features import FeatureCache
+    from albench.data.features import FeatureCache
 
     cache = FeatureCache(tmp_path)
     cache.save("k", torch.ones(3))

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from albench.bench.selection import SyntheticPredictor, synthetic_context
-from albench.errors import AlbenchError
-from albench.plugins import STRATEGIES
-from albench.strategy import RoundContext, check_selection
+from albench.api.errors import AlbenchError
+from albench.api.plugins import STRATEGIES
+from albench.api.strategy import RoundContext, check_selection
 
 MINE = ["entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
         "probcover"]

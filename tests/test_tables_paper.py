@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from albench.cli import main
-from albench.paper import paper_cell
-from albench.tables import aubc, preset_tables, write_preset_tables
+from albench.cli.main import main
+from albench.reporting.paper import paper_cell
+from albench.reporting.tables import aubc, preset_tables, write_preset_tables
 
 # accuracy at round r for (column strategy, adapter) and seed: base + r + seed offset
 BASE = {("random", "coop"): 40.0, ("coreset", "coop"): 41.0, ("badge", "coop"): 45.0,

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from albench.toy.render import ShapeSpec, render_digit, render_shape
+from albench.data.toy.render import ShapeSpec, render_digit, render_shape
 
 
 def test_rendering_is_a_pure_function_of_spec_and_seed():
@@ -13,7 +13,7 @@ def test_rendering_is_a_pure_function_of_spec_and_seed():
 
 
 def test_pretraining_recipe_is_reproducible(tmp_path):
-    from albench.toy.pretrain import pretrain
+    from albench.data.toy.pretrain import pretrain
     from safetensors.torch import load_file
 
     outs = []
@@ -26,7 +26,7 @@ def test_pretraining_recipe_is_reproducible(tmp_path):
 
 
 def test_toy_suite_shapes_and_imbalance():
-    from albench.tasks import load_task
+    from albench.data.tasks import load_task
 
     fine = load_task("toy_fine")
     counts = np.bincount(fine.pool.labels, minlength=fine.num_classes)

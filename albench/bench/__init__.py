@@ -34,7 +34,7 @@ def machine() -> dict:
 
     import torch
 
-    from ..environment import environment
+    from albench.engine.environment import environment
 
     return {**environment(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "processor": platform.processor(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -51,7 +51,7 @@ def rows_to_markdown(rows: list[dict]) -> str:
 
 
 def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
-    from ..errors import UnknownNameError
+    from albench.api.errors import UnknownNameError
 
     names = names or list(SECTIONS)
     for n in names:
@@ -68,7 +68,7 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
         section["wall_seconds"] = round(time.perf_counter() - t0, 2)
         section["measured_at"] = result["machine"]["date"]
         result["sections"][n] = section
-    from ..records import atomic_write_json
+    from albench.engine.records import atomic_write_json
 
     atomic_write_json(json_path, result)
     md = [f"# albench bench\n", f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, "

@@ -6,7 +6,7 @@ Two measurements:
    1,000 test), one AL round at the 5 % budget (100 labels, round 5) per
    adapter with its default options: train + evaluate on the test split +
    score the pool (what the next round's strategy reads), with the
-   image-encoder passes of the round (``albench.accounting``) and the
+   image-encoder passes of the round (``albench.api.accounting``) and the
    one-off feature caching measured apart.
 2. ``ViT-B-16`` with random weights (``--backbone ViT-B-16 --pretrained
    random``) on synthetic 224x224 images at DTD's real sizes (47 classes,
@@ -41,7 +41,7 @@ VARIANTS = [("zeroshot", "zeroshot", {}), ("coop", "coop", {}), ("coop aug_views
 
 
 def _variants() -> list[tuple[str, str, dict]]:
-    from ..plugins import ADAPTERS
+    from albench.api.plugins import ADAPTERS
 
     names = ADAPTERS.names()
     out = [v for v in VARIANTS if v[1] in names]
@@ -51,8 +51,8 @@ def _variants() -> list[tuple[str, str, dict]]:
 
 def _round(env, cls, opts, labeled) -> dict:
     """Construct, train, evaluate, score the pool; seconds and encoder passes of each part."""
-    from .. import accounting
-    from ..adapter import accuracy
+    from albench import accounting
+    from albench.api.adapter import accuracy
 
     out: dict = {}
     with accounting.measure() as passes:
@@ -71,20 +71,20 @@ def _round(env, cls, opts, labeled) -> dict:
 
 
 def toy_rows(quick: bool = False) -> tuple[list[dict], str]:
-    from ..adapter import AdapterEnv, Labeled
-    from ..backbone import Backbone, BackboneSpec
-    from ..features import DataBank, FeatureCache
-    from ..plugins import ADAPTERS
-    from ..seeding import numpy_rng
-    from ..tasks import load_task
-    from ..toy.model import WEIGHTS_FILE
+    from albench.api.adapter import AdapterEnv, Labeled
+    from albench.clip.backbone import Backbone, BackboneSpec
+    from albench.data.features import DataBank, FeatureCache
+    from albench.api.plugins import ADAPTERS
+    from albench.api.seeding import numpy_rng
+    from albench.data.tasks import load_task
+    from albench.data.toy.model import WEIGHTS_FILE
 
     spec = BackboneSpec() if WEIGHTS_FILE.exists() else BackboneSpec(pretrained="random")
     bb = Backbone.load(spec, device="cpu")
     task = load_task(TOY_TASK)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        from .. import accounting
+        from albench import accounting
 
         bank = DataBank(bb, task, cache=FeatureCache(tmp))
         with accounting.measure() as caching:
@@ -127,7 +127,7 @@ def toy_rows(quick: bool = False) -> tuple[list[dict], str]:
 
 
 def synthetic_dtd(pool: int, test: int, seed: int = 0):
-    from ..tasks import ArraySource, Split, Task
+    from albench.data.tasks import ArraySource, Split, Task
 
     rng = np.random.default_rng(seed)
 
@@ -140,11 +140,11 @@ def synthetic_dtd(pool: int, test: int, seed: int = 0):
 
 
 def vitb16_rows(quick: bool) -> tuple[list[dict], str]:
-    from .. import accounting
-    from ..adapter import AdapterEnv, Labeled
-    from ..backbone import Backbone, BackboneSpec
-    from ..features import DataBank
-    from ..plugins import ADAPTERS
+    from albench import accounting
+    from albench.api.adapter import AdapterEnv, Labeled
+    from albench.clip.backbone import Backbone, BackboneSpec
+    from albench.data.features import DataBank
+    from albench.api.plugins import ADAPTERS
 
     bb = Backbone.load(BackboneSpec("ViT-B-16", pretrained="random"))
     pool, test = (16, 16) if quick else (DTD_POOL, DTD_TEST)

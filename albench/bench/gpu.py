@@ -18,7 +18,7 @@ measures, in bf16 autocast (``Backbone.autocast``):
 5. per-strategy selection time at each Table 1 dataset's real pool size, and
    CoOp / DualPrompt step times at the smallest and largest class count;
 6. the projected wall time of the paper's Table 1 (six datasets at their CoOp
-   split sizes from ``albench.datasets.COOP_SPLITS``, the preset's columns,
+   split sizes from ``albench.data.datasets.COOP_SPLITS``, the preset's columns,
    3 seeds, 6 rounds) from those measured costs (``project_table1``, formula
    in its docstring), checked against the measured DTD trajectory.
 
@@ -106,7 +106,7 @@ def _backbone(arch: str, sizes: Sizes, device):
     """Random-init open_clip model (seed 0), optionally at a forced image size, wrapped as a Backbone."""
     import open_clip
 
-    from ..backbone import RANDOM, Backbone, BackboneSpec
+    from albench.clip.backbone import RANDOM, Backbone, BackboneSpec
 
     kw = {"force_image_size": sizes.image_size} if sizes.image_size else {}
     with torch.random.fork_rng():
@@ -136,8 +136,8 @@ def measure_encode(bb, sizes: Sizes, arch: str) -> dict:
 
 
 def _env(bb, task, seed: int = 1):
-    from ..adapter import AdapterEnv
-    from ..features import DataBank
+    from albench.api.adapter import AdapterEnv
+    from albench.data.features import DataBank
 
     return AdapterEnv(bb, task, DataBank(bb, task, cache=None), seed=seed, round=1)
 
@@ -160,7 +160,7 @@ def step_time(cls, env, steps: tuple[int, int], labeled, pseudo=None, **opts) ->
 
 
 def _labeled(task, n: int, offset: int = 0):
-    from ..adapter import Labeled
+    from albench.api.adapter import Labeled
 
     idx = np.arange(offset, offset + n) % len(task.pool)
     return Labeled(idx, task.pool.labels[idx])
@@ -171,7 +171,7 @@ def measure_adapters(bb, sizes: Sizes, arch: str) -> list[dict]:
     from albench_adapters.maple import MaPLe
     from albench_adapters.vpt import VPT
 
-    from .synthetic import pixel_task
+    from albench.bench.synthetic import pixel_task
 
     task = pixel_task("gpu_pixels", sizes.train_pool, 4, sizes.train_classes, bb.image_size, seed=0)
     env = _env(bb, task)
@@ -199,7 +199,7 @@ def measure_adapters(bb, sizes: Sizes, arch: str) -> list[dict]:
 # ---- Table 1 ingredients ------------------------------------------------------
 def table1_datasets(sizes: Sizes) -> list[dict]:
     """Pool/test/class counts of Table 1's datasets from the CoOp split catalog (scaled in dry runs)."""
-    from ..datasets import COOP_SPLITS
+    from albench.data.datasets import COOP_SPLITS
 
     out = []
     for d in TABLE1_DATASETS:
@@ -213,8 +213,8 @@ def table1_datasets(sizes: Sizes) -> list[dict]:
 def measure_coop_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]:
     from albench_adapters.coop import CoOp
 
-    from .synthetic import feature_task, prefilled_bank
-    from ..adapter import AdapterEnv
+    from albench.bench.synthetic import feature_task, prefilled_bank
+    from albench.api.adapter import AdapterEnv
 
     out = {}
     for c in sorted(set(classes)):
@@ -227,7 +227,7 @@ def measure_coop_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]
 def measure_dualprompt_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]:
     from albench_adapters.dualprompt import DualPrompt
 
-    from .synthetic import pixel_task
+    from albench.bench.synthetic import pixel_task
 
     out = {}
     for c in sorted(set(classes)):
@@ -240,10 +240,10 @@ def measure_dualprompt_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, 
 
 def measure_selection(bb, ds: dict, strategies=BASELINES, seed: int = 1) -> dict[str, float]:
     """Seconds of one selection (round 3: 2 % labelled, zero-shot model on cached features) per strategy."""
-    from ..adapter import AdapterEnv, ZeroShotClassifier
-    from ..plugins import STRATEGIES
-    from ..strategy import RoundContext
-    from .synthetic import feature_task, prefilled_bank
+    from albench.api.adapter import AdapterEnv, ZeroShotClassifier
+    from albench.api.plugins import STRATEGIES
+    from albench.api.strategy import RoundContext
+    from albench.bench.synthetic import feature_task, prefilled_bank
 
     task = feature_task(f"sel_{ds['dataset']}", ds["pool"], ds["test"], ds["classes"])
     env = AdapterEnv(bb, task, prefilled_bank(bb, task), seed=seed, round=3)
@@ -267,8 +267,8 @@ def measure_selection(bb, ds: dict, strategies=BASELINES, seed: int = 1) -> dict
 
 def measure_dtd_trajectory(bb, sizes: Sizes, ds: dict, strategy: str = "entropy") -> dict:
     """A real CoOp AL trajectory (protocol.execute) on synthetic cached features at DTD's sizes."""
-    from ..protocol import RunSpec, Workspace, execute
-    from .synthetic import feature_task, inject, prefilled_bank
+    from albench.engine.protocol import RunSpec, Workspace, execute
+    from albench.bench.synthetic import feature_task, inject, prefilled_bank
 
     task = feature_task("dtd_features", ds["pool"], ds["test"], ds["classes"])
     spec = RunSpec(strategy=strategy, adapter="coop", dataset=task.name, rounds=sizes.dtd_rounds, backbone=bb.spec,
@@ -296,7 +296,7 @@ def _interp(table: dict[int, float], c: int) -> float:
 
 
 def coop_steps(labeled: int, options: dict | None = None) -> int:
-    """Steps of one CoOp fit (``albench.training.train``: max(epochs·ceil(L/batch), min_steps))."""
+    """Steps of one CoOp fit (``albench.components.training.train``: max(epochs·ceil(L/batch), min_steps))."""
     from albench_adapters.coop import CoOp
 
     o = {**CoOp.defaults, **(options or {})}
@@ -360,12 +360,12 @@ def project_table1(ds_list: list[dict], m: dict, rounds: int = ROUNDS, seeds: in
 # ---- driver -------------------------------------------------------------------
 def run_gpu(dry_run: bool = False, out_dir: str | Path = "reports", sizes: Sizes | None = None,
             device: str | None = None) -> dict:
-    from . import machine
+    from albench.bench import machine
 
     sizes = sizes or (DRY_SIZES if dry_run else GPU_SIZES)
     dev = torch.device(device or ("cpu" if dry_run else "cuda"))
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from ..errors import AlbenchError
+        from albench.api.errors import AlbenchError
 
         raise AlbenchError("albench bench --gpu needs a CUDA GPU; use --dry-run to test the script on the CPU.")
     threads = torch.get_num_threads()
@@ -378,7 +378,7 @@ def run_gpu(dry_run: bool = False, out_dir: str | Path = "reports", sizes: Sizes
 
 
 def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
-    from . import machine
+    from albench.bench import machine
 
     t_start = time.perf_counter()
     rows = []
@@ -429,8 +429,8 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = "bench_gpu_dryrun" if dry_run else "bench_gpu"
-    from ..records import atomic_write_json
-    from . import rows_to_markdown
+    from albench.engine.records import atomic_write_json
+    from albench.bench import rows_to_markdown
 
     atomic_write_json(out / f"{stem}.json", result)
     md = [f"# albench bench --gpu{' --dry-run' if dry_run else ''}\n", result["notes"] + "\n",

@@ -14,7 +14,7 @@ with a fresh, empty feature cache, in three groups:
    run it on every training step and for every scoring pass by design, so
    their passes are reported but have no "encode once" target.
 
-The counter is ``albench.accounting`` (every image pushed through a CLIP image
+The counter is ``albench.api.accounting`` (every image pushed through a CLIP image
 tower). Quick mode runs seed 1 and two rounds (the encoder-pass ratio does not depend
 on either); full mode runs every column x 3 seeds x 6 rounds, the issue's
 target (under 20 minutes on 2 cores).
@@ -30,8 +30,8 @@ FULL_SEEDS = (1, 2, 3)
 
 
 def _run_group(specs, results_dir, ws) -> dict:
-    from .. import accounting
-    from ..protocol import execute
+    from albench import accounting
+    from albench.engine.protocol import execute
 
     t0 = time.perf_counter()
     secs = {"select": 0.0, "train": 0.0, "evaluate": 0.0}
@@ -54,9 +54,9 @@ def _run_group(specs, results_dir, ws) -> dict:
 def run(quick: bool = False, seeds: tuple[int, ...] | None = None, datasets: list[str] | None = None,
         include_dualprompt: bool = True, strategies: list[str] | None = None, rounds: int | None = None) -> dict:
     """``strategies`` / ``rounds`` restrict the preset (tests); the bench uses the whole preset."""
-    from ..grid import build_grid
-    from ..plugins import ADAPTERS, STRATEGIES
-    from ..protocol import Workspace
+    from albench.engine.grid import build_grid
+    from albench.api.plugins import ADAPTERS, STRATEGIES
+    from albench.engine.protocol import Workspace
 
     seeds = list(seeds or (QUICK_SEEDS if quick else FULL_SEEDS))
     if quick and rounds is None:
@@ -80,8 +80,8 @@ def run(quick: bool = False, seeds: tuple[int, ...] | None = None, datasets: lis
 
 
 def _run(quick, seeds, specs, frozen, prompted, zs_grid, include_dualprompt) -> dict:
-    from ..plugins import STRATEGIES
-    from ..protocol import Workspace
+    from albench.api.plugins import STRATEGIES
+    from albench.engine.protocol import Workspace
 
     tmp = tempfile.mkdtemp(prefix="albench-harness-")
     ws = Workspace(cache_dir=f"{tmp}/cache", device="cpu", progress=False)

@@ -25,7 +25,7 @@ test split.
   reference is favoured here: its batches come from albench's decoded pixel
   cache, not from JPEG files through a data loader.
 
-Encoder passes are counted by ``albench.accounting``; the reference's training
+Encoder passes are counted by ``albench.api.accounting``; the reference's training
 passes are 32 x (total steps) by construction, the measured steps confirm the
 per-step count. Ratios: reference / albench, time and passes.
 """
@@ -49,11 +49,11 @@ def _reference_round(backbone, task, labeled_n: int, steps: int, seed: int = 1) 
 
     from albench_adapters.coop import PromptLearner
 
-    from .. import accounting
-    from ..adapter import accuracy
-    from ..features import DataBank
-    from ..seeding import torch_generator
-    from ..training import PixelFeed
+    from albench import accounting
+    from albench.api.adapter import accuracy
+    from albench.data.features import DataBank
+    from albench.api.seeding import torch_generator
+    from albench.components.training import PixelFeed
 
     bank = DataBank(backbone, task, cache=None)  # no feature cache: the reference re-encodes everything
     out = {}
@@ -117,9 +117,9 @@ def _reference_round(backbone, task, labeled_n: int, steps: int, seed: int = 1) 
 
 
 def _albench_round(backbone, task, labeled_n: int, tmp: str) -> dict:
-    from .. import accounting
-    from ..protocol import RunSpec, Workspace, execute
-    from .synthetic import inject
+    from albench import accounting
+    from albench.engine.protocol import RunSpec, Workspace, execute
+    from albench.bench.synthetic import inject
 
     spec = RunSpec(strategy="entropy", adapter="coop", dataset=task.name, seed=1, rounds=1, round_budget=labeled_n,
                    backbone=backbone.spec)
@@ -137,8 +137,8 @@ def _albench_round(backbone, task, labeled_n: int, tmp: str) -> dict:
 
 def run(quick: bool = False, sizes: dict | None = None, backbone_spec=None) -> dict:
     """``backbone_spec`` other than ViT-B/16 random is for tests only."""
-    from ..backbone import Backbone, BackboneSpec
-    from .synthetic import pixel_task
+    from albench.clip.backbone import Backbone, BackboneSpec
+    from albench.bench.synthetic import pixel_task
 
     cfg = dict(sizes or (QUICK if quick else FULL))
     torch.manual_seed(0)

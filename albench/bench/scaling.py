@@ -59,10 +59,10 @@ COMPLEXITY = {
 
 def measure_size(n: int, strategies: list[str] | None = None, seed: int = 1) -> list[dict]:
     """Run round 2 of strategy x CoOp on N synthetic cached features for each strategy (in this process)."""
-    from ..backbone import BackboneSpec
-    from ..plugins import STRATEGIES
-    from ..protocol import RunSpec, Workspace, execute
-    from .synthetic import RssPeak, feature_task, inject, prefilled_bank
+    from albench.clip.backbone import BackboneSpec
+    from albench.api.plugins import STRATEGIES
+    from albench.engine.protocol import RunSpec, Workspace, execute
+    from albench.bench.synthetic import RssPeak, feature_task, inject, prefilled_bank
 
     import torch
 
@@ -107,7 +107,7 @@ def _subprocess(n: int, strategies: list[str] | None) -> list[dict]:
 
 def summarise(rows: list[dict], sizes: tuple[int, ...]) -> list[dict]:
     """Per strategy: exponents of selection and round time between consecutive sizes."""
-    from .synthetic import exponent
+    from albench.bench.synthetic import exponent
 
     out = []
     for s in dict.fromkeys(r["strategy"] for r in rows):
@@ -150,7 +150,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, strategies: l
            if worst else "Every strategy documented as linear stayed at or under N^1.25 per round.")
         + " Timings on a shared machine are noisy; exponents compare sizes measured in the same run."
     )
-    from . import rows_to_markdown
+    from albench.bench import rows_to_markdown
 
     notes += "\n\nGrowth per strategy:\n\n" + rows_to_markdown(summary)
     return {"title": "Scaling of one AL round with the pool size (CoOp on cached features)",

@@ -86,7 +86,7 @@ def synthetic_pool(n: int, d: int = D, c: int = C, seed: int = 0) -> tuple[np.nd
 def synthetic_context(n: int, seed: int = 0, labeled_fraction: float = 0.01, budget_fraction: float = 0.01,
                       d: int = D, c: int = C):
     """A round-2 RoundContext over a synthetic pool (1 % labelled at random)."""
-    from ..strategy import RoundContext
+    from albench.api.strategy import RoundContext
 
     feats, logits, w, y = synthetic_pool(n, d, c, seed)
     rng = np.random.default_rng(seed + 1)
@@ -104,12 +104,12 @@ def _max_rss_mib() -> float:
 
 def measure_one(name: str, n: int) -> dict:
     """Build the pool, then time ``select`` (context arrays materialised first)."""
-    from ..plugins import STRATEGIES
+    from albench.api.plugins import STRATEGIES
 
     ctx = synthetic_context(n)
     _ = ctx.logits, ctx.probs, ctx.features, ctx.classifier, ctx.unlabeled  # inputs, not selection cost
     strategy = STRATEGIES.get(name)()
-    from .synthetic import RssPeak
+    from albench.bench.synthetic import RssPeak
 
     # sampled resident set during select(): ru_maxrss alone would hide a selection whose peak stays
     # below the one reached while the inputs were built
@@ -117,7 +117,7 @@ def measure_one(name: str, n: int) -> dict:
         t0 = time.perf_counter()
         picked = strategy.select(ctx)
         seconds = time.perf_counter() - t0
-    from ..strategy import check_selection
+    from albench.api.strategy import check_selection
 
     check_selection(name, picked, ctx)
     return {"seconds": round(seconds, 3), "peak_extra_mib": round(mem.peak_above_start / 2**20, 1),
@@ -140,7 +140,7 @@ def _measure_subprocess(name: str, n: int, timeout: int) -> dict:
 
 
 def run(quick: bool = True, strategies: list[str] | None = None, sizes: tuple[int, ...] | None = None) -> dict:
-    from ..plugins import STRATEGIES
+    from albench.api.plugins import STRATEGIES
 
     names = strategies or [s for s in STRATEGIES.names() if s not in SKIP]
     sizes = sizes or (QUICK_SIZES if quick else FULL_SIZES)

@@ -27,9 +27,9 @@ import time
 import numpy as np
 import torch
 
-from ..errors import AlbenchError
-from ..features import DataBank
-from ..tasks import ArraySource, Split, Task
+from albench.api.errors import AlbenchError
+from albench.data.features import DataBank
+from albench.data.tasks import ArraySource, Split, Task
 
 
 class NeverDecoded:
@@ -111,7 +111,7 @@ def pixel_task(name: str, n_pool: int, n_test: int, n_classes: int, size: int, s
 
 def inject(ws, spec, backbone=None, task: Task | None = None, bank: DataBank | None = None) -> None:
     """Make ``protocol.execute(spec, ..., ws)`` use these objects (same lookup keys as ``Workspace``)."""
-    from ..protocol import canonical
+    from albench.engine.protocol import canonical
 
     if backbone is not None:
         ws._backbones[canonical(dataclasses.asdict(spec.backbone))] = backbone

@@ -1,0 +1,1 @@
+"""The plugin-facing API: what strategy, adapter and dataset authors import."""

@@ -1,0 +1,1 @@
+"""Public building blocks shared by plugins (training loop, augmentation)."""

@@ -1,0 +1,1 @@
+"""Datasets, the toy world and the feature cache."""

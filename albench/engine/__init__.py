@@ -1,0 +1,1 @@
+"""The engine: the AL protocol, run records, grids, presets and launchers."""

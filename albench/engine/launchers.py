@@ -1,0 +1,307 @@
+"""Launchers: run a grid's specs in-process, in local worker processes, or via submitit (Slurm).
+
+Every launcher calls ``run_one`` for each spec, and ``run_one`` calls
+``protocol.execute``, which skips runs whose record exists and holds a per-run
+file lock while running. Resume, idempotence and locking therefore come from
+the run itself; a launcher only decides where runs execute. A run that raises
+leaves a failure record (error + traceback) and comes back as ``failed``; the
+launcher carries on with the rest.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from albench.api.errors import AlbenchError
+
+LAUNCHERS = ("local", "slurm")
+
+
+@dataclass
+class RunResult:
+    """What a launcher reports about one spec."""
+
+    dataset: str
+    slug: str
+    status: str  # done | skipped | busy | failed
+    path: str | None = None
+    error: str | None = None
+    accuracies: dict = field(default_factory=dict)  # round -> accuracy
+    zero_shot: float | None = None
+    seconds: float | None = None
+    failure_record: str | None = None
+    record: dict | None = None  # only in-process (not shipped back from workers)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset} {self.slug}"
+
+    def line(self, budget_rounds: dict | None = None) -> str:
+        """One-line summary of a finished run."""
+        if self.status == "failed":
+            return f"FAILED  {self.name}: {self.error}  [failure record: {self.failure_record}]"
+        if self.status == "busy":
+            return f"busy    {self.name}: another process is running it"
+        head = "done   " if self.status == "done" else "skip   "
+        shown = budget_rounds or {r: r for r in sorted(self.accuracies)}
+        accs = ", ".join(f"{b:g}%: {self.accuracies[r]:.1f}" for b, r in shown.items() if r in self.accuracies)
+        tail = f" | {self.seconds:.1f}s" if self.seconds is not None and self.status == "done" else " | record exists"
+        zs = f"zero-shot {self.zero_shot:.1f} | " if self.zero_shot is not None else ""
+        return f"{head} {self.name} | {zs}{accs}{tail}"
+
+
+def _unresolved_failure(results_dir: Path, spec, exc: BaseException) -> Path:
+    """Failure record for a run that failed before its configuration hash was known."""
+    from albench.engine.records import atomic_write_json
+
+    path = Path(results_dir) / "failed" / spec.dataset / f"{spec.slug()}__unresolved.json"
+    atomic_write_json(path, {"run_id": f"{spec.slug()}__unresolved", "config_hash": None, "spec": repr(spec),
+                             "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
+                             "at": datetime.now(timezone.utc).isoformat()})
+    return path
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) stopped a launcher; ``results`` are the runs that finished before it."""
+
+    def __init__(self, results: list, not_finished: list):
+        super().__init__("interrupted")
+        self.results, self.not_finished = results, not_finished
+
+
+def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
+            on_round: Callable[[dict], None] | None = None) -> RunResult:
+    """Execute one spec (skip if recorded, lock while running); never raises for a failing run."""
+    from albench.engine.protocol import config_hash, execute, record_path, run_config
+    from albench.engine.records import failure_path
+
+    results_dir = Path(results_dir)
+    res = RunResult(spec.dataset, spec.slug(), "failed")
+    try:
+        backbone = ws.backbone(spec.backbone)
+        task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
+        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+    except Exception as exc:  # cannot even name the run: missing data, unreadable weights
+        res.error = f"{type(exc).__name__}: {exc}"
+        res.failure_record = str(_unresolved_failure(results_dir, spec, exc))
+        return res
+    res.path = str(path)
+    try:
+        outcome = execute(spec, results_dir, ws, overwrite=overwrite, on_round=on_round)
+    except Exception as exc:
+        res.error = f"{type(exc).__name__}: {exc}"
+        res.failure_record = str(failure_path(results_dir, path))
+        return res
+    if outcome.record is None:
+        res.status = "busy"
+        return res
+    rec = outcome.record
+    res.status = "skipped" if outcome.skipped else "done"
+    res.record = rec
+    res.accuracies = {r["round"]: r["accuracy"] for r in rec["rounds"]}
+    res.zero_shot = rec.get("zero_shot_accuracy")
+    res.seconds = rec.get("timing", {}).get("total_seconds")
+    return res
+
+
+# --- local: in-process or worker processes --------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(cache_dir, devices, counter, events) -> None:
+    """Per-process setup: its own Workspace, on its own device (one per visible GPU)."""
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from albench.engine.protocol import Workspace
+
+    with counter.get_lock():
+        slot = counter.value
+        counter.value += 1
+    device = devices[slot % len(devices)]
+    _WORKER.update(ws=Workspace(cache_dir, device=device, progress=False), events=events, slot=slot, device=device)
+
+
+def _worker_run(spec, results_dir, overwrite) -> RunResult:
+    events = _WORKER["events"]
+    res = run_one(spec, results_dir, _WORKER["ws"], overwrite,
+                  on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])))
+    res.record = None  # keep the answer small; the record is on disk
+    return res
+
+
+def local_devices(device: str, workers: int) -> list[str]:
+    """Devices for the workers: one per visible GPU with --device auto, else the given one."""
+    if device == "auto":
+        import torch
+
+        n = torch.cuda.device_count()
+        if n:
+            return [f"cuda:{i}" for i in range(n)]
+        return ["cpu"]
+    return [device]
+
+
+def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bool = False, cache_dir=None,
+              device: str = "auto", rounds: int = 6, report: Callable[[RunResult], None] | None = None,
+              progress: bool = True) -> list[RunResult]:
+    """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull runs one at a time."""
+    from tqdm.auto import tqdm
+
+    if workers < 1:
+        raise AlbenchError(f"--workers must be at least 1, got {workers}.")
+    results: list[RunResult] = []
+    bar = tqdm(total=len(specs), desc="runs", unit="run", position=0, disable=not progress)
+
+    def finish(res: RunResult) -> None:
+        results.append(res)
+        bar.update(1)
+        if report:
+            report(res)
+
+    if workers == 1:
+        try:
+            ws = ws_factory()
+            for i, sp in enumerate(specs):
+                bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
+                rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
+                res = run_one(sp, results_dir, ws, overwrite,
+                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")))
+                rbar.close()
+                finish(res)
+        except KeyboardInterrupt:  # the run in flight wrote nothing (records are atomic) and released its lock
+            bar.close()
+            raise Interrupted(results, list(specs[len(results):])) from None
+        bar.close()
+        return results
+
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = mp.get_context("spawn")
+    devices = local_devices(device, workers)
+    manager = ctx.Manager()
+    events = manager.Queue()
+    counter = ctx.Value("i", 0)
+    rbar = tqdm(total=len(specs) * rounds, desc="rounds (all workers)", unit="round", position=1, leave=False,
+                disable=not progress)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(cache_dir, devices, counter, events)) as pool:
+            futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite): sp for sp in specs}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                while not events.empty():
+                    events.get_nowait()
+                    rbar.update(1)
+                for f in done:
+                    sp = futures[f]
+                    try:
+                        res = f.result()
+                    except BrokenProcessPool as exc:
+                        res = RunResult(sp.dataset, sp.slug(), "failed", error=f"worker process died: {exc}")
+                    except Exception as exc:
+                        res = RunResult(sp.dataset, sp.slug(), "failed", error=f"{type(exc).__name__}: {exc}")
+                    if res.status != "done":  # skipped runs count their rounds as done
+                        rbar.update(sp.rounds)
+                    finish(res)
+    except KeyboardInterrupt:  # workers got the same Ctrl-C; drop the queued runs
+        finished = {(r.dataset, r.slug) for r in results}
+        raise Interrupted(results, [sp for sp in specs if (sp.dataset, sp.slug()) not in finished]) from None
+    finally:
+        rbar.close()
+        bar.close()
+        manager.shutdown()
+    return results
+
+
+# --- slurm via submitit ------------------------------------------------------------
+
+def _slurm_job(spec, results_dir: str, overwrite: bool, cache_dir, device: str) -> RunResult:
+    """Body of one array task: build a Workspace on the node and run the spec."""
+    from albench.engine.protocol import Workspace
+
+    res = run_one(spec, results_dir, Workspace(cache_dir, device=device, progress=False), overwrite)
+    res.record = None
+    return res
+
+
+@dataclass
+class SlurmOptions:
+    executor: str = "slurm"  # slurm | local | debug (submitit's executors; local/debug for tests and laptops)
+    partition: str | None = None
+    timeout_min: int = 240
+    gpus_per_node: int = 1
+    cpus_per_task: int = 4
+    mem_gb: float | None = None
+    array_parallelism: int = 64
+    folder: str | None = None  # submitit logs; default <results>/.submitit
+    wait: bool = True
+
+
+def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False, cache_dir=None,
+              device: str = "auto", report: Callable[[RunResult], None] | None = None,
+              progress: bool = True, echo: Callable[[str], None] = print) -> list[RunResult]:
+    """Submit the specs as one job array (one task per run) and, by default, wait for them."""
+    try:
+        import submitit
+    except ImportError:
+        raise AlbenchError("--launcher slurm needs submitit: pip install 'albench[slurm]'.") from None
+    from tqdm.auto import tqdm
+
+    folder = Path(opts.folder or Path(results_dir) / ".submitit") / "%j"
+    try:
+        ex = submitit.AutoExecutor(folder=folder, cluster=opts.executor)
+    except Exception as exc:
+        raise AlbenchError(f"submitit cannot use the '{opts.executor}' executor here: {exc}") from exc
+    params = dict(name="albench", timeout_min=opts.timeout_min, gpus_per_node=opts.gpus_per_node,
+                  cpus_per_task=opts.cpus_per_task, slurm_array_parallelism=opts.array_parallelism)
+    if opts.partition:
+        params["slurm_partition"] = opts.partition
+    if opts.mem_gb:
+        params["mem_gb"] = opts.mem_gb
+    ex.update_parameters(**params)
+    todo = list(specs)
+    n = len(todo)
+    jobs = ex.map_array(_slurm_job, todo, [str(results_dir)] * n, [overwrite] * n, [cache_dir] * n, [device] * n)
+    echo(f"submitted {n} run(s) as {opts.executor} job array {jobs[0].job_id.split('_')[0] if jobs else '-'}; "
+         f"logs in {folder.parent}")
+    if not opts.wait:
+        return [RunResult(sp.dataset, sp.slug(), "submitted", error=None) for sp in todo]
+    results: list[RunResult] = []
+    bar = tqdm(total=n, desc="runs", unit="run", disable=not progress)
+    left = dict(zip(range(n), jobs))
+    while left:
+        for i, job in list(left.items()):
+            if not job.done():
+                continue
+            sp = todo[i]
+            try:
+                res = job.result()
+            except Exception as exc:  # the job itself died (time limit, node failure, OOM)
+                res = RunResult(sp.dataset, sp.slug(), "failed",
+                                error=f"job {job.job_id} failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
+            results.append(res)
+            bar.update(1)
+            if report:
+                report(res)
+            del left[i]
+        if left:
+            time.sleep(0.5)
+    bar.close()
+    return results
+
+
+def summarise_results(results: list[RunResult]) -> dict:
+    out: dict = {}
+    for r in results:
+        out[r.status] = out.get(r.status, 0) + 1
+    return out
+

@@ -1,0 +1,270 @@
+"""The active-learning protocol: one run = one trajectory of R rounds.
+
+DESIGN.md, made exact: the pool is the train split; each round adds
+b = max(1, round(fraction x |pool|)) labels (1 % by default) chosen by the
+strategy from the current model (zero-shot CLIP in round 1, last round's
+adapter afterwards); a fresh adapter is trained on all labels so far and
+evaluated on the whole test split. Budgets 1/2/5 % are rounds 1/2/5.
+Strategies that need labels select uniformly at random in round 1.
+Every random stream derives from the run seed (``albench.api.seeding``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import albench
+
+from albench import accounting
+from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
+from albench.clip.backbone import Backbone, BackboneSpec
+from albench.engine.environment import environment
+from albench.api.errors import AlbenchError
+from albench.data.features import DataBank, FeatureCache
+from albench.api.options import resolve_options
+from albench.api.plugins import ADAPTERS, STRATEGIES
+from albench.engine.records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
+from albench.api.seeding import numpy_rng
+from albench.api.strategy import RoundContext, check_selection
+from albench.data.tasks import Task, load_task
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines one run (before data and weights are resolved)."""
+
+    strategy: str
+    adapter: str
+    dataset: str
+    seed: int = 1
+    strategy_options: dict = field(default_factory=dict)
+    adapter_options: dict = field(default_factory=dict)
+    backbone: BackboneSpec = field(default_factory=BackboneSpec)
+    rounds: int = 6
+    round_fraction: float = 0.01
+    round_budget: int | None = None  # absolute per-round budget; overrides round_fraction
+    data_root: str | None = None
+    label: str | None = None  # table column name (e.g. "Ours_CoOp"); not part of the identity
+    # loader options (allow_custom_split, skip_corrupt, path, template, ...); in the config only when non-empty
+    dataset_options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise AlbenchError(f"Seed {self.seed!r} is not an integer.")
+        if self.rounds <= 0:
+            raise AlbenchError(f"--rounds must be a positive integer, got {self.rounds}.")
+        if self.round_budget is not None and self.round_budget <= 0:
+            raise AlbenchError(f"--round-budget must be a positive integer, got {self.round_budget}.")
+        if not isinstance(self.dataset_options, dict):
+            raise AlbenchError(f"dataset_options must be a dict of loader options, got {self.dataset_options!r}.")
+        if not (0 < self.round_fraction <= 1):
+            raise AlbenchError(f"Per-round budget fraction must be in (0, 100 %], got {self.round_fraction * 100:g} %.")
+
+    def slug(self) -> str:
+        return f"{self.strategy}__{self.adapter}__seed{self.seed}"
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
+    """Everything that affects a run's numbers; its hash names the record."""
+    s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
+    config = {
+        "strategy": spec.strategy,
+        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options),
+        "adapter": spec.adapter,
+        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options),
+        "dataset": spec.dataset,
+        "task_fingerprint": task.fingerprint(),
+        "backbone": backbone.identity,
+        "protocol": {"rounds": spec.rounds, "round_fraction": spec.round_fraction, "round_budget": spec.round_budget},
+        "seed": spec.seed,
+        "albench": albench.__version__,
+    }
+    if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
+        config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
+    return config
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(canonical(config).encode()).hexdigest()[:12]
+
+
+def round_budget(spec: RunSpec, pool_size: int) -> int:
+    b = spec.round_budget if spec.round_budget is not None else max(1, int(round(spec.round_fraction * pool_size)))
+    if b * spec.rounds > pool_size:
+        raise AlbenchError(f"{spec.rounds} rounds of {b} labels need {b * spec.rounds} samples, but the pool of "
+                           f"'{spec.dataset}' has only {pool_size}.")
+    return b
+
+
+class Workspace:
+    """Per-process caches of loaded backbones, tasks and data banks (shared across runs)."""
+
+    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True):
+        self.cache = FeatureCache(cache_dir)
+        self.device, self.progress = device, progress
+        self._backbones: dict = {}
+        self._tasks: dict = {}
+        self._banks: dict = {}
+
+    def backbone(self, spec: BackboneSpec) -> Backbone:
+        key = canonical(dataclasses.asdict(spec))
+        if key not in self._backbones:
+            self._backbones[key] = Backbone.load(spec, device=self.device)
+        return self._backbones[key]
+
+    def task(self, name: str, data_root: str | None, options: dict | None = None) -> Task:
+        key = (name, data_root, canonical(options or {}))
+        if key not in self._tasks:
+            self._tasks[key] = load_task(name, data_root=data_root, **(options or {}))
+        return self._tasks[key]
+
+    def bank(self, backbone: Backbone, task: Task) -> DataBank:
+        key = (backbone.identity, task.name, task.fingerprint())
+        if key not in self._banks:
+            self._banks[key] = DataBank(backbone, task, self.cache, progress=self.progress)
+        return self._banks[key]
+
+
+@dataclass
+class RunOutcome:
+    path: Path
+    record: dict | None
+    skipped: bool = False
+
+
+def record_path(results_dir: Path, spec: RunSpec, chash: str) -> Path:
+    return Path(results_dir) / spec.dataset / f"{spec.slug()}__{chash}.json"
+
+
+def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
+    return np.bincount(labels, minlength=num_classes).astype(int).tolist()
+
+
+def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bool = False,
+            on_round: Callable[[dict], None] | None = None) -> RunOutcome:
+    """Run one trajectory unless its record exists; write the record atomically."""
+    spec.validate()
+    results_dir = Path(results_dir)
+    s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
+    backbone = ws.backbone(spec.backbone)
+    task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
+    config = run_config(spec, task, backbone)
+    chash = config_hash(config)
+    path = record_path(results_dir, spec, chash)
+    if not overwrite and path.exists() and read_record(path) is not None:
+        return RunOutcome(path, read_record(path), skipped=True)
+    from filelock import FileLock, Timeout
+
+    lock_dir = results_dir / ".locks"
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AlbenchError(f"Cannot write results to {results_dir}: {exc.strerror}. "
+                           f"Check its permissions or pass --results-dir.") from exc
+    lock = FileLock(str(lock_dir / (path.stem + ".lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return RunOutcome(path, None, skipped=True)  # another process is running it right now
+    try:
+        remove_stale_temps(path)  # left by a writer killed mid-write; we hold the run's lock
+        remove_stale_temps(failure_path(results_dir, path))
+        if not overwrite and read_record(path) is not None:
+            return RunOutcome(path, read_record(path), skipped=True)
+        try:
+            record = _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
+        except Exception as exc:
+            fail = {"run_id": path.stem, "config_hash": chash, "config": config, "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(), "at": datetime.now(timezone.utc).isoformat()}
+            try:
+                atomic_write_json(failure_path(results_dir, path), fail)
+            except AlbenchError:
+                pass
+            raise
+        atomic_write_json(path, record)
+        failure_path(results_dir, path).unlink(missing_ok=True)
+        return RunOutcome(path, record)
+    finally:
+        lock.release()
+
+
+def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
+    t_start = time.perf_counter()
+    started = datetime.now(timezone.utc).isoformat()
+    strategy = s_cls(**spec.strategy_options)
+    adapter_options = dict(spec.adapter_options)
+    n_pool, n_classes = len(task.pool), task.num_classes
+    b = round_budget(spec, n_pool)
+    bank = ws.bank(backbone, task)
+    test_labels = task.test.labels
+    rounds = []
+    with accounting.measure() as passes:
+        env0 = AdapterEnv(backbone, task, bank, seed=spec.seed, round=0)
+        zero_shot = ZeroShotClassifier(env0)
+        zs_acc = accuracy(zero_shot.predict_logits("test"), test_labels)
+        model = zero_shot
+        labeled = np.zeros(0, dtype=np.int64)
+        state: dict = {}
+        for r in range(1, spec.rounds + 1):
+            env = AdapterEnv(backbone, task, bank, seed=spec.seed, round=r)
+            ctx = RoundContext(round=r, budget=b, pool_size=n_pool, num_classes=n_classes, labeled=labeled,
+                               labels=task.pool.labels[labeled], rng=numpy_rng(spec.seed, "select", r), model=model,
+                               env=env, state=state)
+            t0 = time.perf_counter()
+            with accounting.measure() as sel_passes:
+                if s_cls.needs_labels and labeled.size == 0:
+                    picked, mode = ctx.rng.choice(ctx.unlabeled, size=b, replace=False), "random (no labels yet)"
+                else:
+                    picked, mode = strategy.select(ctx), spec.strategy
+            picked = check_selection(spec.strategy, picked, ctx)
+            t_sel = time.perf_counter() - t0
+            labeled = np.concatenate([labeled, picked])
+            adapter = a_cls(env, **adapter_options)
+            pseudo = None
+            if ctx.pseudo_labels is not None and a_cls.accepts_pseudo_labels:
+                pseudo = Labeled(*ctx.pseudo_labels)
+            t0 = time.perf_counter()
+            with accounting.measure() as fit_passes:
+                train_info = adapter.fit(Labeled(labeled, task.pool.labels[labeled]), pseudo)
+            t_fit = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            acc = accuracy(adapter.predict_logits("test"), test_labels)
+            t_eval = time.perf_counter() - t0
+            info = {"round": r, "labeled": int(labeled.size), "budget_pct": round(100.0 * labeled.size / n_pool, 4),
+                    "accuracy": acc, "selection_mode": mode, "selected": picked.tolist(),
+                    "selected_class_hist": _class_hist(task.pool.labels[picked], n_classes),
+                    "classes_covered": int(np.unique(task.pool.labels[labeled]).size),
+                    "pseudo_labeled": 0 if pseudo is None else len(pseudo),
+                    "train": train_info,
+                    "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4)},
+                    "encoder": {"select": sel_passes.get("image_encoder_images", 0),
+                                "train": fit_passes.get("image_encoder_images", 0)}}
+            rounds.append(info)
+            if on_round:
+                on_round(info)
+            model = adapter
+    return {
+        "schema": SCHEMA, "run_id": f"{spec.slug()}__{chash}", "config_hash": chash, "config": config,
+        "label": spec.label or spec.strategy, "strategy": spec.strategy, "adapter": spec.adapter, "dataset": spec.dataset,
+        "seed": spec.seed, "pool_size": n_pool, "test_size": len(task.test), "num_classes": n_classes,
+        "round_budget": b, "zero_shot_accuracy": zs_acc, "backbone": backbone.describe(), "rounds": rounds,
+        "encoder_passes": {"image_encoder_images": passes.get("image_encoder_images", 0)},
+        "plugins": {"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
+                    "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
+        "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
+                   "finished_at": datetime.now(timezone.utc).isoformat()},
+        "environment": environment(), "device": str(backbone.device),
+    }

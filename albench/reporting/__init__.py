@@ -1,0 +1,1 @@
+"""Tables, the HTML report and the paper's numbers."""
