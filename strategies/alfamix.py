@@ -127,6 +127,7 @@ class AlfaMix(Strategy):
             centres, labels = kmeans(cz, k, ctx.rng, max_iter=int(self.options["kmeans_iters"]))
             picked = u[pos[nearest_to_centres(cz, centres, labels)]]
         if picked.size < B:
+            ctx.note_fallback(B - picked.size, "random fill: fewer ALFA-Mix candidates than the budget")
             rest = np.setdiff1d(u, picked)
             picked = np.concatenate([picked, ctx.rng.choice(rest, size=B - picked.size, replace=False)])
         return picked[:B]

@@ -72,5 +72,6 @@ class Badge(Strategy):
                  - 2.0 * ((qr @ qc.T) * (fr @ fc.T)).double())
             return d.clamp_min_(0.0).numpy()
 
-        picks = d2_sample(len(u), ctx.budget, first, sq_to, ctx.rng)
+        picks = d2_sample(len(u), ctx.budget, first, sq_to, ctx.rng,
+                          on_fill=lambda n: ctx.note_fallback(n, "random fill: all remaining gradients duplicate picks"))
         return u[picks]

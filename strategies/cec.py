@@ -105,6 +105,7 @@ class CEC(Strategy):
                                  max_iter=int(self.options["kmeans_iters"]))
         picked = nearest_to_centres(feats, centres, labels)
         if picked.size < B:
+            ctx.note_fallback(B - picked.size, "fill by highest uncertainty: empty clusters")
             rest = np.setdiff1d(np.arange(len(u)), picked)
             picked = np.concatenate([picked, rest[lowest_k(-score[rest], B - picked.size)]])
         return u[picked[:B]]
