@@ -42,8 +42,7 @@ import numpy as np
 
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import kmeans, nearest_to_centres
+from albench.components.selection import kmeans, nearest_to_centres
 
 
 def class_anchors(feats_lab: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -21,7 +21,7 @@ nearest centre, never a chosen sample twice (the duplicate guard of badge issue
 
 so memory is O(N·(C+D)), never the N×(C·D) matrix. Sampling uses ``ctx.rng``
 (the reference uses scipy's global RNG), via exact rejection sampling from stale
-upper bounds (``_common.d2_sample``), so pick *distributions* equal the
+upper bounds (``albench.components.selection.d2``), so pick *distributions* equal the
 reference's, not its exact sequences under numpy's global seed.
 """
 from __future__ import annotations
@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, d2_sample
+from albench.components.selection import as_tensor, d2_sample
 
 
 def badge_factors(probs: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -44,8 +44,7 @@ import numpy as np
 
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
+from albench.components.selection import entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
 
 CALIBRATIONS = ("class-mean", "class-rank", "none")
 COMBINATIONS = ("sum", "product")

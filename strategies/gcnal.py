@@ -47,8 +47,7 @@ import torch
 
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import kcenter_greedy, lowest_k
+from albench.components.selection import kcenter_greedy, lowest_k
 
 METHODS = ("uncertain", "core")
 

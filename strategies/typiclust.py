@@ -30,8 +30,7 @@ import numpy as np
 import torch
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, kmeans, rows_per_chunk, sq_dists
+from albench.components.selection import as_tensor, kmeans, rows_per_chunk, sq_dists
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:

@@ -126,7 +126,7 @@ def naive_kcenter(x, labeled, budget):
 
 @pytest.mark.parametrize("top_m, max_pending", [(256, 64), (4, 3), (1, 1)])
 def test_kcenter_pick_sequence_equals_naive_greedy(top_m, max_pending):
-    from albench_strategies._common import kcenter_greedy
+    from albench.components.selection import kcenter_greedy
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 16))
@@ -191,7 +191,7 @@ def test_badge_first_pick_is_the_largest_gradient_norm():
 
 def test_d2_sampling_draws_proportional_to_squared_distance():
     """Rejection sampling from stale bounds must give exactly the k-means++ law."""
-    from albench_strategies._common import d2_sample
+    from albench.components.selection import d2_sample
 
     x = np.array([[0.0, 0], [1, 0], [0, 2], [3, 0], [0, -1], [2, 2]])
     sq = lambda r, c: ((x[r][:, None] - x[c][None]) ** 2).sum(-1)  # noqa: E731
@@ -336,7 +336,7 @@ def test_cec_uncertainty_adds_neighbour_mean():
     f = np.array([[1, 0, 0], [1, 0.01, 0], [1, -0.01, 0], [0, 1, 0], [0.01, 1, 0], [-0.01, 1, 0]])
     logits = np.array([[0, 0], [5, 0], [5, 0], [0, 5], [0, 5], [0, 5]], dtype=float)
     ctx = ctx_from(logits, f, budget=2)
-    from albench_strategies._common import entropy_from_logits
+    from albench.components.selection import entropy_from_logits
 
     h = entropy_from_logits(logits)
     u = STRATEGIES.get("cec")(k=2, calibration="none").uncertainty(ctx)
@@ -348,7 +348,7 @@ def test_cec_uncertainty_adds_neighbour_mean():
 
 
 def test_ivf_knn_is_exact_when_probing_every_cell():
-    from albench_strategies._common import knn_exact, knn_ivf
+    from albench.components.selection import knn_exact, knn_ivf
 
     x = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
     de, ie = knn_exact(x, 5)
@@ -382,9 +382,9 @@ def test_probcover_greedy_max_coverage():
 # ----------------------------------------------------------------------------- scale: chunked / approximate paths
 
 def test_nearest_centre_is_the_argmin_of_direct_distances(monkeypatch):
-    import albench_strategies._common as common
+    import albench.components.selection as common
 
-    monkeypatch.setattr(common, "CHUNK_ELEMS", 64)  # many chunks
+    monkeypatch.setattr("albench.components.selection.distances.CHUNK_ELEMS", 64)  # many chunks
     rng = np.random.default_rng(0)
     x, c = rng.normal(size=(200, 6)).astype(np.float32), rng.normal(size=(7, 6)).astype(np.float32)
     direct = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1).argmin(1)
@@ -392,7 +392,7 @@ def test_nearest_centre_is_the_argmin_of_direct_distances(monkeypatch):
 
 
 def test_ivf_knn_with_few_probes_is_completed_exactly_and_close_to_exact():
-    from albench_strategies._common import knn, knn_exact, knn_ivf, knn_rows_exact
+    from albench.components.selection import knn, knn_exact, knn_ivf, knn_rows_exact
 
     x = np.random.default_rng(1).normal(size=(400, 8)).astype(np.float32)
     de, ie = knn_exact(x, 5)
@@ -419,26 +419,24 @@ def test_cec_ivf_equals_exact_when_every_cell_is_probed():
 
 
 def test_typicality_chunked_equals_direct(monkeypatch):
-    import albench_strategies._common as common
     from albench_strategies.typiclust import typicality
 
     x = np.random.default_rng(2).normal(size=(90, 5)).astype(np.float32)
     d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
     ref = 1.0 / (np.sort(d, 1)[:, :7].mean(1) + 1e-5)
-    monkeypatch.setattr(common, "CHUNK_ELEMS", 500)  # blocks of 5 rows
+    monkeypatch.setattr("albench.components.selection.distances.CHUNK_ELEMS", 500)  # blocks of 5 rows
     assert np.allclose(typicality(x, 7), ref, rtol=1e-4)
 
 
 def test_probcover_delta_graph_equals_direct_and_is_symmetric(monkeypatch):
-    import albench_strategies._common as common
     from albench_strategies.probcover import delta_graph
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(150, 4)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     d = np.sqrt(((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1))
-    monkeypatch.setattr(common, "CHUNK_ELEMS", 1000)  # many row blocks
+    monkeypatch.setattr("albench.components.selection.distances.CHUNK_ELEMS", 1000)  # many row blocks
     indptr, nbr = delta_graph(x, 0.5, 10**9)
     dense = np.zeros((150, 150), dtype=bool)
     dense[np.repeat(np.arange(150), np.diff(indptr)), nbr] = True
@@ -467,7 +465,7 @@ def test_gcn_first_layer_precomputed_equals_dense_reference():
 
 
 def test_reassign_moved_equals_a_full_assignment():
-    from albench_strategies._common import nearest_centre, nearest_two, reassign_moved
+    from albench.components.selection import nearest_centre, nearest_two, reassign_moved
 
     rng = np.random.default_rng(5)
     x = torch.from_numpy(rng.normal(size=(500, 6)).astype(np.float32))
@@ -489,7 +487,7 @@ def test_reassign_moved_equals_a_full_assignment():
 
 
 def test_kmeans_equals_plain_lloyd():
-    import albench_strategies._common as common
+    import albench.components.selection as common
 
     x = synthetic_context(1500, d=16, c=8).features
     w = np.random.default_rng(1).random(1500)
@@ -517,7 +515,7 @@ def test_kmeans_equals_plain_lloyd():
 
 
 def test_chunked_entropy_equals_one_block():
-    from albench_strategies._common import entropy_from_logits
+    from albench.components.selection import entropy_from_logits
 
     rng = np.random.default_rng(0)
     z = (rng.normal(size=(1000, 7)) * 50).astype(np.float32)
