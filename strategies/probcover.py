@@ -29,8 +29,7 @@ import torch
 
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, rows_per_chunk, sq_dists
+from albench.components.selection import as_tensor, rows_per_chunk
 
 
 def delta_graph(x: np.ndarray, delta: float, max_edges: int) -> tuple[np.ndarray, np.ndarray]:

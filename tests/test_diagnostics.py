@@ -137,7 +137,7 @@ def test_fallbacks_counted_and_protocol_random_round():
 
 
 def test_d2_sample_reports_its_random_fill():
-    from albench_strategies._common import d2_sample
+    from albench.components.selection import d2_sample
 
     filled = []
     zeros = lambda rows, cols: np.zeros((len(rows), len(cols)))  # noqa: E731 - every row duplicates the first
