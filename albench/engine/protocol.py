@@ -30,7 +30,7 @@ from albench.clip.backbone import Backbone, BackboneSpec
 from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
 from albench.api.errors import AlbenchError
-from albench.data.features import DataBank, FeatureCache
+from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
 from albench.engine.records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
@@ -202,6 +202,16 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
         lock.release()
 
 
+def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
+    """A round's image-encoder images by phase; filling the frozen-feature cache (whichever phase first
+    needed the features) is booked as ``caching``, not as that phase's work."""
+    def own(p: dict) -> int:
+        return p.get("image_encoder_images", 0) - p.get(CACHE_FILL, 0)
+
+    return {"select": own(select), "train": own(train), "diagnostics": own(diagnostics),
+            "caching": sum(p.get(CACHE_FILL, 0) for p in (select, train, diagnostics))}
+
+
 def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat()
@@ -259,9 +269,7 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                     "train": train_info,
                     "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
                                 "diagnostics": diagnostics["seconds"]},
-                    "encoder": {"select": sel_passes.get("image_encoder_images", 0),
-                                "train": fit_passes.get("image_encoder_images", 0),
-                                "diagnostics": diag_passes.get("image_encoder_images", 0)},
+                    "encoder": _encoder_passes(sel_passes, fit_passes, diag_passes),
                     "diagnostics": diagnostics}
             rounds.append(info)
             if on_round:
