@@ -25,10 +25,6 @@ SECTIONS: dict[str, str] = {
 }
 
 
-def register_section(name: str, target: str) -> None:
-    SECTIONS[name] = target
-
-
 def machine() -> dict:
     import os
 
@@ -72,7 +68,7 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
     from albench.engine.records import atomic_write_json
 
     atomic_write_json(json_path, result)
-    md = [f"# albench bench\n", f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, "
+    md = ["# albench bench\n", f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, "
           f"torch {result['machine']['torch']}, CUDA: {result['machine']['cuda'] or 'none'}; "
           f"albench {result['machine']['albench']} ({result['machine']['git_sha']}); {result['machine']['date']}.\n"]
     for n, sec in result["sections"].items():

@@ -35,7 +35,6 @@ import math
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 PCB_EPOCHS, PCB_BATCH, PCB_LR = 200, 32, 0.002

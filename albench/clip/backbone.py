@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -422,5 +421,3 @@ def _load_open_clip(spec: BackboneSpec):
     return model, str(path), f"{arch}:{file_sha256(path)[:16]}{':qg' if qg else ''}", bool(qg)
 
 
-def save_card(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2))
