@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
 from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, seeds_text, select
 
@@ -98,9 +99,8 @@ def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=()) ->
     if frame.empty:
         return [], md
     out = _out_dir(out_dir)
-    (out / "table.md").write_text(md + "\n")
-    frame.to_csv(out / "table.csv", index=False, float_format="%.4f")
-    return [out / "table.md", out / "table.csv"], md
+    return [atomic_write(out / "table.md", md + "\n"),
+            atomic_write(out / "table.csv", frame.to_csv(index=False, float_format="%.4f"))], md
 
 
 def _out_dir(out_dir) -> Path:
@@ -396,25 +396,25 @@ def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budg
     t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare, configs)
     slug = t["preset"].slug
     out = _out_dir(out_dir)
-    paths = []
+    files: dict[str, str] = {}  # rendered in full first, then written: a kill leaves old or new files, never partial
 
     def put(name: str, text: str) -> None:
-        p = out / name
-        p.write_text(text)
-        paths.append(p)
+        files[name] = text
+
+    def csv(frame: pd.DataFrame) -> str:
+        return frame.to_csv(index=False, float_format="%.4f")
 
     put(f"{slug}.md", t["md"] + "\n")
     put(f"{slug}.tex", t["tex"])
     csv_cols = ["dataset", "title", "paper_dataset", "budget", "column", "strategy", "adapter", "role", "mean", "std",
                 "n", "seeds", "config", "status", "best", "delta"] + (["paper_mean", "paper_std", "diff"] if compare else [])
-    t["frame"][csv_cols].to_csv(out / f"{slug}.csv", index=False, float_format="%.4f")
-    paths.append(out / f"{slug}.csv")
+    put(f"{slug}.csv", csv(t["frame"][csv_cols]))
     if compare:
         put(f"{slug}_vs_paper.md", t["compare_md"] + "\n")
         put(f"{slug}_vs_paper.tex", t["compare_tex"])
     put(f"{slug}_extras.md", t["extras_md"] + "\n")
-    t["extras"].to_csv(out / f"{slug}_extras.csv", index=False, float_format="%.4f")
-    paths.append(out / f"{slug}_extras.csv")
+    put(f"{slug}_extras.csv", csv(t["extras"]))
+    paths = [atomic_write(out / name, text) for name, text in files.items()]
     md = t["md"] + ("\n\n" + t["compare_md"] if compare else "") + "\n\n" + t["extras_md"]
     return paths, md
 
