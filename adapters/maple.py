@@ -46,9 +46,8 @@ from albench.api.adapter import AdapterEnv, Labeled
 from albench.api.errors import AlbenchError
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.training import TrainConfig, cosine_logits, train
-
-from .coop import check_training_options
-from .vpt import PromptedImageAdapter, vision_layers
+from albench.components.training_options import check_training_options
+from albench.components.visual_prompts import PromptedImageAdapter, vision_layers
 
 
 class MultiModalPromptLearner(torch.nn.Module):

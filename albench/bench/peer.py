@@ -47,12 +47,11 @@ def _reference_round(backbone, task, labeled_n: int, steps: int, seed: int = 1) 
     """PCB's round: encode pool -> entropy -> CoOp with per-step image encoding -> encode test."""
     import torch.nn.functional as F
 
-    from albench_adapters.coop import PromptLearner
-
     from albench import accounting
     from albench.api.adapter import accuracy
     from albench.data.features import DataBank
     from albench.api.seeding import torch_generator
+    from albench.components.prompts import PromptLearner
     from albench.components.training import PixelFeed
 
     bank = DataBank(backbone, task, cache=None)  # no feature cache: the reference re-encodes everything
