@@ -66,9 +66,9 @@ class CoOp(Adapter):
             raise AlbenchError(f"coop: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or '' (random).")
         check_training_options("coop", o)
         seed_everything(env.seed, "coop-init", env.round)
-        self.prompt = PromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["csc"],
+        self.prompt = PromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["csc"],
                                     o["class_token_position"], ctx_init=o["ctx_init"])
-        longest = max(len(t) for t in class_name_token_ids(env.backbone, env.task.classnames)) + 1  # SOS, name, ".", EOT
+        longest = max(len(t) for t in class_name_token_ids(env.backbone, env.dataset.classnames)) + 1  # SOS, name, ".", EOT
         if self.prompt.n_ctx + longest > env.backbone.context_length:
             raise AlbenchError(f"coop: n_ctx={self.prompt.n_ctx} plus the longest class name does not fit the text "
                                f"encoder's {env.backbone.context_length} positions; valid: n_ctx <= "

@@ -123,7 +123,7 @@ class MaPLe(PromptedImageAdapter):
         if not isinstance(o["ctx_init"], str):
             raise AlbenchError(f"maple: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or ''.")
         seed_everything(env.seed, "maple-init", env.round)
-        self.prompt = MultiModalPromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
+        self.prompt = MultiModalPromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.prompt.parameters())

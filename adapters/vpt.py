@@ -79,7 +79,7 @@ class VPT(PromptedImageAdapter):
         seed_everything(env.seed, "vpt-init", env.round)
         self.prompts = VisualPrompts(env.backbone, o["n_tokens"], o["deep"])
         with torch.no_grad():
-            self._fixed_text = env.backbone.text_classifier(env.task.prompts())  # normalised, on the device
+            self._fixed_text = env.backbone.text_classifier(env.dataset.prompts())  # normalised, on the device
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.prompts.parameters())

@@ -25,13 +25,13 @@ import numpy as np
 from albench.api.adapter import Adapter, AdapterEnv
 from albench.api.conformance import ConformanceError, CheckFn, adapter_checks, run_checks, strategy_checks
 from albench.api.strategy import Strategy
-from albench.data.tasks import ArraySource, Split, Task
+from albench.api.dataset import ArraySource, Dataset, Split
 
 __all__ = ["ConformanceError", "check_adapter", "check_strategy", "parametrize_with_checks", "plugin_checks",
-           "tiny_env", "tiny_task"]
+           "tiny_dataset", "tiny_env", "tiny_task"]
 
 
-def tiny_task(num_classes: int = 4, pool_per_class: int = 15, test_per_class: int = 5, seed: int = 0) -> Task:
+def tiny_dataset(num_classes: int = 4, pool_per_class: int = 15, test_per_class: int = 5, seed: int = 0) -> Dataset:
     """Solid-colour 32x32 images with noise: learnable, tiny, deterministic."""
     rng = np.random.default_rng(seed)
     palette = np.array([[230, 30, 30], [30, 200, 40], [40, 60, 240], [240, 230, 40], [160, 40, 200], [30, 220, 230]])
@@ -43,17 +43,20 @@ def tiny_task(num_classes: int = 4, pool_per_class: int = 15, test_per_class: in
         return Split(ArraySource(np.clip(x, 0, 255).astype(np.uint8)), y)
 
     names = ["red", "green", "blue", "yellow", "purple", "cyan"][:num_classes]
-    return Task("conformance", names, "something {}.", make(pool_per_class), make(test_per_class))
+    return Dataset("conformance", names, "something {}.", make(pool_per_class), make(test_per_class))
+
+
+tiny_task = tiny_dataset  # old name, kept for one release
 
 
 def tiny_env(seed: int = 0, round: int = 1) -> AdapterEnv:
-    """A random-initialised toy CLIP on CPU, ``tiny_task()`` and an in-memory data bank."""
+    """A random-initialised toy CLIP on CPU, ``tiny_dataset()`` and an in-memory data bank."""
     from albench.clip.backbone import Backbone, BackboneSpec
     from albench.data.features import DataBank
 
     bb = Backbone.load(BackboneSpec(pretrained="random"), device="cpu")
-    task = tiny_task()
-    return AdapterEnv(bb, task, DataBank(bb, task, cache=None), seed=seed, round=round)
+    dataset = tiny_dataset()
+    return AdapterEnv(bb, dataset, DataBank(bb, dataset, cache=None), seed=seed, round=round)
 
 
 @functools.lru_cache(maxsize=1)

@@ -43,8 +43,8 @@ def _round_cases(cls: type[Strategy]) -> list[tuple[int, np.ndarray]]:
 
 
 def _context(env: AdapterEnv, rnd: int, labeled: np.ndarray, seed: int, model: Any) -> RoundContext:
-    y = env.task.pool.labels
-    return RoundContext(round=rnd, budget=5, pool_size=len(env.task.pool), num_classes=env.task.num_classes,
+    y = env.dataset.pool.labels
+    return RoundContext(round=rnd, budget=5, pool_size=len(env.dataset.pool), num_classes=env.dataset.num_classes,
                         labeled=labeled.copy(), labels=y[labeled].copy(), rng=np.random.default_rng(seed),
                         model=model, env=env, state={})
 
@@ -102,9 +102,9 @@ def check_strategy_uses_rng_when_stochastic(cls: type[Strategy], env: AdapterEnv
 def check_round_context_refuses_oversized_budget(cls: type[Strategy], env: AdapterEnv,
                                                  options: Mapping[str, Any]) -> None:
     """The harness never asks for more labels than the unlabelled pool holds (so ``select`` need not cope)."""
-    n = len(env.task.pool)
+    n = len(env.dataset.pool)
     try:
-        RoundContext(round=1, budget=n + 1, pool_size=n, num_classes=env.task.num_classes, labeled=np.zeros(0, int),
+        RoundContext(round=1, budget=n + 1, pool_size=n, num_classes=env.dataset.num_classes, labeled=np.zeros(0, int),
                      labels=np.zeros(0, int), rng=np.random.default_rng(0), model=ZeroShotClassifier(env), env=env)
     except Exception:
         return
@@ -129,8 +129,8 @@ def _state_hash(module: torch.nn.Module) -> str:
 
 def _tiny_labeled(env: AdapterEnv) -> Labeled:
     """Fewer samples than a batch, and one class without any label."""
-    y = env.task.pool.labels
-    idx = np.flatnonzero(y != env.task.num_classes - 1)[:6]
+    y = env.dataset.pool.labels
+    idx = np.flatnonzero(y != env.dataset.num_classes - 1)[:6]
     return Labeled(idx, y[idx])
 
 
@@ -177,7 +177,7 @@ def check_adapter_fit_returns_dict(cls: type[Adapter], env: AdapterEnv, options:
 def check_adapter_logits_shape_and_finite(cls: type[Adapter], env: AdapterEnv, options: Mapping[str, Any]) -> None:
     """``predict_logits(split)`` is a finite (n, C) tensor."""
     logits = _fitted(cls, env, options).logits
-    shape = (len(env.task.test), env.task.num_classes)
+    shape = (len(env.dataset.test), env.dataset.num_classes)
     if tuple(logits.shape) != shape:
         _fail(f"{cls.name}.predict_logits('test') has shape {tuple(logits.shape)}, expected {shape}")
     if not torch.isfinite(logits).all():
@@ -197,11 +197,11 @@ def check_adapter_feature_and_classifier_shapes(cls: type[Adapter], env: Adapter
     """``image_features('pool')`` is (N, D) and ``classifier()`` is (C, D)."""
     a = _fitted(cls, env, options).adapter
     feats = a.image_features("pool")
-    if feats.ndim != 2 or feats.shape[0] != len(env.task.pool):
+    if feats.ndim != 2 or feats.shape[0] != len(env.dataset.pool):
         _fail(f"{cls.name}.image_features('pool') has shape {tuple(feats.shape)}")
     w = a.classifier()
-    if w.ndim != 2 or w.shape[0] != env.task.num_classes:
-        _fail(f"{cls.name}.classifier() has shape {tuple(w.shape)}, expected ({env.task.num_classes}, D)")
+    if w.ndim != 2 or w.shape[0] != env.dataset.num_classes:
+        _fail(f"{cls.name}.classifier() has shape {tuple(w.shape)}, expected ({env.dataset.num_classes}, D)")
 
 
 def check_adapter_backbone_frozen(cls: type[Adapter], env: AdapterEnv, options: Mapping[str, Any]) -> None:

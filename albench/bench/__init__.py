@@ -2,8 +2,10 @@
 
 Each section is a function ``run(quick: bool) -> dict`` returning
 ``{"title": str, "rows": [dict, ...], "notes": str}`` (rows become a Markdown
-table). Sections live in their own modules and are listed in ``SECTIONS``;
-``albench bench --section NAME`` runs a subset. Compare ratios measured in one
+table). Sections live in their own modules and are registered under the
+entry-point group ``albench.bench`` in pyproject.toml (``SECTIONS``, the same
+registry mechanism as strategies, adapters and datasets; a section's module is
+imported only when it runs); ``albench bench --section NAME`` runs a subset. Compare ratios measured in one
 run rather than absolute seconds: shared machines are noisy.
 """
 from __future__ import annotations
@@ -14,19 +16,19 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-# name -> "module:function"; modules are imported only when their section runs
-SECTIONS: dict[str, str] = {
-    "selection": "albench.bench.selection:run",  # strategies issue
-    "adapters": "albench.bench.adapters_bench:run",  # adapters issue
-    "harness": "albench.bench.harness:run",  # performance issue (8)
-    "peer-protocol": "albench.bench.peer:run",
-    "scaling": "albench.bench.scaling:run",
-}
+from albench.api.registry import Registry
+
+SECTIONS: Registry = Registry("bench section", "albench.bench", None)
 
 
-def register_section(name: str, target: str) -> None:
-    SECTIONS[name] = target
+def register_section(name: str, section: Callable[..., dict] | str) -> None:
+    """Register a section in-process: a ``run(quick) -> dict`` function or its "module:function" path."""
+    if isinstance(section, str):
+        mod, fn = section.split(":")
+        section = getattr(importlib.import_module(mod), fn)
+    SECTIONS.register(name, section)
 
 
 def machine() -> dict:
@@ -53,18 +55,18 @@ def rows_to_markdown(rows: list[dict]) -> str:
 def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
     from albench.api.errors import UnknownNameError
 
-    names = names or list(SECTIONS)
+    names = names or SECTIONS.names()
     for n in names:
         if n not in SECTIONS:
-            raise UnknownNameError("bench section", n, SECTIONS)
+            raise UnknownNameError("bench section", n, SECTIONS.names())
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "bench.json"
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     result = {"machine": machine(), "quick": quick, "sections": dict(previous.get("sections", {}))}
     for n in names:
-        mod, fn = SECTIONS[n].split(":")
+        run = SECTIONS.get(n)
         t0 = time.perf_counter()
-        section = getattr(importlib.import_module(mod), fn)(quick=quick)
+        section = run(quick=quick)
         section["wall_seconds"] = round(time.perf_counter() - t0, 2)
         section["measured_at"] = result["machine"]["date"]
         result["sections"][n] = section

@@ -63,18 +63,15 @@ def parse_seeds(value: str) -> list[int]:
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
 def list_cmd(verbose: bool) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
-    from albench.api.plugins import ADAPTERS, STRATEGIES
+    from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
+    from albench.data.tasks import dataset_names
 
-    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS)):
+    dataset_names()  # a clear error when the installed metadata predates the datasets group
+    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
-    from albench.data.tasks import task_names
-
-    click.echo("datasets:")
-    for name in task_names():
-        click.echo(f"  {name}")
 
 
 def _round_table(record: dict) -> str:

@@ -97,7 +97,7 @@ class PromptedImageAdapter(Adapter):
         self._feats, self._text = {}, None
 
     def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
-        n = len(self.env.task.split(split))
+        n = len(self.env.dataset.split(split))
         if split not in self._feats:
             if indices is not None and len(indices) < n // 2:  # a small subset: do not encode the whole split
                 return encode_split(self.encode_pixels, self.env.bank, split, np.asarray(indices), self.eval_batch_size)
