@@ -181,7 +181,7 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     # 2) inside a record write: the temp file is written, the rename has not happened
     for i in range(WRITE_KILLS):
         res = tmp_path / f"write{i}"
-        v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
+        v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60:*.json"})
         kill_while_writing(v, res, rng)
         kills["write"] += 1
         assert len(temp_files(res)) == 1 and valid_records(res) == {}
@@ -196,7 +196,7 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
         for f in rng.sample(feats, rng.randint(1, len(feats))):
             (c / "features" / f.name).unlink()
         res = tmp_path / f"caching{i}"
-        v = Victim([*GRID, "--cache-dir", c, "--results-dir", res], {"ALBENCH_TEST_SLOW_CACHE": "60"})
+        v = Victim([*GRID, "--cache-dir", c, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60:*.safetensors"})
         kill_while_writing(v, c, rng)
         kills["cache"] += 1
         check_after_kill(res)
@@ -234,7 +234,7 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
     restart_and_check(res, cache, ref)
     # (b) inside a record write: the temp file is removed on the way out, before any restart
     res = tmp_path / "b"
-    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
+    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60:*.json"})
     v.wait_for(lambda: len(temp_files(res)) == 1)
     assert v.signal(signal.SIGINT)
     rc, text = v.finish()
@@ -254,16 +254,16 @@ def _spec():
 
 @pytest.mark.parametrize("fail_at", ["write", "rename"])
 def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path, monkeypatch, fail_at):
-    import albench.engine.records as records
+    import albench.api.atomic as atomic
     from albench.engine.protocol import Workspace, execute
 
     def enospc(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     if fail_at == "rename":
-        monkeypatch.setattr(records.os, "replace", enospc)
+        monkeypatch.setattr(atomic.os, "replace", enospc)
     else:
-        monkeypatch.setattr(records.os, "fsync", enospc)
+        monkeypatch.setattr(atomic.os, "fsync", enospc)
     ws = Workspace(warm["cache"], device="cpu", progress=False)
     with pytest.raises(AlbenchError) as err:
         execute(_spec(), tmp_path, ws)

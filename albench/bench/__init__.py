@@ -70,6 +70,7 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
         section["wall_seconds"] = round(time.perf_counter() - t0, 2)
         section["measured_at"] = result["machine"]["date"]
         result["sections"][n] = section
+    from albench.api.atomic import atomic_write
     from albench.engine.records import atomic_write_json
 
     atomic_write_json(json_path, result)
@@ -82,5 +83,5 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
         md.append(rows_to_markdown(sec.get("rows", [])) + "\n")
         if sec.get("notes"):
             md.append(sec["notes"] + "\n")
-    (out_dir / "bench.md").write_text("\n".join(md))
+    atomic_write(out_dir / "bench.md", "\n".join(md))
     return result

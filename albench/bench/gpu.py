@@ -430,6 +430,7 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = "bench_gpu_dryrun" if dry_run else "bench_gpu"
+    from albench.api.atomic import atomic_write
     from albench.engine.records import atomic_write_json
     from albench.bench import rows_to_markdown
 
@@ -443,5 +444,5 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
           f"{dtd_proj:.2f} s for the same run.\n",
           f"## Table 1 projection (PROJECTED: {proj['runs']} runs, {SEEDS} seeds, {ROUNDS} rounds)\n",
           rows_to_markdown(proj["datasets"]) + "\n", f"Total: {proj['total_min']:.2f} min.\n"]
-    (out / f"{stem}.md").write_text("\n".join(md))
+    atomic_write(out / f"{stem}.md", "\n".join(md))
     return result

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from albench.api.atomic import atomic_write
 from albench.api.errors import AlbenchError
 from albench.engine.records import iter_records
 from albench.reporting.tables import STD_NOTE, config_group
@@ -60,10 +61,15 @@ def curves(records: list[dict], fig_dir: Path) -> list[tuple[str, Path]]:
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         path = fig_dir / f"curve_{_slug(d)}_{_slug(a)}_{_slug(arch)}.png"
-        fig.savefig(path)
+        _save_figure(fig, path)
         plt.close(fig)
         out.append((f"{d} · {a} · {arch}", path))
     return out
+
+
+def _save_figure(fig, path: Path) -> None:
+    """A PNG written through the atomic writer: a killed report leaves the old figure or the new one."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))
 
 
 def aubc_figure(records: list[dict], fig_dir: Path) -> Path | None:
@@ -92,7 +98,7 @@ def aubc_figure(records: list[dict], fig_dir: Path) -> Path | None:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = fig_dir / "aubc.png"
-    fig.savefig(path)
+    _save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -205,6 +211,4 @@ def write_report(results_dir: str | Path, out_dir: str | Path = "reports") -> Pa
              ".forEach(function(i){var ok=i.complete&&i.naturalWidth>0;i.dataset.ok=ok;if(ok)n++;});"
              "document.body.dataset.imagesOk=n;});</script>")
     h.append("</body></html>")
-    index = out_dir / "index.html"
-    index.write_text("\n".join(h))
-    return index
+    return atomic_write(out_dir / "index.html", "\n".join(h))

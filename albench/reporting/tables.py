@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
 
 STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
@@ -355,25 +356,25 @@ def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budg
         from albench.api.errors import AlbenchError
 
         raise AlbenchError(f"Cannot write reports to {out}: {exc.strerror}; pass --out.") from exc
-    paths = []
+    files: dict[str, str] = {}  # rendered in full first, then written: a kill leaves old or new files, never partial
 
     def put(name: str, text: str) -> None:
-        p = out / name
-        p.write_text(text)
-        paths.append(p)
+        files[name] = text
+
+    def csv(frame: pd.DataFrame) -> str:
+        return frame.to_csv(index=False, float_format="%.4f")
 
     put(f"{slug}.md", t["md"] + "\n")
     put(f"{slug}.tex", t["tex"])
     csv_cols = ["dataset", "title", "paper_dataset", "budget", "column", "strategy", "adapter", "role", "mean", "std",
                 "n", "seeds", "status", "best", "delta"] + (["paper_mean", "paper_std", "diff"] if compare else [])
-    t["frame"][csv_cols].to_csv(out / f"{slug}.csv", index=False, float_format="%.4f")
-    paths.append(out / f"{slug}.csv")
+    put(f"{slug}.csv", csv(t["frame"][csv_cols]))
     if compare:
         put(f"{slug}_vs_paper.md", t["compare_md"] + "\n")
         put(f"{slug}_vs_paper.tex", t["compare_tex"])
     put(f"{slug}_extras.md", t["extras_md"] + "\n")
-    t["extras"].to_csv(out / f"{slug}_extras.csv", index=False, float_format="%.4f")
-    paths.append(out / f"{slug}_extras.csv")
+    put(f"{slug}_extras.csv", csv(t["extras"]))
+    paths = [atomic_write(out / name, text) for name, text in files.items()]
     md = t["md"] + ("\n\n" + t["compare_md"] if compare else "") + "\n\n" + t["extras_md"]
     if t["warnings"]:
         md += "\n\nwarnings:\n" + "\n".join(f"- {w}" for w in t["warnings"])
