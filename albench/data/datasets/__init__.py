@@ -8,4 +8,10 @@ from __future__ import annotations
 from albench.data.datasets.coop import COOP_SPLITS, load_coop
 from albench.data.datasets.generic import load_csv, load_imagefolder
 
-__all__ = ["COOP_SPLITS", "load_coop", "load_csv", "load_imagefolder"]
+
+def is_real_dataset(name: str) -> bool:
+    """A dataset of real images (CoOp layouts, imagefolder, csv): never meant for the toy CLIP by default."""
+    return name in COOP_SPLITS or name in ("imagefolder", "csv")
+
+
+__all__ = ["COOP_SPLITS", "is_real_dataset", "load_coop", "load_csv", "load_imagefolder"]
