@@ -52,8 +52,8 @@ def _attend(blk, a_p: torch.Tensor, a_s: torch.Tensor, allowed: torch.Tensor,
     """Causal self-attention of [prefix; suffix] with the prefix computed once.
 
     ``a_p`` (1, P, W) is the normalised shared prefix, ``a_s`` (C, S, W) each
-    prompt's normalised own positions, ``allowed`` (S, P+S) what a suffix position
-    may attend to. Returns the attention outputs of both (the prefix's only when
+    prompt's normalised own positions, ``allowed`` (S, P+S) the additive mask of
+    what a suffix position may attend to (0 or -inf). Returns the attention outputs of both (the prefix's only when
     ``need_prefix``; its keys and values are always used).
     """
     attn = blk.attn
@@ -99,8 +99,10 @@ def encode_shared_prefix(model: torch.nn.Module, prefix: torch.Tensor, suffix: t
     pos = model.positional_embedding
     xp = prefix + pos[:p].to(prefix.dtype)
     xs = suffix[:, :s] + pos[p:p + s].to(suffix.dtype)
-    allowed = torch.ones(s, p + s, dtype=torch.bool, device=xs.device)  # the whole prefix, own positions causally
-    allowed[:, p:].tril_()
+    # additive float mask (0 = may attend, -inf = may not): the whole prefix, own positions causally. A float
+    # mask takes SDPA's fused path; a boolean one is converted inside every call. Exact either way.
+    allowed = torch.zeros(s, p + s, dtype=xs.dtype, device=xs.device)
+    allowed[:, p:] = torch.full((s, s), float("-inf"), dtype=xs.dtype, device=xs.device).triu_(1)
     blocks = list(model.transformer.resblocks)
     for i, blk in enumerate(blocks):
         last = i == len(blocks) - 1  # the last block's prefix output is never read
