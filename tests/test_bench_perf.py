@@ -96,13 +96,22 @@ def test_harness_encode_once_ratio():
 def test_peer_protocol_ratios_on_toy_backbone():
     from albench.clip.backbone import BackboneSpec
 
-    sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "steps": 1},
-                   backbone_spec=BackboneSpec())
+    sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3,
+                                      "block_steps": 7}, backbone_spec=BackboneSpec())
     ref, cold, warm = sec["rows"]
     assert cold["image_encoder_passes"] == 16  # pool + test, once
     assert ref["image_encoder_passes"] == 12 + 8 * 200 + 4  # pool + batch x 200 epochs + test
+    assert "21 measured steps in 3 blocks" in ref["train_figures"] and "168 passes" in ref["train_figures"]
     assert sec["ratios"]["passes"] == pytest.approx(ref["image_encoder_passes"] / 16, abs=0.05)
     assert warm["image_encoder_passes"] == 0
+    assert set(sec["ratios"]) == {"time_cold_cpu", "time_warm_cpu", "time_cold_wall", "time_warm_wall", "passes"}
+    assert all(v > 0 for v in sec["ratios"].values())
+
+
+def test_peer_protocol_refuses_projection_from_few_steps():
+    with pytest.raises(ValueError, match="at least 20 measured steps"):
+        peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3,
+                                    "block_steps": 6})
 
 
 def test_gpu_dry_run_writes_report(tmp_path):
