@@ -29,6 +29,7 @@ SECTIONS: dict[str, str] = {
     "harness": "albench.bench.harness:run",  # performance issue (8)
     "peer-protocol": "albench.bench.peer:run",
     "scaling": "albench.bench.scaling:run",
+    "coop-step": "albench.bench.coop_step:run",
 }
 
 
