@@ -29,8 +29,7 @@ import torch
 
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, rows_per_chunk, sq_dists
+from albench.components.selection import as_tensor, rows_per_chunk
 
 
 def delta_graph(x: np.ndarray, delta: float, max_edges: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +122,7 @@ class ProbCover(Strategy):
             degree[cur] = min(degree[cur], 0)
         out = rel[np.asarray(picked, dtype=np.int64)]
         if out.size < B:
+            ctx.note_fallback(B - out.size, "random fill: coverage exhausted before the budget")
             rest = np.setdiff1d(u, out)
             out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
         return out

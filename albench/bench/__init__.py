@@ -110,10 +110,11 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
                                    "rows": compare_runs(section.get("ratios", {}), second.get("ratios", {}))}
             section = second
         result["sections"][n] = section
+    from albench.api.atomic import atomic_write
     from albench.engine.records import atomic_write_json
 
     atomic_write_json(json_path, result)
-    (out_dir / "bench.md").write_text(render_markdown(result))
+    atomic_write(out_dir / "bench.md", render_markdown(result))
     return result
 
 

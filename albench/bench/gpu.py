@@ -113,7 +113,7 @@ def _backbone(arch: str, sizes: Sizes, device):
         torch.manual_seed(0)
         model = open_clip.create_model(arch, pretrained=None, **kw)
     ident = f"{arch}:{RANDOM}:seed0" + (f":img{sizes.image_size}" if sizes.image_size else "")
-    return Backbone(model, BackboneSpec(arch, RANDOM), f"{RANDOM}:seed0", ident, False, device, model.context_length)
+    return Backbone.from_model(model, BackboneSpec(arch, RANDOM), ident, device)
 
 
 def measure_encode(bb, sizes: Sizes, arch: str) -> dict:
@@ -429,6 +429,7 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = "bench_gpu_dryrun" if dry_run else "bench_gpu"
+    from albench.api.atomic import atomic_write
     from albench.engine.records import atomic_write_json
     from albench.bench import rows_to_markdown
 
@@ -442,5 +443,5 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
           f"{dtd_proj:.2f} s for the same run.\n",
           f"## Table 1 projection (PROJECTED: {proj['runs']} runs, {SEEDS} seeds, {ROUNDS} rounds)\n",
           rows_to_markdown(proj["datasets"]) + "\n", f"Total: {proj['total_min']:.2f} min.\n"]
-    (out / f"{stem}.md").write_text("\n".join(md))
+    atomic_write(out / f"{stem}.md", "\n".join(md))
     return result

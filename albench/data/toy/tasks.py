@@ -147,16 +147,11 @@ def build_toy_task(name: str) -> Task:
 
 
 def _atomic_savez(path: Path, arrays: dict) -> None:
-    import os
-    import tempfile
+    from albench.api.atomic import AtomicWriteError, atomic_write
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except OSError:
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+    except AtomicWriteError:
         pass  # caching is an optimisation; an unwritable cache only costs a re-render
 
 

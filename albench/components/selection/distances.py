@@ -1,0 +1,79 @@
+"""Chunked squared Euclidean distances and nearest-centre assignment.
+
+Every selection algorithm in this package measures distances through these
+functions, so nothing builds an N×N (or N×C·D) matrix: rows are processed in
+chunks of at most ``CHUNK_ELEMS`` entries and memory stays O(N·(C+D)).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+CHUNK_ELEMS = 1 << 24  # ~16M float32 entries (64 MiB) per distance block
+
+
+def as_tensor(x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A contiguous torch view/copy of ``x`` in ``dtype``."""
+    return torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+
+
+def rows_per_chunk(cols: int) -> int:
+    """How many rows of a ``cols``-wide block fit in ``CHUNK_ELEMS`` entries (at least 1)."""
+    return max(1, CHUNK_ELEMS // max(1, cols))
+
+
+def sq_dists(x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None,
+             c_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared Euclidean distances (n, k) via the Gram trick, clamped at 0."""
+    x_sq = (x * x).sum(1) if x_sq is None else x_sq
+    c_sq = (c * c).sum(1) if c_sq is None else c_sq
+    return (x_sq[:, None] + c_sq[None, :] - 2.0 * (x @ c.T)).clamp_min_(0.0)
+
+
+def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre for each row of x (ties to the lowest centre), chunked.
+
+    argmin_j ||x - c_j||² = argmin_j (||c_j||² - 2 x·c_j): one fused ``addmm`` per chunk
+    instead of the full distance expression (the row's ||x||² does not change the argmin).
+    """
+    n = x.shape[0]
+    c_sq = (centres * centres).sum(1)[None, :]
+    arg = torch.empty(n, dtype=torch.long)
+    step = rows_per_chunk(centres.shape[0])
+    ct = centres.T.contiguous()
+    for s in range(0, n, step):
+        arg[s:s + step] = torch.addmm(c_sq, x[s:s + step], ct, alpha=-2.0).argmin(1)
+    return arg
+
+
+def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row of x: (min squared distance to ``centres``, argmin), chunked."""
+    n = x.shape[0]
+    x_sq = (x * x).sum(1) if x_sq is None else x_sq
+    c_sq = (centres * centres).sum(1)
+    out = torch.empty(n, dtype=x.dtype)
+    arg = torch.empty(n, dtype=torch.long)
+    step = rows_per_chunk(centres.shape[0])
+    for s in range(0, n, step):
+        d = sq_dists(x[s:s + step], centres, x_sq[s:s + step], c_sq)
+        out[s:s + step], arg[s:s + step] = d.min(1)
+    return out, arg
+
+
+def nearest_two(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nearest centre (ties to the lowest), second-smallest value) per row, in the row-shifted
+    units ||c||² − 2 x·c (= ||x − c||² − ||x||²), chunked."""
+    n, k = x.shape[0], centres.shape[0]
+    c_sq = (centres * centres).sum(1)[None, :]
+    ct = centres.T.contiguous()
+    arg = torch.empty(n, dtype=torch.long)
+    second = torch.full((n,), float("inf"))
+    step = rows_per_chunk(k)
+    for s in range(0, n, step):
+        g = torch.addmm(c_sq, x[s:s + step], ct, alpha=-2.0)
+        arg[s:s + step] = g.argmin(1)
+        if k > 1:
+            g.scatter_(1, arg[s:s + step, None], float("inf"))
+            second[s:s + step] = g.min(1).values
+    return arg, second
