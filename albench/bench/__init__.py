@@ -7,13 +7,20 @@ entry-point group ``albench.bench`` in pyproject.toml (``SECTIONS``, the same
 registry mechanism as strategies, adapters and datasets; a section's module is
 imported only when it runs); ``albench bench --section NAME`` runs a subset. Compare ratios measured in one
 run rather than absolute seconds: shared machines are noisy.
+
+Each section records the git commit it was measured at and whether the tree
+was dirty (sections of one ``bench.json`` may come from different runs), its
+CPU and wall seconds and the machine's load average before and after. A
+section may return ``"ratios"`` (name -> float); ``--stability`` runs each
+section twice in a row and records, per ratio, whether the two runs agree
+within +-15 % (``albench.bench.timing.compare_runs``). How individual figures
+are timed: ``albench.bench.timing``.
 """
 from __future__ import annotations
 
 import importlib
 import json
 import platform
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -42,6 +49,36 @@ def machine() -> dict:
             "processor": platform.processor(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def git_state() -> dict:
+    """The commit checked out now and whether tracked files differ from it (not cached: sections differ)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"git_sha": None, "dirty": None}
+    if sha.returncode != 0:
+        return {"git_sha": None, "dirty": None}
+    return {"git_sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _run_one(name: str, quick: bool) -> dict:
+    from albench.bench.timing import load_average, timed
+
+    run = SECTIONS.get(name)
+    state, load0 = git_state(), load_average()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with timed() as sw:
+        section = run(quick=quick)
+    section.update(state)
+    section.update({"wall_seconds": round(sw.sample.wall_s, 2), "cpu_seconds": round(sw.sample.cpu_s, 2),
+                    "measured_at": started, "load_average": [load0, load_average()]})
+    return section
+
+
 def rows_to_markdown(rows: list[dict]) -> str:
     if not rows:
         return "(no rows)"
@@ -52,8 +89,9 @@ def rows_to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
+def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability: bool = False) -> dict:
     from albench.api.errors import UnknownNameError
+    from albench.bench.timing import compare_runs
 
     names = names or SECTIONS.names()
     for n in names:
@@ -64,24 +102,44 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     result = {"machine": machine(), "quick": quick, "sections": dict(previous.get("sections", {}))}
     for n in names:
-        run = SECTIONS.get(n)
-        t0 = time.perf_counter()
-        section = run(quick=quick)
-        section["wall_seconds"] = round(time.perf_counter() - t0, 2)
-        section["measured_at"] = result["machine"]["date"]
+        section = _run_one(n, quick)
+        if stability:
+            second = _run_one(n, quick)
+            second["stability"] = {"first_run": {k: section.get(k) for k in ("measured_at", "git_sha", "dirty",
+                                                                               "cpu_seconds", "wall_seconds",
+                                                                               "load_average")},
+                                   "rows": compare_runs(section.get("ratios", {}), second.get("ratios", {}))}
+            section = second
         result["sections"][n] = section
     from albench.api.atomic import atomic_write
     from albench.engine.records import atomic_write_json
 
     atomic_write_json(json_path, result)
-    md = [f"# albench bench\n", f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, "
-          f"torch {result['machine']['torch']}, CUDA: {result['machine']['cuda'] or 'none'}; "
-          f"albench {result['machine']['albench']} ({result['machine']['git_sha']}); {result['machine']['date']}.\n"]
+    atomic_write(out_dir / "bench.md", render_markdown(result))
+    return result
+
+
+def render_markdown(result: dict) -> str:
+    m = result["machine"]
+    md = [f"# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+          f"CUDA: {m['cuda'] or 'none'}; albench {m['albench']}; last run {m['date']}. Each section names the "
+          f"commit it was measured at.\n"]
     for n, sec in result["sections"].items():
         md.append(f"## {n}: {sec.get('title', '')}\n")
-        md.append(f"Measured {sec.get('measured_at', '?')} in {sec.get('wall_seconds', '?')} s.\n")
+        sha = sec.get("git_sha") or "unknown commit"
+        tree = {True: ", dirty tree", False: ", clean tree"}.get(sec.get("dirty"), "")
+        load = sec.get("load_average")
+        md.append(f"Measured {sec.get('measured_at', '?')} at {sha}{tree} in {sec.get('wall_seconds', '?')} s wall, "
+                  f"{sec.get('cpu_seconds', '?')} s CPU" + (f"; load average {load[0]} -> {load[1]}" if load else "")
+                  + ".\n")
         md.append(rows_to_markdown(sec.get("rows", [])) + "\n")
         if sec.get("notes"):
             md.append(sec["notes"] + "\n")
-    atomic_write(out_dir / "bench.md", "\n".join(md))
-    return result
+        if sec.get("stability"):
+            st = sec["stability"]
+            ok = all(r["within"] for r in st["rows"])
+            md.append(f"Stability: two consecutive runs (first at {st['first_run'].get('measured_at')}, "
+                      f"{st['first_run'].get('wall_seconds')} s wall); every ratio within ±15 %: "
+                      f"{'yes' if ok else 'NO'}.\n")
+            md.append(rows_to_markdown(st["rows"]) + "\n")
+    return "\n".join(md)

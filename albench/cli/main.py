@@ -316,55 +316,75 @@ def status_cmd(list_runs, **kw) -> None:
         click.echo(f"  note: {note}")
 
 
+def parse_budgets(value: str | None) -> list[int] | None:
+    """--budget 1,2,5 -> [1, 2, 5] (whole percentages of the pool)."""
+    if not value:
+        return None
+    try:
+        return [int(b) for b in split_list(value)]
+    except ValueError:
+        raise AlbenchError(f"--budget takes whole percentages, got {value!r}.") from None
+
+
+def config_option(f):
+    return click.option("--config", "configs", multiple=True, metavar="ID",
+                        help="In cells with several configurations, show this config id (prefix; repeatable). "
+                             "Default: the configuration with the most seeds, then the newest.")(f)
+
+
 @main.command("table")
 @click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
-@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) to show [the preset's: 1,2,5].")
-@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
+@click.option("--budget", "budgets", default=None,
+              help="Comma-separated budgets (%%) to show [the preset's: 1,2,5; without --preset: every round].")
+@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3; without --preset: all].")
 @click.option("--compare", type=click.Choice(["paper"]), default=None,
-              help="Put the paper's published numbers beside ours, with the difference.")
+              help="Put the paper's published numbers beside ours, with the difference (--suite paper only).")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the Markdown, LaTeX and CSV files go.")
-def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
-    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown.
+    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
+    holds one configuration; when several exist, the choice and what differs are listed.
     """
-    from albench.reporting.tables import simple_table, write_preset_tables
+    from albench.reporting.tables import write_preset_tables, write_simple_table
 
+    budget_list = parse_budgets(budgets)
+    seed_list = parse_seeds(seeds) if seeds else None
     if preset is None:
         if compare:
             raise AlbenchError("--compare paper needs --preset (the paper's tables are table1 .. table4).")
+        if suite != "paper":
+            raise AlbenchError("--suite only applies to --preset tables.")
         import warnings
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            text = simple_table(results_dir)
-        for w in caught:  # mixed configuration hashes, unreadable records
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs)
+        for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
+        if written:
+            click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
-    budget_list = None
-    if budgets:
-        try:
-            budget_list = [int(b) for b in split_list(budgets)]
-        except ValueError:
-            raise AlbenchError(f"--budget takes whole percentages, got {budgets!r}.") from None
-    written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list,
-                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare)
+    written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list, seeds=seed_list,
+                                            compare=compare, configs=configs)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
 
 @main.command("report")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-def report_cmd(results_dir, out) -> None:
+def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
     from albench.reporting.report import write_report
 
-    path = write_report(results_dir, out)
+    path = write_report(results_dir, out, configs)
     click.echo(f"wrote {path}")
 
 
@@ -416,7 +436,9 @@ def toy_zeroshot(cache_dir) -> None:
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--gpu", is_flag=True, help="Run the one-shot GPU benchmark instead (writes bench_gpu.json/.md).")
 @click.option("--dry-run", is_flag=True, help="With --gpu: tiny sizes on the CPU (writes bench_gpu_dryrun.json/.md).")
-def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
+@click.option("--stability", is_flag=True, help="Run each section twice in a row; report whether every ratio agrees "
+                                                "within ±15 %.")
+def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
     """Measure speed and memory; write reports/bench.json and reports/bench.md."""
     from albench.bench import run_sections
 
@@ -432,7 +454,9 @@ def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
                    f"{' (dry run: meaningless)' if dry_run else ''}")
         return
 
-    result = run_sections(split_list(sections) if sections else None, quick, Path(out))
+    if stability and gpu:
+        raise AlbenchError("--stability applies to the CPU sections, not --gpu.")
+    result = run_sections(split_list(sections) if sections else None, quick, Path(out), stability=stability)
     click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "
                f"({', '.join(result['sections'])})")
 
