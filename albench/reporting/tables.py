@@ -94,9 +94,10 @@ def simple_table(source, budgets=None, seeds=None, configs=()) -> tuple[str, pd.
 
 
 def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=()) -> tuple[list[Path], str]:
-    """Write ``table.md`` and ``table.csv`` (the simple table) into ``out_dir``; return paths and the Markdown."""
+    """Write ``table.md`` and ``table.csv`` (the simple table) into ``out_dir`` (None: nothing written);
+    return paths and the Markdown."""
     md, frame, _ = simple_table(source, budgets, seeds, configs)
-    if frame.empty:
+    if frame.empty or out_dir is None:
         return [], md
     out = _out_dir(out_dir)
     return [atomic_write(out / "table.md", md + "\n"),
