@@ -44,6 +44,7 @@ import torch
 
 from albench.api.adapter import Labeled, ZeroShotClassifier
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
 from albench_adapters.dualprompt import DualPrompt, clean_probability_from_logits
 
@@ -92,6 +93,7 @@ class DualPromptStrategy(Strategy):
     needs_labels = False
     stochastic = False
     defaults = {"K": 16, "k": 16, **DualPrompt.defaults}
+    schema = {"K": Opt(int, 1, 100_000), "k": Opt(int, 0, 100_000), **DualPrompt.schema}
 
     def __init__(self, **options):
         super().__init__(**options)

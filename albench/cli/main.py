@@ -26,7 +26,8 @@ class AlbenchGroup(click.Group):
         except AlbenchError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
+            for message in getattr(exc, "problems", None) or [str(exc)]:
+                click.echo(f"error: {message}", err=True)
             sys.exit(exc.exit_code)
 
 
