@@ -71,12 +71,16 @@ import torch
 import torch.nn.functional as F
 
 from albench.api.adapter import Adapter, AdapterEnv, Labeled
+from albench.api.capabilities import clean_probability_from_logits
 from albench.api.errors import AlbenchError
 from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.training import PixelFeed, TrainConfig, encode_split, train
 
 from .coop import PromptLearner, check_training_options
+
+__all__ = ["DualPrompt", "DualPromptModel", "clean_probability_from_logits", "complementary_labels",
+           "dual_logits", "dualprompt_loss"]
 from .vpt import VisualPrompts
 
 
@@ -106,14 +110,6 @@ def dual_logits(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, sca
     """Scaled cosine logits of images against positive and negative prompts, (n, C) each."""
     v = F.normalize(img.float(), dim=-1)
     return scale * v @ t_pos.T, scale * v @ t_neg.T
-
-
-def clean_probability_from_logits(pos: torch.Tensor, neg: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 3: p_clean of ``labels`` (default: the predicted class, argmax of ``pos``)."""
-    if labels is None:
-        labels = pos.argmax(1)
-    rows = torch.arange(pos.shape[0], device=pos.device)
-    return torch.sigmoid(pos[rows, labels] - neg[rows, labels])
 
 
 def complementary_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
@@ -146,7 +142,10 @@ def dualprompt_loss(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor,
 
 
 class DualPrompt(Adapter):
-    """The paper's full framework ("Ours"): dual text prompts + VPT, trained on labels and pseudo-labels."""
+    """The paper's full framework ("Ours"): dual text prompts + VPT, trained on labels and pseudo-labels.
+
+    Implements ``albench.api.capabilities.DualPromptCapable`` (``fitted``, ``dual_logits``).
+    """
 
     name = "dualprompt"
     frozen_image_encoder = False

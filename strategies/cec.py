@@ -27,7 +27,7 @@ is an ASSUMPTION, exposed as an option where the text leaves a choice:
 4. Combination (``combination``): ``sum`` (default) U = H̃ + β·H_NN; ``product``
    U = H̃·H_NN; β = ``beta`` (1.0).
 5. Diversity: k-means with B clusters on the unlabelled image features, each
-   sample weighted by U (seeded k-means++ init from ``ctx.rng``, ``kmeans_iters``
+   sample weighted by U (seeded greedy k-means++ init from ``ctx.rng``, ``kmeans_iters``
    Lloyd steps); from each non-empty cluster the sample nearest its centroid
    (CLUE-style). Clusters that come out empty are replaced by the highest-U
    samples not yet picked.
@@ -108,6 +108,7 @@ class CEC(Strategy):
                                  max_iter=int(self.options["kmeans_iters"]))
         picked = nearest_to_centres(feats, centres, labels)
         if picked.size < B:
+            ctx.note_fallback(B - picked.size, "fill by highest uncertainty: empty clusters")
             rest = np.setdiff1d(np.arange(len(u)), picked)
             picked = np.concatenate([picked, rest[lowest_k(-score[rest], B - picked.size)]])
         return u[picked[:B]]

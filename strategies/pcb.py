@@ -27,6 +27,7 @@ labelled (as the harness would do for it).
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
@@ -47,8 +48,12 @@ def sub_context(ctx: RoundContext, budget: int, rng: np.random.Generator) -> Rou
 
 
 def balance(candidates: np.ndarray, predicted: np.ndarray, counts: np.ndarray, budget: int,
-            rng: np.random.Generator, fallback: str = "skip") -> np.ndarray:
-    """PCB's balancing loop over ``candidates`` with predicted classes ``predicted``."""
+            rng: np.random.Generator, fallback: str = "skip",
+            on_fallback: Callable[[int], None] | None = None) -> np.ndarray:
+    """PCB's balancing loop over ``candidates`` with predicted classes ``predicted``.
+
+    Each pick drawn from any free candidate rather than the neediest class is
+    reported to ``on_fallback`` (one call per such pick)."""
     counts = counts.astype(np.int64).copy()
     free = np.ones(len(candidates), dtype=bool)
     exhausted = np.zeros(len(counts), dtype=bool)
@@ -62,6 +67,8 @@ def balance(candidates: np.ndarray, predicted: np.ndarray, counts: np.ndarray, b
             counts[c] += 1
         elif fallback == "reference" or exhausted.all():
             j = int(rng.choice(np.flatnonzero(free)))
+            if on_fallback is not None:
+                on_fallback(1)
         else:
             exhausted[c] = True
             continue
@@ -102,4 +109,5 @@ class PCB(Strategy):
             cand = check_selection(self.options["base"], self.base.select(sub), sub)
         predicted = ctx.probs[cand].argmax(axis=1)
         counts = np.bincount(ctx.labels, minlength=ctx.num_classes)
-        return balance(cand, predicted, counts, B, ctx.rng, self.options["fallback"])
+        return balance(cand, predicted, counts, B, ctx.rng, self.options["fallback"],
+                       on_fallback=lambda n: ctx.note_fallback(n, "random pick: neediest class has no candidate"))

@@ -124,6 +124,7 @@ class ProbCover(Strategy):
             degree[cur] = min(degree[cur], 0)
         out = rel[np.asarray(picked, dtype=np.int64)]
         if out.size < B:
+            ctx.note_fallback(B - out.size, "random fill: coverage exhausted before the budget")
             rest = np.setdiff1d(u, out)
             out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
         return out

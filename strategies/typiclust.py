@@ -14,7 +14,7 @@ k = min(20, cluster size // 2) (squared distances, as faiss ``IndexFlatL2``).
 
 Features: the current model's L2-normalised CLIP image features (the reference
 uses self-supervised SimCLR/DINO features; frozen CLIP plays that role here).
-Differences: clustering is our seeded k-means (k-means++ init from
+Differences: clustering is our seeded k-means (greedy k-means++ init from
 ``ctx.rng``, ``kmeans_iters`` = 10 Lloyd steps) instead of the reference's
 unseeded sklearn ``KMeans`` (K ≤ 50) / ``MiniBatchKMeans`` (batch 5000), which was
 too slow on 2 CPU cores at N = 100k; a cluster with no unlabelled sample left is skipped (the reference
@@ -92,6 +92,7 @@ class TypiClust(Strategy):
             i += 1
         out = rel[np.asarray(picked, dtype=np.int64)]
         if out.size < B:
+            ctx.note_fallback(B - out.size, "random fill: fewer usable clusters than the budget")
             rest = np.setdiff1d(u, out)
             out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
         return out

@@ -2,7 +2,6 @@
 import json
 import shutil
 
-import pytest
 from click.testing import CliRunner
 
 import albench
@@ -10,7 +9,7 @@ from albench.clip.backbone import BackboneSpec
 from albench.cli.main import main
 from albench.engine.protocol import RunSpec, Workspace, config_hash, run_config
 
-from test_reliability import GRID, RUNS, strip_timing, valid_records, warm  # noqa: F401
+from helpers import GRID, RUNS, strip_timing, valid_records
 
 
 def cli(*args):
@@ -100,7 +99,6 @@ def test_split_file_and_weights_file_contents_change_the_identity(tmp_path):
     ws2 = Workspace(tmp_path / "cache", device="cpu", progress=False)
     assert ws2.task("eurosat", str(tmp_path), {"allow_custom_split": True}).fingerprint() != fp
 
-    import torch
     from safetensors.torch import save_file
 
     from albench.clip.backbone import Backbone

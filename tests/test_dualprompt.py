@@ -109,16 +109,17 @@ def test_quota_and_remainder_rule_exact():
     # so the remainder is 8 mod 3 = 2 plus 1 = 3 samples, chosen by lowest p_clean among everything left.
     pred = np.array([0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 0, 2])
     p = np.array([.10, .20, .05, .90, .15, .80, .30, .35, .60, .70, .12, .33])
-    got = quota_select(p, pred, 8, 3)
+    got, shortfall = quota_select(p, pred, 8, 3)
+    assert shortfall == 1  # class 1's missing candidate is the fallback; 8 mod 3 is the designed remainder
     # per class: class 0 -> positions 2 (.05), 0 (.10); class 1 -> 5 (.80); class 2 -> 6 (.30), 11 (.33)
     # remainder from the rest {1 .20, 3 .90, 4 .15, 7 .35, 8 .60, 9 .70, 10 .12}: 10, 4, 1
     assert sorted(got[:5].tolist()) == [0, 2, 5, 6, 11]
     assert got[5:].tolist() == [10, 4, 1]
     assert len(set(got.tolist())) == 8
     # budget below C: everything by lowest p_clean overall
-    assert quota_select(p, pred, 2, 3).tolist() == [2, 0]
+    assert quota_select(p, pred, 2, 3)[0].tolist() == [2, 0]
     # exact multiple: pure per-class quotas
-    assert sorted(quota_select(np.array([.5, .4, .3, .2]), np.array([0, 0, 1, 1]), 2, 2).tolist()) == [1, 3]
+    assert sorted(quota_select(np.array([.5, .4, .3, .2]), np.array([0, 0, 1, 1]), 2, 2)[0].tolist()) == [1, 3]
     with pytest.raises(AlbenchError, match="budget 13 exceeds the 12"):
         quota_select(p, pred, 13, 3)
 
@@ -164,7 +165,7 @@ def test_strategy_select_and_mine_on_constructed_case(env, monkeypatch):
     assert fits == []  # the run's trained dual-prompt adapter is reused, not retrained
     unl = ctx.unlabeled
     pc = torch.sigmoid(margin).numpy()[unl]
-    expect = unl[quota_select(pc, pred[unl], 7, c)]
+    expect = unl[quota_select(pc, pred[unl], 7, c)[0]]
     assert picked.tolist() == expect.tolist()
     # quota floor(7/4) = 1 from each of classes 0, 1, 2 (class 3 has no candidates), then 4 by lowest p_clean
     for cls in range(3):
@@ -198,7 +199,8 @@ def test_round1_trains_own_model_on_zero_shot_top_K(env, monkeypatch):
     exp_idx, exp_lab = zero_shot_pseudo(ctx.probs, np.arange(n), 3)
     assert seen["labeled"] == 0 and np.array_equal(seen["pseudo"].indices, exp_idx)
     assert np.array_equal(seen["pseudo"].labels, exp_lab) and np.bincount(exp_lab).max() <= 3
-    assert ctx.state["dualprompt_last"]["model"].startswith("trained its own model on 0 labels + zero-shot top-3")
+    assert ctx.state["dualprompt_last"]["model"].startswith(
+        "trained its own model (the strategy's options) on 0 labels + zero-shot top-3")
 
 
 # ---------------------------------------------------------------- learning on the shipped toy CLIP
@@ -232,9 +234,71 @@ def test_runs_complete(tmp_path, workspace, adapter):
     rec = execute(spec, tmp_path, workspace).record
     b = rec["round_budget"]
     assert [r["labeled"] for r in rec["rounds"]] == [b, 2 * b]
+    for r in rec["rounds"]:  # every diagnostic of a dual-prompt selection is in the record
+        d = r["diagnostics"]
+        assert all(d["auroc"][k] is not None for k in ("max_softmax", "entropy", "margin", "p_clean"))
+        assert d["selection"]["model_has_dual_prompts"] and sum(d["selection"]["predicted_class_hist"]) == b
+        assert d["pseudo_labels"]["size"] > 0 and 0 <= d["pseudo_labels"]["precision"] <= 1
+        assert d["pseudo_labels"]["used_by_adapter"] == (adapter == "dualprompt")
+        assert d["mean_p_clean"]["correct"] is not None and 0 <= d["test"]["balanced_accuracy"] <= 100
+    models = [r["diagnostics"]["selection"]["model"] for r in rec["rounds"]]
+    if adapter == "dualprompt":
+        assert models[0].startswith("trained its own model (the adapter's options)")
+        assert models[1] == "reused the run's dual-prompt adapter"
+    else:
+        assert all(m.startswith("trained its own model (the strategy's options)") for m in models)
     sel = sum((r["selected"] for r in rec["rounds"]), [])
     assert len(set(sel)) == len(sel) == 2 * b
     assert all(0 <= r["accuracy"] <= 100 for r in rec["rounds"])
     # pseudo-labels reach the adapter that accepts them (k per predicted class), never CoOp
     for r in rec["rounds"]:
         assert (0 < r["pseudo_labeled"] <= 4 * rec["num_classes"]) if adapter == "dualprompt" else r["pseudo_labeled"] == 0
+
+
+# ---------------------------------------------------------------- "Ours" consistency
+def _round1_ctx(env):
+    n = len(env.task.pool)
+    return RoundContext(round=1, budget=4, pool_size=n, num_classes=env.num_classes, labeled=np.zeros(0, int),
+                        labels=np.zeros(0, int), rng=np.random.default_rng(0), model=ZeroShotClassifier(env), env=env,
+                        state={})
+
+
+def _built_models(monkeypatch):
+    built = []
+    real_init = DualPrompt.__init__
+
+    def spy(self, env, **kw):
+        real_init(self, env, **kw)
+        built.append(self)
+
+    monkeypatch.setattr(DualPrompt, "__init__", spy)
+    return built
+
+
+def test_ours_round1_model_takes_the_adapter_options(env, monkeypatch):
+    import dataclasses
+
+    from albench.api.options import resolve_options
+
+    built = _built_models(monkeypatch)
+    a_opts = resolve_options("adapter", "dualprompt", DualPrompt.defaults, {"vpt_tokens": 0, "epochs": 1, "lam": 0.5})
+    ours = dataclasses.replace(env, extra={"adapter": "dualprompt", "adapter_options": a_opts})
+    ctx = _round1_ctx(ours)
+    DualPromptStrategy(K=2).select(ctx)
+    assert built[-1].model.visual is None and built[-1].options["lam"] == 0.5  # the adapter's, not 20 tokens
+    assert "the adapter's options" in ctx.selection_model_note and ctx.selection_model is built[-1]
+    # with another adapter the strategy's own options apply
+    other = dataclasses.replace(env, extra={"adapter": "coop", "adapter_options": {}})
+    ctx = _round1_ctx(other)
+    DualPromptStrategy(K=2, epochs=1, vpt_tokens=3).select(ctx)
+    assert built[-1].model.visual is not None and built[-1].options["vpt_tokens"] == 3
+    assert "the strategy's options" in ctx.selection_model_note
+
+
+def test_ours_strategy_model_option_clash_is_an_error(env):
+    import dataclasses
+
+    ours = dataclasses.replace(env, extra={"adapter": "dualprompt",
+                                           "adapter_options": {**DualPrompt.defaults, "vpt_tokens": 0}})
+    with pytest.raises(AlbenchError, match=r"vpt_tokens=20 \(adapter: 0\).*--adapter-opt"):
+        DualPromptStrategy(K=2, vpt_tokens=20).select(_round1_ctx(ours))

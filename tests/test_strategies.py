@@ -207,6 +207,24 @@ def test_d2_sampling_draws_proportional_to_squared_distance():
     assert all(len(set(r.tolist())) == 3 for r in runs)
 
 
+def test_badge_select_draws_the_second_pick_by_squared_gradient_distance():
+    """Strategy level: first pick = argmax ‖g‖ always; the second ∝ ‖g_i − g_first‖² (explicit g)."""
+    p = np.array([[0.6, 0.3, 0.1], [0.5, 0.45, 0.05], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33], [0.1, 0.1, 0.8],
+                  [0.45, 0.1, 0.45]])
+    f = np.array([[1.0, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.6, 0.6, 0], [0, 0, 1], [0.7, 0, 0.7]])
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    g = explicit_grad_embedding(p, f)
+    first = int(np.argmax(np.linalg.norm(g, axis=1)))
+    d2 = ((g - g[first]) ** 2).sum(1)
+    law = d2 / d2.sum()
+    counts = np.zeros(6)
+    for seed in range(1500):
+        out = STRATEGIES.get("badge")().select(ctx_from(np.log(p), f, budget=2, seed=seed))
+        assert out[0] == first
+        counts[out[1]] += 1
+    assert np.abs(counts / counts.sum() - law).max() < 0.04, (counts / counts.sum(), law)
+
+
 # ----------------------------------------------------------------------------- alfa-mix
 
 def direct_alfamix_candidates(z, probs, w, anchors, cap):
@@ -245,6 +263,54 @@ def test_alfamix_candidate_mask_equals_direct_closed_form(cap):
     assert np.array_equal(got, expected)
 
 
+def alfamix_pool(n=300, c=5, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(c, d))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    z = rng.normal(size=(n, d))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    labeled = np.arange(0, n, 10)
+    labels = (z[labeled] @ w.T).argmax(1)
+    return ctx_from(20 * z @ w.T, z, classifier=w.astype(np.float32), labeled=labeled, labels=labels, budget=6,
+                    seed=seed)
+
+
+def direct_alfamix_candidate_loop(ctx, cap_step=0.2):
+    """The reference's query loop: cap += step, OR the flipped samples, stop once more than B."""
+    from albench_strategies.alfamix import class_anchors
+
+    u = ctx.unlabeled
+    z = ctx.features[u].astype(np.float64)
+    anchors = class_anchors(ctx.features[ctx.labeled].astype(np.float64), ctx.labels, ctx.num_classes)
+    cand, cap = np.zeros(len(u), dtype=bool), 0.0
+    while cap < 1.0:
+        cap += cap_step
+        cand |= direct_alfamix_candidates(z, ctx.probs[u], ctx.classifier.astype(np.float64), anchors, cap)
+        if cand.sum() > ctx.budget:
+            break
+    return np.flatnonzero(cand)
+
+
+def test_alfamix_select_picks_only_from_the_reference_candidate_set():
+    ctx = alfamix_pool()
+    expected = direct_alfamix_candidate_loop(ctx)
+    assert ctx.budget < expected.size < len(ctx.unlabeled) // 2  # the first cap step already has > B
+    assert np.array_equal(STRATEGIES.get("alfamix")().candidates(ctx), expected)
+    for seed in range(4):
+        ctx.rng = np.random.default_rng(seed)
+        out = STRATEGIES.get("alfamix")().select(ctx)
+        assert len(set(out.tolist())) == ctx.budget and set(out.tolist()) <= set(ctx.unlabeled[expected].tolist())
+
+
+def test_alfamix_select_takes_every_candidate_when_there_are_few():
+    """With |candidates| <= B each candidate is its own cluster: all are picked, the rest is random."""
+    ctx = alfamix_pool()
+    expected = ctx.unlabeled[direct_alfamix_candidate_loop(ctx, cap_step=1.0)]
+    ctx.budget = expected.size + 3
+    out = STRATEGIES.get("alfamix")(alpha_cap=1.0).select(ctx)
+    assert set(expected.tolist()) <= set(out.tolist()) and len(set(out.tolist())) == ctx.budget
+
+
 def test_alfamix_anchor_of_unlabelled_class_is_overall_mean():
     from albench_strategies.alfamix import class_anchors
 
@@ -278,6 +344,56 @@ def test_gcn_loss_matches_bce_adj_definition():
     s = torch.sigmoid(logit)
     ref = -torch.log(s[2:]).mean() - 1.2 * torch.log(1 - s[:2]).mean()
     assert torch.allclose(bce_adj_loss(logit, 2, 1.2), ref)
+
+
+def test_uncertain_gcn_picks_the_scores_closest_to_the_margin():
+    from albench_strategies.gcnal import uncertain_picks
+
+    s = np.array([0.5, 0.375, 0.9, 0.125, 0.75, 0.0, 0.25])
+    assert uncertain_picks(s, 0.25, 3).tolist() == [6, 1, 3]  # |s − 0.25| = 0, .125, .125 (tie: lower first)
+    assert uncertain_picks(s, 0.5, 2).tolist() == [0, 1]
+
+
+def test_gcnal_uncertain_select_takes_scores_closest_to_margin(small):
+    ctx = small()
+    opts = {"steps": 15, "subset": 80}
+    ctx.rng = np.random.default_rng(0)
+    out = STRATEGIES.get("gcnal")(**opts).select(ctx)
+    ctx.rng = np.random.default_rng(0)
+    fit = STRATEGIES.get("gcnal")(**opts).fit(ctx)
+    s = 1 / (1 + np.exp(-fit.logit[:80]))
+    dist = np.abs(s - 0.1)
+    assert set(out.tolist()) == set(fit.sub[np.argsort(dist)[:ctx.budget]].tolist())
+    assert np.abs(s[np.isin(fit.sub, out)] - 0.1).max() < np.abs(s[~np.isin(fit.sub, out)] - 0.1).min()
+
+
+def reference_kcenter_google(feat, already_selected, n):
+    """Transcription of google/active-learning ``kCenterGreedy.select_batch_`` as Sequential-GCN calls
+    it: min distances to the labelled nodes, then argmax / update, n times."""
+    min_d = np.sqrt(((feat[:, None, :] - feat[None, already_selected, :]) ** 2).sum(-1)).min(1)
+    batch = []
+    for _ in range(n):
+        ind = int(np.argmax(min_d))
+        batch.append(ind)
+        min_d = np.minimum(min_d, np.sqrt(((feat - feat[ind]) ** 2).sum(-1)))
+    return batch
+
+
+def test_coregcn_runs_kcenter_on_hidden_layer_and_score_as_the_reference(small):
+    ctx = small()
+    opts = {"method": "core", "steps": 15, "subset": 80}
+    ctx.rng = np.random.default_rng(0)
+    out = STRATEGIES.get("gcnal")(**opts).select(ctx)
+    ctx.rng = np.random.default_rng(0)
+    fit = STRATEGIES.get("gcnal")(**opts).fit(ctx)
+    feat = np.concatenate([fit.hidden, fit.logit[:, None]], axis=1).astype(np.float64)  # GCN.forward's 3rd output
+    assert feat.shape[1] == 129
+    ref = reference_kcenter_google(feat, np.arange(80, len(feat)), ctx.budget)
+    assert out.tolist() == fit.sub[ref].tolist()
+    ctx.rng = np.random.default_rng(0)
+    hidden_only = STRATEGIES.get("gcnal")(coregcn_space="hidden", **opts).select(ctx)
+    ref_h = reference_kcenter_google(fit.hidden.astype(np.float64), np.arange(80, len(feat)), ctx.budget)
+    assert hidden_only.tolist() == fit.sub[ref_h].tolist()
 
 
 @pytest.mark.parametrize("method", ["uncertain", "core"])
@@ -363,9 +479,15 @@ def test_typiclust_takes_the_most_typical_sample_of_each_cluster():
     f = centres[y] + rng.normal(scale=0.3, size=(60, 8))
     f[[5, 25, 45]] = centres  # the exact centres are the densest points
     f /= np.linalg.norm(f, axis=1, keepdims=True)
+    def most_typical(members, k=5):  # reference: 1 / (mean of the k smallest squared distances + 1e-5)
+        d = ((f[members][:, None] - f[members][None]) ** 2).sum(-1)
+        np.fill_diagonal(d, np.inf)
+        return int(members[np.argmax(1 / (np.sort(d, 1)[:, :k].mean(1) + 1e-5))])
+
+    expected = [most_typical(np.flatnonzero(y == c)) for c in range(3)]
     ctx = ctx_from(np.zeros((60, 3)), f, budget=3)
     out = STRATEGIES.get("typiclust")(k_nn=5).select(ctx)
-    assert sorted(y[out].tolist()) == [0, 1, 2]
+    assert sorted(out.tolist()) == sorted(expected)  # exactly the most typical sample of each cluster
 
 
 def test_probcover_greedy_max_coverage():
@@ -495,9 +617,7 @@ def test_kmeans_equals_plain_lloyd():
     # plain Lloyd from the same seeding (same rng draws), full assignment every step
     rng = np.random.default_rng(0)
     xt = torch.from_numpy(x)
-    first = int(rng.choice(1500, p=w / w.sum()))
-    seeds = common.d2_sample(1500, 25, first, lambda r, cs: common.sq_dists(
-        xt[torch.as_tensor(r)], xt[torch.as_tensor(cs)]).double().numpy(), rng, weights=w)
+    seeds = common.greedy_kmeanspp(xt, 25, rng, weights=w)
     c = xt[torch.as_tensor(seeds)].clone()
     wt = torch.as_tensor(w, dtype=torch.float32)
     for _ in range(10):
@@ -512,6 +632,49 @@ def test_kmeans_equals_plain_lloyd():
     lab = ((xt[:, None] - c[None]) ** 2).sum(-1).argmin(1)
     assert np.array_equal(labels, lab.numpy())
     assert np.allclose(centres, c.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("n, k", [(25, 20), (60, 20)])
+def test_kmeans_cost_matches_scikit_learn(n, k):
+    """Greedy k-means++ (scikit-learn's seeding): mean clustering cost within 5 % of sklearn's KMeans
+    on pools barely larger than k, where plain k-means++ seeding is ~18 % worse at 25/20."""
+    from sklearn.cluster import KMeans
+
+    from albench.components.selection import kmeans
+
+    def cost(x, c):
+        return ((x[:, None] - c[None]) ** 2).sum(-1).min(1).sum()
+
+    ours, ref = [], []
+    for pool in range(3):
+        x = np.random.default_rng(100 + pool).normal(size=(n, 16)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        for s in range(8):
+            ours.append(cost(x, kmeans(x, k, np.random.default_rng(s))[0]))
+            ref.append(cost(x, KMeans(k, n_init=1, random_state=s).fit(x).cluster_centers_))
+    assert np.mean(ours) <= 1.05 * np.mean(ref), (np.mean(ours), np.mean(ref))
+
+
+def test_greedy_kmeanspp_keeps_the_candidate_with_the_lowest_potential():
+    """Two far, heavy blobs and a light outlier: after the first centre, greedy seeding must take the
+    other heavy blob (lowest potential), which the D² law alone would often miss for the outlier."""
+    from albench.components.selection import greedy_kmeanspp
+
+    x = np.zeros((41, 2), dtype=np.float32)
+    x[20:40, 0] = 10.0  # blob B at (10, 0); blob A at the origin
+    x[40] = (0, 14.0)  # one outlier: D² 196 from A, but covering it leaves blob B's 20×100
+    firsts = {}
+    for seed in range(40):
+        seeds = greedy_kmeanspp(torch.from_numpy(x), 2, np.random.default_rng(seed), n_trials=8)
+        firsts[seed] = seeds
+        if seeds[0] < 20:
+            assert 20 <= seeds[1] < 40, seeds
+    assert sum(s[0] < 20 for s in firsts.values()) > 5
+    w = np.ones(41)
+    w[40] = 1000.0  # a heavy outlier: now it is the best second centre from blob A
+    for seed in range(10):
+        seeds = greedy_kmeanspp(torch.from_numpy(x), 2, np.random.default_rng(seed), weights=w, n_trials=8)
+        assert seeds[0] == 40 or seeds[1] == 40
 
 
 def test_chunked_entropy_equals_one_block():

@@ -1,6 +1,4 @@
 """Paper-layout tables from synthetic records with known numbers."""
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,30 +8,7 @@ from albench.cli.main import main
 from albench.reporting.paper import paper_cell
 from albench.reporting.tables import aubc, preset_tables, write_preset_tables
 
-# accuracy at round r for (column strategy, adapter) and seed: base + r + seed offset
-BASE = {("random", "coop"): 40.0, ("coreset", "coop"): 41.0, ("badge", "coop"): 45.0,
-        ("dualprompt", "coop"): 47.0, ("dualprompt", "dualprompt"): 50.0}
-SEED_OFF = {1: -1.0, 2: 0.0, 3: 1.0}
-DATASET_SHIFT = {"toy_shapes": 10.0, "toy_textures": 0.0, "toy_shifted": -10.0, "toy_patterns": -15.0, "toy_fine": -5.0, "digits": 5.0}
-
-
-def make_record(root: Path, dataset, strategy, adapter, seed, accs, zs=30.0, epochs=20, arch="toy-clip"):
-    config = {"strategy": strategy, "adapter": adapter, "dataset": dataset, "adapter_options": {"epochs": epochs},
-              "backbone": f"{arch}-id", "seed": seed, "protocol": {"rounds": len(accs), "round_fraction": 0.01,
-                                                                   "round_budget": None}}
-    chash = f"{abs(hash(json.dumps(config, sort_keys=True))) % 10**12:012d}"
-    rounds = [{"round": r, "labeled": 10 * r, "budget_pct": float(r), "accuracy": a, "classes_covered": min(8, 3 + r),
-               "seconds": {"select": 0.01 * r, "train": 0.1, "evaluate": 0.01}} for r, a in enumerate(accs, 1)]
-    rec = {"schema": 1, "run_id": f"{strategy}__{adapter}__seed{seed}__{chash}", "config_hash": chash,
-           "config": config, "label": strategy, "strategy": strategy, "adapter": adapter, "dataset": dataset,
-           "seed": seed, "num_classes": 8, "zero_shot_accuracy": zs, "backbone": {"arch": arch}, "rounds": rounds,
-           "timing": {"total_seconds": 1.0, "finished_at": f"2026-01-0{seed}T00:00:00"}, "environment": {},
-           "device": "cpu"}
-    path = root / dataset / f"{rec['run_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rec))
-    return path
-
+from helpers import BASE, DATASET_SHIFT, SEED_OFF, make_record
 
 @pytest.fixture
 def results(tmp_path):

@@ -18,6 +18,12 @@ data bank, device, for strategies that train their own model) and
 ``ctx.state``, a dict that persists across the rounds of one run. A strategy
 may hand pseudo-labels to the next adapter with ``ctx.offer_pseudo_labels``.
 
+What a strategy tells the harness (read by the per-round diagnostics): a
+strategy that selects with a model it trained itself says so with
+``ctx.selected_with(model, how)`` (otherwise ``ctx.model`` made the selection),
+and every pick that came from a fallback or a random fill rather than the
+strategy's criterion is counted with ``ctx.note_fallback(count, reason)``.
+
 Strategies with ``needs_labels = True`` are not called while nothing is
 labelled; the harness selects uniformly at random instead (the paper's "—").
 """
@@ -58,6 +64,9 @@ class RoundContext:
     env: Any = None  # albench.api.adapter.AdapterEnv: backbone, task, bank, device, seed
     state: dict = field(default_factory=dict)
     pseudo_labels: tuple[np.ndarray, np.ndarray] | None = None
+    selection_model: Any = None  # set by ``selected_with``: the model that selected, when not ``model``
+    selection_model_note: str | None = None
+    fallbacks: dict = field(default_factory=dict)  # reason -> picks not chosen by the strategy's criterion
 
     def __post_init__(self) -> None:
         from albench.api.errors import AlbenchError
@@ -108,6 +117,15 @@ class RoundContext:
     def offer_pseudo_labels(self, indices: np.ndarray, labels: np.ndarray) -> None:
         """Pseudo-labelled pool samples for adapters that accept them (DualPrompt)."""
         self.pseudo_labels = (np.asarray(indices, dtype=np.int64), np.asarray(labels, dtype=np.int64))
+
+    def selected_with(self, model: Any, how: str) -> None:
+        """Record that the selection came from ``model`` (one the strategy trained), described by ``how``."""
+        self.selection_model, self.selection_model_note = model, how
+
+    def note_fallback(self, count: int, reason: str) -> None:
+        """Count ``count`` picks that came from a fallback or random fill (``reason`` names which)."""
+        if count > 0:
+            self.fallbacks[reason] = self.fallbacks.get(reason, 0) + int(count)
 
 
 class Strategy:

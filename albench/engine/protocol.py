@@ -27,9 +27,10 @@ import albench
 from albench import accounting
 from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
 from albench.clip.backbone import Backbone, BackboneSpec
+from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
 from albench.api.errors import AlbenchError
-from albench.data.features import DataBank, FeatureCache
+from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
 from albench.engine.records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
@@ -202,6 +203,16 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
         lock.release()
 
 
+def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
+    """A round's image-encoder images by phase; filling the frozen-feature cache (whichever phase first
+    needed the features) is booked as ``caching``, not as that phase's work."""
+    def own(p: dict) -> int:
+        return p.get("image_encoder_images", 0) - p.get(CACHE_FILL, 0)
+
+    return {"select": own(select), "train": own(train), "diagnostics": own(diagnostics),
+            "caching": sum(p.get(CACHE_FILL, 0) for p in (select, train, diagnostics))}
+
+
 def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat()
@@ -220,13 +231,15 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
         labeled = np.zeros(0, dtype=np.int64)
         state: dict = {}
         for r in range(1, spec.rounds + 1):
-            env = AdapterEnv(backbone, task, bank, seed=spec.seed, round=r)
+            env = AdapterEnv(backbone, task, bank, seed=spec.seed, round=r,
+                             extra={"adapter": spec.adapter, "adapter_options": config["adapter_options"]})
             ctx = RoundContext(round=r, budget=b, pool_size=n_pool, num_classes=n_classes, labeled=labeled,
                                labels=task.pool.labels[labeled], rng=numpy_rng(spec.seed, "select", r), model=model,
                                env=env, state=state)
             t0 = time.perf_counter()
+            protocol_random = s_cls.needs_labels and labeled.size == 0
             with accounting.measure() as sel_passes:
-                if s_cls.needs_labels and labeled.size == 0:
+                if protocol_random:
                     picked, mode = ctx.rng.choice(ctx.unlabeled, size=b, replace=False), "random (no labels yet)"
                 else:
                     picked, mode = strategy.select(ctx), spec.strategy
@@ -242,17 +255,23 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                 train_info = adapter.fit(Labeled(labeled, task.pool.labels[labeled]), pseudo)
             t_fit = time.perf_counter() - t0
             t0 = time.perf_counter()
-            acc = accuracy(adapter.predict_logits("test"), test_labels)
+            test_logits = adapter.predict_logits("test")
+            acc = accuracy(test_logits, test_labels)
             t_eval = time.perf_counter() - t0
+            with accounting.measure() as diag_passes:
+                diagnostics = round_diagnostics(ctx, ctx.unlabeled, picked, task.pool.labels, test_logits,
+                                                test_labels, pseudo_used=pseudo is not None,
+                                                protocol_random=protocol_random)
             info = {"round": r, "labeled": int(labeled.size), "budget_pct": round(100.0 * labeled.size / n_pool, 4),
                     "accuracy": acc, "selection_mode": mode, "selected": picked.tolist(),
                     "selected_class_hist": _class_hist(task.pool.labels[picked], n_classes),
                     "classes_covered": int(np.unique(task.pool.labels[labeled]).size),
                     "pseudo_labeled": 0 if pseudo is None else len(pseudo),
                     "train": train_info,
-                    "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4)},
-                    "encoder": {"select": sel_passes.get("image_encoder_images", 0),
-                                "train": fit_passes.get("image_encoder_images", 0)}}
+                    "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
+                                "diagnostics": diagnostics["seconds"]},
+                    "encoder": _encoder_passes(sel_passes, fit_passes, diag_passes),
+                    "diagnostics": diagnostics}
             rounds.append(info)
             if on_round:
                 on_round(info)

@@ -17,13 +17,14 @@ from .distances import rows_per_chunk
 
 
 def d2_sample(n: int, budget: int, first: int, sq_dist_to: Callable[[np.ndarray, np.ndarray], np.ndarray],
-              rng: np.random.Generator, weights: np.ndarray | None = None, max_pending: int = 32) -> np.ndarray:
+              rng: np.random.Generator, weights: np.ndarray | None = None, max_pending: int = 32,
+              on_fill: Callable[[int], None] | None = None) -> np.ndarray:
     """k-means++ seeding: ``first``, then each next row drawn ∝ w·D² (D = distance to the
     nearest chosen row), never a chosen row again. ``sq_dist_to(rows, centres)`` returns the
     (len(rows), len(centres)) squared distances. Returns ``budget`` rows in pick order.
 
     When every remaining row has zero mass (all duplicates of chosen rows), the rest is
-    drawn uniformly from the unchosen rows.
+    drawn uniformly from the unchosen rows (their number is passed to ``on_fill``).
     """
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     chosen = [int(first)]
@@ -59,6 +60,8 @@ def d2_sample(n: int, budget: int, first: int, sq_dist_to: Callable[[np.ndarray,
                 continue
             rest = np.flatnonzero(~is_chosen)
             extra = rng.choice(rest, size=budget - len(chosen), replace=False)
+            if on_fill is not None:
+                on_fill(len(extra))
             chosen.extend(int(i) for i in extra)
             break
         cdf = np.cumsum(mass)

@@ -1,4 +1,4 @@
-"""Weighted Lloyd k-means with seeded k-means++ initialisation, and the
+"""Weighted Lloyd k-means with seeded greedy k-means++ initialisation, and the
 "sample nearest each centroid" rule (ALFA-Mix, CEC and TypiClust cluster with it).
 
 **Incremental Lloyd assignment.** After an update only the centres that moved
@@ -12,13 +12,63 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .d2 import d2_sample
 from .distances import as_tensor, nearest_two, rows_per_chunk, sq_dists
+
+
+def greedy_kmeanspp(x: torch.Tensor, k: int, rng: np.random.Generator, weights: np.ndarray | None = None,
+                    n_trials: int | None = None, x_sq: torch.Tensor | None = None) -> np.ndarray:
+    """Greedy k-means++ seeding: ``k`` row indices of ``x``, in pick order.
+
+    Arthur & Vassilvitskii (SODA 2007), greedy variant as in scikit-learn's
+    ``kmeans_plusplus``: the first centre is drawn ∝ w; then, for each next centre,
+    ``n_trials`` (default 2 + ⌊ln k⌋) candidates are drawn ∝ w·D² (D = distance to the
+    nearest chosen centre) and the one that leaves the smallest potential Σ w·D² is kept.
+    All draws come from ``rng``. When no row has mass left (every row duplicates a centre),
+    the remaining centres are drawn uniformly from the rows not chosen yet.
+
+    Cost O(N·k·n_trials·D) time (one chunked distance pass per step), O(N·n_trials) memory.
+    """
+    n = x.shape[0]
+    k = min(k, n)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.sum() <= 0:
+        w = np.ones(n)
+    trials = (2 + int(np.log(k))) if n_trials is None else int(n_trials)
+    x_sq = (x * x).sum(1) if x_sq is None else x_sq
+
+    def dists_to(rows: np.ndarray) -> np.ndarray:
+        """(n, len(rows)) squared distances, float64, in row chunks."""
+        c = x[torch.as_tensor(rows)]
+        c_sq = x_sq[torch.as_tensor(rows)]
+        out = np.empty((n, len(rows)))
+        step = rows_per_chunk(len(rows))
+        for s in range(0, n, step):
+            out[s:s + step] = sq_dists(x[s:s + step], c, x_sq[s:s + step], c_sq).double().numpy()
+        return out
+
+    chosen = [int(rng.choice(n, p=w / w.sum()))]
+    closest = dists_to(np.array(chosen))[:, 0]
+    closest[chosen[0]] = 0.0
+    while len(chosen) < k:
+        mass = w * closest
+        total = mass.sum()
+        if total <= 0:
+            rest = np.setdiff1d(np.arange(n), chosen)
+            chosen.extend(int(i) for i in rng.choice(rest, size=k - len(chosen), replace=False))
+            break
+        cdf = np.cumsum(mass)
+        cand = np.minimum(np.searchsorted(cdf, rng.random(trials) * cdf[-1], side="right"), n - 1)
+        new = np.minimum(closest[:, None], dists_to(cand))
+        new[cand, np.arange(trials)] = 0.0  # a centre is at distance 0 from itself (the Gram trick may round)
+        best = int(np.argmin((w[:, None] * new).sum(0)))
+        chosen.append(int(cand[best]))
+        closest = new[:, best]
+    return np.asarray(chosen, dtype=np.int64)
 
 
 def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None = None,
            max_iter: int = 10, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
-    """(Weighted) Lloyd k-means with k-means++ seeding drawn from ``rng``.
+    """(Weighted) Lloyd k-means with greedy k-means++ seeding (``greedy_kmeanspp``) drawn from ``rng``.
 
     Returns (centres (k, d), labels (n,)). Empty clusters keep their previous centre.
     Stops after ``max_iter`` Lloyd steps or when no centre moves more than ``tol``
@@ -32,17 +82,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.sum() <= 0:
         w = np.ones(n)
-    first = int(rng.choice(n, p=w / w.sum()))
-
-    def sqd(rows: np.ndarray, cs: np.ndarray) -> np.ndarray:
-        if rows.size > 1 and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
-            xr, xr_sq = xt[rows[0]:rows[-1] + 1], x_sq[rows[0]:rows[-1] + 1]  # a range: a view, no copy
-        else:
-            r = torch.as_tensor(rows)
-            xr, xr_sq = xt[r], x_sq[r]
-        return sq_dists(xr, xt[torch.as_tensor(cs)], xr_sq).double().numpy()
-
-    seeds = d2_sample(n, k, first, sqd, rng, weights=w)
+    seeds = greedy_kmeanspp(xt, k, rng, weights=w, x_sq=x_sq)
     centres = xt[torch.as_tensor(seeds)].clone()
     wt = torch.as_tensor(w, dtype=torch.float32)
     xw = xt * wt[:, None]
