@@ -113,7 +113,7 @@ def _backbone(arch: str, sizes: Sizes, device):
         torch.manual_seed(0)
         model = open_clip.create_model(arch, pretrained=None, **kw)
     ident = f"{arch}:{RANDOM}:seed0" + (f":img{sizes.image_size}" if sizes.image_size else "")
-    return Backbone(model, BackboneSpec(arch, RANDOM), f"{RANDOM}:seed0", ident, False, device, model.context_length)
+    return Backbone.from_model(model, BackboneSpec(arch, RANDOM), ident, device)
 
 
 def measure_encode(bb, sizes: Sizes, arch: str) -> dict:

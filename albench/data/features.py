@@ -122,7 +122,10 @@ class DataBank:
 
     def feature_key(self, split: str, view: str = "eval") -> str:
         src = self.task.split(split).source
-        return f"v1|{self.backbone.identity}|{self.task.name}|{split}|{src.fingerprint()}|{self.backbone.image_size}|{view}"
+        # compute_identity: weights + activation + device type + precision (bf16 GPU features never
+        # stand in for fp32 CPU ones)
+        return (f"v2|{self.backbone.compute_identity}|{self.task.name}|{split}|{src.fingerprint()}|"
+                f"{self.backbone.image_size}|{view}")
 
     @torch.no_grad()
     def _encode_split(self, split: str) -> torch.Tensor:

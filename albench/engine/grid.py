@@ -139,6 +139,7 @@ class Grid:
     budgets: tuple[int, ...]
     preset: Preset | None = None
     notes: list[str] = field(default_factory=list)
+    default_backbone: bool = False  # nobody chose the backbone (the toy CLIP): the preflight refuses real data
 
 
 def split_scoped_options(items: dict) -> tuple[dict, dict]:
@@ -272,7 +273,7 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
             unique.append(sp)
     for sp in unique:
         sp.validate()
-    return Grid(unique, tuple(budgets), p, notes)
+    return Grid(unique, tuple(budgets), p, notes, default_backbone=backbone is None and preset is None)
 
 
 # --- status --------------------------------------------------------------------

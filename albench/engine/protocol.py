@@ -90,6 +90,7 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
         "dataset": spec.dataset,
         "task_fingerprint": task.fingerprint(),
         "backbone": backbone.identity,
+        "compute": backbone.compute.describe(),  # device type and precision change the numbers
         "protocol": {"rounds": spec.rounds, "round_fraction": spec.round_fraction, "round_budget": spec.round_budget},
         "seed": spec.seed,
         "albench": albench.__version__,
@@ -114,9 +115,15 @@ def round_budget(spec: RunSpec, pool_size: int) -> int:
 class Workspace:
     """Per-process caches of loaded backbones, tasks and data banks (shared across runs)."""
 
-    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True):
+    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True,
+                 precision: str = "auto", deterministic: bool = False):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
+        self.precision, self.deterministic = precision, deterministic
+        if deterministic:
+            from albench.clip.compute import set_deterministic
+
+            set_deterministic(True)
         self._backbones: dict = {}
         self._tasks: dict = {}
         self._banks: dict = {}
@@ -124,7 +131,7 @@ class Workspace:
     def backbone(self, spec: BackboneSpec) -> Backbone:
         key = canonical(dataclasses.asdict(spec))
         if key not in self._backbones:
-            self._backbones[key] = Backbone.load(spec, device=self.device)
+            self._backbones[key] = Backbone.load(spec, device=self.device, precision=self.precision)
         return self._backbones[key]
 
     def task(self, name: str, data_root: str | None, options: dict | None = None) -> Task:
@@ -134,7 +141,7 @@ class Workspace:
         return self._tasks[key]
 
     def bank(self, backbone: Backbone, task: Task) -> DataBank:
-        key = (backbone.identity, task.name, task.fingerprint())
+        key = (backbone.compute_identity, task.name, task.fingerprint())
         if key not in self._banks:
             self._banks[key] = DataBank(backbone, task, self.cache, progress=self.progress)
         return self._banks[key]
@@ -287,4 +294,5 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
         "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
                    "finished_at": datetime.now(timezone.utc).isoformat()},
         "environment": environment(), "device": str(backbone.device),
+        "compute": {**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
     }

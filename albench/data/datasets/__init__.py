@@ -16,4 +16,11 @@ for _name in COOP_SPLITS:
 register_task("imagefolder", load_imagefolder)
 register_task("csv", load_csv)
 
-__all__ = ["COOP_SPLITS", "load_coop", "load_csv", "load_imagefolder"]
+
+
+def is_real_dataset(name: str) -> bool:
+    """A dataset of real images (CoOp layouts, imagefolder, csv): never meant for the toy CLIP by default."""
+    return name in COOP_SPLITS or name in ("imagefolder", "csv")
+
+
+__all__ = ["COOP_SPLITS", "is_real_dataset", "load_coop", "load_csv", "load_imagefolder"]

@@ -55,14 +55,28 @@ def _template(kind: str, opts: dict) -> str:
     return t
 
 
-def load_imagefolder(data_root=None, **options) -> Task:
-    opts = check_options("imagefolder", options, GENERIC_OPTIONS)
-    root = _dataset_dir("imagefolder", data_root, opts, IMAGEFOLDER_LAYOUT)
-    template = _template("imagefolder", opts)
+def check_generic(kind: str, data_root=None, options: dict | None = None) -> tuple[Path, str, dict]:
+    """Options, folder, template and the train/test splits of an imagefolder or csv dataset, reading no image.
+
+    The preflight calls it for every such dataset of a grid before any run; the loaders start with it.
+    Returns (dataset folder, template, checked options).
+    """
+    layout = IMAGEFOLDER_LAYOUT if kind == "imagefolder" else CSV_LAYOUT
+    opts = check_options(kind, dict(options or {}), GENERIC_OPTIONS)
+    root = _dataset_dir(kind, data_root, opts, layout)
+    template = _template(kind, opts)
     for split in ("train", "test"):
-        if not (root / split).is_dir():
+        if kind == "imagefolder" and not (root / split).is_dir():
             raise DataError(f"Dataset 'imagefolder': split folder not found: {root / split}\n"
-                            f"Expected layout:\n{IMAGEFOLDER_LAYOUT}")
+                            f"Expected layout:\n{layout}")
+        if kind == "csv" and not (root / f"{split}.csv").is_file():
+            raise DataError(f"Dataset 'csv': split file not found: {root / (split + '.csv')}\n"
+                            f"Expected layout:\n{layout}")
+    return root, template, opts
+
+
+def load_imagefolder(data_root=None, **options) -> Task:
+    root, template, opts = check_generic("imagefolder", data_root, options)
     folders = {s: sorted(e.name for e in os.scandir(root / s) if e.is_dir() and not e.name.startswith("."))
                for s in ("train", "val", "test") if (root / s).is_dir()}
     classes = folders["train"]
@@ -106,13 +120,7 @@ def _read_csv(root: Path, split: str) -> list[tuple[str, str]]:
 
 
 def load_csv(data_root=None, **options) -> Task:
-    opts = check_options("csv", options, GENERIC_OPTIONS)
-    root = _dataset_dir("csv", data_root, opts, CSV_LAYOUT)
-    template = _template("csv", opts)
-    for split in ("train", "test"):
-        if not (root / f"{split}.csv").is_file():
-            raise DataError(f"Dataset 'csv': split file not found: {root / (split + '.csv')}\n"
-                            f"Expected layout:\n{CSV_LAYOUT}")
+    root, template, opts = check_generic("csv", data_root, options)
     rows = {s: _read_csv(root, s) for s in ("train", "val", "test") if (root / f"{s}.csv").is_file()}
     cfile = root / "classnames.txt"
     if cfile.is_file():
