@@ -57,7 +57,7 @@ over all samples of the concatenated batch. Images come from the device pixel
 cache (``PixelFeed``) with the CoOp augmentation (random resized crop, area
 ``aug_min_scale``-1, + flip) done batched on the device; evaluation encodes a
 split once per fit (``encode_split``) and reuses it. Visual prompts are
-``albench_adapters.vpt.VisualPrompts`` (same tokens, init and placement as the
+``albench.components.visual_prompts.VisualPrompts`` (same tokens, init and placement as the
 ``vpt`` adapter). Defaults: see the README section "DualPrompt (the paper's
 method)" for how they were chosen.
 """
@@ -75,13 +75,13 @@ from albench.api.capabilities import clean_probability_from_logits
 from albench.api.errors import AlbenchError
 from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
+from albench.components.prompts import PromptLearner
 from albench.components.training import PixelFeed, TrainConfig, encode_split, train
-
-from .coop import PromptLearner, check_training_options
+from albench.components.training_options import check_training_options
+from albench.components.visual_prompts import VisualPrompts
 
 __all__ = ["DualPrompt", "DualPromptModel", "clean_probability_from_logits", "complementary_labels",
            "dual_logits", "dualprompt_loss"]
-from .vpt import VisualPrompts
 
 
 class DualPromptModel(torch.nn.Module):

@@ -47,9 +47,8 @@ from albench.api.errors import AlbenchError
 from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.training import TrainConfig, cosine_logits, train
-
-from .coop import check_training_options
-from .vpt import PromptedImageAdapter, vision_layers
+from albench.components.training_options import check_training_options
+from albench.components.visual_prompts import PromptedImageAdapter, vision_layers
 
 
 class MultiModalPromptLearner(torch.nn.Module):
@@ -128,7 +127,7 @@ class MaPLe(PromptedImageAdapter):
         if not isinstance(o["ctx_init"], str):
             raise AlbenchError(f"maple: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or ''.")
         seed_everything(env.seed, "maple-init", env.round)
-        self.prompt = MultiModalPromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
+        self.prompt = MultiModalPromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.prompt.parameters())

@@ -64,18 +64,15 @@ def parse_seeds(value: str) -> list[int]:
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
 def list_cmd(verbose: bool) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
-    from albench.api.plugins import ADAPTERS, STRATEGIES
+    from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
+    from albench.data.tasks import dataset_names
 
-    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS)):
+    dataset_names()  # a clear error when the installed metadata predates the datasets group
+    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
-    from albench.data.tasks import task_names
-
-    click.echo("datasets:")
-    for name in task_names():
-        click.echo(f"  {name}")
 
 
 def _round_table(record: dict) -> str:
@@ -445,7 +442,9 @@ def toy_zeroshot(cache_dir) -> None:
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--gpu", is_flag=True, help="Run the one-shot GPU benchmark instead (writes bench_gpu.json/.md).")
 @click.option("--dry-run", is_flag=True, help="With --gpu: tiny sizes on the CPU (writes bench_gpu_dryrun.json/.md).")
-def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
+@click.option("--stability", is_flag=True, help="Run each section twice in a row; report whether every ratio agrees "
+                                                "within ±15 %.")
+def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
     """Measure speed and memory; write reports/bench.json and reports/bench.md."""
     from albench.bench import run_sections
 
@@ -461,7 +460,9 @@ def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
                    f"{' (dry run: meaningless)' if dry_run else ''}")
         return
 
-    result = run_sections(split_list(sections) if sections else None, quick, Path(out))
+    if stability and gpu:
+        raise AlbenchError("--stability applies to the CPU sections, not --gpu.")
+    result = run_sections(split_list(sections) if sections else None, quick, Path(out), stability=stability)
     click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "
                f"({', '.join(result['sections'])})")
 
