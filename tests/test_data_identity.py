@@ -76,7 +76,7 @@ def test_feature_cache_key_follows_content(tree, tmp_path):
     from albench.data.features import DataBank, FeatureCache
 
     class B:
-        identity, image_size = "bb", 8
+        identity, compute_identity, image_size = "bb", "bb|cpu|fp32", 8
 
     other = tmp_path / "d"
     shutil.copytree(tree, other)
