@@ -97,6 +97,7 @@ def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, wa
     assert "2 run(s): 1 done, 1 failed, 0 pending" in st.output and "boom in selection" in st.output
 
 
+@pytest.mark.slow
 def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
     from filelock import FileLock
 
