@@ -13,6 +13,8 @@ from albench.bench import SECTIONS, gpu, harness, peer, scaling
 from albench.bench.synthetic import NeverDecoded, exponent, feature_task, prefilled_bank
 from albench.api.errors import AlbenchError
 
+pytestmark = [pytest.mark.perf]
+
 
 def test_sections_registered():
     for name in ("harness", "peer-protocol", "scaling"):
@@ -137,7 +139,7 @@ def test_cli_dry_run_needs_gpu():
 def test_coop_step_section_reports_floor_ratio():
     from albench.bench import coop_step
 
-    assert SECTIONS["coop-step"] == "albench.bench.coop_step:run"
+    assert SECTIONS.info("coop-step").target == "albench.bench.coop_step:run"
     sec = coop_step.run(quick=True, cases=(("toy", None, 5),), block_steps=2, warmup=1, repeats=3, compiled=False)
     (row,) = sec["rows"]
     assert row["classes"] == 5 and row["text_layers"] == 3 and row["step_mflop"] > 0 and row["gemm_gflops"] > 0

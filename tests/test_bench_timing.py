@@ -8,6 +8,7 @@ import pytest
 
 from albench import bench
 from albench.bench import timing
+from albench.api.registry import Registry
 
 
 def test_timed_separates_cpu_from_wall():
@@ -57,7 +58,8 @@ def test_sections_record_commit_dirty_flag_and_stability(tmp_path, monkeypatch):
                    "    N[0] += 1\n"
                    "    return {'title': 't', 'rows': [{'a': N[0]}], 'ratios': {'r': 10.0 * N[0]}}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(bench.SECTIONS, "fake", "fake_bench_section:run")
+    monkeypatch.setattr(bench, "SECTIONS", Registry("bench section", "albench.bench", None))  # restored after
+    bench.register_section("fake", "fake_bench_section:run")
     res = bench.run_sections(["fake"], quick=True, out_dir=tmp_path / "out", stability=True)
     sec = res["sections"]["fake"]
     state = bench.git_state()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from albench.api.adapter import Labeled, ZeroShotClassifier
-from albench.api.conformance import check_adapter, check_strategy, tiny_env
+from albench.testing import check_adapter, check_strategy, tiny_env
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, check_selection
 from albench_adapters.dualprompt import (DualPrompt, clean_probability_from_logits, complementary_labels,

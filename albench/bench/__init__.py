@@ -2,8 +2,10 @@
 
 Each section is a function ``run(quick: bool) -> dict`` returning
 ``{"title": str, "rows": [dict, ...], "notes": str}`` (rows become a Markdown
-table). Sections live in their own modules and are listed in ``SECTIONS``;
-``albench bench --section NAME`` runs a subset. Compare ratios measured in one
+table). Sections live in their own modules and are registered under the
+entry-point group ``albench.bench`` in pyproject.toml (``SECTIONS``, the same
+registry mechanism as strategies, adapters and datasets; a section's module is
+imported only when it runs); ``albench bench --section NAME`` runs a subset. Compare ratios measured in one
 run rather than absolute seconds: shared machines are noisy.
 
 Each section records the git commit it was measured at and whether the tree
@@ -21,20 +23,19 @@ import json
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-# name -> "module:function"; modules are imported only when their section runs
-SECTIONS: dict[str, str] = {
-    "selection": "albench.bench.selection:run",  # strategies issue
-    "adapters": "albench.bench.adapters_bench:run",  # adapters issue
-    "harness": "albench.bench.harness:run",  # performance issue (8)
-    "peer-protocol": "albench.bench.peer:run",
-    "scaling": "albench.bench.scaling:run",
-    "coop-step": "albench.bench.coop_step:run",
-}
+from albench.api.registry import Registry
+
+SECTIONS: Registry = Registry("bench section", "albench.bench", None)
 
 
-def register_section(name: str, target: str) -> None:
-    SECTIONS[name] = target
+def register_section(name: str, section: Callable[..., dict] | str) -> None:
+    """Register a section in-process: a ``run(quick) -> dict`` function or its "module:function" path."""
+    if isinstance(section, str):
+        mod, fn = section.split(":")
+        section = getattr(importlib.import_module(mod), fn)
+    SECTIONS.register(name, section)
 
 
 def machine() -> dict:
@@ -67,11 +68,11 @@ def git_state() -> dict:
 def _run_one(name: str, quick: bool) -> dict:
     from albench.bench.timing import load_average, timed
 
-    mod, fn = SECTIONS[name].split(":")
+    run = SECTIONS.get(name)
     state, load0 = git_state(), load_average()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with timed() as sw:
-        section = getattr(importlib.import_module(mod), fn)(quick=quick)
+        section = run(quick=quick)
     section.update(state)
     section.update({"wall_seconds": round(sw.sample.wall_s, 2), "cpu_seconds": round(sw.sample.cpu_s, 2),
                     "measured_at": started, "load_average": [load0, load_average()]})
@@ -92,10 +93,10 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
     from albench.api.errors import UnknownNameError
     from albench.bench.timing import compare_runs
 
-    names = names or list(SECTIONS)
+    names = names or SECTIONS.names()
     for n in names:
         if n not in SECTIONS:
-            raise UnknownNameError("bench section", n, SECTIONS)
+            raise UnknownNameError("bench section", n, SECTIONS.names())
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "bench.json"
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
@@ -120,7 +121,7 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
 
 def render_markdown(result: dict) -> str:
     m = result["machine"]
-    md = [f"# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+    md = ["# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
           f"CUDA: {m['cuda'] or 'none'}; albench {m['albench']}; last run {m['date']}. Each section names the "
           f"commit it was measured at.\n"]
     for n, sec in result["sections"].items():
