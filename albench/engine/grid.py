@@ -20,9 +20,6 @@ from pathlib import Path
 from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, UnknownNameError
 
-SUITES = ("paper", "toy")
-
-
 # --- presets -----------------------------------------------------------------
 
 @dataclass(frozen=True)
