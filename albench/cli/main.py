@@ -190,7 +190,13 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 
     ctx = GridContext.from_grid(grid, kw.get("results_dir"), kw.get("cache_dir"), kw.get("device", "auto"),
                                 kw.get("precision", "auto"), workspace=workspace)
-    problems = preflight(ctx, [c for c in CHECKS if c.__name__ not in skip])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problems = preflight(ctx, [c for c in CHECKS if c.__name__ not in skip])
+    for w in caught:  # odd but valid inputs, e.g. class names that differ only by case
+        click.echo(f"warning: {w.message}", err=True)
     if problems:
         raise PreflightError(problems)
 

@@ -20,9 +20,6 @@ from pathlib import Path
 from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, UnknownNameError
 
-SUITES = ("paper", "toy")
-
-
 # --- presets -----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -63,7 +60,8 @@ class Preset:
         return self.name if self.suite == "paper" else f"{self.name}_{self.suite}"
 
     def paper_title(self, dataset: str) -> str:
-        return _suites()["paper"]["titles"][self.paper_datasets[self.datasets.index(dataset)]]
+        d = self.paper_datasets[self.datasets.index(dataset)]
+        return _suites()["paper"]["titles"].get(d, d)
 
 
 def _preset_dir():
@@ -79,23 +77,34 @@ def _suites() -> dict:
 
 
 def load_preset(name: str, suite: str = "paper") -> Preset:
-    """Read ``presets/<name>.toml`` and map it onto ``suite`` (paper or toy)."""
-    if name not in preset_names():
+    """Read ``presets/<name>.toml`` (or a preset file: a path ending in ``.toml``), check it against the
+    preset schema (``albench.engine.preset_schema``) and map it onto ``suite`` (paper or toy)."""
+    from albench.engine.preset_schema import check_preset, read_preset_file
+
+    if str(name).endswith(".toml"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise AlbenchError(f"Preset file {path} does not exist. Built-in presets: {', '.join(preset_names())}.")
+        text, name = None, path.stem
+    elif name not in preset_names():
         raise UnknownNameError("preset", name, preset_names())
+    else:
+        path = Path(f"albench/engine/presets/{name}.toml")
+        text = (_preset_dir() / f"{name}.toml").read_text(encoding="utf-8")
     suites = _suites()
     if suite not in suites:
         raise UnknownNameError("suite", suite, suites)
-    raw = tomllib.loads((_preset_dir() / f"{name}.toml").read_text())
+    raw = check_preset(read_preset_file(path, text), path)
     s = suites[suite]
     paper_ds = list(raw["datasets"])
     if "datasets" in s:  # a stand-in suite: map, and drop datasets without a stand-in
         mapping = s["datasets"]
         paper_ds = [d for d in paper_ds if d in mapping]
         datasets = [mapping[d] for d in paper_ds]
-        titles = {mapping[d]: f"{mapping[d]} ({suites['paper']['titles'][d]})" for d in paper_ds}
+        titles = {mapping[d]: f"{mapping[d]} ({suites['paper']['titles'].get(d, d)})" for d in paper_ds}
     else:
         datasets = paper_ds
-        titles = {d: suites["paper"]["titles"][d] for d in paper_ds}
+        titles = {d: suites["paper"]["titles"].get(d, d) for d in paper_ds}
     bb = dict(raw.get("backbone", {}))
     bb.update(s.get("backbone", {}))
     if "backbone" in s and "pretrained" not in s["backbone"]:
@@ -190,7 +199,8 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
                strategy_options: dict | None = None, adapter_options: dict | None = None,
                data_root: str | None = None, default_strategies: list[str] | None = None) -> Grid:
     """Expand CLI axes (or a preset, filtered by them) to validated run specs."""
-    from albench.api.options import resolve_options
+    from albench.api.errors import InputProblems
+    from albench.api.options import option_problems
     from albench.api.plugins import ADAPTERS, STRATEGIES
     from albench.engine.protocol import RunSpec
     from albench.data.tasks import task_names
@@ -246,10 +256,17 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
                            f"raise --rounds or drop that budget.")
-    # Validate names and options once, before anything runs.
-    for s, a, _ in triples:
-        resolve_options("strategy", s, STRATEGIES.get(s).defaults, _options_for(s, s_plain, s_scoped))
-        resolve_options("adapter", a, ADAPTERS.get(a).defaults, _options_for(a, a_plain, a_scoped))
+    # Validate names and options once, before anything runs: every bad value, one message each.
+    problems: list[str] = []
+    for kind, reg, name, plain, scoped in [("strategy", STRATEGIES, s, s_plain, s_scoped) for s in
+                                           dict.fromkeys(t[0] for t in triples)] + \
+                                          [("adapter", ADAPTERS, a, a_plain, a_scoped) for a in
+                                           dict.fromkeys(t[1] for t in triples)]:
+        cls = reg.get(name)
+        problems += option_problems(kind, name, cls.defaults, _options_for(name, plain, scoped),
+                                    getattr(cls, "schema", None))[1]
+    if problems:
+        raise InputProblems(list(dict.fromkeys(problems)))
     for name in list(s_scoped) + list(a_scoped):
         if name not in {t[0] for t in triples} | {t[1] for t in triples}:
             raise AlbenchError(f"Scoped option for '{name}', which is not in this grid.")
