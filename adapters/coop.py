@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from albench.api.adapter import Adapter, AdapterEnv, Labeled
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.prompts import PromptLearner, class_name_token_ids
 from albench.components.training import TrainConfig, train
@@ -53,6 +54,9 @@ class CoOp(Adapter):
     frozen_image_encoder = True
     defaults = {"n_ctx": 16, "csc": False, "class_token_position": "end", "ctx_init": "", "epochs": 20, "lr": 0.01,
                 "batch_size": 16, "min_steps": 200, "aug_views": 0, "aug_seed": 0}
+    schema = {"n_ctx": Opt(int, 0, 72), "class_token_position": Opt(str, choices=("end", "middle", "front")),
+              "aug_views": Opt(int, 0, 64), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)

@@ -73,6 +73,7 @@ import torch.nn.functional as F
 from albench.api.adapter import Adapter, AdapterEnv, Labeled
 from albench.api.capabilities import clean_probability_from_logits
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.prompts import PromptLearner
 from albench.components.training import PixelFeed, TrainConfig, encode_split, train
@@ -152,6 +153,10 @@ class DualPrompt(Adapter):
     defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
                 "epochs": 10, "lr": 0.03, "batch_size": 16, "pseudo_batch_size": 64, "augment": True,
                 "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
+    schema = {"n_ctx": Opt(int, 0, 72), "vpt_tokens": Opt(int, 0, 512), "lam": Opt(float, 0, 1000),
+              "pseudo_batch_size": Opt(int, 1, 65536), "aug_min_scale": Opt(float, 0, 1, low_open=True),
+              "eval_batch": Opt(int, 1, 1_000_000), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
         super().__init__(env, **options)

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 from albench.api.adapter import AdapterEnv, Labeled
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.training import TrainConfig, cosine_logits, train
 from albench.components.training_options import check_training_options
@@ -68,6 +69,9 @@ class VPT(PromptedImageAdapter):
     name = "vpt"
     defaults = {"n_tokens": 20, "deep": False, "epochs": 20, "lr": 0.03, "batch_size": 16, "min_steps": 0,
                 "augment": "auto", "aug_min_scale": 0.08}
+    schema = {"n_tokens": Opt(int, 0, 512), "augment": Opt(object, choices=(True, False, "auto")), "aug_min_scale": Opt(float, 0, 1, low_open=True),
+              "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)

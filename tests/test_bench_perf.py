@@ -13,6 +13,8 @@ from albench.bench import SECTIONS, gpu, harness, peer, scaling
 from albench.bench.synthetic import NeverDecoded, exponent, feature_task, prefilled_bank
 from albench.api.errors import AlbenchError
 
+pytestmark = [pytest.mark.perf]
+
 
 def test_sections_registered():
     for name in ("harness", "peer-protocol", "scaling"):

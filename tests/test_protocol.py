@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, ContractError
 from albench.engine.protocol import RunSpec, execute, round_budget
 from albench.engine.records import read_record

@@ -82,10 +82,11 @@ class Adapter:
     frozen_image_encoder: ClassVar[bool] = True
     accepts_pseudo_labels: ClassVar[bool] = False
     defaults: ClassVar[dict] = {}
+    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, env: AdapterEnv, **options: Any) -> None:
         self.env = env
-        self.options = resolve_options("adapter", self.name, self.defaults, options)
+        self.options = resolve_options("adapter", self.name, self.defaults, options, self.schema)
 
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
         raise NotImplementedError

@@ -26,7 +26,7 @@ class ImageSource(Protocol):
     def __len__(self) -> int: ...
 
     def fingerprint(self) -> str:
-        """Stable hash of the images' identity (paths + sizes, or pixel bytes)."""
+        """Stable hash of the images' content (file bytes, or pixel bytes)."""
         ...
 
     def load(self, indices: np.ndarray, size: int) -> np.ndarray:

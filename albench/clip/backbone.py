@@ -13,8 +13,6 @@ learnable tokens (VPT, Jia et al., ECCV 2022; MaPLe, Khattak et al., CVPR 2023).
 from __future__ import annotations
 
 import contextlib
-import json
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -224,7 +222,3 @@ class Backbone:
         if v.proj is not None:
             pooled = pooled @ v.proj
         return pooled
-
-
-def save_card(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2))

@@ -20,9 +20,6 @@ from pathlib import Path
 from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, UnknownNameError
 
-SUITES = ("paper", "toy")
-
-
 # --- presets -----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -190,7 +187,8 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
                strategy_options: dict | None = None, adapter_options: dict | None = None,
                data_root: str | None = None, default_strategies: list[str] | None = None) -> Grid:
     """Expand CLI axes (or a preset, filtered by them) to validated run specs."""
-    from albench.api.options import resolve_options
+    from albench.api.errors import InputProblems
+    from albench.api.options import option_problems
     from albench.api.plugins import ADAPTERS, STRATEGIES
     from albench.engine.protocol import RunSpec
     from albench.data.tasks import task_names
@@ -246,10 +244,17 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
                            f"raise --rounds or drop that budget.")
-    # Validate names and options once, before anything runs.
-    for s, a, _ in triples:
-        resolve_options("strategy", s, STRATEGIES.get(s).defaults, _options_for(s, s_plain, s_scoped))
-        resolve_options("adapter", a, ADAPTERS.get(a).defaults, _options_for(a, a_plain, a_scoped))
+    # Validate names and options once, before anything runs: every bad value, one message each.
+    problems: list[str] = []
+    for kind, reg, name, plain, scoped in [("strategy", STRATEGIES, s, s_plain, s_scoped) for s in
+                                           dict.fromkeys(t[0] for t in triples)] + \
+                                          [("adapter", ADAPTERS, a, a_plain, a_scoped) for a in
+                                           dict.fromkeys(t[1] for t in triples)]:
+        cls = reg.get(name)
+        problems += option_problems(kind, name, cls.defaults, _options_for(name, plain, scoped),
+                                    getattr(cls, "schema", None))[1]
+    if problems:
+        raise InputProblems(list(dict.fromkeys(problems)))
     for name in list(s_scoped) + list(a_scoped):
         if name not in {t[0] for t in triples} | {t[1] for t in triples}:
             raise AlbenchError(f"Scoped option for '{name}', which is not in this grid.")

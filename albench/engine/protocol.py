@@ -83,9 +83,10 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
     config = {
         "strategy": spec.strategy,
-        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options),
+        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options,
+                                            s_cls.schema),
         "adapter": spec.adapter,
-        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options),
+        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options, a_cls.schema),
         "dataset": spec.dataset,
         "task_fingerprint": task.fingerprint(),
         "backbone": backbone.identity,

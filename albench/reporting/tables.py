@@ -94,9 +94,10 @@ def simple_table(source, budgets=None, seeds=None, configs=()) -> tuple[str, pd.
 
 
 def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=()) -> tuple[list[Path], str]:
-    """Write ``table.md`` and ``table.csv`` (the simple table) into ``out_dir``; return paths and the Markdown."""
+    """Write ``table.md`` and ``table.csv`` (the simple table) into ``out_dir`` (None: nothing written);
+    return paths and the Markdown."""
     md, frame, _ = simple_table(source, budgets, seeds, configs)
-    if frame.empty:
+    if frame.empty or out_dir is None:
         return [], md
     out = _out_dir(out_dir)
     return [atomic_write(out / "table.md", md + "\n"),
@@ -274,14 +275,20 @@ def _layout(df: pd.DataFrame, preset, budgets, cell) -> tuple[list[str], list[tu
     return columns, rows
 
 
-def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False) -> str:
-    """The table's caption: what is shown, over which seeds (counted from the cells shown), which backbone."""
-    budgets_txt = "/".join(f"{b:g}" for b in budgets)
-    suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
+def display_title(preset) -> str:
+    """The preset's title, naming the backbone the runs used when it is not the paper's."""
     title = preset.title
     paper_bb = f"({preset.backbone_title})"
     if preset.suite != "paper" and paper_bb in title:  # say which backbone the toy runs used
         title = title.replace(paper_bb, f"({preset.backbone.arch}; paper: {preset.backbone_title})")
+    return title
+
+
+def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False) -> str:
+    """The table's caption: what is shown, over which seeds (counted from the cells shown), which backbone."""
+    budgets_txt = "/".join(f"{b:g}" for b in budgets)
+    suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
+    title = display_title(preset)
     skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
     shown = frame[(frame["status"] == "ok") & (frame["dataset"] != "Average") & (frame["column"] != "Zero-shot")]
     seeds = _seed_phrase(shown) if not shown.empty else "no records yet"

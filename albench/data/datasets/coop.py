@@ -112,7 +112,7 @@ COOP_SPLITS: dict[str, CoOpDataset] = {d.name: d for d in (
                  "classnames.txt   (lines '<wnid> <class name>')")),
 )}
 
-LOADER_OPTIONS = {"allow_custom_split": bool, "skip_corrupt": bool}
+LOADER_OPTIONS = {"allow_custom_split": bool, "skip_corrupt": bool, "allow_overlap": bool, "follow_symlinks": bool}
 
 
 def _layout_error(d: CoOpDataset, problem: str, data_root: Path | str | None) -> DataError:
@@ -310,6 +310,7 @@ def load_coop(name: str, data_root: str | os.PathLike | None = None, **options) 
             "coop_classnames": raw, "val_used": False,
             "description": f"CoOp {d.coop_name}: pool = train split, evaluation = test split, val loaded but unused"}
     return build_task(name, ds, splits, [c.replace("_", " ") for c in raw], d.template, hint, skip_corrupt=skip,
+                      allow_overlap=opts.get("allow_overlap", False), follow_symlinks=opts.get("follow_symlinks", False),
                       meta=meta, check_after_skip=lambda s: check_train_coverage(name, s["train"], raw, source))
 
 

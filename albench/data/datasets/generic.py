@@ -25,7 +25,8 @@ from albench.data.datasets.build import Entries, build_task, check_options, chec
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GENERIC_OPTIONS = {"path": str, "template": str, "skip_corrupt": bool, "allow_custom_split": bool}
+GENERIC_OPTIONS = {"path": str, "template": str, "skip_corrupt": bool, "allow_custom_split": bool, "allow_overlap": bool,
+                   "follow_symlinks": bool}
 
 IMAGEFOLDER_LAYOUT = ("<dir>/train/<class>/<image>.jpg   (one folder per class; names become class names)\n"
                       "<dir>/test/<class>/<image>.jpg\n<dir>/val/<class>/<image>.jpg   (optional)")
@@ -96,7 +97,8 @@ def load_imagefolder(data_root=None, **options) -> Task:
     check_train_coverage("imagefolder", splits["train"], classes, str(root / "train"))
     hint = f"Expected layout:\n{IMAGEFOLDER_LAYOUT}"
     return build_task("imagefolder", root, splits, [c.replace("_", " ") for c in classes], template, hint,
-                      skip_corrupt=opts.get("skip_corrupt", False),
+                      skip_corrupt=opts.get("skip_corrupt", False), allow_overlap=opts.get("allow_overlap", False),
+                      follow_symlinks=opts.get("follow_symlinks", False),
                       meta={"suite": "imagefolder", "dataset_dir": str(root), "folders": classes},
                       check_after_skip=lambda sp: check_train_coverage("imagefolder", sp["train"], classes,
                                                                        str(root / "train")))
@@ -138,7 +140,8 @@ def load_csv(data_root=None, **options) -> Task:
     check_train_coverage("csv", splits["train"], classes, str(root / "train.csv"))
     hint = f"Expected layout:\n{CSV_LAYOUT}"
     return build_task("csv", root, splits, [c.replace("_", " ") for c in classes], template, hint,
-                      skip_corrupt=opts.get("skip_corrupt", False),
+                      skip_corrupt=opts.get("skip_corrupt", False), allow_overlap=opts.get("allow_overlap", False),
+                      follow_symlinks=opts.get("follow_symlinks", False),
                       meta={"suite": "csv", "dataset_dir": str(root)},
                       check_after_skip=lambda sp: check_train_coverage("csv", sp["train"], classes,
                                                                        str(root / "train.csv")))
