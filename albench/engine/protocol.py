@@ -29,6 +29,7 @@ from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accurac
 from albench.clip.backbone import Backbone, BackboneSpec
 from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
+from albench.engine.provenance import provenance
 from albench.api.errors import AlbenchError
 from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
@@ -295,6 +296,6 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                     "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
         "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
                    "finished_at": datetime.now(timezone.utc).isoformat()},
-        "environment": environment(), "device": str(backbone.device),
+        "environment": environment(), "device": str(backbone.device), "provenance": provenance(),
         "compute": {**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
     }
