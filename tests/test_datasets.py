@@ -233,7 +233,7 @@ def test_unknown_option(small_root):
     with pytest.raises(DataError) as e:
         load_task("dtd", data_root=str(small_root), allow_custom_splits=True)
     assert str(e.value) == ("Unknown option(s) 'allow_custom_splits' for dataset 'dtd'. "
-                            "Valid options: allow_custom_split, skip_corrupt.")
+                            "Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt.")
     with pytest.raises(DataError, match=r"Option skip_corrupt='yes' for dataset 'dtd' must be true or false"):
         load_task("dtd", data_root=str(small_root), skip_corrupt="yes")
 
