@@ -331,12 +331,18 @@ def status_cmd(list_runs, **kw) -> None:
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="Where the Markdown, LaTeX and CSV files go.")
-def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
+@click.option("--metric", default="accuracy", show_default=True,
+              help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks.")
+def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
     Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown.
     """
+    from albench.reporting.mechanism import check_metric
     from albench.reporting.tables import simple_table, write_preset_tables
+
+    check_metric(metric)
 
     if preset is None:
         if compare:
@@ -345,7 +351,7 @@ def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            text = simple_table(results_dir)
+            text = simple_table(results_dir, metric)
         for w in caught:  # mixed configuration hashes, unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
@@ -357,7 +363,8 @@ def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
         except ValueError:
             raise AlbenchError(f"--budget takes whole percentages, got {budgets!r}.") from None
     written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list,
-                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare)
+                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare,
+                                            metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 

@@ -119,8 +119,17 @@ StepFn = Callable[[Labeled | None, Labeled | None], torch.Tensor]
 
 def train(params: Iterable[torch.nn.Parameter], step_loss: StepFn, labeled: Labeled | None, pseudo: Labeled | None,
           cfg: TrainConfig, generator: torch.Generator, where: str = "") -> dict:
-    """Optimise ``params`` on ``step_loss(labeled_batch, pseudo_batch)``; returns training facts."""
-    params = [p for p in params if p.requires_grad]
+    """Optimise ``params`` on ``step_loss(labeled_batch, pseudo_batch)``; returns training facts.
+
+    ``params`` is a list of parameters, or of torch param-group dicts (``{"params": [...], "lr": x}``)
+    when groups need their own learning rate; the cosine decay scales every group alike.
+    """
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [g for g in ({**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params)
+                  if g["params"]]
+    else:
+        params = [p for p in params if p.requires_grad]
     streams = {k: _Stream(v, b, generator) for k, v, b in (("labeled", labeled, cfg.batch_size),
                                                            ("pseudo", pseudo, cfg.pseudo_batch_size)) if v is not None and len(v)}
     if not streams or not params:

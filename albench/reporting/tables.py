@@ -14,6 +14,7 @@ import pandas as pd
 
 from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
+from albench.reporting.mechanism import metric_title, metric_value
 
 STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
 
@@ -27,16 +28,22 @@ def config_group(record: dict) -> str:
     return hashlib.sha256(canonical(cfg).encode()).hexdigest()[:8]
 
 
-def load_rounds(results_dir: str | Path) -> pd.DataFrame:
-    """One row per (run, round), plus a round-0 zero-shot row per run."""
+def load_rounds(results_dir: str | Path, metric: str = "accuracy") -> pd.DataFrame:
+    """One row per (run, round), plus a round-0 zero-shot row per run.
+
+    With another ``metric`` (``albench.reporting.mechanism.METRICS``) its value fills the ``accuracy`` column
+    (NaN where a record lacks it; the zero-shot row has none)."""
     rows = []
     for path, rec in iter_records(Path(results_dir)):
         base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "strategy": rec["strategy"],
                 "label": rec.get("label", rec["strategy"]), "seed": rec["seed"], "backbone": rec["config"]["backbone"],
                 "group": config_group(rec), "path": str(path)}
-        rows.append({**base, "round": 0, "budget_pct": 0.0, "accuracy": rec["zero_shot_accuracy"]})
+        zs = rec["zero_shot_accuracy"] if metric == "accuracy" else np.nan
+        rows.append({**base, "round": 0, "budget_pct": 0.0, "accuracy": zs})
         for r in rec["rounds"]:
-            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"], "accuracy": r["accuracy"],
+            v = metric_value(r, metric)
+            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"],
+                         "accuracy": np.nan if v is None else v,
                          "select_seconds": r["seconds"]["select"], "classes_covered": r.get("classes_covered")})
     return pd.DataFrame(rows)
 
@@ -56,9 +63,9 @@ def format_cell(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def simple_table(results_dir: str | Path) -> str:
+def simple_table(results_dir: str | Path, metric: str = "accuracy") -> str:
     """Markdown: rows = dataset / adapter / round, columns = strategy labels (plus zero-shot)."""
-    df = load_rounds(results_dir)
+    df = load_rounds(results_dir, metric)
     if df.empty:
         return f"No run records found in {results_dir}."
     s = summarise(df)
@@ -85,7 +92,7 @@ def simple_table(results_dir: str | Path) -> str:
     for (d, a, r), row in table.iterrows():
         lines.append(f"| {d} | {a} | {r} | " + " | ".join("—" if pd.isna(v) else str(v) for v in row.values) + " |")
     n_seeds = int(s["n"].max())
-    lines.append(f"\nAccuracy (%) on the test split; {STD_NOTE}; up to {n_seeds} seed(s) per cell.")
+    lines.append(f"\n{metric_title(metric)}; {STD_NOTE}; up to {n_seeds} seed(s) per cell.")
     return "\n".join(lines)
 
 
@@ -135,7 +142,7 @@ def _records(source) -> list[dict]:
     return list(source)
 
 
-def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.DataFrame, list[str]]:
+def preset_frame(preset, results_dir, budgets=None, seeds=None, metric: str = "accuracy") -> tuple[pd.DataFrame, list[str]]:
     """Long table for a preset: one row per (dataset, budget, column) with mean, std (ddof=1), n.
 
     Includes the Zero-shot column (budget 0 of every run; deterministic, so one value per
@@ -155,7 +162,7 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.Data
     for d in preset.datasets:
         chosen_all: list[dict] = []
         for c in preset.columns:
-            recs = by_cell.get((d, c.strategy, c.adapter), [])
+            recs = [r for r in by_cell.get((d, c.strategy, c.adapter), []) if c.matches(r)]
             recs = _pick_group(recs, f"{d} {c.label}", warn) if recs else []
             chosen_all += recs
             for b in budgets:
@@ -168,8 +175,8 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.Data
                 for r in recs:
                     rr = _budget_round(r, b)
                     hit = [x for x in r["rounds"] if x["round"] == rr]
-                    if hit:
-                        vals[r["seed"]] = hit[0]["accuracy"]
+                    if hit and metric_value(hit[0], metric) is not None:
+                        vals[r["seed"]] = metric_value(hit[0], metric)
                 v = np.array([vals[s] for s in sorted(vals)], dtype=float)
                 rows.append({**base, "mean": v.mean() if v.size else np.nan,
                              "std": v.std(ddof=1) if v.size > 1 else np.nan, "n": int(v.size),
@@ -179,7 +186,7 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.Data
             zs.setdefault(r["seed"], set()).add(round(r["zero_shot_accuracy"], 6))
         if any(len(v) > 1 for v in zs.values()):
             warn.append(f"{d}: zero-shot accuracy differs between runs of one seed (different backbones?)")
-        zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float)
+        zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float) if metric == "accuracy" else np.zeros(0)
         for b in budgets:
             rows.append({"dataset": d, "title": preset.titles[d], "paper_dataset": preset.paper_title(d), "budget": b,
                          "column": "Zero-shot", "strategy": "zero-shot", "adapter": "-", "role": "zero-shot",
@@ -228,18 +235,19 @@ def _cell_text(row, digits: int = 1, bold=("**", "**"), pm: str = " ± ") -> str
 
 
 def _layout(df: pd.DataFrame, preset, budgets, cell) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
-    columns = ["Zero-shot"] + [c.label for c in preset.columns]
+    labels = ["Zero-shot"] + [c.label for c in preset.columns]
+    columns = ["Zero-shot"] + [c.label + ("†" if getattr(c, "note", "") else "") for c in preset.columns]
     order = list(preset.datasets) + ["Average"]
     rows = []
     for d in order:
         for b in budgets:
             g = df[(df["dataset"] == d) & (df["budget"] == b)].set_index("column", drop=False)
             title = g["title"].iloc[0] if not g.empty else d
-            rows.append((title, f"{b:g}%", [cell(g.loc[c]) if c in g.index else "n/a" for c in columns]))
+            rows.append((title, f"{b:g}%", [cell(g.loc[c]) if c in g.index else "n/a" for c in labels]))
     return columns, rows
 
 
-def caption(preset, n_seeds: int, seeds, budgets) -> str:
+def caption(preset, n_seeds: int, seeds, budgets, metric: str = "accuracy") -> str:
     budgets_txt = "/".join(f"{b:g}" for b in budgets)
     seeds_txt = ",".join(str(s) for s in sorted(seeds))
     suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
@@ -248,9 +256,12 @@ def caption(preset, n_seeds: int, seeds, budgets) -> str:
     if preset.suite != "paper" and paper_bb in title:  # say which backbone the toy runs used
         title = title.replace(paper_bb, f"({preset.backbone.arch}; paper: {preset.backbone_title})")
     skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
-    return (f"{title}{suite}. Accuracy (%) on the test split after {budgets_txt} % of the pool is labeled "
+    notes = "".join(f" {c.label}†: {c.note}." for c in preset.columns if getattr(c, "note", ""))
+    what = (f"{metric_title(metric)} (metric {metric}; round r selects with the model of round r - 1, so this "
+            f"judges the model that chose the labels)" if metric != "accuracy" else metric_title(metric))
+    return (f"{title}{suite}. {what} after {budgets_txt} % of the pool is labeled "
             f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) over {n_seeds} seed(s) "
-            f"(seeds {seeds_txt}). {PAPER_NOTE}.{skipped}")
+            f"(seeds {seeds_txt}). {PAPER_NOTE}.{notes}{skipped}")
 
 
 def to_markdown(columns, rows, cap: str) -> str:
@@ -314,7 +325,8 @@ def _compare_text(row) -> str:
     return f"{ours} / paper {paper}{diff}"
 
 
-def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds=None, compare: str | None = None):
+def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds=None, compare: str | None = None,
+                  metric: str = "accuracy"):
     """Everything `albench table --preset` renders: {"md", "tex", "csv" (DataFrame), "extras_md", ...}."""
     from albench.engine.grid import load_preset
 
@@ -324,9 +336,9 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
     results_dir = _records(results_dir)  # read once for the table and the extras
     budgets = list(budgets or preset.budgets)
     seeds = list(seeds or preset.seeds)
-    df, warn = preset_frame(preset, results_dir, budgets, seeds)
+    df, warn = preset_frame(preset, results_dir, budgets, seeds, metric)
     n_seeds = int(df.loc[(df["status"] == "ok") & (df["dataset"] != "Average"), "n"].max() or 0) if (df["status"] == "ok").any() else 0
-    cap = caption(preset, n_seeds, seeds, budgets)
+    cap = caption(preset, n_seeds, seeds, budgets, metric)
     columns, rows = _layout(df, preset, budgets, _cell_text)
     result = {"preset": preset, "frame": df, "warnings": warn, "md": to_markdown(columns, rows, cap),
               "tex": to_latex(columns, rows, cap, preset.slug), "columns": columns, "rows": rows, "caption": cap}
@@ -345,10 +357,17 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
 
 
 def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budgets=None, seeds=None,
-                        compare: str | None = None) -> tuple[list[Path], str]:
-    """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown."""
-    t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare)
-    slug = t["preset"].slug
+                        compare: str | None = None, metric: str = "accuracy") -> tuple[list[Path], str]:
+    """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown.
+
+    With a ``metric`` other than accuracy the files are <slug>_<metric>.* and there is no paper comparison.
+    """
+    if metric != "accuracy" and compare:
+        from albench.api.errors import AlbenchError
+
+        raise AlbenchError(f"--compare paper compares accuracy; it does not combine with --metric {metric}.")
+    t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare, metric)
+    slug = t["preset"].slug + ("" if metric == "accuracy" else f"_{metric}")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -403,7 +422,7 @@ def extras_frame(preset, results_dir, budgets, seeds) -> pd.DataFrame:
         if rec.get("backbone", {}).get("arch") != preset.backbone.arch:
             continue
         for c in preset.columns:
-            if (rec["strategy"], rec["adapter"]) != (c.strategy, c.adapter):
+            if (rec["strategy"], rec["adapter"]) != (c.strategy, c.adapter) or not c.matches(rec):
                 continue
             base = {"dataset": rec["dataset"], "column": c.label, "seed": rec["seed"], "group": config_group(rec),
                     "num_classes": rec["num_classes"]}
@@ -433,7 +452,9 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
             return
         cols = [c for c in labels if c in set(sub["column"])]
         out.append(f"**{title}**\n")
-        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " " + " | ".join(cols) + " |")
+        marked = {c.label: c.label + "†" for c in preset.columns if getattr(c, "note", "")}
+        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " "
+                   + " | ".join(marked.get(c, c) for c in cols) + " |")
         out.append("|---|" + ("---|" if by_budget else "") + "---|" * len(cols))
         keys = ["dataset", "budget"] if by_budget else ["dataset"]
         for key, g in sub.groupby(keys, sort=False, dropna=False):
@@ -455,4 +476,7 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
           lambda v, g: f"{v.mean():.1f}/{int(g['num_classes'].iloc[0])}", True)
     block("Selection time per round (seconds, mean over rounds and seeds)", "select_seconds",
           lambda v, g: f"{v.mean():.3f}", False)
+    notes = [f"{c.label}†: {c.note}." for c in preset.columns if getattr(c, "note", "") and c.label in set(ex["column"])]
+    if notes:
+        out.append(" ".join(notes))
     return "\n".join(out).rstrip()
