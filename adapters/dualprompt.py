@@ -57,7 +57,7 @@ over all samples of the concatenated batch. Images come from the device pixel
 cache (``PixelFeed``) with the CoOp augmentation (random resized crop, area
 ``aug_min_scale``-1, + flip) done batched on the device; evaluation encodes a
 split once per fit (``encode_split``) and reuses it. Visual prompts are
-``albench_adapters.vpt.VisualPrompts`` (same tokens, init and placement as the
+``albench.components.visual_prompts.VisualPrompts`` (same tokens, init and placement as the
 ``vpt`` adapter). Defaults: see the README section "DualPrompt (the paper's
 method)" for how they were chosen.
 """
@@ -73,14 +73,15 @@ import torch.nn.functional as F
 from albench.api.adapter import Adapter, AdapterEnv, Labeled
 from albench.api.capabilities import clean_probability_from_logits
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
+from albench.components.prompts import PromptLearner
 from albench.components.training import PixelFeed, TrainConfig, encode_split, train
-
-from .coop import PromptLearner, check_training_options
+from albench.components.training_options import check_training_options
+from albench.components.visual_prompts import VisualPrompts
 
 __all__ = ["DualPrompt", "DualPromptModel", "clean_probability_from_logits", "complementary_labels",
            "dual_logits", "dualprompt_loss"]
-from .vpt import VisualPrompts
 
 
 class DualPromptModel(torch.nn.Module):
@@ -163,6 +164,11 @@ class DualPrompt(Adapter):
     defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
                 "detach_image": False, "ctx_init": "", "epochs": 10, "lr": 0.03, "visual_lr_scale": 1.0, "batch_size": 16,
                 "pseudo_batch_size": 64, "augment": True, "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
+    schema = {"n_ctx": Opt(int, 0, 72), "vpt_tokens": Opt(int, 0, 512), "lam": Opt(float, 0, 1000),
+              "pseudo_batch_size": Opt(int, 1, 65536), "aug_min_scale": Opt(float, 0, 1, low_open=True),
+              "eval_batch": Opt(int, 1, 1_000_000), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000),
+              "visual_lr_scale": Opt(float, 0, 1000, low_open=True)}
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
         super().__init__(env, **options)

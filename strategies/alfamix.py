@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
 from albench.components.selection import kmeans, nearest_to_centres
 
@@ -104,6 +105,7 @@ class AlfaMix(Strategy):
     name = "alfamix"
     needs_labels = True
     defaults = {"alpha_cap": 0.2, "kmeans_iters": 10}
+    schema = {"alpha_cap": Opt(float, 0, 1, low_open=True), "kmeans_iters": Opt(int, 1, 10000)}
 
     def candidates(self, ctx: RoundContext) -> np.ndarray:
         """Positions (into ``ctx.unlabeled``) of the candidate set: the cap grows in steps of

@@ -53,6 +53,7 @@ import torch
 from albench.api.adapter import Labeled, ZeroShotClassifier
 from albench.api.capabilities import DualPromptCapable, clean_probability_from_logits
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.plugins import ADAPTERS
 from albench.api.strategy import RoundContext, Strategy
 
@@ -110,6 +111,7 @@ class DualPromptStrategy(Strategy):
     needs_labels = False
     stochastic = False
     defaults = {"K": 16, "k": 16, **_model_class().defaults}
+    schema = {"K": Opt(int, 1, 100_000), "k": Opt(int, 0, 100_000), **getattr(_model_class(), "schema", {})}
 
     def __init__(self, **options):
         super().__init__(**options)

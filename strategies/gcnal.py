@@ -51,6 +51,7 @@ import torch
 from scipy.special import expit
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
 from albench.components.selection import kcenter_greedy, lowest_k
 
@@ -138,6 +139,10 @@ class GCNAL(Strategy):
     needs_labels = True
     defaults = {"method": "uncertain", "subset": 10000, "hidden": 128, "dropout": 0.3, "lambda_loss": 1.2,
                 "steps": 200, "lr": 1e-3, "weight_decay": 5e-4, "s_margin": 0.1, "coregcn_space": "hidden-score"}
+    schema = {"method": Opt(str, choices=METHODS), "subset": Opt(int, 0, None), "hidden": Opt(int, 1, 65536),
+              "dropout": Opt(float, 0, 1, high_open=True), "lambda_loss": Opt(float, 0, None),
+              "steps": Opt(int, 1, 100_000), "lr": Opt(float, 0, None, low_open=True), "weight_decay": Opt(float, 0, None),
+              "s_margin": Opt(float, 0, None), "coregcn_space": Opt(str, choices=SPACES)}
 
     def fit(self, ctx: RoundContext) -> GCNFit:
         """Draw the subset, build the graph and train a fresh GCN (all randomness from ``ctx.rng``)."""

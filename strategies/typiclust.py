@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
 from albench.components.selection import as_tensor, kmeans, rows_per_chunk, sq_dists
 
@@ -57,6 +58,8 @@ class TypiClust(Strategy):
 
     name = "typiclust"
     defaults = {"max_clusters": 500, "min_cluster_size": 5, "k_nn": 20, "kmeans_iters": 10}
+    schema = {"max_clusters": Opt(int, 1, 1_000_000), "min_cluster_size": Opt(int, 1, None), "k_nn": Opt(int, 1, 10000),
+              "kmeans_iters": Opt(int, 1, 10000)}
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         o = self.options

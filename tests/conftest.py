@@ -1,6 +1,15 @@
+import json
 import os
+import sys
 
 import pytest
+
+if "mutmut" in sys.modules:  # mutation testing: import the mutated copy of strategies/ under its installed name
+    import strategies
+
+    sys.modules["albench_strategies"] = strategies
+
+import helpers  # noqa: E402  (after the alias: it imports albench)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,3 +39,16 @@ def workspace(_shared_cache):
     from albench.engine.protocol import Workspace
 
     return Workspace(_shared_cache, device="cpu", progress=False)
+
+
+@pytest.fixture(scope="session")
+def warm(tmp_path_factory):
+    """A warm feature cache and the records of an uninterrupted in-process run (the reference)."""
+    base = tmp_path_factory.mktemp("reliability")
+    cache = base / "cache"
+    for d in ("warmup", "ref"):  # the reference is made with a warm cache, like every run after it
+        res = helpers.cli("run", *helpers.GRID, "--cache-dir", cache, "--results-dir", base / d)
+        assert res.exit_code == 0, res.output
+    ref = {k: json.loads(p.read_text()) for k, p in helpers.valid_records(base / "ref").items()}
+    assert len(ref) == helpers.RUNS
+    return {"cache": cache, "ref": ref, "base": base}

@@ -9,7 +9,7 @@ import torch
 from albench import accounting
 from albench.api.adapter import AdapterEnv, Labeled
 from albench.components.augment import Crops, apply_crops, random_resized_crop_flip, sample_crops
-from albench.api.conformance import tiny_task
+from albench.testing import tiny_task
 from albench.api.errors import AlbenchError
 from albench.data.features import DataBank, FeatureCache
 from albench.api.plugins import ADAPTERS

@@ -15,7 +15,7 @@ import albench.api.atomic as atomic
 from albench.api.atomic import AtomicWriteError, atomic_write, remove_stale_temps, stale_temps
 from albench.cli.main import main
 
-from test_tables_paper import BASE, DATASET_SHIFT, SEED_OFF, make_record
+from helpers import BASE, DATASET_SHIFT, SEED_OFF, make_record, slow_write_env
 
 
 def test_writes_bytes_text_and_callables_with_ordinary_permissions(tmp_path):
@@ -89,7 +89,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 def _kill_mid_write(args: list[str], target: str) -> None:
     """Run ``albench ARGS`` in a subprocess; SIGKILL it while ``target``'s temp file exists, unrenamed."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", **{atomic.TEST_SLOW_WRITE: f"120:{target}"})
+    env = dict(os.environ, OMP_NUM_THREADS="1", **slow_write_env(120, target))
     proc = subprocess.Popen([sys.executable, "-m", "albench.cli.main", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     out = Path(args[args.index("--out") + 1])

@@ -81,8 +81,8 @@ def eurosat(tmp: Path, edit=None) -> Path:
 
 
 def es(tmp, edit=None, strategy="random"):
-    return a("--data-root", eurosat(tmp, edit), "--allow-custom-split", "--round-budget", "1", dataset="eurosat",
-             strategy=strategy)
+    return a("--data-root", eurosat(tmp, edit), "--allow-custom-split", "--round-budget", "1", "--backbone", "toy-clip",
+             dataset="eurosat", strategy=strategy)
 
 
 def split_edit(fn):
@@ -148,7 +148,7 @@ CASES = {
     "budget-over-100": (lambda t: [*a(), "--budget-pct", "150"], "pre", "--budget-pct must be in (0, 100], got 150."),
     "round-budget-zero": (lambda t: [*a(), "--round-budget", "0"], "pre", "--round-budget must be a positive integer, got 0."),
     "budget-not-whole-rounds": (lambda t: [*a(), "--budget", "1.5"], "pre", "Budget 1.5 % is not a whole number of rounds of 1 %."),
-    "budget-larger-than-pool": (lambda t: [*a(), "--round-budget", "1000"], "run", (RAND, "AlbenchError", "2 rounds of 1000 labels need 2000 samples, but the pool of 'digits' has only 1200.")),
+    "budget-larger-than-pool": (lambda t: [*a(), "--round-budget", "1000"], "pre", "2 rounds of 1000 labels need 2000 samples, but the pool of 'digits' has only 1200."),
     "rounds-zero": (lambda t: [*a(), "--rounds", "0"], "pre", "--rounds must be a positive integer, got 0."),
     "seed-not-integer": (lambda t: [*a(), "--seeds", "1,x"], "pre", "Seed 'x' is not an integer (got --seeds '1,x')."),
     "workers-zero": (lambda t: [*a(), "--workers", "0"], "pre", "--workers must be at least 1, got 0."),
@@ -156,16 +156,17 @@ CASES = {
     "option-not-key-value": (lambda t: [*a(), "--adapter-opt", "epochs"], "pre", "Option 'epochs' must look like key=value."),
     "data-root-missing": (lambda t: a("--data-root", t / "nowhere", dataset="eurosat"), "pre", "Dataset 'eurosat': the data root {tmp}/nowhere does not exist or is not a folder."),
     "split-file-missing": (lambda t: es(t, lambda ds: (ds / "split_zhou_EuroSAT.json").unlink()), "pre", "Dataset 'eurosat': split file not found: {tmp}/data/eurosat/split_zhou_EuroSAT.json"),
-    "split-file-malformed": (lambda t: es(t, _bad_json), "run", (ES, "DataError", "Dataset 'eurosat': split file {tmp}/data/eurosat/split_zhou_EuroSAT.json is not valid JSON (line 1, column")),
-    "split-names-missing-image": (lambda t: es(t, split_edit(lambda d: d["train"].append(["AnnualCrop/nope.jpg", 0, "Annual Crop Land"]))), "run", (ES, "DataError", "Dataset 'eurosat': 1 of ")),
-    "split-path-escapes-root": (lambda t: es(t, split_edit(lambda d: d["test"].append(["../../etc/passwd", 0, "Annual Crop Land"]))), "run", (ES, "DataError", "Dataset 'eurosat': split_zhou_EuroSAT.json test[10]: image path '../../etc/passwd' contains '..' and would leave the dataset folder; split files must use paths inside it.")),
-    "class-without-training-images": (lambda t: es(t, split_edit(_no_train_for_class)), "run", (ES, "DataError", "Dataset 'eurosat': 1 class(es) have no training images in ")),
+    "split-file-malformed": (lambda t: es(t, _bad_json), "pre", "prefix:Dataset 'eurosat': split file {tmp}/data/eurosat/split_zhou_EuroSAT.json is not valid JSON (line 1, column 30: Expecting value)."),
+    "split-names-missing-image": (lambda t: es(t, split_edit(lambda d: d["train"].append(["AnnualCrop/nope.jpg", 0, "Annual Crop Land"]))), "pre", "prefix:Dataset 'eurosat': 1 of 21 image(s) listed in the split are missing: {tmp}/data/eurosat/2750/AnnualCrop/nope.jpg."),
+    "split-path-escapes-root": (lambda t: es(t, split_edit(lambda d: d["test"].append(["../../etc/passwd", 0, "Annual Crop Land"]))), "pre", "Dataset 'eurosat': split_zhou_EuroSAT.json test[10]: image path '../../etc/passwd' contains '..' and would leave the dataset folder; split files must use paths inside it."),
+    "class-without-training-images": (lambda t: es(t, split_edit(_no_train_for_class)), "pre", "prefix:Dataset 'eurosat': 1 class(es) have no training images in "),
     "corrupt-image": (lambda t: es(t, _corrupt_image), "run", (ES, "DataError", "Cannot decode image {tmp}/data/eurosat/2750/AnnualCrop/AnnualCrop_1.jpg")),
-    "weights-missing": (lambda t: [*a(), "--pretrained", t / "none.safetensors"], "run", (RAND, "WeightsError", "Weights file {tmp}/none.safetensors does not exist. For the toy CLIP use --pretrained albench-toy")),
-    "weights-wrong-architecture": (lambda t: [*a(), "--pretrained", _weights(t, "wrong-arch")], "run", (RAND, "WeightsError", "Weights file {tmp}/wrong-arch.safetensors does not match architecture 'toy-clip'")),
-    "weights-truncated": (lambda t: [*a(), "--pretrained", _weights(t, "truncated")], "run", (RAND, "WeightsError", "Could not read weights file {tmp}/truncated.safetensors")),
-    "pretrained-tag-unknown": (lambda t: [*a(), "--backbone", "ViT-B-32", "--pretrained", "openaii"], "run", (RAND, "UnknownNameError", "Unknown pretrained tag for 'ViT-B-32' 'openaii'. Did you mean: openai?")),
-    "cache-dir-not-writable": (lambda t: [*a(), "--cache-dir", _blocked(t)], "run", (RAND, "AlbenchError", "Cache directory {tmp}/blocker/sub is not writable (Not a directory).")),
+    # weights and the cache directory are checked by the preflight, once, before any run
+    "weights-missing": (lambda t: [*a(), "--pretrained", t / "none.safetensors"], "pre", "Weights file {tmp}/none.safetensors does not exist. For the toy CLIP use --pretrained albench-toy (shipped), a file saved from it, or --pretrained random."),
+    "weights-wrong-architecture": (lambda t: [*a(), "--pretrained", _weights(t, "wrong-arch")], "pre", "prefix:Weights file {tmp}/wrong-arch.safetensors does not match architecture 'toy-clip': 2 shape mismatches (e.g. token_embedding.weight: file (5, 4) vs toy-clip ("),
+    "weights-truncated": (lambda t: [*a(), "--pretrained", _weights(t, "truncated")], "pre", "prefix:Could not read weights file {tmp}/truncated.safetensors"),
+    "pretrained-tag-unknown": (lambda t: [*a(), "--backbone", "ViT-B-32", "--pretrained", "openaii"], "pre", "prefix:Unknown pretrained tag for 'ViT-B-32' 'openaii'. Did you mean: openai?"),
+    "cache-dir-not-writable": (lambda t: [*a(), "--cache-dir", _blocked(t)], "pre", "Cannot write the feature cache to {tmp}/blocker/sub: {tmp}/blocker is not a directory. Pass --cache-dir or set ALBENCH_CACHE to a writable directory."),
     "results-dir-not-writable": (lambda t: [*a(), "--results-dir", _blocked(t)], "pre", "Cannot write results to {tmp}/blocker/sub: {tmp}/blocker is not a directory. Pass --results-dir with a writable directory."),
     "plugin-import-raises": (lambda t: a(strategy="broken"), "pre", "strategy 'broken' from distribution albench-broken 0.3 failed to import (albench_broken_plugin:Broken): ImportError: needs the package frobnicate, which is not installed"),
     "plugin-duplicate-indices": (lambda t: a(strategy="dup"), "run", ("digits dup__coop__seed1", "ContractError", "strategy 'dup' returned duplicate indices [0].")),
@@ -174,6 +175,57 @@ CASES = {
     "plugin-wrong-count": (lambda t: a(strategy="toomany"), "run", ("digits toomany__coop__seed1", "ContractError", "strategy 'toomany' returned 13 indices in round 1; the budget is 12")),
     "nan-loss": (lambda t: a("--adapter-opt", "coop:lr=1e30", adapter="coop,zeroshot"), "run", (RAND, "TrainingError", "coop round 1: training loss became nan at step 2 of 2")),
 }
+
+# --- real path: the one preflight (albench.engine.preflight) -----------------------------------------------------
+# Device, backbone choice, weights and activation, imagefolder/csv datasets: each is one message before any run.
+
+
+def _imagefolder(tmp: Path, splits=("train", "test")) -> Path:
+    """A two-class imagefolder tree of tiny PNGs with only ``splits``."""
+    from PIL import Image
+
+    root = tmp / "ifolder"
+    for s in splits:
+        for c in ("cat", "dog"):
+            (root / s / c).mkdir(parents=True, exist_ok=True)
+            for i in range(3):
+                Image.new("RGB", (8, 8), (40 * i, 80, 120)).save(root / s / c / f"{i}.png")
+    return root
+
+
+def _any_file(tmp: Path) -> Path:
+    p = tmp / "open_clip_model.safetensors"
+    p.write_bytes(b"not read: the activation is decided before any tensor is")
+    return p
+
+
+REAL_CASES = {
+    "device-gpu": (lambda t: [*a(), "--device", "gpu"], "pre", "Unknown --device 'gpu'. Valid: auto, cpu, cuda, cuda:N."),
+    "device-cuda-without-gpu": (lambda t: [*a(), "--device", "cuda"], "pre", "prefix:--device cuda: no CUDA GPU is visible on this machine"),
+    "real-data-with-default-toy-backbone": (lambda t: a("--data-root", eurosat(t), dataset="eurosat"), "pre", "Dataset(s) eurosat hold real images, but no backbone was chosen and the default is the toy CLIP (trained on procedural images only). Pass --backbone and --pretrained, e.g. --backbone ViT-B-16 --pretrained openai (or --pretrained /path/to/open_clip_model.safetensors), or --backbone toy-clip to use the toy CLIP on purpose."),
+    "imagefolder-without-folder": (lambda t: a("--backbone", "toy-clip", dataset="imagefolder"), "pre", "Dataset 'imagefolder': no folder given. Pass --data-root DIR or --dataset-opt path=DIR."),
+    "imagefolder-without-test-split": (lambda t: a("--backbone", "toy-clip", "--data-root", _imagefolder(t, ("train",)), dataset="imagefolder"), "pre", "Dataset 'imagefolder': split folder not found: {tmp}/ifolder/test"),
+    "template-without-braces": (lambda t: a("--backbone", "toy-clip", "--data-root", _imagefolder(t), "--dataset-opt", "template=a photo.", dataset="imagefolder"), "pre", "Dataset 'imagefolder': template 'a photo.' must contain '{{}}' exactly once (where the class name goes), e.g. 'a photo of a {{}}.'."),
+    "csv-without-test-file": (lambda t: a("--backbone", "toy-clip", "--data-root", t, dataset="csv"), "pre", "Dataset 'csv': split file not found: {tmp}/train.csv"),
+    "weights-file-activation-undecided": (lambda t: [*a(), "--backbone", "ViT-B-32", "--pretrained", _any_file(t)], "pre", "prefix:Cannot tell which activation the weights file {tmp}/open_clip_model.safetensors needs: ViT-B-32 has checkpoints trained with QuickGELU (openai, laion400m_e31, "),
+    "quick-gelu-contradicts-tag": (lambda t: [*a(), "--backbone", "ViT-B-32", "--pretrained", "openai", "--no-quick-gelu"], "pre", "--no-quick-gelu contradicts the weights: open_clip's pretrained config of ViT-B-32 / openai says QuickGELU. Drop --no-quick-gelu."),
+    "pretrained-tag-with-file-unknown-tag": (lambda t: [*a(), "--backbone", "ViT-B-32", "--pretrained", f"opnai={_any_file(t)}"], "pre", "prefix:Unknown pretrained tag for 'ViT-B-32' (in --pretrained TAG=FILE) 'opnai'. Did you mean: openai?"),
+}
+CASES.update(REAL_CASES)
+
+
+def test_preflight_reports_every_problem_once_each(tmp_path):
+    """Two independent problems: both named, one line each, exit 2, nothing written."""
+    res = tmp_path / "results"
+    out = CliRunner().invoke(main, [*a("--data-root", tmp_path / "nowhere", dataset="eurosat"), "--device", "gpu",
+                                    "--results-dir", str(res)])
+    assert out.exit_code == 2, out.output
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error: ")]
+    assert errors[0] == "error: Unknown --device 'gpu'. Valid: auto, cpu, cuda, cuda:N."
+    assert any(ln.startswith("error: Dataset(s) eurosat hold real images") for ln in errors)
+    assert any(ln.startswith(f"error: Dataset 'eurosat': the data root {tmp_path}/nowhere does not exist") for ln in errors)
+    assert len(errors) == len(set(errors)) == 3
+    assert not res.exists()
 
 
 def _fill(msg: str) -> str:
@@ -210,7 +262,10 @@ def test_bad_input(case, tmp_path):
     assert "Traceback" not in out.output
     if kind == "pre":
         assert out.exit_code == 2, out.output
-        assert f"error: {_fill(expected)}" in out.stderr.splitlines(), out.stderr
+        if expected.startswith("prefix:"):  # messages that quote a library's own text after this prefix
+            assert any(ln.startswith(f"error: {_fill(expected[7:])}") for ln in out.stderr.splitlines()), out.stderr
+        else:
+            assert f"error: {_fill(expected)}" in out.stderr.splitlines(), out.stderr
         assert _snapshot(res) == before  # results directory unchanged
     else:
         run, etype, msg = expected

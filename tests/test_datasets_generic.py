@@ -109,7 +109,8 @@ def test_dataset_options_reach_the_loader_and_the_config_only_when_set(tmp_path)
     from albench.engine.protocol import RunSpec, Workspace, config_hash, run_config
 
     generate("eurosat", tmp_path, image_size=8)
-    bb = SimpleNamespace(identity="stub-backbone")  # run_config only reads the identity
+    bb = SimpleNamespace(identity="stub-backbone",  # run_config only reads the identity and the compute
+                         compute=SimpleNamespace(describe=lambda: {"device": "cpu", "precision": "fp32"}))
     ws = Workspace(tmp_path / "cache", device="cpu", progress=False)
     spec = RunSpec("random", "coop", "eurosat", data_root=str(tmp_path), dataset_options={"allow_custom_split": True})
     task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)

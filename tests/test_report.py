@@ -1,5 +1,4 @@
 """albench report: a static page with curves, tables and run metadata, rendered in headless Chromium."""
-import json
 import shutil
 import subprocess
 
@@ -7,7 +6,7 @@ import pytest
 
 from albench.reporting.report import write_report
 
-from test_tables_paper import BASE, DATASET_SHIFT, SEED_OFF, make_record  # synthetic records
+from helpers import BASE, DATASET_SHIFT, SEED_OFF, make_record  # synthetic records
 
 
 def _chromium():

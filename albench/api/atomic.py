@@ -15,16 +15,16 @@ It lives in the lowest layer (``albench.api``) because the data layer's caches u
 plugins that save artifacts may as well.
 
 ``atomic_write`` is deliberately a single module-level function that takes the content as
-bytes, text or a callable filling a binary file: crash tests wrap this one function (e.g. from
-a test-only ``sitecustomize``) and replace ``content`` with a callable that writes it and then
-waits, to kill a process while its temp file exists and the rename has not happened.
+bytes, text or a callable filling a binary file: crash tests wrap this one function from a
+test-only ``sitecustomize`` (tests/crashhooks/) and replace ``content`` with a callable that
+writes it and then waits, to kill a process while its temp file exists and the rename has not
+happened. Nothing in albench reads a test hook.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Union
@@ -32,11 +32,6 @@ from typing import IO, Any, Union
 from albench.api.errors import AlbenchError
 
 Content = Union[bytes, str, Callable[[IO[bytes]], Any]]
-
-#: Test hook, read only here: ``"<seconds>"`` or ``"<seconds>:<glob>"`` sleeps after the temp file of a
-#: matching target is written and before it is renamed, so crash tests can kill a writer mid-write.
-TEST_SLOW_WRITE = "ALBENCH_TEST_SLOW_WRITE"
-
 
 class AtomicWriteError(AlbenchError):
     """Writing a file failed; the target is unchanged and no temp file was left.
@@ -82,7 +77,6 @@ def atomic_write(path: str | os.PathLike, content: Content, *, mode: int | None 
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)  # mkstemp makes 0600
-            _test_pause(path)
             os.replace(tmp, path)
         except OSError as exc:
             raise AtomicWriteError(path, "write", exc.strerror or str(exc)) from exc
@@ -138,11 +132,3 @@ def _umask() -> int:
     os.umask(mask)
     return mask
 
-
-def _test_pause(path: Path) -> None:
-    spec = os.environ.get(TEST_SLOW_WRITE)
-    if not spec:
-        return
-    seconds, _, pattern = spec.partition(":")
-    if not pattern or path.match(pattern):
-        time.sleep(float(seconds))

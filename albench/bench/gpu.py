@@ -113,7 +113,7 @@ def _backbone(arch: str, sizes: Sizes, device):
         torch.manual_seed(0)
         model = open_clip.create_model(arch, pretrained=None, **kw)
     ident = f"{arch}:{RANDOM}:seed0" + (f":img{sizes.image_size}" if sizes.image_size else "")
-    return Backbone(model, BackboneSpec(arch, RANDOM), f"{RANDOM}:seed0", ident, False, device, model.context_length)
+    return Backbone.from_model(model, BackboneSpec(arch, RANDOM), ident, device)
 
 
 def measure_encode(bb, sizes: Sizes, arch: str) -> dict:
@@ -167,11 +167,10 @@ def _labeled(task, n: int, offset: int = 0):
 
 
 def measure_adapters(bb, sizes: Sizes, arch: str) -> list[dict]:
-    from albench_adapters.dualprompt import DualPrompt
-    from albench_adapters.maple import MaPLe
-    from albench_adapters.vpt import VPT
-
+    from albench.api.plugins import ADAPTERS
     from albench.bench.synthetic import pixel_task
+
+    VPT, MaPLe, DualPrompt = (ADAPTERS.get(n) for n in ("vpt", "maple", "dualprompt"))
 
     task = pixel_task("gpu_pixels", sizes.train_pool, 4, sizes.train_classes, bb.image_size, seed=0)
     env = _env(bb, task)
@@ -211,10 +210,11 @@ def table1_datasets(sizes: Sizes) -> list[dict]:
 
 
 def measure_coop_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]:
-    from albench_adapters.coop import CoOp
-
-    from albench.bench.synthetic import feature_task, prefilled_bank
     from albench.api.adapter import AdapterEnv
+    from albench.api.plugins import ADAPTERS
+    from albench.bench.synthetic import feature_task, prefilled_bank
+
+    CoOp = ADAPTERS.get("coop")
 
     out = {}
     for c in sorted(set(classes)):
@@ -225,9 +225,10 @@ def measure_coop_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]
 
 
 def measure_dualprompt_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]:
-    from albench_adapters.dualprompt import DualPrompt
-
+    from albench.api.plugins import ADAPTERS
     from albench.bench.synthetic import pixel_task
+
+    DualPrompt = ADAPTERS.get("dualprompt")
 
     out = {}
     for c in sorted(set(classes)):
@@ -297,17 +298,17 @@ def _interp(table: dict[int, float], c: int) -> float:
 
 def coop_steps(labeled: int, options: dict | None = None) -> int:
     """Steps of one CoOp fit (``albench.components.training.train``: max(epochs·ceil(L/batch), min_steps))."""
-    from albench_adapters.coop import CoOp
+    from albench.api.plugins import ADAPTERS
 
-    o = {**CoOp.defaults, **(options or {})}
+    o = {**ADAPTERS.get("coop").defaults, **(options or {})}
     return max(o["epochs"] * math.ceil(labeled / o["batch_size"]), o["min_steps"])
 
 
 def dp_steps(labeled: int, pseudo: int) -> int:
     """Steps of one DualPrompt fit with its defaults (the longer of the labelled and pseudo-labelled streams)."""
-    from albench_adapters.dualprompt import DualPrompt
+    from albench.api.plugins import ADAPTERS
 
-    o = DualPrompt.defaults
+    o = ADAPTERS.get("dualprompt").defaults
     per = max(math.ceil(labeled / o["batch_size"]) if labeled else 0,
               math.ceil(pseudo / o["pseudo_batch_size"]) if pseudo else 0)
     return max(o["epochs"] * per, o["min_steps"])

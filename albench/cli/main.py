@@ -26,7 +26,8 @@ class AlbenchGroup(click.Group):
         except AlbenchError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
+            for problem in getattr(exc, "problems", None) or [exc]:  # a preflight names every problem
+                click.echo(f"error: {problem.text() if hasattr(problem, 'text') else problem}", err=True)
             sys.exit(exc.exit_code)
 
 
@@ -63,18 +64,15 @@ def parse_seeds(value: str) -> list[int]:
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
 def list_cmd(verbose: bool) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
-    from albench.api.plugins import ADAPTERS, STRATEGIES
+    from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
+    from albench.data.tasks import dataset_names
 
-    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS)):
+    dataset_names()  # a clear error when the installed metadata predates the datasets group
+    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
-    from albench.data.tasks import task_names
-
-    click.echo("datasets:")
-    for name in task_names():
-        click.echo(f"  {name}")
 
 
 def _round_table(record: dict) -> str:
@@ -118,6 +116,10 @@ def _grid_options(f):
         click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False)),
         click.option("--cache-dir", default=None, envvar="ALBENCH_CACHE", help="Feature cache [$ALBENCH_CACHE]."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
+        click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+                     help="Backbone precision: bf16 autocast (CUDA or CPU) or fp32; auto = bf16 on CUDA, fp32 on CPU."),
+        click.option("--deterministic", is_flag=True,
+                     help="torch deterministic algorithms (and the cuBLAS setting CUDA needs); recorded."),
         click.option("--strategy-opt", multiple=True,
                      help="Strategy option key=value, or name:key=value for one strategy (repeatable)."),
         click.option("--adapter-opt", multiple=True,
@@ -182,28 +184,21 @@ def _demo_strategies() -> list[str]:
     return [s for s in DEMO_STRATEGIES if s in STRATEGIES.names()]
 
 
-def _check_writable(results_dir: Path) -> None:
-    """Fail before any run when the results directory cannot be written (nothing is created)."""
-    import os
+def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
+    """The one preflight (``albench.engine.preflight``): every problem of the grid, before any run."""
+    from albench.engine.preflight import CHECKS, GridContext, PreflightError, preflight
 
-    probe = results_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise AlbenchError(f"Cannot write results to {results_dir}: {probe} is not a directory. Pass --results-dir "
-                           f"with a writable directory.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise AlbenchError(f"Cannot write results to {results_dir}: {probe} is not writable. Pass --results-dir "
-                           f"with a writable directory.")
+    ctx = GridContext.from_grid(grid, kw.get("results_dir"), kw.get("cache_dir"), kw.get("device", "auto"),
+                                kw.get("precision", "auto"), workspace=workspace)
+    import warnings
 
-
-def _check_data_layouts(specs) -> None:
-    """Fail before any run (nothing written) when a CoOp dataset's folder or split file is missing."""
-    from albench.data.datasets.coop import COOP_SPLITS, check_layout
-
-    for name, root in dict.fromkeys((s.dataset, s.data_root) for s in specs):
-        if name in COOP_SPLITS:
-            check_layout(name, root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problems = preflight(ctx, [c for c in CHECKS if c.__name__ not in skip])
+    for w in caught:  # odd but valid inputs, e.g. class names that differ only by case
+        click.echo(f"warning: {w.message}", err=True)
+    if problems:
+        raise PreflightError(problems)
 
 
 @main.command("run")
@@ -260,13 +255,16 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
             tqdm.write(f"record: {res.path}")
 
     results_dir = kw["results_dir"]
-    _check_writable(Path(results_dir))
-    _check_data_layouts(specs)
+    ws = Workspace(kw["cache_dir"], device=kw["device"], progress=progress, precision=kw["precision"],
+                   deterministic=kw["deterministic"]) if launcher == "local" and workers == 1 else None
+    # exit 2 with every problem, nothing written; slurm nodes have the GPUs the submitting host may lack
+    _preflight(grid, kw, workspace=ws, skip=("check_device",) if launcher == "slurm" else ())
     if launcher == "local":
         try:
-            results = run_local(specs, results_dir, ws_factory=lambda: Workspace(kw["cache_dir"], device=kw["device"], progress=progress),
+            results = run_local(specs, results_dir, ws_factory=lambda: ws,
                                 workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
-                                rounds=first.rounds, report=report, progress=progress)
+                                rounds=first.rounds, report=report, progress=progress, precision=kw["precision"],
+                                deterministic=kw["deterministic"])
         except Interrupted as stop:
             done = [r for r in stop.results if r.status in ("done", "skipped")]
             click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
@@ -281,7 +279,8 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
         opts = SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
                             slurm_parallelism, None, wait)
         results = run_slurm(specs, results_dir, opts, overwrite=overwrite, cache_dir=kw["cache_dir"],
-                            device=kw["device"], report=report, progress=progress, echo=click.echo)
+                            device=kw["device"], report=report, progress=progress, echo=click.echo,
+                            precision=kw["precision"], deterministic=kw["deterministic"])
     counts = summarise_results(results)
     failed = [r for r in results if r.status == "failed"]
     parts = [f"{counts.get('done', 0)} run(s) done", f"{counts.get('skipped', 0)} skipped", f"{len(failed)} failed"]
@@ -306,7 +305,9 @@ def status_cmd(list_runs, **kw) -> None:
     from albench.engine.protocol import Workspace
 
     grid = _build_grid(kw)
-    states = grid_status(grid, kw["results_dir"], Workspace(kw["cache_dir"], device="cpu", progress=False))
+    ws = Workspace(kw["cache_dir"], device=kw["device"], progress=False, precision=kw["precision"])
+    _preflight(grid, kw, workspace=ws, skip=("check_results_dir", "check_cache_dir"))  # reading needs no write access
+    states = grid_status(grid, kw["results_dir"], ws)
     counts: dict = {}
     for st in states:
         counts[st.state] = counts.get(st.state, 0) + 1
@@ -321,62 +322,83 @@ def status_cmd(list_runs, **kw) -> None:
         click.echo(f"  note: {note}")
 
 
+def parse_budgets(value: str | None) -> list[int] | None:
+    """--budget 1,2,5 -> [1, 2, 5] (whole percentages of the pool)."""
+    if not value:
+        return None
+    try:
+        return [int(b) for b in split_list(value)]
+    except ValueError:
+        raise AlbenchError(f"--budget takes whole percentages, got {value!r}.") from None
+
+
+def config_option(f):
+    return click.option("--config", "configs", multiple=True, metavar="ID",
+                        help="In cells with several configurations, show this config id (prefix; repeatable). "
+                             "Default: the configuration with the most seeds, then the newest.")(f)
+
+
 @main.command("table")
 @click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
-@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) to show [the preset's: 1,2,5].")
-@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
+@click.option("--budget", "budgets", default=None,
+              help="Comma-separated budgets (%%) to show [the preset's: 1,2,5; without --preset: every round].")
+@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3; without --preset: all].")
 @click.option("--compare", type=click.Choice(["paper"]), default=None,
-              help="Put the paper's published numbers beside ours, with the difference.")
+              help="Put the paper's published numbers beside ours, with the difference (--suite paper only).")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
-              help="Where the Markdown, LaTeX and CSV files go.")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Where the Markdown, LaTeX and CSV files go [with --preset: reports; without: only printed].")
 @click.option("--metric", default="accuracy", show_default=True,
               help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
-                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks.")
-def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out, metric) -> None:
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks "
+                   "(diagnostics: docs/records.md).")
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
-    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown.
+    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
+    holds one configuration; when several exist, the choice and what differs are listed.
     """
     from albench.reporting.mechanism import check_metric
-    from albench.reporting.tables import simple_table, write_preset_tables
+    from albench.reporting.tables import write_preset_tables, write_simple_table
 
     check_metric(metric)
 
+    budget_list = parse_budgets(budgets)
+    seed_list = parse_seeds(seeds) if seeds else None
     if preset is None:
         if compare:
             raise AlbenchError("--compare paper needs --preset (the paper's tables are table1 .. table4).")
+        if suite != "paper":
+            raise AlbenchError("--suite only applies to --preset tables.")
         import warnings
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            text = simple_table(results_dir, metric)
-        for w in caught:  # mixed configuration hashes, unreadable records
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs,
+                                               metric=metric)
+        for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
+        if written:
+            click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
-    budget_list = None
-    if budgets:
-        try:
-            budget_list = [int(b) for b in split_list(budgets)]
-        except ValueError:
-            raise AlbenchError(f"--budget takes whole percentages, got {budgets!r}.") from None
-    written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list,
-                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare,
-                                            metric=metric)
+    written, markdown = write_preset_tables(preset, suite, results_dir, out or "reports", budgets=budget_list, seeds=seed_list,
+                                            compare=compare, configs=configs, metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
 
 @main.command("report")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-def report_cmd(results_dir, out) -> None:
+def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
     from albench.reporting.report import write_report
 
-    path = write_report(results_dir, out)
+    path = write_report(results_dir, out, configs)
     click.echo(f"wrote {path}")
 
 
@@ -428,7 +450,9 @@ def toy_zeroshot(cache_dir) -> None:
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--gpu", is_flag=True, help="Run the one-shot GPU benchmark instead (writes bench_gpu.json/.md).")
 @click.option("--dry-run", is_flag=True, help="With --gpu: tiny sizes on the CPU (writes bench_gpu_dryrun.json/.md).")
-def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
+@click.option("--stability", is_flag=True, help="Run each section twice in a row; report whether every ratio agrees "
+                                                "within ±15 %.")
+def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
     """Measure speed and memory; write reports/bench.json and reports/bench.md."""
     from albench.bench import run_sections
 
@@ -444,13 +468,16 @@ def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
                    f"{' (dry run: meaningless)' if dry_run else ''}")
         return
 
-    result = run_sections(split_list(sections) if sections else None, quick, Path(out))
+    if stability and gpu:
+        raise AlbenchError("--stability applies to the CPU sections, not --gpu.")
+    result = run_sections(split_list(sections) if sections else None, quick, Path(out), stability=stability)
     click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "
                f"({', '.join(result['sections'])})")
 
 
 # Command groups contributed by other modules: one line each.
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
+from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from albench.api import atomic
+from albench.api import accounting, atomic
 from albench.api.errors import AlbenchError
 
 ENV_CACHE = "ALBENCH_CACHE"
+#: Counter of images encoded to fill the frozen-feature cache (also counted as image-encoder images).
+CACHE_FILL = "feature_cache_images"
 
 
 def default_cache_dir() -> Path:
@@ -120,7 +122,10 @@ class DataBank:
 
     def feature_key(self, split: str, view: str = "eval") -> str:
         src = self.task.split(split).source
-        return f"v1|{self.backbone.identity}|{self.task.name}|{split}|{src.fingerprint()}|{self.backbone.image_size}|{view}"
+        # compute_identity: weights + activation + device type + precision (bf16 GPU features never
+        # stand in for fp32 CPU ones)
+        return (f"v2|{self.backbone.compute_identity}|{self.task.name}|{split}|{src.fingerprint()}|"
+                f"{self.backbone.image_size}|{view}")
 
     @torch.no_grad()
     def _encode_split(self, split: str) -> torch.Tensor:
@@ -137,6 +142,7 @@ class DataBank:
             x = self.backbone.normalize_pixels(torch.from_numpy(src.load(idx, self.backbone.image_size)))
             with self.backbone.autocast():
                 out.append(self.backbone.encode_images(x).float().cpu())
+        accounting.count(CACHE_FILL, n)  # caching, not training or selection: the protocol books it apart
         return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
 
     def features(self, split: str) -> torch.Tensor:
@@ -183,6 +189,7 @@ class DataBank:
             x = apply_crops(self.backbone.normalize_pixels(pix[sl]), crops[sl])
             with self.backbone.autocast():
                 out.append(self.backbone.encode_images(x).float().cpu())
+        accounting.count(CACHE_FILL, n)
         return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
 
     def augmented_features(self, split: str, views: int, seed: int = 0,

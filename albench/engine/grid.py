@@ -265,6 +265,7 @@ class Grid:
     budgets: tuple[int, ...]
     preset: Preset | None = None
     notes: list[str] = field(default_factory=list)
+    default_backbone: bool = False  # nobody chose the backbone (the toy CLIP): the preflight refuses real data
 
 
 def split_scoped_options(items: dict) -> tuple[dict, dict]:
@@ -315,7 +316,8 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
                strategy_options: dict | None = None, adapter_options: dict | None = None,
                data_root: str | None = None, default_strategies: list[str] | None = None) -> Grid:
     """Expand CLI axes (or a preset, filtered by them) to validated run specs."""
-    from albench.api.options import resolve_options
+    from albench.api.errors import InputProblems
+    from albench.api.options import option_problems
     from albench.api.plugins import ADAPTERS, STRATEGIES
     from albench.engine.protocol import RunSpec
     from albench.data.tasks import task_names
@@ -377,16 +379,20 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
                            f"raise --rounds or drop that budget.")
-    # Expand option sweeps, then validate names and options once, before anything runs.
+    # Expand option sweeps, then validate names and options once, before anything runs: every bad value,
+    # one message each.
     configs = []
+    problems: list[str] = []
     for s, a, label, s_col, a_col in triples:
-        s_def, a_def = STRATEGIES.get(s).defaults, ADAPTERS.get(a).defaults
-        for s_opts, s_swept in expand_sweeps({**_options_for(s, s_plain, s_scoped), **s_col}, s_def):
-            for a_opts, a_swept in expand_sweeps({**_options_for(a, a_plain, a_scoped), **a_col}, a_def):
-                resolve_options("strategy", s, s_def, s_opts)
-                resolve_options("adapter", a, a_def, a_opts)
+        s_cls, a_cls = STRATEGIES.get(s), ADAPTERS.get(a)
+        for s_opts, s_swept in expand_sweeps({**_options_for(s, s_plain, s_scoped), **s_col}, s_cls.defaults):
+            problems += option_problems("strategy", s, s_cls.defaults, s_opts, getattr(s_cls, "schema", None))[1]
+            for a_opts, a_swept in expand_sweeps({**_options_for(a, a_plain, a_scoped), **a_col}, a_cls.defaults):
+                problems += option_problems("adapter", a, a_cls.defaults, a_opts, getattr(a_cls, "schema", None))[1]
                 swept = s_swept + a_swept
                 configs.append((s, a, sweep_label(label or s, swept) if (label or swept) else None, s_opts, a_opts))
+    if problems:
+        raise InputProblems(list(dict.fromkeys(problems)))
     for name in list(s_scoped) + list(a_scoped):
         if name not in {t[0] for t in triples} | {t[1] for t in triples}:
             raise AlbenchError(f"Scoped option for '{name}', which is not in this grid.")
@@ -404,7 +410,7 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
             unique.append(sp)
     for sp in unique:
         sp.validate()
-    return Grid(unique, tuple(budgets), p, notes)
+    return Grid(unique, tuple(budgets), p, notes, default_backbone=backbone is None and preset is None)
 
 
 # --- status --------------------------------------------------------------------

@@ -113,7 +113,7 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
 _WORKER: dict = {}
 
 
-def _init_worker(cache_dir, devices, counter, events) -> None:
+def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", deterministic: bool = False) -> None:
     """Per-process setup: its own Workspace, on its own device (one per visible GPU)."""
     import os
 
@@ -124,7 +124,8 @@ def _init_worker(cache_dir, devices, counter, events) -> None:
         slot = counter.value
         counter.value += 1
     device = devices[slot % len(devices)]
-    _WORKER.update(ws=Workspace(cache_dir, device=device, progress=False), events=events, slot=slot, device=device)
+    _WORKER.update(ws=Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic),
+                   events=events, slot=slot, device=device)
 
 
 def _worker_run(spec, results_dir, overwrite) -> RunResult:
@@ -149,7 +150,7 @@ def local_devices(device: str, workers: int) -> list[str]:
 
 def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bool = False, cache_dir=None,
               device: str = "auto", rounds: int = 6, report: Callable[[RunResult], None] | None = None,
-              progress: bool = True) -> list[RunResult]:
+              progress: bool = True, precision: str = "auto", deterministic: bool = False) -> list[RunResult]:
     """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull runs one at a time."""
     from tqdm.auto import tqdm
 
@@ -193,7 +194,7 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
                 disable=not progress)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cache_dir, devices, counter, events)) as pool:
+                                 initargs=(cache_dir, devices, counter, events, precision, deterministic)) as pool:
             futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite): sp for sp in specs}
             pending = set(futures)
             while pending:
@@ -224,11 +225,13 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
 
 # --- slurm via submitit ------------------------------------------------------------
 
-def _slurm_job(spec, results_dir: str, overwrite: bool, cache_dir, device: str) -> RunResult:
+def _slurm_job(spec, results_dir: str, overwrite: bool, cache_dir, device: str, precision: str = "auto",
+               deterministic: bool = False) -> RunResult:
     """Body of one array task: build a Workspace on the node and run the spec."""
     from albench.engine.protocol import Workspace
 
-    res = run_one(spec, results_dir, Workspace(cache_dir, device=device, progress=False), overwrite)
+    ws = Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic)
+    res = run_one(spec, results_dir, ws, overwrite)
     res.record = None
     return res
 
@@ -248,7 +251,8 @@ class SlurmOptions:
 
 def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False, cache_dir=None,
               device: str = "auto", report: Callable[[RunResult], None] | None = None,
-              progress: bool = True, echo: Callable[[str], None] = print) -> list[RunResult]:
+              progress: bool = True, echo: Callable[[str], None] = print, precision: str = "auto",
+              deterministic: bool = False) -> list[RunResult]:
     """Submit the specs as one job array (one task per run) and, by default, wait for them."""
     try:
         import submitit
@@ -270,7 +274,8 @@ def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False
     ex.update_parameters(**params)
     todo = list(specs)
     n = len(todo)
-    jobs = ex.map_array(_slurm_job, todo, [str(results_dir)] * n, [overwrite] * n, [cache_dir] * n, [device] * n)
+    jobs = ex.map_array(_slurm_job, todo, [str(results_dir)] * n, [overwrite] * n, [cache_dir] * n, [device] * n,
+                        [precision] * n, [deterministic] * n)
     echo(f"submitted {n} run(s) as {opts.executor} job array {jobs[0].job_id.split('_')[0] if jobs else '-'}; "
          f"logs in {folder.parent}")
     if not opts.wait:

@@ -30,7 +30,7 @@ from albench.clip.backbone import Backbone, BackboneSpec
 from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
 from albench.api.errors import AlbenchError
-from albench.data.features import DataBank, FeatureCache
+from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
 from albench.engine.records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
@@ -83,12 +83,14 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
     config = {
         "strategy": spec.strategy,
-        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options),
+        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options,
+                                            s_cls.schema),
         "adapter": spec.adapter,
-        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options),
+        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options, a_cls.schema),
         "dataset": spec.dataset,
         "task_fingerprint": task.fingerprint(),
         "backbone": backbone.identity,
+        "compute": backbone.compute.describe(),  # device type and precision change the numbers
         "protocol": {"rounds": spec.rounds, "round_fraction": spec.round_fraction, "round_budget": spec.round_budget},
         "seed": spec.seed,
         "albench": albench.__version__,
@@ -113,9 +115,15 @@ def round_budget(spec: RunSpec, pool_size: int) -> int:
 class Workspace:
     """Per-process caches of loaded backbones, tasks and data banks (shared across runs)."""
 
-    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True):
+    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True,
+                 precision: str = "auto", deterministic: bool = False):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
+        self.precision, self.deterministic = precision, deterministic
+        if deterministic:
+            from albench.clip.compute import set_deterministic
+
+            set_deterministic(True)
         self._backbones: dict = {}
         self._tasks: dict = {}
         self._banks: dict = {}
@@ -123,7 +131,7 @@ class Workspace:
     def backbone(self, spec: BackboneSpec) -> Backbone:
         key = canonical(dataclasses.asdict(spec))
         if key not in self._backbones:
-            self._backbones[key] = Backbone.load(spec, device=self.device)
+            self._backbones[key] = Backbone.load(spec, device=self.device, precision=self.precision)
         return self._backbones[key]
 
     def task(self, name: str, data_root: str | None, options: dict | None = None) -> Task:
@@ -133,7 +141,7 @@ class Workspace:
         return self._tasks[key]
 
     def bank(self, backbone: Backbone, task: Task) -> DataBank:
-        key = (backbone.identity, task.name, task.fingerprint())
+        key = (backbone.compute_identity, task.name, task.fingerprint())
         if key not in self._banks:
             self._banks[key] = DataBank(backbone, task, self.cache, progress=self.progress)
         return self._banks[key]
@@ -202,6 +210,16 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
         lock.release()
 
 
+def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
+    """A round's image-encoder images by phase; filling the frozen-feature cache (whichever phase first
+    needed the features) is booked as ``caching``, not as that phase's work."""
+    def own(p: dict) -> int:
+        return p.get("image_encoder_images", 0) - p.get(CACHE_FILL, 0)
+
+    return {"select": own(select), "train": own(train), "diagnostics": own(diagnostics),
+            "caching": sum(p.get(CACHE_FILL, 0) for p in (select, train, diagnostics))}
+
+
 def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).isoformat()
@@ -259,9 +277,7 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                     "train": train_info,
                     "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
                                 "diagnostics": diagnostics["seconds"]},
-                    "encoder": {"select": sel_passes.get("image_encoder_images", 0),
-                                "train": fit_passes.get("image_encoder_images", 0),
-                                "diagnostics": diag_passes.get("image_encoder_images", 0)},
+                    "encoder": _encoder_passes(sel_passes, fit_passes, diag_passes),
                     "diagnostics": diagnostics}
             rounds.append(info)
             if on_round:
@@ -278,4 +294,5 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
         "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
                    "finished_at": datetime.now(timezone.utc).isoformat()},
         "environment": environment(), "device": str(backbone.device),
+        "compute": {**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
     }

@@ -25,7 +25,8 @@ from albench.data.datasets.build import Entries, build_task, check_options, chec
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GENERIC_OPTIONS = {"path": str, "template": str, "skip_corrupt": bool, "allow_custom_split": bool}
+GENERIC_OPTIONS = {"path": str, "template": str, "skip_corrupt": bool, "allow_custom_split": bool, "allow_overlap": bool,
+                   "follow_symlinks": bool}
 
 IMAGEFOLDER_LAYOUT = ("<dir>/train/<class>/<image>.jpg   (one folder per class; names become class names)\n"
                       "<dir>/test/<class>/<image>.jpg\n<dir>/val/<class>/<image>.jpg   (optional)")
@@ -55,14 +56,28 @@ def _template(kind: str, opts: dict) -> str:
     return t
 
 
-def load_imagefolder(data_root=None, **options) -> Task:
-    opts = check_options("imagefolder", options, GENERIC_OPTIONS)
-    root = _dataset_dir("imagefolder", data_root, opts, IMAGEFOLDER_LAYOUT)
-    template = _template("imagefolder", opts)
+def check_generic(kind: str, data_root=None, options: dict | None = None) -> tuple[Path, str, dict]:
+    """Options, folder, template and the train/test splits of an imagefolder or csv dataset, reading no image.
+
+    The preflight calls it for every such dataset of a grid before any run; the loaders start with it.
+    Returns (dataset folder, template, checked options).
+    """
+    layout = IMAGEFOLDER_LAYOUT if kind == "imagefolder" else CSV_LAYOUT
+    opts = check_options(kind, dict(options or {}), GENERIC_OPTIONS)
+    root = _dataset_dir(kind, data_root, opts, layout)
+    template = _template(kind, opts)
     for split in ("train", "test"):
-        if not (root / split).is_dir():
+        if kind == "imagefolder" and not (root / split).is_dir():
             raise DataError(f"Dataset 'imagefolder': split folder not found: {root / split}\n"
-                            f"Expected layout:\n{IMAGEFOLDER_LAYOUT}")
+                            f"Expected layout:\n{layout}")
+        if kind == "csv" and not (root / f"{split}.csv").is_file():
+            raise DataError(f"Dataset 'csv': split file not found: {root / (split + '.csv')}\n"
+                            f"Expected layout:\n{layout}")
+    return root, template, opts
+
+
+def load_imagefolder(data_root=None, **options) -> Task:
+    root, template, opts = check_generic("imagefolder", data_root, options)
     folders = {s: sorted(e.name for e in os.scandir(root / s) if e.is_dir() and not e.name.startswith("."))
                for s in ("train", "val", "test") if (root / s).is_dir()}
     classes = folders["train"]
@@ -82,7 +97,8 @@ def load_imagefolder(data_root=None, **options) -> Task:
     check_train_coverage("imagefolder", splits["train"], classes, str(root / "train"))
     hint = f"Expected layout:\n{IMAGEFOLDER_LAYOUT}"
     return build_task("imagefolder", root, splits, [c.replace("_", " ") for c in classes], template, hint,
-                      skip_corrupt=opts.get("skip_corrupt", False),
+                      skip_corrupt=opts.get("skip_corrupt", False), allow_overlap=opts.get("allow_overlap", False),
+                      follow_symlinks=opts.get("follow_symlinks", False),
                       meta={"suite": "imagefolder", "dataset_dir": str(root), "folders": classes},
                       check_after_skip=lambda sp: check_train_coverage("imagefolder", sp["train"], classes,
                                                                        str(root / "train")))
@@ -106,13 +122,7 @@ def _read_csv(root: Path, split: str) -> list[tuple[str, str]]:
 
 
 def load_csv(data_root=None, **options) -> Task:
-    opts = check_options("csv", options, GENERIC_OPTIONS)
-    root = _dataset_dir("csv", data_root, opts, CSV_LAYOUT)
-    template = _template("csv", opts)
-    for split in ("train", "test"):
-        if not (root / f"{split}.csv").is_file():
-            raise DataError(f"Dataset 'csv': split file not found: {root / (split + '.csv')}\n"
-                            f"Expected layout:\n{CSV_LAYOUT}")
+    root, template, opts = check_generic("csv", data_root, options)
     rows = {s: _read_csv(root, s) for s in ("train", "val", "test") if (root / f"{s}.csv").is_file()}
     cfile = root / "classnames.txt"
     if cfile.is_file():
@@ -130,7 +140,8 @@ def load_csv(data_root=None, **options) -> Task:
     check_train_coverage("csv", splits["train"], classes, str(root / "train.csv"))
     hint = f"Expected layout:\n{CSV_LAYOUT}"
     return build_task("csv", root, splits, [c.replace("_", " ") for c in classes], template, hint,
-                      skip_corrupt=opts.get("skip_corrupt", False),
+                      skip_corrupt=opts.get("skip_corrupt", False), allow_overlap=opts.get("allow_overlap", False),
+                      follow_symlinks=opts.get("follow_symlinks", False),
                       meta={"suite": "csv", "dataset_dir": str(root)},
                       check_after_skip=lambda sp: check_train_coverage("csv", sp["train"], classes,
                                                                        str(root / "train.csv")))

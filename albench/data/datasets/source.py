@@ -85,9 +85,11 @@ def check_decodable(path: str | Path) -> str | None:
 class FileSource:
     """A list of image files (absolute paths) with their sizes in bytes, as recorded when the split was loaded.
 
-    ``fingerprint()`` hashes the paths relative to ``root`` and the file sizes:
-    cheap (no file content is read) and independent of where the data root is
-    mounted. ``load(indices, size)`` decodes with CLIP's eval preprocessing.
+    ``fingerprint()`` hashes the paths relative to ``root`` and each file's content
+    (so it is independent of where the data root is mounted, and two trees with equal
+    names and sizes but different pixels differ); digests are cached by path, size and
+    times, so an unchanged tree is not re-read. ``load(indices, size)`` decodes with
+    CLIP's eval preprocessing.
     """
 
     def __init__(self, root: str | Path, relpaths: Sequence[str], sizes: Sequence[int], desc: str = "decoding"):
@@ -106,10 +108,13 @@ class FileSource:
         return self.root / self.relpaths[i]
 
     def fingerprint(self) -> str:
+        """Hash of every file's relative path and content (``albench.data.content``; unchanged files are not re-read)."""
         if self._fp is None:
+            from albench.data.content import file_digests
+
             h = hashlib.sha256()
-            for rel, n in zip(self.relpaths, self.sizes.tolist()):
-                h.update(f"{rel}\0{n}\n".encode())
+            for rel, digest in zip(self.relpaths, file_digests([self.path(i) for i in range(len(self))])):
+                h.update(f"{rel}\0{digest}\n".encode())
             self._fp = h.hexdigest()[:16]
         return self._fp
 
