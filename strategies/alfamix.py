@@ -43,7 +43,7 @@ import numpy as np
 from albench.api.errors import AlbenchError
 from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import kmeans, nearest_to_centres
+from albench.components.selection import device_of, kmeans, nearest_to_centres
 
 
 def class_anchors(feats_lab: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -136,7 +136,8 @@ class AlfaMix(Strategy):
         if pos.size:
             cz = ctx.features[u[pos]]
             cz = cz / np.clip(np.linalg.norm(cz, axis=1, keepdims=True), 1e-12, None)
-            centres, labels = kmeans(cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]))
+            centres, labels = kmeans(cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]),
+                                    device=device_of(ctx))
             picked = u[pos[nearest_to_centres(cz, centres, labels)]]
         if picked.size < B:
             ctx.note_fallback(B - picked.size, "random fill: fewer ALFA-Mix candidates than the budget")

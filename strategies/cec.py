@@ -45,7 +45,7 @@ import numpy as np
 from albench.api.errors import AlbenchError
 from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
+from albench.components.selection import device_of, entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
 
 CALIBRATIONS = ("class-mean", "class-rank", "none")
 COMBINATIONS = ("sum", "product")
@@ -105,7 +105,7 @@ class CEC(Strategy):
         score = self.uncertainty(ctx)
         feats = ctx.features[u]
         centres, labels = kmeans(feats, B, ctx.rng, weights=np.clip(score, 0, None),
-                                 max_iter=int(self.options["kmeans_iters"]))
+                                 max_iter=int(self.options["kmeans_iters"]), device=device_of(ctx))
         picked = nearest_to_centres(feats, centres, labels)
         if picked.size < B:
             ctx.note_fallback(B - picked.size, "fill by highest uncertainty: empty clusters")

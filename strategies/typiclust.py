@@ -31,7 +31,7 @@ import torch
 
 from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import as_tensor, kmeans, rows_per_chunk, sq_dists
+from albench.components.selection import as_tensor, device_of, kmeans, rows_per_chunk, sq_dists
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:
@@ -68,7 +68,7 @@ class TypiClust(Strategy):
         rel = np.concatenate([lab, u])
         feats = ctx.features[rel].astype(np.float32)
         k = max(1, min(len(lab) + B, int(o["max_clusters"]), len(rel)))
-        _, labels = kmeans(feats, k, ctx.rng, max_iter=int(o["kmeans_iters"]))
+        _, labels = kmeans(feats, k, ctx.rng, max_iter=int(o["kmeans_iters"]), device=device_of(ctx))
         labels = labels.astype(np.int64)
         sizes = np.bincount(labels, minlength=k)
         lab_counts = np.bincount(labels[: len(lab)], minlength=k)

@@ -7,8 +7,6 @@ or training) exit 1 after the grid finished; they add one failure record under r
 traceback, for `albench status`) and never a run record.
 """
 import json
-import os
-import shutil
 from importlib.metadata import EntryPoint
 from pathlib import Path
 

@@ -172,6 +172,7 @@ class _HalfRandom(Strategy):
         return np.concatenate([first, rest])
 
 
+@pytest.mark.slow
 def test_every_round_record_holds_diagnostics(tmp_path, workspace):
     from albench.api.plugins import STRATEGIES
     from albench.engine.protocol import RunSpec, execute

@@ -234,6 +234,7 @@ def test_round1_trains_own_model_on_zero_shot_top_K(env, monkeypatch):
 
 
 # ---------------------------------------------------------------- learning on the shipped toy CLIP
+@pytest.mark.slow
 def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace):
     """Train on a toy task with 30 % flipped labels; p_clean(image, given label) ranks the correct ones higher."""
     from sklearn.metrics import roc_auc_score
@@ -256,6 +257,7 @@ def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace
 
 
 @pytest.mark.parametrize("adapter", ["dualprompt", "coop"])
+@pytest.mark.slow
 def test_runs_complete(tmp_path, workspace, adapter):
     from albench.engine.protocol import RunSpec, execute
 

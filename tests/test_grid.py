@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -82,6 +81,9 @@ def boom():
     STRATEGIES.unregister("boom")
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, warm_digits):
     out = tmp_path / "r"
     res = CliRunner().invoke(main, ["run", "--strategy", "boom,random", *TINY, "--results-dir", str(out)])
@@ -95,6 +97,7 @@ def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, wa
     assert "2 run(s): 1 done, 1 failed, 0 pending" in st.output and "boom in selection" in st.output
 
 
+@pytest.mark.slow
 def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
     from filelock import FileLock
 
@@ -136,6 +139,9 @@ def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_kill_halfway_then_rerun_finishes_without_redoing(tmp_path, warm_digits):
     out = tmp_path / "r"
     args = ["run", "--strategy", "random", "--seeds", "1,2,3,4,5,6,7,8", "--dataset", "digits", "--rounds", "3",
@@ -161,6 +167,9 @@ def test_kill_halfway_then_rerun_finishes_without_redoing(tmp_path, warm_digits)
     assert "launcher local x 2 workers" in text
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_two_processes_on_one_results_dir_never_run_a_run_twice(tmp_path, warm_digits):
     out = tmp_path / "r"
     args = ["run", "--strategy", "random", "--seeds", "1,2,3,4", *TINY, "--results-dir", str(out)]
@@ -172,6 +181,9 @@ def test_two_processes_on_one_results_dir_never_run_a_run_twice(tmp_path, warm_d
     assert len(records(out)) == 4
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
     pytest.importorskip("submitit")
     out = tmp_path / "r"

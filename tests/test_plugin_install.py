@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(900)]
+
 FIXTURE = Path(__file__).parent / "fixtures" / "albench_demo_plugin"
 
 

@@ -86,3 +86,17 @@ def test_compiled_step_gives_the_eager_parameters(toy_backbone):
     compiled = _coop_train(toy_backbone, compile_step=True)
     assert counters["stats"]["unique_graphs"] >= 1  # the step really went through torch.compile
     assert (eager - compiled).abs().max() < 1e-4
+
+
+def test_logit_scale_is_read_from_the_device_once(toy_backbone, monkeypatch):
+    first = toy_backbone.logit_scale
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: (_ for _ in ()).throw(AssertionError("host read")))
+    assert toy_backbone.logit_scale == first  # remembered: a training step does not synchronise
+    monkeypatch.undo()
+    with torch.no_grad():
+        toy_backbone.model.logit_scale.add_(0.5)
+    try:
+        assert toy_backbone.logit_scale == pytest.approx(first * np.exp(0.5), rel=1e-5)  # a change is seen
+    finally:
+        with torch.no_grad():
+            toy_backbone.model.logit_scale.sub_(0.5)

@@ -136,6 +136,3 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
         self._loaded.pop(name, None)
-
-    def create(self, name: str, **options) -> T:
-        return self.get(name)(**options)

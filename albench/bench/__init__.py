@@ -121,7 +121,7 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
 
 def render_markdown(result: dict) -> str:
     m = result["machine"]
-    md = [f"# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+    md = ["# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
           f"CUDA: {m['cuda'] or 'none'}; albench {m['albench']}; last run {m['date']}. Each section names the "
           f"commit it was measured at.\n"]
     for n, sec in result["sections"].items():

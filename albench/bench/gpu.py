@@ -28,7 +28,6 @@ writes ``bench_gpu_dryrun.json``: it tests the script, its figures mean nothing.
 """
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -361,7 +360,6 @@ def project_table1(ds_list: list[dict], m: dict, rounds: int = ROUNDS, seeds: in
 # ---- driver -------------------------------------------------------------------
 def run_gpu(dry_run: bool = False, out_dir: str | Path = "reports", sizes: Sizes | None = None,
             device: str | None = None) -> dict:
-    from albench.bench import machine
 
     sizes = sizes or (DRY_SIZES if dry_run else GPU_SIZES)
     dev = torch.device(device or ("cpu" if dry_run else "cuda"))
@@ -438,7 +436,7 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     md = [f"# albench bench --gpu{' --dry-run' if dry_run else ''}\n", result["notes"] + "\n",
           f"Device: {result['gpu'] or dev}; wall {result['wall_s']} s; peak used for %: {PEAK_BF16 / 1e12:.0f} TFLOP/s.\n",
           "## Throughput (bf16 autocast on CUDA)\n", rows_to_markdown(rows) + "\n",
-          f"## CoOp AL trajectory on cached features, DTD sizes\n",
+          "## CoOp AL trajectory on cached features, DTD sizes\n",
           rows_to_markdown(m["dtd_trajectory"]["rounds"]) + "\n",
           f"Measured total {m['dtd_trajectory']['total_s']:.2f} s; the projection formula gives "
           f"{dtd_proj:.2f} s for the same run.\n",

@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 import tempfile
 
-import numpy as np
 import torch
 
 from albench.bench.timing import Sample, check_projection_steps, interleaved, summary, timed

@@ -30,9 +30,6 @@ from pathlib import Path
 from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, UnknownNameError
 
-SUITES = ("paper", "toy")
-
-
 # --- presets -----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -132,7 +129,8 @@ class Preset:
         return self.name if self.suite == "paper" else f"{self.name}_{self.suite}"
 
     def paper_title(self, dataset: str) -> str:
-        return _suites()["paper"]["titles"][self.paper_datasets[self.datasets.index(dataset)]]
+        d = self.paper_datasets[self.datasets.index(dataset)]
+        return _suites()["paper"]["titles"].get(d, d)
 
 
 def _preset_dir():
@@ -148,23 +146,34 @@ def _suites() -> dict:
 
 
 def load_preset(name: str, suite: str = "paper") -> Preset:
-    """Read ``presets/<name>.toml`` and map it onto ``suite`` (paper or toy)."""
-    if name not in preset_names():
+    """Read ``presets/<name>.toml`` (or a preset file: a path ending in ``.toml``), check it against the
+    preset schema (``albench.engine.preset_schema``) and map it onto ``suite`` (paper or toy)."""
+    from albench.engine.preset_schema import check_preset, read_preset_file
+
+    if str(name).endswith(".toml"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise AlbenchError(f"Preset file {path} does not exist. Built-in presets: {', '.join(preset_names())}.")
+        text, name = None, path.stem
+    elif name not in preset_names():
         raise UnknownNameError("preset", name, preset_names())
+    else:
+        path = Path(f"albench/engine/presets/{name}.toml")
+        text = (_preset_dir() / f"{name}.toml").read_text(encoding="utf-8")
     suites = _suites()
     if suite not in suites:
         raise UnknownNameError("suite", suite, suites)
-    raw = tomllib.loads((_preset_dir() / f"{name}.toml").read_text())
+    raw = check_preset(read_preset_file(path, text), path)
     s = suites[suite]
     paper_ds = list(raw["datasets"])
     if "datasets" in s:  # a stand-in suite: map, and drop datasets without a stand-in
         mapping = s["datasets"]
         paper_ds = [d for d in paper_ds if d in mapping]
         datasets = [mapping[d] for d in paper_ds]
-        titles = {mapping[d]: f"{mapping[d]} ({suites['paper']['titles'][d]})" for d in paper_ds}
+        titles = {mapping[d]: f"{mapping[d]} ({suites['paper']['titles'].get(d, d)})" for d in paper_ds}
     else:
         datasets = paper_ds
-        titles = {d: suites["paper"]["titles"][d] for d in paper_ds}
+        titles = {d: suites["paper"]["titles"].get(d, d) for d in paper_ds}
     bb = dict(raw.get("backbone", {}))
     bb.update(s.get("backbone", {}))
     if "backbone" in s and "pretrained" not in s["backbone"]:
