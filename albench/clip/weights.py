@@ -351,7 +351,7 @@ def load_model(spec: BackboneSpec) -> tuple[torch.nn.Module, ResolvedWeights, st
 
     if res.format == "openai-torchscript":
         try:
-            model = open_clip.load_openai_model(str(res.path), precision="fp32", device="cpu", jit=False)
+            model = open_clip.load_openai_model(str(res.path), precision="fp32", device="cpu")
         except Exception as exc:
             raise WeightsError(f"Could not read OpenAI archive {res.path}: {type(exc).__name__}: {exc}.") from exc
         return model.float(), res, identity(res)
