@@ -442,6 +442,7 @@ def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
 
 # Command groups contributed by other modules: one line each.
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
+from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 
 
 if __name__ == "__main__":
