@@ -41,8 +41,9 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import kmeans, nearest_to_centres
+from albench.components.selection import device_of, kmeans, nearest_to_centres
 
 
 def class_anchors(feats_lab: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -104,6 +105,7 @@ class AlfaMix(Strategy):
     name = "alfamix"
     needs_labels = True
     defaults = {"alpha_cap": 0.2, "kmeans_iters": 10}
+    schema = {"alpha_cap": Opt(float, 0, 1, low_open=True), "kmeans_iters": Opt(int, 1, 10000)}
 
     def candidates(self, ctx: RoundContext) -> np.ndarray:
         """Positions (into ``ctx.unlabeled``) of the candidate set: the cap grows in steps of
@@ -134,7 +136,8 @@ class AlfaMix(Strategy):
         if pos.size:
             cz = ctx.features[u[pos]]
             cz = cz / np.clip(np.linalg.norm(cz, axis=1, keepdims=True), 1e-12, None)
-            centres, labels = kmeans(cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]))
+            centres, labels = kmeans(cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]),
+                                    device=device_of(ctx))
             picked = u[pos[nearest_to_centres(cz, centres, labels)]]
         if picked.size < B:
             ctx.note_fallback(B - picked.size, "random fill: fewer ALFA-Mix candidates than the budget")

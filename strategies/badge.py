@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import as_tensor, d2_sample
+from albench.components.selection import as_tensor, d2_sample, device_of
 
 
 def badge_factors(probs: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,21 +42,21 @@ def badge_factors(probs: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.
     return q, np.asarray(feats)
 
 
-def badge_distance(q: np.ndarray, f: np.ndarray
+def badge_distance(q: np.ndarray, f: np.ndarray, device: torch.device | str = "cpu"
                    ) -> tuple[torch.Tensor, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """(‖g‖² per row, sq_to) for the gradient embeddings g = q ⊗ f, never formed.
 
     ``sq_to(rows, cols)`` returns ‖g_r − g_c‖² = ‖g_r‖² + ‖g_c‖² − 2 (q_r·q_c)(f_r·f_c)
     (float64, clipped at 0); the bulk products run in float32, the norms in float64
-    so the first pick (argmax ‖g‖) is exact.
+    so the first pick (argmax ‖g‖) is exact. The products run on ``device`` (the run's).
     """
-    q32, f32 = as_tensor(q), as_tensor(f)
+    q32, f32 = as_tensor(q).to(device), as_tensor(f).to(device)
     qn = (q32.double() ** 2).sum(1) * (f32.double() ** 2).sum(1)
 
     def sq_to(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         r, c = torch.as_tensor(rows), torch.as_tensor(cols)
         cross = ((q32[r] @ q32[c].T) * (f32[r] @ f32[c].T)).double()
-        return (qn[r][:, None] + qn[c][None, :] - 2.0 * cross).clamp_min_(0.0).numpy()
+        return (qn[r][:, None] + qn[c][None, :] - 2.0 * cross).clamp_min_(0.0).cpu().numpy()
 
     return qn, sq_to
 
@@ -73,7 +73,7 @@ class Badge(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         u = ctx.unlabeled
-        qn, sq_to = badge_distance(*badge_factors(ctx.probs[u], ctx.features[u]))
+        qn, sq_to = badge_distance(*badge_factors(ctx.probs[u], ctx.features[u]), device=device_of(ctx))
         first = int(torch.argmax(qn))  # first maximum
         fill = lambda n: ctx.note_fallback(n, "random fill: all remaining gradients duplicate picks")  # noqa: E731
         return u[d2_sample(len(u), ctx.budget, first, sq_to, ctx.rng, on_fill=fill)]

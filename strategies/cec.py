@@ -43,8 +43,9 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
+from albench.components.selection import device_of, entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
 
 CALIBRATIONS = ("class-mean", "class-rank", "none")
 COMBINATIONS = ("sum", "product")
@@ -75,6 +76,9 @@ class CEC(Strategy):
     name = "cec"
     defaults = {"k": 10, "calibration": "class-mean", "combination": "sum", "beta": 1.0, "kmeans_iters": 10,
                 "exact_knn_max": 20000, "knn_probe": 4}
+    schema = {"k": Opt(int, 1, 10000), "calibration": Opt(str, choices=CALIBRATIONS),
+              "combination": Opt(str, choices=COMBINATIONS), "beta": Opt(float), "kmeans_iters": Opt(int, 1, 10000),
+              "exact_knn_max": Opt(int, 0, None), "knn_probe": Opt(int, 1, 10000)}
 
     def uncertainty(self, ctx: RoundContext) -> np.ndarray:
         """U for every unlabelled sample (aligned with ``ctx.unlabeled``)."""
@@ -101,7 +105,7 @@ class CEC(Strategy):
         score = self.uncertainty(ctx)
         feats = ctx.features[u]
         centres, labels = kmeans(feats, B, ctx.rng, weights=np.clip(score, 0, None),
-                                 max_iter=int(self.options["kmeans_iters"]))
+                                 max_iter=int(self.options["kmeans_iters"]), device=device_of(ctx))
         picked = nearest_to_centres(feats, centres, labels)
         if picked.size < B:
             ctx.note_fallback(B - picked.size, "fill by highest uncertainty: empty clusters")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import kcenter_greedy
+from albench.components.selection import device_of, kcenter_greedy
 
 
 class CoreSet(Strategy):
@@ -35,4 +35,5 @@ class CoreSet(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         feats = ctx.features
-        return kcenter_greedy(feats, np.unique(ctx.labeled), ctx.budget, candidates=ctx.unlabeled)
+        return kcenter_greedy(feats, np.unique(ctx.labeled), ctx.budget, candidates=ctx.unlabeled,
+                              device=device_of(ctx))

@@ -51,8 +51,9 @@ import torch
 from scipy.special import expit
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-from albench.components.selection import kcenter_greedy, lowest_k
+from albench.components.selection import device_of, kcenter_greedy, lowest_k
 
 METHODS = ("uncertain", "core")
 SPACES = ("hidden-score", "hidden", "input")
@@ -82,17 +83,18 @@ class _GCN(torch.nn.Module):
     def __init__(self, nfeat: int, nhid: int, dropout: float, gen: torch.Generator):
         super().__init__()
         s1, s3 = 1.0 / math.sqrt(nhid), 1.0
-        self.w1 = torch.nn.Parameter(torch.empty(nfeat, nhid).uniform_(-s1, s1, generator=gen))
-        self.b1 = torch.nn.Parameter(torch.empty(nhid).uniform_(-s1, s1, generator=gen))
-        self.w3 = torch.nn.Parameter(torch.empty(nhid, 1).uniform_(-s3, s3, generator=gen))
-        self.b3 = torch.nn.Parameter(torch.empty(1).uniform_(-s3, s3, generator=gen))
+        dev = gen.device  # parameters live where the generator draws (the run's device)
+        self.w1 = torch.nn.Parameter(torch.empty(nfeat, nhid, device=dev).uniform_(-s1, s1, generator=gen))
+        self.b1 = torch.nn.Parameter(torch.empty(nhid, device=dev).uniform_(-s1, s1, generator=gen))
+        self.w3 = torch.nn.Parameter(torch.empty(nhid, 1, device=dev).uniform_(-s3, s3, generator=gen))
+        self.b3 = torch.nn.Parameter(torch.empty(1, device=dev).uniform_(-s3, s3, generator=gen))
         self.dropout = dropout
 
     def forward(self, ax, adj, gen: torch.Generator | None = None):
         """``ax`` = Â·X, fixed for the round: Â(XW₁) = (ÂX)W₁, so the first layer is one product."""
         h = torch.relu(ax @ self.w1 + self.b1)
         if self.training and self.dropout > 0:
-            keep = torch.rand(h.shape, generator=gen) >= self.dropout
+            keep = torch.rand(h.shape, generator=gen, device=h.device) >= self.dropout
             h = h * keep / (1.0 - self.dropout)
         return adj @ (h @ self.w3) + self.b3, h  # logit of s, hidden features
 
@@ -138,6 +140,10 @@ class GCNAL(Strategy):
     needs_labels = True
     defaults = {"method": "uncertain", "subset": 10000, "hidden": 128, "dropout": 0.3, "lambda_loss": 1.2,
                 "steps": 200, "lr": 1e-3, "weight_decay": 5e-4, "s_margin": 0.1, "coregcn_space": "hidden-score"}
+    schema = {"method": Opt(str, choices=METHODS), "subset": Opt(int, 0, None), "hidden": Opt(int, 1, 65536),
+              "dropout": Opt(float, 0, 1, high_open=True), "lambda_loss": Opt(float, 0, None),
+              "steps": Opt(int, 1, 100_000), "lr": Opt(float, 0, None, low_open=True), "weight_decay": Opt(float, 0, None),
+              "s_margin": Opt(float, 0, None), "coregcn_space": Opt(str, choices=SPACES)}
 
     def fit(self, ctx: RoundContext) -> GCNFit:
         """Draw the subset, build the graph and train a fresh GCN (all randomness from ``ctx.rng``)."""
@@ -155,9 +161,11 @@ class GCNAL(Strategy):
         sub = ctx.rng.choice(u, size=m, replace=False)
         lab = np.unique(ctx.labeled)
         nodes = np.concatenate([sub, lab])  # unlabelled first, as the reference
-        feats = torch.nn.functional.normalize(torch.from_numpy(np.ascontiguousarray(ctx.features[nodes])).float(), dim=1)
+        device = device_of(ctx)  # train on the run's device: a GPU worker does not wait on one CPU core
+        feats = torch.nn.functional.normalize(
+            torch.from_numpy(np.ascontiguousarray(ctx.features[nodes])).float().to(device), dim=1)
         adj = LowRankAdjacency(feats)
-        gen = torch.Generator().manual_seed(int(ctx.rng.integers(2**63 - 1)))
+        gen = torch.Generator(device=device).manual_seed(int(ctx.rng.integers(2**63 - 1)))
         gcn = _GCN(feats.shape[1], int(o["hidden"]), float(o["dropout"]), gen)
         opt = torch.optim.Adam(gcn.parameters(), lr=float(o["lr"]), weight_decay=float(o["weight_decay"]))
         with torch.no_grad():
@@ -172,7 +180,7 @@ class GCNAL(Strategy):
         gcn.eval()
         with torch.no_grad():
             logit, hidden = gcn(ax, adj)
-        return GCNFit(sub, logit[:, 0].double().numpy(), hidden.numpy(), feats.numpy())
+        return GCNFit(sub, logit[:, 0].double().cpu().numpy(), hidden.cpu().numpy(), feats.cpu().numpy())
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         o, B = self.options, ctx.budget
@@ -182,5 +190,5 @@ class GCNAL(Strategy):
             s = expit(fit.logit[:m])  # σ(logit), the node's "labelled" confidence
             return fit.sub[uncertain_picks(s, float(o["s_margin"]), B)]
         space = coregcn_space(o["coregcn_space"], fit.hidden, fit.logit, fit.feats)
-        pos = kcenter_greedy(space, np.arange(m, len(space)), B, candidates=np.arange(m))
+        pos = kcenter_greedy(space, np.arange(m, len(space)), B, candidates=np.arange(m), device=device_of(ctx))
         return fit.sub[pos]

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from albench.api.errors import AlbenchError
-from albench.api.options import parse_option_strings
+from albench.api.options import Opt, parse_option_strings
 from albench.api.strategy import RoundContext, Strategy, check_selection
 
 _CACHED = ("unlabeled", "logits", "probs", "features", "classifier")
@@ -82,6 +82,7 @@ class PCB(Strategy):
 
     name = "pcb"
     defaults = {"base": "entropy", "base_options": "", "candidate_fraction": 0.1, "fallback": "skip"}
+    schema = {"candidate_fraction": Opt(float, 0, 1, low_open=True), "fallback": Opt(str, choices=("skip", "reference"))}
 
     def __init__(self, **options):
         super().__init__(**options)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
 from albench.components.selection import as_tensor, rows_per_chunk
 
@@ -80,6 +81,7 @@ class ProbCover(Strategy):
     name = "probcover"
     stochastic = False
     defaults = {"delta": 0.6, "max_edges": 200_000_000}
+    schema = {"delta": Opt(float, 0, None, low_open=True), "max_edges": Opt(int, 1, None)}
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         delta = float(self.options["delta"])

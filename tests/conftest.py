@@ -4,10 +4,26 @@ import sys
 
 import pytest
 
-if "mutmut" in sys.modules:  # mutation testing: import the mutated copy of strategies/ under its installed name
-    import strategies
+if "mutmut" in sys.modules:  # mutation testing: the mutated copy of strategies/ answers its installed name
+    import importlib
+    import importlib.abc
+    import importlib.util
 
-    sys.modules["albench_strategies"] = strategies
+    class _MutatedStrategies(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        """``albench_strategies[.x]`` is the module ``strategies[.x]`` (mutmut names mutants by file path)."""
+
+        def find_spec(self, name, path=None, target=None):
+            if name == "albench_strategies" or name.startswith("albench_strategies."):
+                return importlib.util.spec_from_loader(name, self)
+            return None
+
+        def create_module(self, spec):
+            return importlib.import_module("strategies" + spec.name[len("albench_strategies"):])
+
+        def exec_module(self, module):
+            pass
+
+    sys.meta_path.insert(0, _MutatedStrategies())
 
 import helpers  # noqa: E402  (after the alias: it imports albench)
 

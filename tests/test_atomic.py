@@ -106,6 +106,9 @@ def _kill_mid_write(args: list[str], target: str) -> None:
 
 
 @pytest.mark.parametrize("target", ["table1_toy.tex", "table1_toy_extras.csv"])
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_killed_table_leaves_old_or_new_files_never_partial(tmp_path, target):
     res, out, fresh = tmp_path / "results", tmp_path / "out", tmp_path / "fresh"
     _records(res, 0.0)
@@ -126,6 +129,9 @@ def test_killed_table_leaves_old_or_new_files_never_partial(tmp_path, target):
 
 
 @pytest.mark.parametrize("target", ["index.html", "aubc.png"])
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_killed_report_leaves_old_or_new_files_never_partial(tmp_path, target):
     res, out = tmp_path / "results", tmp_path / "out"
     _records(res, 0.0)

@@ -114,7 +114,7 @@ def test_identity_tracks_weights(toy_backbone, random_backbone):
 
 
 def _coop_learner(bb, names, std=1.0):
-    from albench_adapters.coop import PromptLearner
+    from albench.components.prompts import PromptLearner
 
     torch.manual_seed(0)
     pl = PromptLearner(bb, names)

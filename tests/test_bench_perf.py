@@ -13,6 +13,8 @@ from albench.bench import SECTIONS, gpu, harness, peer, scaling
 from albench.bench.synthetic import NeverDecoded, exponent, feature_task, prefilled_bank
 from albench.api.errors import AlbenchError
 
+pytestmark = [pytest.mark.perf]
+
 
 def test_sections_registered():
     for name in ("harness", "peer-protocol", "scaling"):
@@ -72,6 +74,7 @@ def test_feature_task_never_decodes_and_bank_never_encodes():
     assert exponent(1000, 1.0, 10000, 10.0) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_scaling_measures_rounds_in_process():
     rows = scaling.measure_size(300, ["random", "coreset"])
     assert [r["strategy"] for r in rows] == ["random", "coreset"]
@@ -84,6 +87,7 @@ def test_scaling_measures_rounds_in_process():
     assert summ[0]["k_round 0k→3k"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_harness_encode_once_ratio():
     sec = harness.run(quick=True, datasets=["dtd"], strategies=["random", "entropy"], rounds=1,
                       include_dualprompt=False)
@@ -93,18 +97,29 @@ def test_harness_encode_once_ratio():
     assert zs["image_encoder_passes"] == 0 and zs["cumulative_ratio"] == 1.0
 
 
+@pytest.mark.slow
 def test_peer_protocol_ratios_on_toy_backbone():
     from albench.clip.backbone import BackboneSpec
 
-    sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "steps": 1},
-                   backbone_spec=BackboneSpec())
+    sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3,
+                                      "block_steps": 7}, backbone_spec=BackboneSpec())
     ref, cold, warm = sec["rows"]
     assert cold["image_encoder_passes"] == 16  # pool + test, once
     assert ref["image_encoder_passes"] == 12 + 8 * 200 + 4  # pool + batch x 200 epochs + test
+    assert "21 measured steps in 3 blocks" in ref["train_figures"] and "168 passes" in ref["train_figures"]
     assert sec["ratios"]["passes"] == pytest.approx(ref["image_encoder_passes"] / 16, abs=0.05)
     assert warm["image_encoder_passes"] == 0
+    assert set(sec["ratios"]) == {"time_cold_cpu", "time_warm_cpu", "time_cold_wall", "time_warm_wall", "passes"}
+    assert all(v > 0 for v in sec["ratios"].values())
 
 
+def test_peer_protocol_refuses_projection_from_few_steps():
+    with pytest.raises(ValueError, match="at least 20 measured steps"):
+        peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3,
+                                    "block_steps": 6})
+
+
+@pytest.mark.slow
 def test_gpu_dry_run_writes_report(tmp_path):
     sizes = dataclasses.replace(gpu.DRY_SIZES, archs=("ViT-B-16",))
     res = gpu.run_gpu(dry_run=True, out_dir=tmp_path, sizes=sizes)
@@ -123,3 +138,26 @@ def test_cli_dry_run_needs_gpu():
 
     r = CliRunner().invoke(main, ["bench", "--dry-run"])
     assert r.exit_code == 2 and "--gpu" in r.output
+
+
+@pytest.mark.slow
+def test_coop_step_section_reports_floor_ratio():
+    from albench.bench import coop_step
+
+    assert SECTIONS.info("coop-step").target == "albench.bench.coop_step:run"
+    sec = coop_step.run(quick=True, cases=(("toy", None, 5),), block_steps=2, warmup=1, repeats=3, compiled=False)
+    (row,) = sec["rows"]
+    assert row["classes"] == 5 and row["text_layers"] == 3 and row["step_mflop"] > 0 and row["gemm_gflops"] > 0
+    floor_ms = row["step_mflop"] * 1e6 / (row["gemm_gflops"] * 1e9) * 1e3
+    assert row["floor_ms"] == pytest.approx(floor_ms, rel=0.05)
+    assert set(sec["ratios"]) == {"toy_eager_floor"} and sec["ratios"]["toy_eager_floor"] > 0
+
+
+def test_step_flops_counts_forward_and_backward():
+    from albench.bench.coop_step import step_flops
+
+    w = torch.nn.Parameter(torch.randn(8, 4))
+    x = torch.randn(16, 8)
+    ad = SimpleNamespace(prompt=SimpleNamespace(ctx=w))
+    flops = step_flops(ad, lambda lb, pb: (x @ w).sum(), SimpleNamespace(pool=SimpleNamespace(labels=list(range(16)))))
+    assert flops["total"] == 2 * 16 * 8 * 4 * 2  # forward x @ w and the gradient x.T @ dY (x needs none)

@@ -6,6 +6,8 @@ import pytest
 
 from helpers import GRID, RUNS, Victim, strip_timing, temp_files, valid_records
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1200)]
+
 
 @pytest.mark.parametrize("n", [2, 4])
 def test_runners_share_a_grid_each_run_done_once(warm, tmp_path, n):

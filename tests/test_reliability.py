@@ -53,6 +53,9 @@ def restart_and_check(res: Path, cache: Path, ref: dict, compare_encoder: bool =
     assert not (res / "failed").exists() or not list((res / "failed").rglob("*"))
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(2400)
 def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     rng = random.Random(7)
     cache, ref = warm["cache"], warm["ref"]
@@ -118,6 +121,9 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     assert kills == {"random": RANDOM_KILLS, "write": WRITE_KILLS, "cache": CACHE_KILLS} and total >= 20
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(1200)
 def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_path):
     cache, ref = warm["cache"], warm["ref"]
     # (a) between runs: after the first record
@@ -155,6 +161,7 @@ def _spec():
 
 
 @pytest.mark.parametrize("fail_at", ["write", "rename"])
+@pytest.mark.slow
 def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path, monkeypatch, fail_at):
     import albench.api.atomic as atomic
     from albench.engine.protocol import Workspace, execute
@@ -179,6 +186,7 @@ def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path
     assert out.path == path and read_record(path) is not None
 
 
+@pytest.mark.slow
 def test_truncated_or_corrupt_record_is_reported_and_rebuilt(warm, tmp_path):
     cache, ref = warm["cache"], warm["ref"]
     res = tmp_path / "r"

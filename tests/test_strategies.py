@@ -58,10 +58,10 @@ def test_budget_larger_than_unlabelled_pool_is_a_clear_error():
 
 
 @pytest.mark.parametrize("name, opts, match", [
-    ("cec", {"calibration": "platt"}, "calibration='platt' is not one of class-mean, class-rank, none"),
-    ("cec", {"combination": "max"}, "combination='max' is not one of sum, product"),
-    ("gcnal", {"method": "vaal"}, "method='vaal' is not one of uncertain, core"),
-    ("pcb", {"fallback": "random"}, "fallback='random' is not one of skip, reference"),
+    ("cec", {"calibration": "platt"}, "calibration='platt' is not valid; expected one of class-mean, class-rank, none"),
+    ("cec", {"combination": "max"}, "combination='max' is not valid; expected one of sum, product"),
+    ("gcnal", {"method": "vaal"}, "method='vaal' is not valid; expected one of uncertain, core"),
+    ("pcb", {"fallback": "random"}, "fallback='random' is not valid; expected one of skip, reference"),
 ])
 def test_bad_option_values_are_named(name, opts, match, small):
     with pytest.raises(AlbenchError, match=match):

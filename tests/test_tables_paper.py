@@ -37,8 +37,9 @@ def row(md: str, title: str, budget: str) -> list[str]:
 def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     t = preset_tables("table1", "toy", results)
     md = t["md"]
-    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC",
+    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC†",
                             "Ours_CoOp", "Ours"]
+    assert "CEC†: a reconstruction (no code or method text of CEC is public" in t["caption"]  # CEC is rebuilt
     cells = dict(zip(t["columns"], row(md, "toy_textures (DTD)", "1%")))
     # seeds 1,2,3 -> base+1-1, base+1, base+1+1: mean base+1, sample std 1.0
     assert cells["Random"] == "41.0 ± 1.0"
@@ -56,16 +57,16 @@ def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     assert avg["Ours"] == f"**{52.0 + np.mean(list(DATASET_SHIFT.values())):.1f}** (+5.0)"
     assert avg["Entropy"] == "n/a"
     # caption states the std convention
-    assert "sample standard deviation (ddof = 1) over 3 seed(s)" in md
+    assert "sample standard deviation (ddof = 1) over 3 seeds (seeds 1, 2, 3)" in md
     # and which backbone the toy runs used, next to the paper's
     assert "Table 1: Active learning with the CoOp adapter (toy-clip; paper: ViT-B/16)" in md
 
 
 def test_outputs_markdown_latex_csv(results, tmp_path):
-    paths, md = write_preset_tables("table1", "toy", results, tmp_path / "reports", compare="paper")
+    paths, md = write_preset_tables("table1", "toy", results, tmp_path / "reports")
     names = {p.name for p in paths}
-    assert {"table1_toy.md", "table1_toy.tex", "table1_toy.csv", "table1_toy_vs_paper.md",
-            "table1_toy_extras.md", "table1_toy_extras.csv"} <= names
+    assert {"table1_toy.md", "table1_toy.tex", "table1_toy.csv", "table1_toy_extras.md",
+            "table1_toy_extras.csv"} <= names
     tex = (tmp_path / "reports" / "table1_toy.tex").read_text()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"\textbf{51.0 $\pm$ 1.0}" in tex and r"Ours\_CoOp" in tex and "---" in tex
@@ -74,9 +75,26 @@ def test_outputs_markdown_latex_csv(results, tmp_path):
     csv = pd.read_csv(tmp_path / "reports" / "table1_toy.csv")
     r = csv[(csv.dataset == "toy_textures") & (csv.budget == 1) & (csv.column == "Random")].iloc[0]
     assert r["mean"] == pytest.approx(41.0) and r["std"] == pytest.approx(1.0) and r["n"] == 3
-    # --compare paper: toy_textures stands for DTD; the paper prints 38.4 for Random at 1 %
+
+
+def test_compare_paper_on_the_paper_suite_and_refused_on_toy(results, tmp_path):
+    real = tmp_path / "real"
+    for (s, a), base in BASE.items():
+        for seed, off in SEED_OFF.items():
+            make_record(real, "dtd", s, a, seed, [base + r + off for r in range(1, 7)], arch="ViT-B-16")
+    paths, md = write_preset_tables("table1", "paper", real, tmp_path / "rep", compare="paper")
+    assert {"table1_vs_paper.md", "table1_vs_paper.tex"} <= {p.name for p in paths}
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "rep" / "table1.csv")
+    r = csv[(csv.dataset == "dtd") & (csv.budget == 1) & (csv.column == "Random")].iloc[0]
+    # the paper prints 38.4 for Random on DTD at 1 %
     assert r["paper_mean"] == pytest.approx(38.4) and r["diff"] == pytest.approx(41.0 - 38.4)
     assert "41.0 ± 1.0 / paper 38.4 (Δ +2.6)" in md
+    res = CliRunner().invoke(main, ["table", "--preset", "table1", "--suite", "toy", "--compare", "paper",
+                                    "--results-dir", str(results), "--out", str(tmp_path / "toyrep")])
+    assert res.exit_code == 2 and "--compare paper needs --suite paper" in res.output
+    assert not (tmp_path / "toyrep").exists()
 
 
 def test_never_averages_across_config_hashes(results):
@@ -85,7 +103,12 @@ def test_never_averages_across_config_hashes(results):
     t = preset_tables("table1", "toy", results)
     cells = dict(zip(t["columns"], row(t["md"], "toy_textures (DTD)", "1%")))
     assert cells["Random"] == "41.0 ± 1.0"  # the 3-seed configuration, untouched by 99.0
-    assert any("2 configurations" in w for w in t["warnings"])
+    (note,) = [w for w in t["warnings"] if "2 configurations" in w]
+    # the other configuration is named by what differs, below the table
+    assert note.startswith("toy_textures Random: 2 configurations; showing config ")
+    assert "(3 seeds (seeds 1, 2, 3); chosen by most seeds, then newest); left out: adapter_options.epochs: 20 → 5 " \
+        "(1 seed (seed 1); config " in note
+    assert note in t["md"] and "the others are listed below the table" in t["caption"]
 
 
 def test_extras_aubc_coverage_selection_time(results):

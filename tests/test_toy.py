@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from albench.data.toy.render import ShapeSpec, render_digit, render_shape
@@ -12,6 +13,7 @@ def test_rendering_is_a_pure_function_of_spec_and_seed():
     assert np.array_equal(render_digit(3, 5), render_digit(3, 5))
 
 
+@pytest.mark.slow
 def test_pretraining_recipe_is_reproducible(tmp_path):
     from albench.data.toy.pretrain import pretrain
     from safetensors.torch import load_file
@@ -25,6 +27,7 @@ def test_pretraining_recipe_is_reproducible(tmp_path):
     assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
 
 
+@pytest.mark.slow
 def test_toy_suite_shapes_and_imbalance():
     from albench.data.tasks import load_task
 

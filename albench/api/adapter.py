@@ -20,12 +20,17 @@ harness that the adapter reads cached features only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from albench.api.dataset import Dataset
 from albench.api.options import resolve_options
+
+if TYPE_CHECKING:  # the layers above the contract; imported for type checkers only
+    from albench.clip.backbone import Backbone
+    from albench.data.features import DataBank
 
 
 @dataclass
@@ -49,12 +54,17 @@ class Labeled:
 class AdapterEnv:
     """What every adapter (and model-training strategy) gets from the harness."""
 
-    backbone: Any  # albench.clip.backbone.Backbone
-    task: Any  # albench.data.tasks.Task
-    bank: Any  # albench.data.features.DataBank
+    backbone: Backbone
+    dataset: Dataset
+    bank: DataBank
     seed: int = 0  # the run seed; derive streams with albench.api.seeding
     round: int = 0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def task(self) -> Dataset:
+        """Old name of ``dataset``, kept for one release."""
+        return self.dataset
 
     @property
     def device(self) -> torch.device:
@@ -62,7 +72,7 @@ class AdapterEnv:
 
     @property
     def num_classes(self) -> int:
-        return self.task.num_classes
+        return self.dataset.num_classes
 
 
 class Adapter:
@@ -72,10 +82,11 @@ class Adapter:
     frozen_image_encoder: ClassVar[bool] = True
     accepts_pseudo_labels: ClassVar[bool] = False
     defaults: ClassVar[dict] = {}
+    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, env: AdapterEnv, **options: Any) -> None:
         self.env = env
-        self.options = resolve_options("adapter", self.name, self.defaults, options)
+        self.options = resolve_options("adapter", self.name, self.defaults, options, self.schema)
 
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
         raise NotImplementedError
@@ -104,7 +115,7 @@ class ZeroShotClassifier:
 
     def classifier(self) -> torch.Tensor:
         if self._weights is None:
-            self._weights = self.env.backbone.text_classifier(self.env.task.prompts()).cpu()
+            self._weights = self.env.backbone.text_classifier(self.env.dataset.prompts()).cpu()
         return self._weights
 
     def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:

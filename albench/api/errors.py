@@ -36,6 +36,14 @@ def unknown_name_message(kind: str, name: str, available: Iterable[str]) -> str:
     return msg
 
 
+class InputProblems(AlbenchError):
+    """Several problems with the input, found before any run; the CLI prints one ``error:`` line each."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
 class PluginLoadError(AlbenchError):
     """A registered plugin whose import failed or that is not the right kind of object."""
 

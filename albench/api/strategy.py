@@ -135,9 +135,10 @@ class Strategy:
     needs_labels: ClassVar[bool] = False  # True: random selection while nothing is labelled
     stochastic: ClassVar[bool] = True  # False: the selection does not depend on the rng
     defaults: ClassVar[dict] = {}
+    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, **options: Any) -> None:
-        self.options = resolve_options("strategy", self.name, self.defaults, options)
+        self.options = resolve_options("strategy", self.name, self.defaults, options, self.schema)
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must implement select(ctx)")

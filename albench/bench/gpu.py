@@ -28,7 +28,6 @@ writes ``bench_gpu_dryrun.json``: it tests the script, its figures mean nothing.
 """
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -167,11 +166,10 @@ def _labeled(task, n: int, offset: int = 0):
 
 
 def measure_adapters(bb, sizes: Sizes, arch: str) -> list[dict]:
-    from albench_adapters.dualprompt import DualPrompt
-    from albench_adapters.maple import MaPLe
-    from albench_adapters.vpt import VPT
-
+    from albench.api.plugins import ADAPTERS
     from albench.bench.synthetic import pixel_task
+
+    VPT, MaPLe, DualPrompt = (ADAPTERS.get(n) for n in ("vpt", "maple", "dualprompt"))
 
     task = pixel_task("gpu_pixels", sizes.train_pool, 4, sizes.train_classes, bb.image_size, seed=0)
     env = _env(bb, task)
@@ -211,10 +209,11 @@ def table1_datasets(sizes: Sizes) -> list[dict]:
 
 
 def measure_coop_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]:
-    from albench_adapters.coop import CoOp
-
-    from albench.bench.synthetic import feature_task, prefilled_bank
     from albench.api.adapter import AdapterEnv
+    from albench.api.plugins import ADAPTERS
+    from albench.bench.synthetic import feature_task, prefilled_bank
+
+    CoOp = ADAPTERS.get("coop")
 
     out = {}
     for c in sorted(set(classes)):
@@ -225,9 +224,10 @@ def measure_coop_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]
 
 
 def measure_dualprompt_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, float]:
-    from albench_adapters.dualprompt import DualPrompt
-
+    from albench.api.plugins import ADAPTERS
     from albench.bench.synthetic import pixel_task
+
+    DualPrompt = ADAPTERS.get("dualprompt")
 
     out = {}
     for c in sorted(set(classes)):
@@ -297,17 +297,17 @@ def _interp(table: dict[int, float], c: int) -> float:
 
 def coop_steps(labeled: int, options: dict | None = None) -> int:
     """Steps of one CoOp fit (``albench.components.training.train``: max(epochs·ceil(L/batch), min_steps))."""
-    from albench_adapters.coop import CoOp
+    from albench.api.plugins import ADAPTERS
 
-    o = {**CoOp.defaults, **(options or {})}
+    o = {**ADAPTERS.get("coop").defaults, **(options or {})}
     return max(o["epochs"] * math.ceil(labeled / o["batch_size"]), o["min_steps"])
 
 
 def dp_steps(labeled: int, pseudo: int) -> int:
     """Steps of one DualPrompt fit with its defaults (the longer of the labelled and pseudo-labelled streams)."""
-    from albench_adapters.dualprompt import DualPrompt
+    from albench.api.plugins import ADAPTERS
 
-    o = DualPrompt.defaults
+    o = ADAPTERS.get("dualprompt").defaults
     per = max(math.ceil(labeled / o["batch_size"]) if labeled else 0,
               math.ceil(pseudo / o["pseudo_batch_size"]) if pseudo else 0)
     return max(o["epochs"] * per, o["min_steps"])
@@ -360,7 +360,6 @@ def project_table1(ds_list: list[dict], m: dict, rounds: int = ROUNDS, seeds: in
 # ---- driver -------------------------------------------------------------------
 def run_gpu(dry_run: bool = False, out_dir: str | Path = "reports", sizes: Sizes | None = None,
             device: str | None = None) -> dict:
-    from albench.bench import machine
 
     sizes = sizes or (DRY_SIZES if dry_run else GPU_SIZES)
     dev = torch.device(device or ("cpu" if dry_run else "cuda"))
@@ -437,7 +436,7 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     md = [f"# albench bench --gpu{' --dry-run' if dry_run else ''}\n", result["notes"] + "\n",
           f"Device: {result['gpu'] or dev}; wall {result['wall_s']} s; peak used for %: {PEAK_BF16 / 1e12:.0f} TFLOP/s.\n",
           "## Throughput (bf16 autocast on CUDA)\n", rows_to_markdown(rows) + "\n",
-          f"## CoOp AL trajectory on cached features, DTD sizes\n",
+          "## CoOp AL trajectory on cached features, DTD sizes\n",
           rows_to_markdown(m["dtd_trajectory"]["rounds"]) + "\n",
           f"Measured total {m['dtd_trajectory']['total_s']:.2f} s; the projection formula gives "
           f"{dtd_proj:.2f} s for the same run.\n",

@@ -55,8 +55,7 @@ def run(quick: bool = False, seeds: tuple[int, ...] | None = None, datasets: lis
         include_dualprompt: bool = True, strategies: list[str] | None = None, rounds: int | None = None) -> dict:
     """``strategies`` / ``rounds`` restrict the preset (tests); the bench uses the whole preset."""
     from albench.engine.grid import build_grid
-    from albench.api.plugins import ADAPTERS, STRATEGIES
-    from albench.engine.protocol import Workspace
+    from albench.api.plugins import ADAPTERS
 
     seeds = list(seeds or (QUICK_SEEDS if quick else FULL_SEEDS))
     if quick and rounds is None:

@@ -64,18 +64,15 @@ def parse_seeds(value: str) -> list[int]:
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
 def list_cmd(verbose: bool) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
-    from albench.api.plugins import ADAPTERS, STRATEGIES
+    from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
+    from albench.data.tasks import dataset_names
 
-    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS)):
+    dataset_names()  # a clear error when the installed metadata predates the datasets group
+    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
-    from albench.data.tasks import task_names
-
-    click.echo("datasets:")
-    for name in task_names():
-        click.echo(f"  {name}")
 
 
 def _round_table(record: dict) -> str:
@@ -193,7 +190,13 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 
     ctx = GridContext.from_grid(grid, kw.get("results_dir"), kw.get("cache_dir"), kw.get("device", "auto"),
                                 kw.get("precision", "auto"), workspace=workspace)
-    problems = preflight(ctx, [c for c in CHECKS if c.__name__ not in skip])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problems = preflight(ctx, [c for c in CHECKS if c.__name__ not in skip])
+    for w in caught:  # odd but valid inputs, e.g. class names that differ only by case
+        click.echo(f"warning: {w.message}", err=True)
     if problems:
         raise PreflightError(problems)
 
@@ -216,8 +219,11 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 @click.option("--details/--no-details", default=None,
               help="Print each finished run's round table [on for grids of up to 4 runs].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
+@click.option("--log-to", "log_to", default=None,
+              help="Experiment trackers fed each round: tensorboard, mlflow, wandb (comma-separated; optional "
+                   "extras; local/offline unless configured; see albench.engine.trackers). Local launcher only.")
 def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-            slurm_parallelism, slurm_executor, wait, details, progress, **kw) -> None:
+            slurm_parallelism, slurm_executor, wait, details, progress, log_to, **kw) -> None:
     """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
 
     Runs whose record exists are skipped, so rerunning a killed grid finishes only what is
@@ -235,6 +241,12 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
 
     if launcher not in LAUNCHERS:
         raise UnknownNameError("launcher", launcher, LAUNCHERS)
+    from albench.engine.trackers import check_trackers
+
+    trackers = check_trackers(split_list(log_to) if log_to else ())
+    if trackers and launcher != "local":
+        raise AlbenchError("--log-to works with --launcher local; slurm jobs run elsewhere (log from their records "
+                           "with `albench export`).")
     grid = _build_grid(kw)
     specs = grid.specs
     first = specs[0]
@@ -261,7 +273,7 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
             results = run_local(specs, results_dir, ws_factory=lambda: ws,
                                 workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
                                 rounds=first.rounds, report=report, progress=progress, precision=kw["precision"],
-                                deterministic=kw["deterministic"])
+                                deterministic=kw["deterministic"], log_to=trackers)
         except Interrupted as stop:
             done = [r for r in stop.results if r.status in ("done", "skipped")]
             click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
@@ -319,55 +331,83 @@ def status_cmd(list_runs, **kw) -> None:
         click.echo(f"  note: {note}")
 
 
+def parse_budgets(value: str | None) -> list[int] | None:
+    """--budget 1,2,5 -> [1, 2, 5] (whole percentages of the pool)."""
+    if not value:
+        return None
+    try:
+        return [int(b) for b in split_list(value)]
+    except ValueError:
+        raise AlbenchError(f"--budget takes whole percentages, got {value!r}.") from None
+
+
+def config_option(f):
+    return click.option("--config", "configs", multiple=True, metavar="ID",
+                        help="In cells with several configurations, show this config id (prefix; repeatable). "
+                             "Default: the configuration with the most seeds, then the newest.")(f)
+
+
 @main.command("table")
 @click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
-@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) to show [the preset's: 1,2,5].")
-@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
+@click.option("--budget", "budgets", default=None,
+              help="Comma-separated budgets (%%) to show [the preset's: 1,2,5; without --preset: every round].")
+@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3; without --preset: all].")
 @click.option("--compare", type=click.Choice(["paper"]), default=None,
-              help="Put the paper's published numbers beside ours, with the difference.")
+              help="Put the paper's published numbers beside ours, with the difference (--suite paper only).")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
-              help="Where the Markdown, LaTeX and CSV files go.")
-def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Where the Markdown, LaTeX and CSV files go [with --preset: reports; without: only printed].")
+@click.option("--metric", default="accuracy", show_default=True,
+              help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks "
+                   "(diagnostics: docs/records.md).")
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
-    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown.
+    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
+    holds one configuration; when several exist, the choice and what differs are listed.
     """
-    from albench.reporting.tables import simple_table, write_preset_tables
+    from albench.reporting.mechanism import check_metric
+    from albench.reporting.tables import write_preset_tables, write_simple_table
 
+    check_metric(metric)
+
+    budget_list = parse_budgets(budgets)
+    seed_list = parse_seeds(seeds) if seeds else None
     if preset is None:
         if compare:
             raise AlbenchError("--compare paper needs --preset (the paper's tables are table1 .. table4).")
+        if suite != "paper":
+            raise AlbenchError("--suite only applies to --preset tables.")
         import warnings
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            text = simple_table(results_dir)
-        for w in caught:  # mixed configuration hashes, unreadable records
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs,
+                                               metric=metric)
+        for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
+        if written:
+            click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
-    budget_list = None
-    if budgets:
-        try:
-            budget_list = [int(b) for b in split_list(budgets)]
-        except ValueError:
-            raise AlbenchError(f"--budget takes whole percentages, got {budgets!r}.") from None
-    written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list,
-                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare)
+    written, markdown = write_preset_tables(preset, suite, results_dir, out or "reports", budgets=budget_list, seeds=seed_list,
+                                            compare=compare, configs=configs, metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
 
 @main.command("report")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-def report_cmd(results_dir, out) -> None:
+def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
     from albench.reporting.report import write_report
 
-    path = write_report(results_dir, out)
+    path = write_report(results_dir, out, configs)
     click.echo(f"wrote {path}")
 
 
@@ -419,7 +459,9 @@ def toy_zeroshot(cache_dir) -> None:
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--gpu", is_flag=True, help="Run the one-shot GPU benchmark instead (writes bench_gpu.json/.md).")
 @click.option("--dry-run", is_flag=True, help="With --gpu: tiny sizes on the CPU (writes bench_gpu_dryrun.json/.md).")
-def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
+@click.option("--stability", is_flag=True, help="Run each section twice in a row; report whether every ratio agrees "
+                                                "within ±15 %.")
+def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
     """Measure speed and memory; write reports/bench.json and reports/bench.md."""
     from albench.bench import run_sections
 
@@ -435,13 +477,17 @@ def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
                    f"{' (dry run: meaningless)' if dry_run else ''}")
         return
 
-    result = run_sections(split_list(sections) if sections else None, quick, Path(out))
+    if stability and gpu:
+        raise AlbenchError("--stability applies to the CPU sections, not --gpu.")
+    result = run_sections(split_list(sections) if sections else None, quick, Path(out), stability=stability)
     click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "
                f"({', '.join(result['sections'])})")
 
 
 # Command groups contributed by other modules: one line each.
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
+from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
+from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
 from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 
 

@@ -13,8 +13,6 @@ learnable tokens (VPT, Jia et al., ECCV 2022; MaPLe, Khattak et al., CVPR 2023).
 from __future__ import annotations
 
 import contextlib
-import json
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -172,7 +170,16 @@ class Backbone:
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp().item())
+        """CLIP's exp(t) as a float, read from the device once per change of the parameter.
+
+        Training steps use it every step; a ``.item()`` each time would synchronise a GPU every step.
+        """
+        p = self.model.logit_scale
+        key = (p.data_ptr(), p._version)
+        if getattr(self, "_logit_scale_key", None) != key:
+            self._logit_scale_value = float(p.exp().item())
+            self._logit_scale_key = key
+        return self._logit_scale_value
 
     # ---- images ----------------------------------------------------------
     def normalize_pixels(self, images: torch.Tensor) -> torch.Tensor:
@@ -224,7 +231,3 @@ class Backbone:
         if v.proj is not None:
             pooled = pooled @ v.proj
         return pooled
-
-
-def save_card(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2))

@@ -223,3 +223,7 @@ def check_dataset_layouts(ctx: GridContext) -> Iterable[Problem]:
                 check_generic(name, root, opts)
         except AlbenchError as exc:
             yield Problem(f"dataset {name}", str(root or ""), str(exc))
+
+
+# Checks of names, options, dataset integrity, prompts and run folders register themselves on import.
+from albench.engine import integrity  # noqa: E402,F401

@@ -21,11 +21,31 @@ import pandas as pd
 from albench.api.atomic import atomic_write
 from albench.api.errors import AlbenchError
 from albench.engine.records import iter_records
+from albench.reporting.cells import chosen_records
 from albench.reporting.tables import STD_NOTE, config_group
 
 
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", s)
+
+
+def curve_frame(records: list[dict]) -> pd.DataFrame:
+    """Per (dataset, adapter, arch, label, round): mean and sample std of accuracy over seeds, seed count.
+
+    ``records`` are one configuration per cell already (``albench.reporting.cells.chosen_records``);
+    round 0 is zero-shot.
+    """
+    rows = []
+    for rec in records:
+        base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "label": rec.get("label") or rec["strategy"],
+                "arch": rec.get("backbone", {}).get("arch", "?"), "seed": rec["seed"], "config": config_group(rec)}
+        rows.append({**base, "round": 0, "pct": 0.0, "acc": rec["zero_shot_accuracy"]})
+        rows += [{**base, "round": r["round"], "pct": r["budget_pct"], "acc": r["accuracy"]} for r in rec["rounds"]]
+    if not rows:
+        return pd.DataFrame(columns=["dataset", "adapter", "arch", "label", "config", "round", "pct", "mean", "std", "n"])
+    df = pd.DataFrame(rows)
+    return (df.groupby(["dataset", "adapter", "arch", "label", "config", "round"], sort=True)
+              .agg(pct=("pct", "mean"), mean=("acc", "mean"), std=("acc", "std"), n=("acc", "size")).reset_index())
 
 
 def curves(records: list[dict], fig_dir: Path) -> list[tuple[str, Path]]:
@@ -35,23 +55,13 @@ def curves(records: list[dict], fig_dir: Path) -> list[tuple[str, Path]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = []
-    for rec in records:
-        base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "label": rec.get("label") or rec["strategy"],
-                "strategy": rec["strategy"], "arch": rec.get("backbone", {}).get("arch", "?"), "seed": rec["seed"],
-                "group": config_group(rec)}
-        rows.append({**base, "round": 0, "pct": 0.0, "acc": rec["zero_shot_accuracy"]})
-        rows += [{**base, "round": r["round"], "pct": r["budget_pct"], "acc": r["accuracy"]} for r in rec["rounds"]]
-    df = pd.DataFrame(rows)
+    cf = curve_frame(records)
     out = []
     fig_dir.mkdir(parents=True, exist_ok=True)
-    for (d, a, arch), g in df.groupby(["dataset", "adapter", "arch"], sort=True):
+    for (d, a, arch), g in cf.groupby(["dataset", "adapter", "arch"], sort=True):
         fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=110)
-        for (label, grp), s in g.groupby(["label", "group"], sort=True):
-            n_groups = g[g["label"] == label]["group"].nunique()
-            name = label if n_groups == 1 else f"{label} [{grp}]"  # never average across configurations
-            st = s.groupby("round").agg(pct=("pct", "mean"), mean=("acc", "mean"), std=("acc", "std"), n=("acc", "size"))
-            ax.plot(st["pct"], st["mean"], marker="o", ms=3, lw=1.4, label=f"{name} (n={int(st['n'].max())})")
+        for label, st in g.groupby("label", sort=True):
+            ax.plot(st["pct"], st["mean"], marker="o", ms=3, lw=1.4, label=f"{label} (n={int(st['n'].max())})")
             band = st["std"].fillna(0.0)
             ax.fill_between(st["pct"], st["mean"] - band, st["mean"] + band, alpha=0.18)
         ax.set_xlabel("labeled samples (% of pool)")
@@ -67,6 +77,18 @@ def curves(records: list[dict], fig_dir: Path) -> list[tuple[str, Path]]:
     return out
 
 
+def aubc_frame(records: list[dict]) -> pd.DataFrame:
+    """Area under the budget curve per (dataset, label × adapter): mean and sample std over seeds, seed count."""
+    from albench.reporting.tables import aubc
+
+    rows = [{"dataset": r["dataset"], "label": f"{r.get('label') or r['strategy']} × {r['adapter']}",
+             "config": config_group(r), "v": aubc(r["rounds"])} for r in records]
+    if not rows:
+        return pd.DataFrame(columns=["dataset", "label", "config", "mean", "std", "n"])
+    return (pd.DataFrame(rows).groupby(["dataset", "label", "config"])["v"]
+            .agg(mean="mean", std="std", n="size").reset_index())
+
+
 def _save_figure(fig, path: Path) -> None:
     """A PNG written through the atomic writer: a killed report leaves the old figure or the new one."""
     atomic_write(path, lambda f: fig.savefig(f, format="png"))
@@ -79,13 +101,9 @@ def aubc_figure(records: list[dict], fig_dir: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from albench.reporting.tables import aubc
-
-    rows = [{"dataset": r["dataset"], "label": f"{r.get('label') or r['strategy']} × {r['adapter']}",
-             "v": aubc(r["rounds"])} for r in records]
-    if not rows:
+    df = aubc_frame(records)
+    if df.empty:
         return None
-    df = pd.DataFrame(rows).groupby(["dataset", "label"])["v"].agg(["mean", "std"]).reset_index()
     datasets, labels = sorted(df["dataset"].unique()), sorted(df["label"].unique())
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(datasets) * max(1, len(labels)) / 3), 3.6), dpi=110)
     w = 0.8 / len(labels)
@@ -139,24 +157,31 @@ def _preset_sections(records: list[dict]) -> list[tuple[str, str]]:
         for suite in ("paper", "toy"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t = preset_tables(name, suite, records, compare="paper")
+                t = preset_tables(name, suite, records, compare="paper" if suite == "paper" else None)
             df = t["frame"]
             if not ((df["status"] == "ok") & (df["column"] != "Zero-shot")).any():
                 continue
-            body = _md_table_to_html(t["md"]) + "<h4>Beside the paper</h4>" + _md_table_to_html(t["compare_md"]) \
-                + "<h4>Extra figures</h4>" + _md_table_to_html(t["extras_md"])
+            body = _md_table_to_html(t["md"])
+            if "compare_md" in t:
+                body += "<h4>Beside the paper</h4>" + _md_table_to_html(t["compare_md"])
+            body += "<h4>Extra figures</h4>" + _md_table_to_html(t["extras_md"])
             out.append((f"{t['preset'].title} — {suite} suite", body))
     return out
 
 
-def write_report(results_dir: str | Path, out_dir: str | Path = "reports") -> Path:
-    """Write ``out_dir/index.html`` (+ figures/) for the records in ``results_dir``."""
+def write_report(results_dir: str | Path, out_dir: str | Path = "reports", configs=()) -> Path:
+    """Write ``out_dir/index.html`` (+ figures/) for the records in ``results_dir``.
+
+    Every figure, table and summary shows one configuration per cell (``albench.reporting.cells``):
+    the choice is made once here, and the configurations left out are listed by what differs.
+    """
     from albench.reporting.tables import simple_table
 
     results_dir, out_dir = Path(results_dir), Path(out_dir)
-    records = [rec for _, rec in iter_records(results_dir)]
-    if not records:
+    all_records = [rec for _, rec in iter_records(results_dir)]
+    if not all_records:
         raise AlbenchError(f"No run records found in {results_dir}; run `albench run` first or pass --results-dir.")
+    records, config_notes = chosen_records(all_records, configs)
     fig_dir = out_dir / "figures"
     try:
         fig_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +199,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path = "reports") -> Pa
          ".figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px}"
          "img{border:1px solid #ddd}</style></head><body>",
          "<h1>albench report</h1>",
-         f"<p>{len(records)} run record(s) from <code>{html.escape(str(results_dir.resolve()))}</code>; generated "
+         f"<p>{len(all_records)} run record(s) from <code>{html.escape(str(results_dir.resolve()))}</code>; generated "
          f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. {html.escape(STD_NOTE)}.</p>",
          "<h2 id='curves'>Accuracy vs. budget</h2><div class='figs'>"]
     for title, p in figs:
@@ -185,10 +210,19 @@ def write_report(results_dir: str | Path, out_dir: str | Path = "reports") -> Pa
         h.append("<h2 id='aubc'>Area under the budget curve</h2><figure class='curve'>"
                  f"<img src='figures/{aubc_path.name}' alt='AUBC per strategy'><figcaption>mean accuracy over the "
                  "labeled rounds per strategy × adapter; error bar = sample std over seeds</figcaption></figure>")
+    if config_notes:
+        h.append("<h2 id='configs'>Cells with several configurations</h2><p class='cap'>Each cell shows one "
+                 "configuration (--config, else the most seeds, then the newest); the others, by what differs:</p><ul>"
+                 + "".join(f"<li>{html.escape(n)}</li>" for n in config_notes) + "</ul>")
     h.append("<h2 id='tables'>Tables</h2>")
     for title, body in _preset_sections(records):
         h.append(f"<section class='preset'><h3>{html.escape(title)}</h3>{body}</section>")
-    h.append("<h3>All records (dataset × adapter × round)</h3>" + _md_table_to_html(simple_table(results_dir)))
+    h.append("<h3>All records (dataset × adapter × round)</h3>" + _md_table_to_html(simple_table(records)[0]))
+    from albench.reporting.mechanism import mechanism_markdown
+
+    mech = mechanism_markdown(records)
+    if mech:
+        h.append("<h2 id='mechanism'>Mechanism</h2>" + _md_table_to_html(mech))
     h.append("<h2 id='runs'>Runs</h2><table id='runs-table'><thead><tr>" + "".join(
         f"<th>{c}</th>" for c in ("run", "dataset", "strategy", "adapter", "seed", "backbone", "rounds", "final acc",
                                   "seconds", "finished", "device", "albench", "torch", "git")) + "</tr></thead><tbody>")

@@ -3,6 +3,10 @@
 Every selection algorithm in this package measures distances through these
 functions, so nothing builds an N×N (or N×C·D) matrix: rows are processed in
 chunks of at most ``CHUNK_ELEMS`` entries and memory stays O(N·(C+D)).
+
+Outputs live on the inputs' device: given CUDA tensors the products run on the
+GPU, so a GPU worker does not wait on one CPU core (``device_of`` picks a run's
+device for a strategy).
 """
 from __future__ import annotations
 
@@ -15,6 +19,13 @@ CHUNK_ELEMS = 1 << 24  # ~16M float32 entries (64 MiB) per distance block
 def as_tensor(x: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A contiguous torch view/copy of ``x`` in ``dtype``."""
     return torch.from_numpy(np.ascontiguousarray(x)).to(dtype)
+
+
+def device_of(ctx) -> torch.device:
+    """The device a strategy should compute on: its run's (``ctx.env.device``), else the CPU."""
+    env = getattr(ctx, "env", None)
+    dev = getattr(env, "device", None) if env is not None else None
+    return torch.device(dev) if dev is not None else torch.device("cpu")
 
 
 def rows_per_chunk(cols: int) -> int:
@@ -38,7 +49,7 @@ def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """
     n = x.shape[0]
     c_sq = (centres * centres).sum(1)[None, :]
-    arg = torch.empty(n, dtype=torch.long)
+    arg = torch.empty(n, dtype=torch.long, device=x.device)
     step = rows_per_chunk(centres.shape[0])
     ct = centres.T.contiguous()
     for s in range(0, n, step):
@@ -52,8 +63,8 @@ def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | 
     n = x.shape[0]
     x_sq = (x * x).sum(1) if x_sq is None else x_sq
     c_sq = (centres * centres).sum(1)
-    out = torch.empty(n, dtype=x.dtype)
-    arg = torch.empty(n, dtype=torch.long)
+    out = torch.empty(n, dtype=x.dtype, device=x.device)
+    arg = torch.empty(n, dtype=torch.long, device=x.device)
     step = rows_per_chunk(centres.shape[0])
     for s in range(0, n, step):
         d = sq_dists(x[s:s + step], centres, x_sq[s:s + step], c_sq)
@@ -67,8 +78,8 @@ def nearest_two(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, t
     n, k = x.shape[0], centres.shape[0]
     c_sq = (centres * centres).sum(1)[None, :]
     ct = centres.T.contiguous()
-    arg = torch.empty(n, dtype=torch.long)
-    second = torch.full((n,), float("inf"))
+    arg = torch.empty(n, dtype=torch.long, device=x.device)
+    second = torch.full((n,), float("inf"), device=x.device)
     step = rows_per_chunk(k)
     for s in range(0, n, step):
         g = torch.addmm(c_sq, x[s:s + step], ct, alpha=-2.0)

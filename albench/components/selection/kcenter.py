@@ -18,7 +18,7 @@ from .distances import as_tensor, min_sq_dist_to, sq_dists
 
 
 def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, candidates: np.ndarray | None = None,
-                   top_m: int = 256, max_pending: int = 64) -> np.ndarray:
+                   top_m: int = 256, max_pending: int = 64, device: torch.device | str = "cpu") -> np.ndarray:
     """Greedy k-center with exact deferred updates.
 
     ``x`` (n, d) points; ``initial_centres`` row indices already covered (labelled);
@@ -27,8 +27,9 @@ def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, cand
     ``argmax_i min_c ||x_i - x_c||`` over the candidates, ties to the lowest row,
     exactly as the naive loop; minimum distances start from the initial centres
     (or +inf when there are none, so the first pick is the lowest candidate).
+    On ``device`` the distance products run there (the bookkeeping of O(N) bounds stays on the host).
     """
-    xt = as_tensor(x, torch.float32 if x.dtype != np.float64 else torch.float64)
+    xt = as_tensor(x, torch.float32 if x.dtype != np.float64 else torch.float64).to(device)
     n = xt.shape[0]
     cand = np.setdiff1d(np.arange(n), initial_centres) if candidates is None else np.asarray(candidates)
     if budget > cand.size:
@@ -36,7 +37,7 @@ def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, cand
     xc = xt[torch.as_tensor(cand)]
     xc_sq = (xc * xc).sum(1)
     if len(initial_centres):
-        md = min_sq_dist_to(xc, xt[torch.as_tensor(np.asarray(initial_centres))], xc_sq)[0].numpy().astype(np.float64)
+        md = min_sq_dist_to(xc, xt[torch.as_tensor(np.asarray(initial_centres))], xc_sq)[0].cpu().numpy().astype(np.float64)
     else:
         md = np.full(cand.size, np.inf)
     picked_pos: list[int] = []
@@ -46,7 +47,7 @@ def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, cand
     def flush() -> None:
         if pending:
             c = xc[torch.as_tensor(pending)]
-            d = min_sq_dist_to(xc, c, xc_sq)[0].numpy()
+            d = min_sq_dist_to(xc, c, xc_sq)[0].cpu().numpy()
             np.minimum(md, d, out=md)
             pending.clear()
 
@@ -57,7 +58,7 @@ def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, cand
             order = top[np.lexsort((top, -md[top]))]  # by bound desc, then position asc
             head, bound_rest = order[:top_m], md[order[top_m]]
             hp = torch.as_tensor(head)
-            fresh = np.minimum(md[head], sq_dists(xc[hp], xc[torch.as_tensor(pending)], xc_sq[hp]).min(1)[0].numpy())
+            fresh = np.minimum(md[head], sq_dists(xc[hp], xc[torch.as_tensor(pending)], xc_sq[hp]).min(1)[0].cpu().numpy())
             md[head] = fresh
             j = int(np.lexsort((head, -fresh))[0])
             if fresh[j] > bound_rest:

@@ -43,7 +43,7 @@ def greedy_kmeanspp(x: torch.Tensor, k: int, rng: np.random.Generator, weights: 
         out = np.empty((n, len(rows)))
         step = rows_per_chunk(len(rows))
         for s in range(0, n, step):
-            out[s:s + step] = sq_dists(x[s:s + step], c, x_sq[s:s + step], c_sq).double().numpy()
+            out[s:s + step] = sq_dists(x[s:s + step], c, x_sq[s:s + step], c_sq).double().cpu().numpy()
         return out
 
     chosen = [int(rng.choice(n, p=w / w.sum()))]
@@ -67,15 +67,16 @@ def greedy_kmeanspp(x: torch.Tensor, k: int, rng: np.random.Generator, weights: 
 
 
 def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None = None,
-           max_iter: int = 10, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+           max_iter: int = 10, tol: float = 1e-4, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """(Weighted) Lloyd k-means with greedy k-means++ seeding (``greedy_kmeanspp``) drawn from ``rng``.
 
     Returns (centres (k, d), labels (n,)). Empty clusters keep their previous centre.
     Stops after ``max_iter`` Lloyd steps or when no centre moves more than ``tol``
     (relative to the mean squared norm of the data). Assignments after the first are
-    incremental (``reassign_moved``), with the same result as a full pass.
+    incremental (``reassign_moved``), with the same result as a full pass. The distance
+    products and Lloyd updates run on ``device``; the random draws stay on the host (``rng``).
     """
-    xt = as_tensor(x)
+    xt = as_tensor(x).to(device)
     n = xt.shape[0]
     k = min(k, n)
     x_sq = (xt * xt).sum(1)
@@ -84,23 +85,23 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
         w = np.ones(n)
     seeds = greedy_kmeanspp(xt, k, rng, weights=w, x_sq=x_sq)
     centres = xt[torch.as_tensor(seeds)].clone()
-    wt = torch.as_tensor(w, dtype=torch.float32)
+    wt = torch.as_tensor(w, dtype=torch.float32).to(xt.device)
     xw = xt * wt[:, None]
     scale = float(x_sq.mean()) or 1.0
     labels, lower = nearest_two(xt, centres)
     for _ in range(max_iter):
         sums = torch.zeros_like(centres).index_add_(0, labels, xw)
-        mass = torch.zeros(centres.shape[0]).index_add_(0, labels, wt)
+        mass = torch.zeros(centres.shape[0], device=xt.device).index_add_(0, labels, wt)
         new = centres.clone()
         nz = mass > 0
         new[nz] = sums[nz] / mass[nz, None]
         shift = float(((new - centres) ** 2).sum(1).max())
-        moved = (new != centres).any(1).numpy()
+        moved = (new != centres).any(1).cpu().numpy()
         centres = new
         labels, lower = reassign_moved(xt, centres, labels, lower, moved)
         if shift <= tol * scale:
             break
-    return centres.numpy(), labels.numpy()
+    return centres.cpu().numpy(), labels.cpu().numpy()
 
 
 def reassign_moved(x: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, lower: torch.Tensor,
@@ -122,10 +123,10 @@ def reassign_moved(x: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor,
         return nearest_two(x, centres)  # almost everything moved: the plain pass is cheaper
     labels, lower = labels.clone(), lower.clone()
     c_sq = (centres * centres).sum(1)
-    mi_t = torch.as_tensor(mi)
+    mi_t = torch.as_tensor(mi, device=x.device)
     cm_t, cm_sq = centres[mi_t].T.contiguous(), c_sq[mi_t][None, :]
-    slot = torch.full((k,), -1, dtype=torch.long)
-    slot[mi_t] = torch.arange(mi.size)
+    slot = torch.full((k,), -1, dtype=torch.long, device=x.device)
+    slot[mi_t] = torch.arange(mi.size, device=x.device)
     undecided: list[torch.Tensor] = []
     step = rows_per_chunk(mi.size + 2)
     for s in range(0, n, step):

@@ -6,7 +6,6 @@ weights shipped in ``albench/toy/weights`` come from ``albench toy pretrain``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -34,6 +33,3 @@ def build_toy_clip() -> torch.nn.Module:
     )
 
 
-def load_card() -> dict:
-    """The pretraining record shipped beside the weights (recipe, steps, accuracies)."""
-    return json.loads(CARD_FILE.read_text()) if CARD_FILE.exists() else {}

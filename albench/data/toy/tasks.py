@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from albench.data.tasks import ArraySource, Split, Task, register_task
+from albench.api.dataset import ArraySource, Dataset as Task, Split
 from albench.data.toy.render import COLORS, PATTERNS, SHAPES, DIGIT_WORDS, BACKGROUNDS, ShapeSpec, render_shape
 
 TOY_VERSION = 2  # bump when rendering changes (invalidates the on-disk cache)
@@ -181,14 +181,20 @@ def build_digits() -> Task:
                 meta={"suite": "toy", "description": "scikit-learn handwritten digits (real), 8x8 upscaled to 20x20 on a 32x32 canvas"})
 
 
-def _loader(name: str):
-    def load(data_root=None, **options) -> Task:
-        return build_toy_task(name)
-    return load
+class ToyLoader:
+    """The dataset loader of one toy task; the ``albench.datasets`` entry points in pyproject.toml name these."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, data_root: str | None = None, **options) -> Task:
+        return build_digits() if self.name == "digits" else build_toy_task(self.name)
+
+    def __repr__(self) -> str:
+        return f"ToyLoader({self.name!r})"
 
 
-for _name in TOY_TASKS:
-    register_task(_name, _loader(_name))
-register_task("digits", lambda data_root=None, **options: build_digits())
+toy_shapes, toy_textures, toy_shifted = ToyLoader("toy_shapes"), ToyLoader("toy_textures"), ToyLoader("toy_shifted")
+toy_patterns, toy_fine, digits = ToyLoader("toy_patterns"), ToyLoader("toy_fine"), ToyLoader("digits")
 
 TOY_SUITE = (*TOY_TASKS, "digits")
