@@ -1,6 +1,7 @@
-"""CoOp: learnable text context for CLIP (Zhou et al., "Learning to Prompt for
-Vision-Language Models", IJCV 2022; reference code github.com/KaiyangZhou/CoOp,
-``trainers/coop.py``).
+"""CoOp: learnable text context for CLIP, trained on cached image features.
+
+Zhou et al., "Learning to Prompt for Vision-Language Models", IJCV 2022; reference
+code github.com/KaiyangZhou/CoOp, ``trainers/coop.py``.
 
 Prompt = [SOS] [ctx_1 .. ctx_M] [class-name tokens] [.] [EOT] with M = 16 shared
 context vectors (``csc=True``: one set per class), class token at the end

@@ -33,6 +33,7 @@ def strip_timing(rec: dict, encoder: bool = False) -> dict:
     """A record without the fields that are timings or timestamps (and, if asked, encoder-pass counts)."""
     rec = copy.deepcopy(rec)
     rec["timing"] = None
+    rec.pop("provenance", None)  # command line, host, peak memory: differ between equal runs
     # the git SHA is read once per process; a commit landing while the suite runs changes it between processes
     rec["environment"]["git_sha"] = None
     for r in rec["rounds"]:

@@ -219,8 +219,11 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 @click.option("--details/--no-details", default=None,
               help="Print each finished run's round table [on for grids of up to 4 runs].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
+@click.option("--log-to", "log_to", default=None,
+              help="Experiment trackers fed each round: tensorboard, mlflow, wandb (comma-separated; optional "
+                   "extras; local/offline unless configured; see albench.engine.trackers). Local launcher only.")
 def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-            slurm_parallelism, slurm_executor, wait, details, progress, **kw) -> None:
+            slurm_parallelism, slurm_executor, wait, details, progress, log_to, **kw) -> None:
     """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
 
     Runs whose record exists are skipped, so rerunning a killed grid finishes only what is
@@ -238,6 +241,12 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
 
     if launcher not in LAUNCHERS:
         raise UnknownNameError("launcher", launcher, LAUNCHERS)
+    from albench.engine.trackers import check_trackers
+
+    trackers = check_trackers(split_list(log_to) if log_to else ())
+    if trackers and launcher != "local":
+        raise AlbenchError("--log-to works with --launcher local; slurm jobs run elsewhere (log from their records "
+                           "with `albench export`).")
     grid = _build_grid(kw)
     specs = grid.specs
     first = specs[0]
@@ -264,7 +273,7 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
             results = run_local(specs, results_dir, ws_factory=lambda: ws,
                                 workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
                                 rounds=first.rounds, report=report, progress=progress, precision=kw["precision"],
-                                deterministic=kw["deterministic"])
+                                deterministic=kw["deterministic"], log_to=trackers)
         except Interrupted as stop:
             done = [r for r in stop.results if r.status in ("done", "skipped")]
             click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
@@ -350,13 +359,20 @@ def config_option(f):
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where the Markdown, LaTeX and CSV files go [with --preset: reports; without: only printed].")
-def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out) -> None:
+@click.option("--metric", default="accuracy", show_default=True,
+              help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks "
+                   "(diagnostics: docs/records.md).")
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
     Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
     holds one configuration; when several exist, the choice and what differs are listed.
     """
+    from albench.reporting.mechanism import check_metric
     from albench.reporting.tables import write_preset_tables, write_simple_table
+
+    check_metric(metric)
 
     budget_list = parse_budgets(budgets)
     seed_list = parse_seeds(seeds) if seeds else None
@@ -369,7 +385,8 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs)
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs,
+                                               metric=metric)
         for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
@@ -377,7 +394,7 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
             click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
     written, markdown = write_preset_tables(preset, suite, results_dir, out or "reports", budgets=budget_list, seeds=seed_list,
-                                            compare=compare, configs=configs)
+                                            compare=compare, configs=configs, metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
@@ -470,6 +487,8 @@ def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
 # Command groups contributed by other modules: one line each.
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
 from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
+from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
+from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 
 
 if __name__ == "__main__":

@@ -29,11 +29,13 @@ from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accurac
 from albench.clip.backbone import Backbone, BackboneSpec
 from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
+from albench.engine.provenance import provenance
 from albench.api.errors import AlbenchError
 from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
-from albench.engine.records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
+from albench.engine.records import (SCHEMA, atomic_write_json, check_record, failure_path, read_record,
+                                    remove_stale_temps)
 from albench.api.seeding import numpy_rng
 from albench.api.strategy import RoundContext, check_selection
 from albench.data.tasks import Task, load_task
@@ -195,6 +197,7 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
             return RunOutcome(path, read_record(path), skipped=True)
         try:
             record = _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
+            check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
         except Exception as exc:
             fail = {"run_id": path.stem, "config_hash": chash, "config": config, "error": f"{type(exc).__name__}: {exc}",
                     "traceback": traceback.format_exc(), "at": datetime.now(timezone.utc).isoformat()}
@@ -293,6 +296,6 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                     "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
         "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
                    "finished_at": datetime.now(timezone.utc).isoformat()},
-        "environment": environment(), "device": str(backbone.device),
+        "environment": environment(), "device": str(backbone.device), "provenance": provenance(),
         "compute": {**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
     }

@@ -70,23 +70,63 @@ def read_record(path: Path) -> dict | None:
         return None
     if not isinstance(data, dict) or any(k not in data for k in REQUIRED) or data.get("schema") != SCHEMA:
         return None
+    if accuracy_problem(data):
+        return None
     return data
 
 
+def accuracy_problem(rec: dict) -> str | None:
+    """Why a record's accuracies cannot be tabulated (missing, not a number, nan or inf), or None."""
+    import math
+
+    values = [("zero-shot", rec.get("zero_shot_accuracy"))] if "zero_shot_accuracy" in rec else []
+    values += [(f"round {r.get('round', i + 1)}", r.get("accuracy")) for i, r in enumerate(rec.get("rounds") or [])
+               if isinstance(r, dict)]
+    for where, v in values:
+        if v is None and where == "zero-shot":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"test accuracy {v!r} in {where} is not a finite number"
+    return None
+
+
+def check_record(rec: dict) -> None:
+    """Refuse to write a finished-run record whose accuracies are not finite numbers (an empty test split
+    gives nan): the run fails with the reason instead of poisoning every table of the results directory."""
+    why = accuracy_problem(rec)
+    if why:
+        raise AlbenchError(f"Run {rec.get('run_id', '?')} on '{rec.get('dataset', '?')}': {why}; the record was not "
+                           f"written. Check that the dataset's test split has images.")
+
+
 def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict]]:
-    """All valid run records below ``results_dir`` (failure records and temp files excluded)."""
+    """All valid run records below ``results_dir`` (failure records and temp files excluded), each run once.
+
+    A run is identified by its run id and configuration hash. A copy of a record elsewhere under
+    ``results_dir`` (a backup folder, a file copied by hand) is counted once, with a warning naming both
+    files: the copy at the run's own path (``<dataset>/<run id>.json``) wins, else the first in path order.
+    """
     root = Path(results_dir)
     if not root.exists():
         return
+    found: dict[tuple, list[tuple[Path, dict]]] = {}
     for p in sorted(root.rglob("*.json")):
         if p.name.startswith(".") or "failed" in p.relative_to(root).parts:
             continue
         rec = read_record(p)
         if rec is not None:
-            yield p, rec
+            found.setdefault((rec["run_id"], rec["config_hash"]), []).append((p, rec))
         else:
-            warnings.warn(f"{p} is not a valid run record (truncated or corrupt); ignored. Running its grid again "
-                          f"rebuilds it.", stacklevel=2)
+            warnings.warn(f"{p} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
+                          f"ignored. Running its grid again rebuilds it.", stacklevel=2)
+    for (run_id, _), copies in found.items():
+        own = [c for c in copies if c[0] == root / str(c[1]["dataset"]) / f"{run_id}.json"]
+        keep = (own or copies)[0]
+        for p, _ in copies:
+            if p != keep[0]:
+                warnings.warn(f"{p} is a copy of the run record {keep[0]} (same run id and configuration hash); "
+                              f"counted once.", stacklevel=2)
+        yield keep
 
 
 def failure_path(results_dir: Path, record_path: Path) -> Path:

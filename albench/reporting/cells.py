@@ -47,7 +47,7 @@ def cell_key(record: dict) -> CellKey:
 
 
 def _flatten(obj, prefix: str = "") -> dict[str, object]:
-    if isinstance(obj, dict) and obj:
+    if isinstance(obj, dict):  # an empty dict adds no key: "no options" and "options absent" read the same
         out: dict[str, object] = {}
         for k, v in obj.items():
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
@@ -78,8 +78,8 @@ UNSET = _Unset()
 def _short(v: object) -> str:
     if v is UNSET:
         return "unset"
-    s = v if isinstance(v, str) else _canonical(v)
-    return s if len(s) <= 40 else s[:37] + "..."
+    s = (v or '""') if isinstance(v, str) else _canonical(v)
+    return s if len(s) <= 120 else s[:117] + "..."
 
 
 def describe_diff(diff: dict[str, tuple[object, object]]) -> str:

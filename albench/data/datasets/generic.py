@@ -104,20 +104,34 @@ def load_imagefolder(data_root=None, **options) -> Task:
                                                                        str(root / "train")))
 
 
+def _read_text(path: Path) -> str:
+    """UTF-8 text (a leading byte-order mark, as spreadsheet programs write, is dropped); other encodings are
+    a DataError naming the file, the line and the byte."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"Dataset 'csv': {path} is not UTF-8 text (line {line}, byte 0x{raw[exc.start]:02x}). Save it "
+                        f"as UTF-8 (e.g. in a spreadsheet: CSV UTF-8).") from None
+
+
 def _read_csv(root: Path, split: str) -> list[tuple[str, str]]:
+    import io
+
     path = root / f"{split}.csv"
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        if "path" not in cols or "label" not in cols:
-            raise DataError(f"Dataset 'csv': {path} needs a header with columns 'path' and 'label'; found "
-                            f"{', '.join(cols) if cols else 'no header'}.\nExpected layout:\n{CSV_LAYOUT}")
-        rows = []
-        for n, row in enumerate(reader, 2):
-            label = (row.get("label") or "").strip()
-            if not label:
-                raise DataError(f"Dataset 'csv': {path.name} line {n} has an empty label.")
-            rows.append((safe_relpath("csv", row.get("path"), f"{path.name} line {n}"), label))
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    cols = [c.strip() for c in (reader.fieldnames or [])]
+    reader.fieldnames = cols
+    if "path" not in cols or "label" not in cols:
+        raise DataError(f"Dataset 'csv': {path} needs a header with columns 'path' and 'label'; found "
+                        f"{', '.join(cols) if cols else 'no header'}.\nExpected layout:\n{CSV_LAYOUT}")
+    rows = []
+    for n, row in enumerate(reader, 2):
+        label = (row.get("label") or "").strip()
+        if not label:
+            raise DataError(f"Dataset 'csv': {path.name} line {n} has an empty label.")
+        rows.append((safe_relpath("csv", row.get("path"), f"{path.name} line {n}"), label))
     return rows
 
 
@@ -126,7 +140,7 @@ def load_csv(data_root=None, **options) -> Task:
     rows = {s: _read_csv(root, s) for s in ("train", "val", "test") if (root / f"{s}.csv").is_file()}
     cfile = root / "classnames.txt"
     if cfile.is_file():
-        classes = [line.strip() for line in cfile.read_text(encoding="utf-8").splitlines() if line.strip()]
+        classes = [line.strip() for line in _read_text(cfile).splitlines() if line.strip()]
     else:
         classes = sorted({label for r in rows.values() for _, label in r})
     index = {c: i for i, c in enumerate(classes)}
