@@ -488,6 +488,7 @@ def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
 from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
 from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
+from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 
 
 if __name__ == "__main__":
