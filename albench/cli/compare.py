@@ -23,7 +23,9 @@ def compare_cmd(preset, suite, reference, budgets, seeds, alpha, configs, result
     tests), win/tie/loss over datasets x budgets, average ranks with the Friedman test and Nemenyi
     critical-difference diagrams. Same cells (one configuration each) as `albench table`."""
     from albench.reporting.figures import method_colors
-    from albench.reporting.stats import compare, write_compare
+    from albench.reporting.stats import _posthocs, compare, write_compare
+
+    _posthocs()  # the Nemenyi test and CD diagrams need scikit-posthocs: say so before any work
 
     cmp = compare(preset, suite, results_dir, reference, parse_budgets(budgets),
                   parse_seeds(seeds) if seeds else None, configs, alpha)

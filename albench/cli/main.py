@@ -397,9 +397,11 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
-    from albench.reporting.report import write_report
+    from albench.reporting.report import LAST_WARNINGS, write_report
 
     path = write_report(results_dir, out, configs)
+    for w in LAST_WARNINGS:  # also listed on the page
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {path}")
 
 
