@@ -74,6 +74,7 @@ def test_feature_task_never_decodes_and_bank_never_encodes():
     assert exponent(1000, 1.0, 10000, 10.0) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_scaling_measures_rounds_in_process():
     rows = scaling.measure_size(300, ["random", "coreset"])
     assert [r["strategy"] for r in rows] == ["random", "coreset"]
@@ -86,6 +87,7 @@ def test_scaling_measures_rounds_in_process():
     assert summ[0]["k_round 0k→3k"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_harness_encode_once_ratio():
     sec = harness.run(quick=True, datasets=["dtd"], strategies=["random", "entropy"], rounds=1,
                       include_dualprompt=False)
@@ -95,6 +97,7 @@ def test_harness_encode_once_ratio():
     assert zs["image_encoder_passes"] == 0 and zs["cumulative_ratio"] == 1.0
 
 
+@pytest.mark.slow
 def test_peer_protocol_ratios_on_toy_backbone():
     from albench.clip.backbone import BackboneSpec
 
@@ -116,6 +119,7 @@ def test_peer_protocol_refuses_projection_from_few_steps():
                                     "block_steps": 6})
 
 
+@pytest.mark.slow
 def test_gpu_dry_run_writes_report(tmp_path):
     sizes = dataclasses.replace(gpu.DRY_SIZES, archs=("ViT-B-16",))
     res = gpu.run_gpu(dry_run=True, out_dir=tmp_path, sizes=sizes)
@@ -136,6 +140,7 @@ def test_cli_dry_run_needs_gpu():
     assert r.exit_code == 2 and "--gpu" in r.output
 
 
+@pytest.mark.slow
 def test_coop_step_section_reports_floor_ratio():
     from albench.bench import coop_step
 

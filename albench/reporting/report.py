@@ -335,7 +335,11 @@ def _preset_views(records: list[dict]) -> list[dict]:
     out = []
     for name in preset_names():
         for suite in ("paper", "toy"):
-            t = preset_tables(name, suite, records, compare="paper" if suite == "paper" else None)
+            try:
+                t = preset_tables(name, suite, records, compare="paper" if suite == "paper" else None)
+            except AlbenchError as exc:  # a broken preset file costs its section, not the report (listed)
+                warnings.warn(f"preset {name} ({suite} suite) left out of the report: {exc}", stacklevel=2)
+                continue
             datasets, columns = _present(t["frame"])
             if not datasets:
                 continue
@@ -498,6 +502,12 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
                           "newest); the others, by what differs:</p><ul>"
                           + "".join(f"<li>{html.escape(n)}</li>" for n in config_notes) + "</ul>"))
         nav.append(("configs", "Configurations"))
+    from albench.reporting.mechanism import mechanism_markdown
+
+    mech = mechanism_markdown(records)
+    if mech:
+        h.append(_section("mechanism", "Mechanism", _md_table_to_html(mech)))
+        nav.append(("mechanism", "Mechanism"))
 
     # 6. runs
     rows = ["<table id='runs-table'><thead><tr>" + "".join(
