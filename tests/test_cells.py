@@ -60,6 +60,7 @@ def _outputs(root, tmp_path, configs=()):
             "curve": curve, "bar": bar, "notes": notes, "simple": simple, "html": html, "frame": t["frame"]}
 
 
+@pytest.mark.slow
 def test_every_output_shows_the_same_configuration(two_configs, tmp_path):
     root, default_id, other_id = two_configs
     o = _outputs(root, tmp_path)

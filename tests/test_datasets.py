@@ -111,6 +111,7 @@ def test_small_tree_needs_allow_custom_split(small_root):
         f"comparable to published numbers).")
 
 
+@pytest.mark.slow
 def test_full_size_dtd_passes_official_validation(tmp_path):
     info = generate("dtd", tmp_path, image_size=4, scale="full", workers=4)
     assert (info["train"], info["val"], info["test"]) == (2820, 1128, 1692)

@@ -26,6 +26,7 @@ def results(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_report_writes_static_page(results, tmp_path):
     index = write_report(results, tmp_path / "reports")
     html = index.read_text()
@@ -37,6 +38,8 @@ def test_report_writes_static_page(results, tmp_path):
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (.ci/run installs Debian's chromium)")
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_report_renders_in_headless_chromium(results, tmp_path):
     index = write_report(results, tmp_path / "reports")
     out = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

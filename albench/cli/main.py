@@ -410,13 +410,20 @@ def config_option(f):
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where the Markdown, LaTeX and CSV files go [with --preset: reports; without: only printed].")
-def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out) -> None:
+@click.option("--metric", default="accuracy", show_default=True,
+              help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks "
+                   "(diagnostics: docs/records.md).")
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
     Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
     holds one configuration; when several exist, the choice and what differs are listed.
     """
+    from albench.reporting.mechanism import check_metric
     from albench.reporting.tables import write_preset_tables, write_simple_table
+
+    check_metric(metric)
 
     budget_list = parse_budgets(budgets)
     seed_list = parse_seeds(seeds) if seeds else None
@@ -429,7 +436,8 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs)
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs,
+                                               metric=metric)
         for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
@@ -437,7 +445,7 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
             click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
     written, markdown = write_preset_tables(preset, suite, results_dir, out or "reports", budgets=budget_list, seeds=seed_list,
-                                            compare=compare, configs=configs)
+                                            compare=compare, configs=configs, metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
@@ -531,6 +539,7 @@ def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
 from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
 from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
+from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 
 
 if __name__ == "__main__":

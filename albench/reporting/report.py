@@ -218,6 +218,11 @@ def write_report(results_dir: str | Path, out_dir: str | Path = "reports", confi
     for title, body in _preset_sections(records):
         h.append(f"<section class='preset'><h3>{html.escape(title)}</h3>{body}</section>")
     h.append("<h3>All records (dataset × adapter × round)</h3>" + _md_table_to_html(simple_table(records)[0]))
+    from albench.reporting.mechanism import mechanism_markdown
+
+    mech = mechanism_markdown(records)
+    if mech:
+        h.append("<h2 id='mechanism'>Mechanism</h2>" + _md_table_to_html(mech))
     h.append("<h2 id='runs'>Runs</h2><table id='runs-table'><thead><tr>" + "".join(
         f"<th>{c}</th>" for c in ("run", "dataset", "strategy", "adapter", "seed", "backbone", "rounds", "final acc",
                                   "seconds", "finished", "device", "albench", "torch", "git")) + "</tr></thead><tbody>")

@@ -47,14 +47,14 @@ def seed_frame(preset, records, budgets=None, seeds=None, configs=()) -> pd.Data
     Uses the same cells as the preset's table (``albench.reporting.tables.preset_cells``), so a
     comparison never mixes configurations the table does not show.
     """
-    from albench.reporting.tables import _budget_round, preset_cells
+    from albench.reporting.tables import _budget_round, cell_of, preset_cells
 
     budgets = list(budgets or preset.budgets)
     cells = preset_cells(preset, records, seeds, configs)
     rows = []
     for d in preset.datasets:
         for c in preset.columns:
-            cell = cells.get((d, c.strategy, c.adapter))
+            cell = cell_of(cells, d, c)
             for b in budgets:
                 if cell is None or b in c.dash_budgets:
                     continue
