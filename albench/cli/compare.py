@@ -10,7 +10,7 @@ from albench.cli.main import config_option, parse_budgets, parse_seeds
 @click.option("--preset", required=True, help="The table whose columns are compared: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy.")
 @click.option("--reference", default="Ours", show_default=True, help="The column compared with every other one.")
-@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) [the preset's: 1,2,5].")
+@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%) [the preset's: 1,2,5].")
 @click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
               help="Significance level for W/T/L, Nemenyi and the CD diagram.")
