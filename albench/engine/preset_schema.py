@@ -28,12 +28,7 @@ TOP: dict[str, tuple[Any, bool, str]] = {
     "rounds": (int, False, "an integer >= 1"),
     "backbone": (dict, False, "a table with arch, pretrained, quick_gelu"),
     "columns": ("list[dict]", True, "a non-empty array of [[columns]] tables"),
-    "ablation": (dict, False, "a table: column, strategy_options, adapter_options"),
-}
-ABLATION: dict[str, tuple[Any, bool, str]] = {
-    "column": (str, True, "the label of the column whose options are varied"),
-    "strategy_options": (dict, False, "a table of strategy option -> list of values"),
-    "adapter_options": (dict, False, "a table of adapter option -> list of values"),
+    "ablation": (dict, False, "a table with column, strategy_options, adapter_options"),
 }
 BACKBONE: dict[str, tuple[Any, bool, str]] = {
     "arch": (str, False, "an open_clip architecture or toy-clip"),
@@ -46,9 +41,9 @@ COLUMN: dict[str, tuple[Any, bool, str]] = {
     "adapter": (str, False, "an adapter name (default: the preset's adapter)"),
     "role": (str, False, "baseline or ours"),
     "dash_budgets": ("list[num]", False, "a list of budgets printed as a dash"),
-    "strategy_options": (dict, False, "a table of strategy options (a list of values sweeps them)"),
-    "adapter_options": (dict, False, "a table of adapter options (a list of values sweeps them)"),
-    "note": (str, False, "a note printed under tables (the label gets a †)"),
+    "strategy_options": (dict, False, "a table of strategy options (a list value sweeps it)"),
+    "adapter_options": (dict, False, "a table of adapter options (a list value sweeps it)"),
+    "note": (str, False, "a note printed under the table"),
 }
 ROLES = ("baseline", "ours")
 
@@ -107,8 +102,6 @@ def preset_problems(raw: dict, path: Path | str) -> list[str]:
         out.append(f"{where}: 'rounds' = {raw['rounds']} must be an integer >= 1.")
     if isinstance(raw.get("backbone"), dict):
         out += _table_problems(f"{where} [backbone]", raw["backbone"], BACKBONE)
-    if isinstance(raw.get("ablation"), dict):
-        out += _table_problems(f"{where} [ablation]", raw["ablation"], ABLATION)
     if isinstance(raw.get("columns"), list):
         if not raw["columns"]:
             out.append(f"{where}: 'columns' is empty; add at least one [[columns]] table.")
