@@ -118,7 +118,7 @@ def inject(ws, spec, backbone=None, task: Task | None = None, bank: DataBank | N
     if task is not None:
         ws._tasks[(spec.dataset, spec.data_root, canonical(spec.dataset_options or {}))] = task
     if bank is not None:
-        ws._banks[(bank.backbone.identity, bank.task.name, bank.task.fingerprint())] = bank
+        ws._banks[ws.bank_key(bank.backbone, bank.task)] = bank
 
 
 def rss_bytes() -> int:
