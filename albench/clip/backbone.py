@@ -192,6 +192,19 @@ class Backbone:
         accounting.count("image_encoder_images", pixels.shape[0])
         return self.model.encode_image(pixels.to(self.device))
 
+    @torch.no_grad()
+    def input_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The vision tower's input sequence after ``ln_pre``: (B, 1 + patches, Wv), [CLS] first.
+
+        What appended visual prompts sit next to (``encode_image_prompted``); prompt initialisations
+        that start from the image tokens read it. Not counted as an encoder pass (patch embedding only).
+        """
+        v = self.model.visual
+        x = v.conv1(pixels.to(self.device).to(v.conv1.weight.dtype))
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        cls_tok = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], -1, -1)
+        return v.ln_pre(torch.cat([cls_tok, x], dim=1) + v.positional_embedding.to(x.dtype))
+
     def encode_image_prompted(self, pixels: torch.Tensor, prompts: torch.Tensor | None = None,
                               deep_prompts: Sequence[torch.Tensor] | None = None,
                               prompts_before_ln_pre: bool = False) -> torch.Tensor:

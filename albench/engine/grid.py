@@ -295,12 +295,20 @@ def _options_for(name: str, plain: dict, scoped: dict) -> dict:
 
 def expand_all(values: list[str], universe: list[str], kind: str) -> list[str]:
     """``all`` -> every registered name; otherwise the list, each name checked."""
-    if values == ["all"]:
+    if [v.lower() for v in values] == ["all"]:
         return list(universe)
-    for v in values:
-        if v not in universe:
+    by_lower: dict[str, list[str]] = {}
+    for u in universe:
+        by_lower.setdefault(u.lower(), []).append(u)
+    out = []
+    for v in values:  # names match case-insensitively (CoOp, DTD) when that is unambiguous
+        if v in universe:
+            out.append(v)
+        elif len(by_lower.get(v.lower(), [])) == 1:
+            out.append(by_lower[v.lower()][0])
+        else:
             raise UnknownNameError(kind, v, universe)
-    return values
+    return list(dict.fromkeys(out))
 
 
 def budget_rounds(budgets, round_fraction: float, round_budget: int | None) -> dict[int, int]:
