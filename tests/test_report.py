@@ -59,7 +59,7 @@ def test_one_colour_per_method_and_zero_shot_on_every_curve(results, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: F401
 
     from albench.reporting import report
 
