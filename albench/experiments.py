@@ -121,11 +121,11 @@ def table(preset: str, suite: str = "paper", source: str | Path | Iterable[dict]
 
 def compare(preset: str, suite: str = "paper", source: str | Path | Iterable[dict] = "results", *,
             reference: str = "Ours", budgets: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
-            configs: Sequence[str] = (), alpha: float = 0.05):
+            configs: Sequence[str] = (), alpha: float = 0.05, metric: str = "accuracy"):
     """`albench compare` as an object: ``.summary``, ``.cells`` (DataFrames), ``.rankings``, ``.markdown``."""
     from albench.reporting.stats import compare as _compare
 
-    return _compare(preset, suite, source, reference, budgets, seeds, configs, alpha)
+    return _compare(preset, suite, source, reference, budgets, seeds, configs, alpha, metric)
 
 
 def register_strategy(name: str, cls: type) -> None:
