@@ -451,11 +451,23 @@ def run_state(spec, results_dir: str | Path, ws) -> RunState:
     try:
         backbone = ws.backbone(spec.backbone)
         task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+        config = run_config(spec, task, backbone)
+        path = record_path(results_dir, spec, config_hash(config))
     except AlbenchError as exc:
         return RunState(spec, "unresolved", None, str(exc))
     if read_record(path) is not None:
         return RunState(spec, "done", path)
+    # A run recorded on another device type or precision (a GPU cluster seen from a CPU login node) is done
+    # there, under its own hash; say so rather than calling it pending.
+    from albench.clip.compute import compute_variants
+
+    for variant in compute_variants():
+        if variant != config.get("compute"):
+            other = record_path(results_dir, spec, config_hash({**config, "compute": variant}))
+            if read_record(other) is not None:
+                own = config.get("compute", {})
+                return RunState(spec, "done", other, f"recorded with {variant['device']}/{variant['precision']}, "
+                                                     f"not {own.get('device')}/{own.get('precision')} as asked")
     lock_file = results_dir / ".locks" / (path.stem + ".lock")
     if lock_file.exists():
         lock = FileLock(str(lock_file))
