@@ -15,9 +15,13 @@ Model
       through the text encoder in one batched pass (2C prompts).
     * Visual prompts: 20 tokens (the paper's M_v), shallow by default
       (``vpt_deep=True`` gives every later block its own 20 tokens, replacing
-      the previous block's prompt outputs, as in VPT-deep). Original VPT
-      initialisation uniform(+-sqrt(6 / (3 p^2 + d))) with p the patch size and d
-      the vision width. Placement: appended to the token sequence *after*
+      the previous block's prompt outputs, as in VPT-deep). Initialisation
+      (``vpt_init``): VPT's uniform(+-sqrt(6 / (3 p^2 + d))), p the patch size and
+      d the vision width, shifted by default (``patch_mean``) onto the mean image
+      token of unlabelled pool images, because near-zero tokens joining the
+      sequence move the frozen tower's features before any training (the paper
+      leaves the initialisation open; measured in docs/dualprompt.md); ``uniform``
+      keeps VPT's draw. Placement: appended to the token sequence *after*
       ``ln_pre`` (DeFT/LIFT placement, ``backbone.encode_image_prompted`` with
       ``prompts_before_ln_pre=False``). Prompts carry no positional embedding and
       attention is permutation-equivariant, so "appended" and VPT's "after CLS"
@@ -44,7 +48,8 @@ similarity difference (no clamping needed, unlike DeFT's clamp at 1e-5).
 
 Differences from DeFT, by design (DESIGN.md): the image features are *not*
 detached inside L2, so L2 reaches the visual prompts (the seed paper: the
-negative objective "supervises the visual prompts"); DeFT detaches them.
+negative objective "supervises the visual prompts"); DeFT detaches them
+(``detach_image=True`` does too).
 ``detach_positive=True`` (default, as DeFT) detaches the positive text
 features inside L2, so the positive prompt learns from L1 only and L2 updates
 the negative prompt and the visual prompts; ``detach_positive=False`` lets L2
@@ -162,13 +167,14 @@ class DualPrompt(Adapter):
     frozen_image_encoder = False
     accepts_pseudo_labels = True
     defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
-                "detach_image": False, "ctx_init": "", "epochs": 10, "lr": 0.03, "visual_lr_scale": 1.0, "batch_size": 16,
+                "detach_image": False, "ctx_init": "", "vpt_init": "patch_mean", "epochs": 10, "lr": 0.03, "visual_lr_scale": 1.0, "batch_size": 16,
                 "pseudo_batch_size": 64, "augment": True, "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
     schema = {"n_ctx": Opt(int, 0, 72), "vpt_tokens": Opt(int, 0, 512), "lam": Opt(float, 0, 1000),
               "pseudo_batch_size": Opt(int, 1, 65536), "aug_min_scale": Opt(float, 0, 1, low_open=True),
               "eval_batch": Opt(int, 1, 1_000_000), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
               "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000),
-              "visual_lr_scale": Opt(float, 0, 1000, low_open=True)}
+              "visual_lr_scale": Opt(float, 0, 1000, low_open=True),
+              "vpt_init": Opt(str, choices=("patch_mean", "uniform"))}
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
         super().__init__(env, **options)
@@ -195,9 +201,31 @@ class DualPrompt(Adapter):
         seed_everything(env.seed, "dualprompt-init", seed_key, env.round)
         self.model = DualPromptModel(env.backbone, env.task.classnames, o["n_ctx"], o["vpt_tokens"], o["vpt_deep"],
                                      o["ctx_init"])
+        if self.model.visual is not None and o["vpt_init"] == "patch_mean":
+            self._centre_visual_prompts()
         self.fitted = False
         self._text: tuple[torch.Tensor, torch.Tensor] | None = None
         self._feats: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def _centre_visual_prompts(self, n_images: int = 256) -> None:
+        """Shift the (shallow) visual prompts onto the mean image token of the pool (``vpt_init="patch_mean"``).
+
+        The VPT init draws prompts near zero, but the tokens they join (after ``ln_pre``) have norm ~sqrt(width):
+        a near-zero token becomes the LayerNorm bias inside each block, a constant key every query can attend
+        to, and the features move before any training (measured in docs/dualprompt.md). Centring each prompt
+        on the mean patch token of up to ``n_images`` unlabelled pool images (a seeded sample; no label is
+        read) keeps the uniform draw as a small perturbation, so the prompted tower starts next to the frozen
+        one and the tokens stay distinct.
+        """
+        env = self.env
+        n = len(env.task.pool)
+        g = torch_generator(env.seed, "dualprompt-vpt-init", self.seed_key, env.round)
+        idx = torch.randperm(n, generator=g)[:min(n, n_images)].numpy()
+        tokens = env.backbone.input_tokens(env.bank.pixels("pool", np.sort(idx)))
+        mean_patch = tokens[:, 1:].float().mean((0, 1))
+        shallow = self.model.visual.shallow
+        shallow.add_(mean_patch.to(shallow.dtype).to(shallow.device))
 
     # ---- parameters and images ---------------------------------------------
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -286,6 +314,11 @@ class DualPrompt(Adapter):
 
     # ---- prediction -----------------------------------------------------------
     def _rows(self, split: str, indices: np.ndarray | None) -> torch.Tensor:
+        if (indices is not None and split not in self._feats and self.model.visual is not None
+                and len(indices) < len(self.env.task.split(split)) // 2):  # a small subset: encode only it
+            with torch.no_grad():
+                return encode_split(self._encode_pixels, self.env.bank, split, np.asarray(indices),
+                                    self.options["eval_batch"])
         f = self._split_features(split)
         return f if indices is None else f[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 

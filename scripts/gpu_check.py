@@ -27,7 +27,7 @@ def left() -> float:
 
 
 def albench(*args: str, timeout: float) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "albench.cli.main", *args]
+    cmd = [sys.executable, "-m", "albench.cli", *args]
     print("$ albench", " ".join(args), flush=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=max(10.0, timeout), cwd=ROOT)
 

@@ -247,3 +247,24 @@ def test_table_metric_cli(tmp_path, workspace):
     assert "Balanced accuracy" in res.output and "| toy_shapes | coop | 1 |" in res.output
     res = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--metric", "auroc"])
     assert res.exit_code == 2 and "Unknown metric 'auroc'" in res.output
+
+
+def test_prompted_models_are_scored_on_an_even_sample_unless_already_scored():
+    from albench.engine.diagnostics import SAMPLE, needs_encoding, scored_positions
+
+    class _Prompted(_Fixed):
+        frozen_image_encoder = False
+
+    assert scored_positions(1000, False).tolist() == list(range(1000))
+    pos = scored_positions(1000, True)
+    assert pos.size == SAMPLE and pos[0] == 0 and pos[-1] == 999 and np.all(np.diff(pos) > 0)
+    assert scored_positions(150, True).size == 150
+    ctx = _ctx(_Prompted(_pool_logits()))
+    assert needs_encoding(ctx.model, ctx)  # Random with a prompted adapter: the pool was never scored
+    _ = ctx.logits
+    assert not needs_encoding(ctx.model, ctx)  # the strategy scored it: reuse, full pool
+    ctx = _ctx(_Fixed(_pool_logits()))
+    assert not needs_encoding(ctx.model, ctx)  # cached frozen features are cheap
+    ctx = _ctx(_Prompted(_pool_logits()))
+    ctx.selected_with(ctx.model, "own")
+    assert not needs_encoding(ctx.model, ctx)

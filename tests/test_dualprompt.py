@@ -335,3 +335,26 @@ def test_ours_names_strategy_model_options_it_ignores(env):
     s = DualPromptStrategy(K=2, vpt_tokens=20, epochs=1)
     opts, whose = s.own_model_options(_round1_ctx(ours))
     assert opts["vpt_tokens"] == 0 and whose == "the adapter's options; ignored strategy options vpt_tokens=20"
+
+
+def test_patch_mean_init_keeps_the_prompted_tower_at_zero_shot(toy_backbone, workspace):
+    """The toy ViT loses its features when near-zero prompt tokens join its sequence; centred prompts do not."""
+    from albench.api.adapter import AdapterEnv, accuracy
+    from albench.components.training import cosine_logits
+
+    task = workspace.task("toy_shapes", None)
+    env = AdapterEnv(toy_backbone, task, workspace.bank(toy_backbone, task), seed=4, round=1)
+    text = toy_backbone.text_classifier(task.prompts()).cpu()
+    y = task.test.labels
+    zs = accuracy(ZeroShotClassifier(env).predict_logits("test"), y)
+    acc = {(init, n): accuracy(cosine_logits(DualPrompt(env, vpt_init=init, vpt_tokens=n).image_features("test"),
+                                             text, toy_backbone.logit_scale), y)
+           for init in ("patch_mean", "uniform") for n in (2, 20)}
+    # untrained: 2 centred tokens leave zero-shot (85.5 %) nearly intact; the VPT init costs tens of points
+    assert acc["patch_mean", 2] >= zs - 3.0 and acc["uniform", 2] < zs - 20.0, (acc, zs)
+    # 20 tokens outnumber the toy ViT's 16 patches: centring still recovers most of what the VPT init loses
+    assert acc["patch_mean", 20] > acc["uniform", 20] + 25.0, (acc, zs)
+    a = DualPrompt(env)
+    b = DualPrompt(env, vpt_init="uniform")
+    assert torch.allclose(a.model.visual.shallow - b.model.visual.shallow,
+                          (a.model.visual.shallow - b.model.visual.shallow)[0].expand_as(a.model.visual.shallow))

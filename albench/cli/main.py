@@ -5,6 +5,7 @@ shows the traceback. Subcommand groups added by other modules register here.
 """
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -31,7 +32,7 @@ class AlbenchGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-@click.group(cls=AlbenchGroup)
+@click.group(cls=AlbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="albench")
 @click.pass_context
@@ -51,8 +52,16 @@ def split_list(value: str | None) -> list[str]:
 
 
 def parse_seeds(value: str) -> list[int]:
+    """"1,2,3", "1-3" or "1-3,7" -> [1, 2, 3(, 7)]; ranges are inclusive."""
     out = []
     for s in split_list(value):
+        m = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", s)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise AlbenchError(f"Seed range '{s}' is empty; write it low-high, e.g. 1-3 (got --seeds {value!r}).")
+            out.extend(range(lo, hi + 1))
+            continue
         try:
             out.append(int(s))
         except ValueError:
@@ -62,17 +71,46 @@ def parse_seeds(value: str) -> list[int]:
 
 @main.command("list")
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
-def list_cmd(verbose: bool) -> None:
+@click.option("--options", "options_of", default=None, metavar="NAME",
+              help="Print the options of strategy or adapter NAME: type, valid values, default.")
+def list_cmd(verbose: bool, options_of: str | None) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
     from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
     from albench.data.tasks import dataset_names
 
+    if options_of is not None:
+        _print_options(options_of)
+        return
     dataset_names()  # a clear error when the installed metadata predates the datasets group
     for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
+
+
+def _print_options(name: str) -> None:
+    """One line per option of the strategy and/or adapter called ``name`` (case-insensitive)."""
+    from albench.api.errors import UnknownNameError
+    from albench.api.options import schema_for
+    from albench.api.plugins import ADAPTERS, STRATEGIES
+
+    found = False
+    for kind, reg in (("strategy", STRATEGIES), ("adapter", ADAPTERS)):
+        match = [n for n in reg.names() if n.lower() == name.lower()]
+        if not match:
+            continue
+        found = True
+        cls = reg.get(match[0])
+        schema = schema_for(cls.defaults, getattr(cls, "schema", None))
+        click.echo(f"{kind} {match[0]}: {len(cls.defaults)} option(s)" + (":" if cls.defaults else ""))
+        width = max((len(k) for k in cls.defaults), default=0)
+        for key, default in cls.defaults.items():
+            opt = schema[key]
+            typ = {int: "int", float: "float", bool: "bool", str: "str"}.get(opt.type, "any")
+            click.echo(f"  {key:<{width}}  {typ:<5}  default {default!r:<12}  {opt.describe()}")
+    if not found:
+        raise UnknownNameError("strategy or adapter", name, sorted(set(STRATEGIES.names()) | set(ADAPTERS.names())))
 
 
 def _round_table(record: dict) -> str:
@@ -89,19 +127,22 @@ def _grid_options(f):
         click.option("--preset", default=None, help="A paper experiment: table1, table2, table3, table4 (TOML presets)."),
         click.option("--suite", default="paper", show_default=True,
                      help="Dataset suite for --preset: paper (real datasets) or toy (their toy stand-ins)."),
-        click.option("--strategy", "strategies", default=None,
-                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; "
-                          "with --preset, filters its columns (strategy or column label)."),
-        click.option("--adapter", "adapters", default=None, help="Comma-separated adapters or 'all' [coop]."),
-        click.option("--dataset", "datasets", default=None,
-                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; with --preset, filters its datasets."),
-        click.option("--seeds", default=None, help="Comma-separated integer seeds [1; presets: 1,2,3]."),
+        click.option("--strategy", "strategies", multiple=True,
+                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; repeatable "
+                          "(the lists add up); with --preset, filters its columns (strategy or column label)."),
+        click.option("--adapter", "adapters", multiple=True,
+                     help="Comma-separated adapters or 'all' [coop]; repeatable."),
+        click.option("--dataset", "datasets", multiple=True,
+                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; repeatable; with --preset, filters "
+                          f"its datasets."),
+        click.option("--seeds", default=None, help="Comma-separated integer seeds or ranges, e.g. 1,2,3 or 1-3 "
+                                                   "[1; presets: 1,2,3]."),
         click.option("--budget", "budgets", default=None,
-                     help="Comma-separated budgets in %% of the pool, tabulated from rounds of one trajectory [1,2,5]."),
+                     help="Comma-separated budgets in % of the pool, tabulated from rounds of one trajectory [1,2,5]."),
         click.option("--rounds", default=None, type=int, help="AL rounds per run [6]."),
         click.option("--round-budget", default=None, type=int,
-                     help="Labels per round (default: 1 %% of the pool); then --budget names rounds."),
-        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as %% of the pool."),
+                     help="Labels per round (default: 1 % of the pool); then --budget names rounds."),
+        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as % of the pool."),
         click.option("--backbone", default=None, help="open_clip architecture or toy-clip [toy-clip; presets: theirs]."),
         click.option("--pretrained", default=None, help="Pretrained tag, local weights file, or 'random'."),
         click.option("--quick-gelu/--no-quick-gelu", default=None, help="Force QuickGELU on/off (default: from the tag)."),
@@ -137,6 +178,11 @@ def _build_grid(kw: dict):
     from albench.engine.grid import build_grid, load_preset
     from albench.api.options import parse_option_strings
 
+    for key in ("strategies", "adapters", "datasets"):  # repeated options add up: --strategy a --strategy b
+        if isinstance(kw.get(key), tuple):
+            kw[key] = ",".join(kw[key]) if kw[key] else None
+    if not str(kw.get("results_dir", "results")).strip():
+        raise AlbenchError("--results-dir is empty; pass a folder, e.g. --results-dir results.")
     if not (0 < kw["budget_pct"] <= 100):
         raise AlbenchError(f"--budget-pct must be in (0, 100], got {kw['budget_pct']:g}.")
     if kw["preset"] is None and kw["suite"] != "paper":
@@ -149,9 +195,14 @@ def _build_grid(kw: dict):
     budgets = None
     if kw["budgets"]:
         try:
-            budgets = [float(b) if "." in b else int(b) for b in split_list(kw["budgets"])]
+            values = [float(b) for b in split_list(kw["budgets"])]
         except ValueError:
             raise AlbenchError(f"--budget takes numbers (percent of the pool), got {kw['budgets']!r}.") from None
+        for b in values:
+            if not (0 < b <= 100):  # also nan
+                raise AlbenchError(f"--budget {b:g} is not a budget: budgets are percentages of the pool in (0, 100] "
+                                   f"(e.g. --budget 1,2,5).")
+        budgets = [int(b) if b.is_integer() else b for b in values]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         grid = build_grid(preset=kw["preset"], suite=kw["suite"],
@@ -324,7 +375,7 @@ def status_cmd(list_runs, **kw) -> None:
     click.echo(f"{title}: {len(states)} run(s): " + ", ".join(
         f"{counts.get(k, 0)} {k}" for k in ("done", "failed", "running", "pending", "unresolved") if counts.get(k) or k in ("done", "failed", "pending")))
     for st in states:
-        if list_runs or st.state in ("failed", "unresolved"):
+        if list_runs or st.state in ("failed", "unresolved") or st.detail:
             detail = f"  {st.detail}" if st.detail else ""
             click.echo(f"  {st.state:<10} {st.spec.dataset} {st.spec.slug()}{detail}")
     for note in grid.notes:
@@ -351,7 +402,7 @@ def config_option(f):
 @click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
 @click.option("--budget", "budgets", default=None,
-              help="Comma-separated budgets (%%) to show [the preset's: 1,2,5; without --preset: every round].")
+              help="Comma-separated budgets (%) to show [the preset's: 1,2,5; without --preset: every round].")
 @click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3; without --preset: all].")
 @click.option("--compare", type=click.Choice(["paper"]), default=None,
               help="Put the paper's published numbers beside ours, with the difference (--suite paper only).")
@@ -405,9 +456,11 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out,
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
-    from albench.reporting.report import write_report
+    from albench.reporting.report import LAST_WARNINGS, write_report
 
     path = write_report(results_dir, out, configs)
+    for w in LAST_WARNINGS:  # also listed on the page
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {path}")
 
 

@@ -295,12 +295,20 @@ def _options_for(name: str, plain: dict, scoped: dict) -> dict:
 
 def expand_all(values: list[str], universe: list[str], kind: str) -> list[str]:
     """``all`` -> every registered name; otherwise the list, each name checked."""
-    if values == ["all"]:
+    if [v.lower() for v in values] == ["all"]:
         return list(universe)
-    for v in values:
-        if v not in universe:
+    by_lower: dict[str, list[str]] = {}
+    for u in universe:
+        by_lower.setdefault(u.lower(), []).append(u)
+    out = []
+    for v in values:  # names match case-insensitively (CoOp, DTD) when that is unambiguous
+        if v in universe:
+            out.append(v)
+        elif len(by_lower.get(v.lower(), [])) == 1:
+            out.append(by_lower[v.lower()][0])
+        else:
             raise UnknownNameError(kind, v, universe)
-    return values
+    return list(dict.fromkeys(out))
 
 
 def budget_rounds(budgets, round_fraction: float, round_budget: int | None) -> dict[int, int]:
@@ -443,11 +451,23 @@ def run_state(spec, results_dir: str | Path, ws) -> RunState:
     try:
         backbone = ws.backbone(spec.backbone)
         task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+        config = run_config(spec, task, backbone)
+        path = record_path(results_dir, spec, config_hash(config))
     except AlbenchError as exc:
         return RunState(spec, "unresolved", None, str(exc))
     if read_record(path) is not None:
         return RunState(spec, "done", path)
+    # A run recorded on another device type or precision (a GPU cluster seen from a CPU login node) is done
+    # there, under its own hash; say so rather than calling it pending.
+    from albench.clip.compute import compute_variants
+
+    for variant in compute_variants():
+        if variant != config.get("compute"):
+            other = record_path(results_dir, spec, config_hash({**config, "compute": variant}))
+            if read_record(other) is not None:
+                own = config.get("compute", {})
+                return RunState(spec, "done", other, f"recorded with {variant['device']}/{variant['precision']}, "
+                                                     f"not {own.get('device')}/{own.get('precision')} as asked")
     lock_file = results_dir / ".locks" / (path.stem + ".lock")
     if lock_file.exists():
         lock = FileLock(str(lock_file))
