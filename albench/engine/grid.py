@@ -296,39 +296,21 @@ class RunState:
 
 
 def run_state(spec, results_dir: str | Path, ws) -> RunState:
-    """Where one run stands, resolved exactly as ``execute`` names its record."""
-    from filelock import FileLock, Timeout
+    """Where one run stands, resolved by the run store exactly as ``execute`` names its record."""
+    from albench.engine import store
 
-    from albench.engine.protocol import config_hash, record_path, run_config
-    from albench.engine.records import failure_path, read_record
-
-    results_dir = Path(results_dir)
     try:
-        backbone = ws.backbone(spec.backbone)
-        task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+        loc = store.resolve(spec, results_dir, ws).location
     except AlbenchError as exc:
         return RunState(spec, "unresolved", None, str(exc))
-    if read_record(path) is not None:
-        return RunState(spec, "done", path)
-    lock_file = results_dir / ".locks" / (path.stem + ".lock")
-    if lock_file.exists():
-        lock = FileLock(str(lock_file))
-        try:
-            lock.acquire(timeout=0)
-            lock.release()
-        except Timeout:
-            return RunState(spec, "running", path)
-    fail = failure_path(results_dir, path)
-    if fail.exists():
-        import json
-
-        try:
-            err = json.loads(fail.read_text()).get("error", "")
-        except (OSError, ValueError):
-            err = "(unreadable failure record)"
-        return RunState(spec, "failed", path, err)
-    return RunState(spec, "pending", path)
+    if loc.read() is not None:
+        return RunState(spec, "done", loc.record)
+    if loc.running():
+        return RunState(spec, "running", loc.record)
+    err = loc.failure_error()
+    if err is not None:
+        return RunState(spec, "failed", loc.record, err)
+    return RunState(spec, "pending", loc.record)
 
 
 def grid_status(grid: Grid, results_dir: str | Path, ws) -> list[RunState]:

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,8 +33,8 @@ from albench.api.errors import AlbenchError
 from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
-from albench.engine.records import (SCHEMA, atomic_write_json, check_record, failure_path, read_record,
-                                    remove_stale_temps)
+from albench.engine import store
+from albench.engine.records import SCHEMA, check_record
 from albench.api.seeding import numpy_rng
 from albench.api.strategy import RoundContext, check_selection
 from albench.data.tasks import Task, load_task
@@ -157,7 +156,8 @@ class RunOutcome:
 
 
 def record_path(results_dir: Path, spec: RunSpec, chash: str) -> Path:
-    return Path(results_dir) / spec.dataset / f"{spec.slug()}__{chash}.json"
+    """The record of ``spec`` with configuration hash ``chash`` (``albench.engine.store`` names every run file)."""
+    return store.location(results_dir, spec.dataset, spec.slug(), chash).record
 
 
 def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
@@ -170,45 +170,30 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
     spec.validate()
     results_dir = Path(results_dir)
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
-    backbone = ws.backbone(spec.backbone)
-    task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-    config = run_config(spec, task, backbone)
-    chash = config_hash(config)
-    path = record_path(results_dir, spec, chash)
-    if not overwrite and path.exists() and read_record(path) is not None:
-        return RunOutcome(path, read_record(path), skipped=True)
-    from filelock import FileLock, Timeout
+    run = store.resolve(spec, results_dir, ws)
+    loc = run.location
+    if not overwrite and loc.read() is not None:
+        return RunOutcome(loc.record, loc.read(), skipped=True)
+    from filelock import Timeout
 
-    lock_dir = results_dir / ".locks"
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AlbenchError(f"Cannot write results to {results_dir}: {exc.strerror}. "
-                           f"Check its permissions or pass --results-dir.") from exc
-    lock = FileLock(str(lock_dir / (path.stem + ".lock")))
+    lock = loc.lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        return RunOutcome(path, None, skipped=True)  # another process is running it right now
+        return RunOutcome(loc.record, None, skipped=True)  # another process is running it right now
     try:
-        remove_stale_temps(path)  # left by a writer killed mid-write; we hold the run's lock
-        remove_stale_temps(failure_path(results_dir, path))
-        if not overwrite and read_record(path) is not None:
-            return RunOutcome(path, read_record(path), skipped=True)
+        loc.remove_stale_temps()  # left by a writer killed mid-write; we hold the run's lock
+        if not overwrite and loc.read() is not None:
+            return RunOutcome(loc.record, loc.read(), skipped=True)
         try:
-            record = _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
+            record = _trajectory(spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls,
+                                 on_round)
             check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
         except Exception as exc:
-            fail = {"run_id": path.stem, "config_hash": chash, "config": config, "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(), "at": datetime.now(timezone.utc).isoformat()}
-            try:
-                atomic_write_json(failure_path(results_dir, path), fail)
-            except AlbenchError:
-                pass
+            loc.write_failure(run.config_hash, run.config, exc)
             raise
-        atomic_write_json(path, record)
-        failure_path(results_dir, path).unlink(missing_ok=True)
-        return RunOutcome(path, record)
+        loc.write(record)
+        return RunOutcome(loc.record, record)
     finally:
         lock.release()
 
