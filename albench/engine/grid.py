@@ -248,14 +248,14 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         triples = [(s, a, None) for a in a_names for s in s_names]
         p = None
     if rounds <= 0:  # before budgets are mapped onto rounds
-        raise AlbenchError(f"--rounds must be a positive integer, got {rounds}.")
+        raise AlbenchError(f"{{field}} must be a positive integer, got {rounds}.", field="rounds")
     if len(set(seeds)) != len(seeds):
         raise AlbenchError(f"Duplicate seeds in {seeds}.")
     br = budget_rounds(budgets, round_fraction, round_budget)
     if max(br.values()) > rounds:
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
-                           f"raise --rounds or drop that budget.")
+                           f"raise {{field}} or drop that budget.", field="rounds")
     # Validate names and options once, before anything runs: every bad value, one message each.
     problems: list[str] = []
     for kind, reg, name, plain, scoped in [("strategy", STRATEGIES, s, s_plain, s_scoped) for s in

@@ -140,7 +140,7 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
     from tqdm.auto import tqdm
 
     if workers < 1:
-        raise AlbenchError(f"--workers must be at least 1, got {workers}.")
+        raise AlbenchError(f"{{field}} must be at least 1, got {workers}.", field="workers")
     results: list[RunResult] = []
     bar = tqdm(total=len(specs), desc="runs", unit="run", position=0, disable=not progress)
 

@@ -61,13 +61,14 @@ class RunSpec:
 
     def validate(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise AlbenchError(f"Seed {self.seed!r} is not an integer.")
+            raise AlbenchError(f"Seed {self.seed!r} is not an integer.", field="seed")
         if self.rounds <= 0:
-            raise AlbenchError(f"--rounds must be a positive integer, got {self.rounds}.")
+            raise AlbenchError(f"{{field}} must be a positive integer, got {self.rounds}.", field="rounds")
         if self.round_budget is not None and self.round_budget <= 0:
-            raise AlbenchError(f"--round-budget must be a positive integer, got {self.round_budget}.")
+            raise AlbenchError(f"{{field}} must be a positive integer, got {self.round_budget}.", field="round_budget")
         if not isinstance(self.dataset_options, dict):
-            raise AlbenchError(f"dataset_options must be a dict of loader options, got {self.dataset_options!r}.")
+            raise AlbenchError(f"{{field}} must be a dict of loader options, got {self.dataset_options!r}.",
+                               field="dataset_options")
         if not (0 < self.round_fraction <= 1):
             raise AlbenchError(f"Per-round budget fraction must be in (0, 100 %], got {self.round_fraction * 100:g} %.")
 

@@ -63,7 +63,7 @@ class RunLocation:
             self.lock_file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AlbenchError(f"Cannot write results to {self.results_dir}: {exc.strerror}. "
-                               f"Check its permissions or pass --results-dir.") from exc
+                               f"Check its permissions or choose another {{field}}.", field="results_dir") from exc
         return FileLock(str(self.lock_file))
 
     def running(self) -> bool:
