@@ -1,4 +1,5 @@
 """The run store names every file of a run, and the executor, launchers and status agree with it."""
+import dataclasses
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from albench.engine import store
 from albench.engine.grid import run_state
 from albench.engine.launchers import run_one
 from albench.engine.protocol import RunSpec, Workspace, execute, record_path
+from albench.engine.schema import RoundRecord, RunRecord
 
 
 def test_location_names_record_lock_and_failure(tmp_path):
@@ -56,7 +58,11 @@ def test_executor_launcher_and_status_agree(tmp_path, ws):
     assert run_state(spec, tmp_path, ws).path == resolved.location.record
     res = run_one(spec, tmp_path, ws)
     assert res.status == "done" and res.path == str(resolved.location.record)
-    assert resolved.location.read()["config_hash"] == resolved.config_hash
+    rec = resolved.location.read()
+    assert rec["config_hash"] == resolved.config_hash
+    # the record is exactly the documented schema, in field order
+    assert list(rec) == [f.name for f in dataclasses.fields(RunRecord)]
+    assert [list(r) for r in rec["rounds"]] == [[f.name for f in dataclasses.fields(RoundRecord)]]
     assert run_state(spec, tmp_path, ws).state == "done"
     assert execute(spec, tmp_path, ws).skipped
 

@@ -35,6 +35,7 @@ from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
 from albench.engine import store
 from albench.engine.records import SCHEMA, check_record
+from albench.engine.schema import RoundRecord, RunRecord
 from albench.api.seeding import numpy_rng
 from albench.api.strategy import RoundContext, check_selection
 from albench.data.tasks import Task, load_task
@@ -258,30 +259,29 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                 diagnostics = round_diagnostics(ctx, ctx.unlabeled, picked, task.pool.labels, test_logits,
                                                 test_labels, pseudo_used=pseudo is not None,
                                                 protocol_random=protocol_random)
-            info = {"round": r, "labeled": int(labeled.size), "budget_pct": round(100.0 * labeled.size / n_pool, 4),
-                    "accuracy": acc, "selection_mode": mode, "selected": picked.tolist(),
-                    "selected_class_hist": _class_hist(task.pool.labels[picked], n_classes),
-                    "classes_covered": int(np.unique(task.pool.labels[labeled]).size),
-                    "pseudo_labeled": 0 if pseudo is None else len(pseudo),
-                    "train": train_info,
-                    "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
-                                "diagnostics": diagnostics["seconds"]},
-                    "encoder": _encoder_passes(sel_passes, fit_passes, diag_passes),
-                    "diagnostics": diagnostics}
+            info = RoundRecord(
+                round=r, labeled=int(labeled.size), budget_pct=round(100.0 * labeled.size / n_pool, 4), accuracy=acc,
+                selection_mode=mode, selected=picked.tolist(),
+                selected_class_hist=_class_hist(task.pool.labels[picked], n_classes),
+                classes_covered=int(np.unique(task.pool.labels[labeled]).size),
+                pseudo_labeled=0 if pseudo is None else len(pseudo), train=train_info,
+                seconds={"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
+                         "diagnostics": diagnostics["seconds"]},
+                encoder=_encoder_passes(sel_passes, fit_passes, diag_passes), diagnostics=diagnostics).to_dict()
             rounds.append(info)
             if on_round:
                 on_round(info)
             model = adapter
-    return {
-        "schema": SCHEMA, "run_id": f"{spec.slug()}__{chash}", "config_hash": chash, "config": config,
-        "label": spec.label or spec.strategy, "strategy": spec.strategy, "adapter": spec.adapter, "dataset": spec.dataset,
-        "seed": spec.seed, "pool_size": n_pool, "test_size": len(task.test), "num_classes": n_classes,
-        "round_budget": b, "zero_shot_accuracy": zs_acc, "backbone": backbone.describe(), "rounds": rounds,
-        "encoder_passes": {"image_encoder_images": passes.get("image_encoder_images", 0)},
-        "plugins": {"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
-                    "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
-        "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
-                   "finished_at": datetime.now(timezone.utc).isoformat()},
-        "environment": environment(), "device": str(backbone.device), "provenance": provenance(),
-        "compute": {**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
-    }
+    return RunRecord(
+        schema=SCHEMA, run_id=f"{spec.slug()}__{chash}", config_hash=chash, config=config,
+        label=spec.label or spec.strategy, strategy=spec.strategy, adapter=spec.adapter, dataset=spec.dataset,
+        seed=spec.seed, pool_size=n_pool, test_size=len(task.test), num_classes=n_classes, round_budget=b,
+        zero_shot_accuracy=zs_acc, backbone=backbone.describe(), rounds=rounds,
+        encoder_passes={"image_encoder_images": passes.get("image_encoder_images", 0)},
+        plugins={"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
+                 "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
+        timing={"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
+                "finished_at": datetime.now(timezone.utc).isoformat()},
+        environment=environment(), device=str(backbone.device), provenance=provenance(),
+        compute={**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
+    ).to_dict()
