@@ -37,8 +37,8 @@ this gives a pseudo-labeled set of 16 C samples (about 4 pseudo-labeled batches
 of 64 for 16 classes). The training options (``epochs``, ``lr``, ``vpt_tokens``,
 ...) are the ``dualprompt`` adapter's and are used only when the strategy
 trains its own model next to another adapter; with the ``dualprompt`` adapter
-its model uses the adapter's options, and setting a model option on the
-strategy that differs from the adapter's is an error (it would be ignored).
+its model uses the adapter's options (strategy-side model options that differ
+are ignored and named in the round's ``diagnostics.selection.model``).
 The strategy never imports the adapter: it tests models for the capability and
 gets the adapter class from the plugin registry.
 The strategy's model is seeded from the run seed (``seed_key="strategy"``), not
@@ -135,14 +135,9 @@ class DualPromptStrategy(Strategy):
         if extra.get("adapter") != MODEL_ADAPTER:
             return dict(self.model_options), "the strategy's options"
         adapter_options = dict(extra.get("adapter_options") or {})
-        clash = {k: (v, adapter_options.get(k)) for k, v in self.given_model_options.items()
-                 if adapter_options.get(k) != v}
-        if clash:
-            desc = ", ".join(f"{k}={s!r} (adapter: {a!r})" for k, (s, a) in sorted(clash.items()))
-            raise AlbenchError(f"dualprompt strategy: model option(s) {desc} differ from the dualprompt adapter's; "
-                               f"with adapter dualprompt the strategy's model uses the adapter's options, so set "
-                               f"them with --adapter-opt (valid strategy options here: K, k).")
-        return adapter_options, "the adapter's options"
+        ignored = sorted(f"{k}={v!r}" for k, v in self.given_model_options.items() if adapter_options.get(k) != v)
+        whose = "the adapter's options" + (f"; ignored strategy options {', '.join(ignored)}" if ignored else "")
+        return adapter_options, whose
 
     def _model(self, ctx: RoundContext) -> tuple[DualPromptCapable, str]:
         m = ctx.model

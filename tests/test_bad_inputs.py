@@ -7,6 +7,7 @@ or training) exit 1 after the grid finished; they add one failure record under r
 traceback, for `albench status`) and never a run record.
 """
 import json
+import shutil
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -212,6 +213,194 @@ REAL_CASES = {
 CASES.update(REAL_CASES)
 
 
+# --- validation before any run: option schemas, presets, dataset integrity, run folders, CLI values --------------
+# Every case here fails in the preflight (or while the grid is built): exit 2, one message per problem, results
+# directory byte-identical.
+
+def co(*opts, adapter="coop", strategy="random"):
+    """The demo grid with extra --adapter-opt / --strategy-opt values ("s:" prefix for a strategy option)."""
+    extra = []
+    for o in opts:
+        extra += ["--strategy-opt", o[2:]] if o.startswith("s:") else ["--adapter-opt", o]
+    return a(*extra, adapter=adapter, strategy=strategy)
+
+
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 250, 0), (0, 250, 250), (250, 0, 250), (9, 9, 9), (99, 9, 9)]
+
+
+def _images(root: Path, names) -> None:
+    from PIL import Image
+
+    for i, n in enumerate(names):
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), COLOURS[i % len(COLOURS)]).save(root / n)
+
+
+def csvds(t: Path, train: str, test: str, images=("a.png", "b.png", "c.png", "d.png"), edit=None, classnames=None):
+    """A csv dataset under t/csvd (train.csv / test.csv given as text) and the run args for it."""
+    root = t / "csvd"
+    root.mkdir(exist_ok=True)
+    _images(root, images)
+    (root / "train.csv").write_text(train)
+    (root / "test.csv").write_text(test)
+    if classnames is not None:
+        (root / "classnames.txt").write_text(classnames)
+    if edit:
+        edit(root)
+    return a("--backbone", "toy-clip", "--data-root", root, "--round-budget", "1", "--rounds", "1", dataset="csv")
+
+
+TRAIN = "path,label\na.png,cat\nb.png,dog\n"
+TEST = "path,label\nc.png,cat\nd.png,dog\n"
+
+
+def ifolder(t: Path, train=("cat", "dog"), test=("cat", "dog"), test_images=True):
+    root = t / "ifd"
+    n = 0
+    for split, classes in (("train", train), ("test", test)):
+        for c in classes:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            if split == "train" or test_images:
+                from PIL import Image
+
+                Image.new("RGB", (8, 8), COLOURS[n % len(COLOURS)]).save(root / split / c / "0.png")
+                n += 1
+    (root / "train").mkdir(parents=True, exist_ok=True)
+    (root / "test").mkdir(parents=True, exist_ok=True)
+    return a("--backbone", "toy-clip", "--data-root", root, "--round-budget", "1", "--rounds", "1",
+             dataset="imagefolder")
+
+
+def preset(t: Path, text: str):
+    p = t / "mine.toml"
+    p.write_text(text)
+    return ["run", "--preset", str(p), "--device", "cpu", "--no-progress"]
+
+
+GOOD_PRESET = 'title = "Mine"\nadapter = "coop"\ndatasets = ["digits"]\nseeds = [1]\nrounds = 2\n\n' \
+              '[[columns]]\nlabel = "Random"\nstrategy = "random"\n'
+PF = "Preset file {tmp}/mine.toml"
+
+
+def _in_results(name: str, kind: str = "file"):
+    """Make results/<name> a regular file where a folder is expected (before the snapshot)."""
+    def make(t: Path):
+        p = t / "results" / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("not a folder\n")
+        return t
+    return make
+
+
+def _unsafe_plugin(t):
+    STRATEGIES.register("../../escaped", Dup)
+    return a(strategy="../../escaped")
+
+
+def _toy_context_limit() -> str:
+    """The largest n_ctx CoOp fits on digits with the toy CLIP (context 32), computed like the preflight."""
+    from albench.data.toy.tasks import build_digits
+    from albench.engine.integrity import n_tokens
+
+    return str(32 - max(n_tokens(f"{c}.") for c in build_digits().classnames) - 2)
+
+
+def _copy(src, dst):
+    return lambda root: shutil.copy(root / src, root / dst)
+
+
+def _link_out(root: Path):
+    outside = root.parent / "outside.png"
+    shutil.copy(root / "b.png", outside)
+    (root / "link.png").symlink_to(outside)
+
+
+INT_1000 = "an integer in 1..1000 (default 20)."
+LR = "a finite number > 0 (default 0.01)."
+VALID_CASES = {
+    # plugin option values against each plugin's declared schema
+    "option-bool-for-int": (lambda t: co("coop:epochs=true"), "pre", f"adapter 'coop': option epochs=True is not valid; expected {INT_1000}"),
+    "option-runs-for-days": (lambda t: co("coop:epochs=1e9"), "pre", f"adapter 'coop': option epochs=1000000000 is not valid; expected {INT_1000}"),
+    "option-negative": (lambda t: co("coop:epochs=-1"), "pre", f"adapter 'coop': option epochs=-1 is not valid; expected {INT_1000}"),
+    "option-fraction-for-int": (lambda t: co("coop:epochs=2.5"), "pre", f"adapter 'coop': option epochs=2.5 is not valid; expected {INT_1000}"),
+    "option-nan": (lambda t: co("coop:lr=nan"), "pre", f"adapter 'coop': option lr=nan is not valid; expected {LR}"),
+    "option-inf": (lambda t: co("coop:lr=inf"), "pre", f"adapter 'coop': option lr=inf is not valid; expected {LR}"),
+    "option-zero-lr": (lambda t: co("coop:lr=0"), "pre", f"adapter 'coop': option lr=0.0 is not valid; expected {LR}"),
+    "option-text-for-number": (lambda t: co("coop:lr=fast"), "pre", f"adapter 'coop': option lr='fast' is not valid; expected {LR}"),
+    "option-choice-typo": (lambda t: co("coop:class_token_position=ends"), "pre", "adapter 'coop': option class_token_position='ends' is not valid; expected one of end, middle, front (default 'end')."),
+    "option-int-for-bool": (lambda t: co("coop:csc=1"), "pre", "adapter 'coop': option csc=1 is not valid; expected true or false (default False)."),
+    "option-over-schema-bound": (lambda t: co("coop:n_ctx=100"), "pre", "adapter 'coop': option n_ctx=100 is not valid; expected an integer in 0..72 (default 16)."),
+    "option-beyond-text-context": (lambda t: co("coop:n_ctx=40"), "pre", "prefix:adapter 'coop': n_ctx=40 context tokens plus the longest class name of 'digits' ("),
+    "option-batch-size-zero": (lambda t: co("coop:batch_size=0"), "pre", "adapter 'coop': option batch_size=0 is not valid; expected an integer in 1..65536 (default 16)."),
+    "option-aug-views-negative": (lambda t: co("coop:aug_views=-1"), "pre", "adapter 'coop': option aug_views=-1 is not valid; expected an integer in 0..64 (default 0)."),
+    "option-empty-name": (lambda t: co("=3"), "pre", "Option '=3' has no name before '='; use key=value (or name:key=value)."),
+    "strategy-option-unknown": (lambda t: co("s:k=3"), "pre", "Unknown option for strategy 'random' 'k'. Available: (none)"),
+    "strategy-option-out-of-range": (lambda t: co("s:cec:k=0", strategy="cec"), "pre", "strategy 'cec': option k=0 is not valid; expected an integer in 1..10000 (default 10)."),
+    "strategy-option-choice": (lambda t: co("s:cec:calibration=platt", strategy="cec"), "pre", "strategy 'cec': option calibration='platt' is not valid; expected one of class-mean, class-rank, none (default 'class-mean')."),
+    "strategy-option-probability": (lambda t: co("s:gcnal:dropout=1.0", strategy="gcnal"), "pre", "strategy 'gcnal': option dropout=1.0 is not valid; expected a finite number in [0, 1) (default 0.3)."),
+    "strategy-option-runs-for-days": (lambda t: co("s:gcnal:steps=1e9", strategy="gcnal"), "pre", "strategy 'gcnal': option steps=1000000000 is not valid; expected an integer in 1..100000 (default 200)."),
+    "strategy-option-fraction-range": (lambda t: co("s:alfamix:alpha_cap=2", strategy="alfamix"), "pre", "strategy 'alfamix': option alpha_cap=2.0 is not valid; expected a finite number in (0, 1] (default 0.2)."),
+    "strategy-option-negative-radius": (lambda t: co("s:probcover:delta=-1", strategy="probcover"), "pre", "strategy 'probcover': option delta=-1.0 is not valid; expected a finite number > 0 (default 0.6)."),
+    "strategy-option-zero-neighbours": (lambda t: co("s:typiclust:k_nn=0", strategy="typiclust"), "pre", "strategy 'typiclust': option k_nn=0 is not valid; expected an integer in 1..10000 (default 20)."),
+    "adapter-option-crop-scale": (lambda t: co("vpt:aug_min_scale=0", adapter="vpt"), "pre", "adapter 'vpt': option aug_min_scale=0.0 is not valid; expected a finite number in (0, 1] (default 0.08)."),
+    "adapter-option-augment-choice": (lambda t: co("vpt:augment=maybe", adapter="vpt"), "pre", "adapter 'vpt': option augment='maybe' is not valid; expected one of True, False, auto (default 'auto')."),
+    "adapter-option-depth-zero": (lambda t: co("maple:depth=0", adapter="maple"), "pre", "adapter 'maple': option depth=0 is not valid; expected an integer in 1..48 (default 9)."),
+    "two-bad-options": (lambda t: co("coop:epochs=0", "coop:lr=-1"), "pre", f"adapter 'coop': option lr=-1.0 is not valid; expected {LR}"),
+    "scoped-option-not-in-grid": (lambda t: co("vpt:epochs=2"), "pre", "Scoped option for 'vpt', which is not in this grid."),
+    # command-line values
+    "duplicate-seeds": (lambda t: [*a(), "--seeds", "1,1"], "pre", "Duplicate seeds in [1, 1]."),
+    "seed-range-backwards": (lambda t: [*a(), "--seeds", "3-1"], "pre", "Seed range '3-1' is empty; write it low-high, e.g. 1-3 (got --seeds '3-1')."),
+    "budget-negative": (lambda t: [*a(), "--budget", "-1"], "pre", "--budget -1 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5)."),
+    "budget-zero-percent": (lambda t: [*a(), "--budget", "0"], "pre", "--budget 0 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5)."),
+    "budget-huge": (lambda t: [*a(), "--budget", "1e9"], "pre", "--budget 1e+09 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5)."),
+    "budget-not-a-number": (lambda t: [*a(), "--budget", "five"], "pre", "--budget takes numbers (percent of the pool), got 'five'."),
+    "budget-beyond-rounds": (lambda t: [*a(), "--budget", "5"], "pre", "Budget 5 % needs round 5, but runs have only 2 round(s); raise --rounds or drop that budget."),
+    "results-dir-empty": (lambda t: [*a(), "--results-dir", ""], "pre", "--results-dir is empty; pass a folder, e.g. --results-dir results."),
+    "rounds-negative": (lambda t: [*a(), "--rounds", "-1"], "pre", "--rounds must be a positive integer, got -1."),
+    "round-budget-negative": (lambda t: [*a(), "--round-budget", "-1"], "pre", "--round-budget must be a positive integer, got -1."),
+    "workers-negative": (lambda t: [*a(), "--workers", "-1"], "pre", "--workers must be at least 1, got -1."),
+    "budget-pct-nan": (lambda t: [*a(), "--budget-pct", "nan"], "pre", "--budget-pct must be in (0, 100], got nan."),
+    "suite-without-preset": (lambda t: [*a(), "--suite", "toy"], "pre", "--suite only applies to --preset runs."),
+    "unknown-suite": (lambda t: ["run", "--preset", "table1", "--suite", "papr"], "pre", "Unknown suite 'papr'. Did you mean: paper? Available: paper, toy"),
+    "unsafe-plugin-name": (_unsafe_plugin, "pre", "strategy name '../../escaped' is not a safe name: it goes into file paths, so it must be 1-100 letters, digits, '_', '.', '+' or '-', start with a letter or digit, and not contain '..'. Rename the plugin (its entry-point name)."),
+    # preset files against the preset schema
+    "preset-file-missing": (lambda t: ["run", "--preset", str(t / "none.toml")], "pre", "Preset file {tmp}/none.toml does not exist. Built-in presets: table1, table2, table3, table4."),
+    "preset-toml-syntax": (lambda t: preset(t, GOOD_PRESET.replace('"Mine"', '"Mine')), "pre", PF + " is not valid TOML: Illegal character '\\n' (at line 1, column 14)."),
+    "preset-unknown-key": (lambda t: preset(t, GOOD_PRESET.replace("seeds", "seed")), "pre", PF + ": unknown key 'seed'. Did you mean 'seeds'? Valid keys: title, paper_table, adapter, adapter_title, backbone_title, datasets, budgets, seeds, rounds, backbone, columns."),
+    "preset-missing-datasets": (lambda t: preset(t, GOOD_PRESET.replace('datasets = ["digits"]\n', "")), "pre", PF + ": missing key 'datasets' (a non-empty list of dataset names)."),
+    "preset-column-without-strategy": (lambda t: preset(t, GOOD_PRESET.replace('strategy = "random"\n', "")), "pre", PF + " [[columns]] #1: missing key 'strategy' (a strategy name)."),
+    "preset-rounds-wrong-type": (lambda t: preset(t, GOOD_PRESET.replace("rounds = 2", 'rounds = "2"')), "pre", PF + ": 'rounds' = '2' must be an integer >= 1."),
+    "preset-role-invalid": (lambda t: preset(t, GOOD_PRESET + 'role = "ourz"\n'), "pre", PF + " [[columns]] #1: 'role' = 'ourz' must be one of baseline, ours."),
+    "preset-backbone-key-typo": (lambda t: preset(t, GOOD_PRESET + '\n[backbone]\narc = "toy-clip"\n'), "pre", PF + " [backbone]: unknown key 'arc'. Did you mean 'arch'? Valid keys: arch, pretrained, quick_gelu."),
+    # dataset integrity (csv / imagefolder with the toy CLIP)
+    "one-class-dataset": (lambda t: csvds(t, "path,label\na.png,cat\nb.png,cat\n", "path,label\nc.png,cat\n"), "pre", "Dataset 'csv' has 1 class(es) ('cat'); classification needs at least 2."),
+    "empty-test-split": (lambda t: csvds(t, TRAIN, "path,label\n"), "pre", "Dataset 'csv': the test split has no images; every run would record accuracy on nothing. Add images to that split."),
+    "conflicting-labels": (lambda t: csvds(t, TRAIN + "a.png,dog\n", TEST), "pre", "Dataset 'csv': 1 image(s) listed in the train split with different labels: a.png ('cat' vs 'dog'). Each image needs exactly one label; fix the split file."),
+    "train-test-overlap-path": (lambda t: csvds(t, TRAIN, TEST + "a.png,cat\n"), "pre", "Dataset 'csv': 1 test image(s) are also in the train split (the pool), by path or identical content: a.png. Test accuracy would count images the model was trained on. Remove them from one split, or pass --dataset-opt allow_overlap=true to accept the overlap (recorded in the run's configuration)."),
+    "train-test-overlap-content": (lambda t: csvds(t, TRAIN, TEST + "e.png,cat\n", edit=_copy("a.png", "e.png")), "pre", "Dataset 'csv': 1 test image(s) are also in the train split (the pool), by path or identical content: e.png = a.png. Test accuracy would count images the model was trained on. Remove them from one split, or pass --dataset-opt allow_overlap=true to accept the overlap (recorded in the run's configuration)."),
+    "symlink-leaves-data-root": (lambda t: csvds(t, TRAIN + "link.png,dog\n", TEST, edit=_link_out), "pre", "Dataset 'csv': 1 image(s) are symlinks that leave the dataset folder {tmp}/csvd: link.png -> {tmp}/outside.png. Copy the images into the folder, or pass --dataset-opt follow_symlinks=true to follow them."),
+    "csv-not-utf8": (lambda t: csvds(t, TRAIN, TEST, edit=lambda r: (r / "train.csv").write_bytes(b"path,label\na.png,caf\xe9\n")), "pre", "Dataset 'csv': {tmp}/csvd/train.csv is not UTF-8 text (line 2, byte 0xe9). Save it as UTF-8 (e.g. in a spreadsheet: CSV UTF-8)."),
+    "csv-wrong-header": (lambda t: csvds(t, "file,class\na.png,cat\n", TEST), "pre", "prefix:Dataset 'csv': {tmp}/csvd/train.csv needs a header with columns 'path' and 'label'; found file, class."),
+    "csv-empty-label": (lambda t: csvds(t, TRAIN + "c.png,\n", TEST), "pre", "Dataset 'csv': train.csv line 4 has an empty label."),
+    "csv-absolute-path": (lambda t: csvds(t, TRAIN + "/etc/passwd,cat\n", TEST), "pre", "Dataset 'csv': train.csv line 4: image path '/etc/passwd' is absolute; split files must use paths relative to the dataset folder."),
+    "csv-label-not-in-classnames": (lambda t: csvds(t, TRAIN, TEST + "d.png,bird\n", classnames="cat\ndog\n"), "pre", "Dataset 'csv': test.csv uses label(s) 'bird' not in classnames.txt. Valid classes: cat, dog."),
+    "csv-missing-image": (lambda t: csvds(t, TRAIN + "nope.png,cat\n", TEST), "pre", "prefix:Dataset 'csv': 1 of 3 image(s) listed in the split are missing: {tmp}/csvd/nope.png."),
+    "imagefolder-no-classes": (lambda t: ifolder(t, train=(), test=()), "pre", "prefix:Dataset 'imagefolder': {tmp}/ifd/train has no class folders."),
+    "imagefolder-test-class-unknown": (lambda t: ifolder(t, test=("cat", "dog", "bird")), "pre", "Dataset 'imagefolder': {tmp}/ifd/test has class folder(s) with no train folder: bird. Valid classes: cat, dog."),
+    "imagefolder-empty-test-split": (lambda t: ifolder(t, test_images=False), "pre", "Dataset 'imagefolder': the test split has no images; every run would record accuracy on nothing. Add images to that split."),
+    "dataset-option-on-builtin-task": (lambda t: [*a(), "--dataset-opt", "path=x"], "pre", "Dataset 'digits' is built in and takes no loader options; got path='x'. Drop the --dataset-opt (it would be ignored yet change the run's identity)."),
+    "dataset-option-unknown": (lambda t: [*es(t), "--dataset-opt", "foo=1"], "pre", "Unknown option(s) 'foo' for dataset 'eurosat'. Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt."),
+    "dataset-option-wrong-type": (lambda t: [*es(t), "--dataset-opt", "allow_overlap=maybe"], "pre", "Option allow_overlap='maybe' for dataset 'eurosat' must be true or false."),
+    "template-two-slots": (lambda t: [*csvds(t, TRAIN, TEST), "--dataset-opt", "template={} and {}."], "pre", "Dataset 'csv': template '{{}} and {{}}.' must contain '{{}}' exactly once (where the class name goes), e.g. 'a photo of a {{}}.'."),
+    "zero-shot-prompt-too-long": (lambda t: csvds(t, "path,label\na.png,cat\nb.png," + "very " * 30 + "long dog\n", "path,label\nc.png,cat\n"), "pre", "prefix:Dataset 'csv': 1 zero-shot prompt(s) do not fit the text encoder's 32 positions, e.g. 'a photo of a very very"),
+    # every folder a run writes, checked before its compute
+    "results-dataset-folder-is-a-file": (lambda t: a(dataset="toy_shapes", *([] if _in_results("toy_shapes")(t) else [])), "pre", "Cannot write results to {tmp}/results/toy_shapes: {tmp}/results/toy_shapes is not a directory. Fix its permissions, or pass another --results-dir."),
+    "results-locks-folder-is-a-file": (lambda t: a(*([] if _in_results(".locks")(t) else [])), "pre", "Cannot write results to {tmp}/results/.locks: {tmp}/results/.locks is not a directory. Fix its permissions, or pass another --results-dir."),
+    "results-failed-folder-is-a-file": (lambda t: a(*([] if _in_results("failed")(t) else [])), "pre", "Cannot write results to {tmp}/results/failed/digits: {tmp}/results/failed is not a directory. Fix its permissions, or pass another --results-dir."),
+}
+CASES.update(VALID_CASES)
+
+
 def test_preflight_reports_every_problem_once_each(tmp_path):
     """Two independent problems: both named, one line each, exit 2, nothing written."""
     res = tmp_path / "results"
@@ -289,4 +478,26 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_catalogue_size():
-    assert len(CASES) >= 25
+    assert len(CASES) >= 80
+    assert len([c for c in CASES.values() if c[1] == "pre"]) >= 80  # found before any run
+
+
+
+def test_every_bad_option_is_named_in_one_command(tmp_path):
+    out = CliRunner().invoke(main, [*co("coop:epochs=0", "coop:lr=-1", "coop:csc=2"), "--results-dir", str(tmp_path)])
+    assert out.exit_code == 2
+    assert [ln for ln in out.stderr.splitlines() if ln.startswith("error: ")] == [
+        f"error: adapter 'coop': option epochs=0 is not valid; expected {INT_1000}",
+        f"error: adapter 'coop': option lr=-1.0 is not valid; expected {LR}",
+        "error: adapter 'coop': option csc=2 is not valid; expected true or false (default False).",
+    ]
+    assert not tmp_path.joinpath("digits").exists()
+
+
+def test_opt_ins_accept_what_the_checks_refuse(tmp_path):
+    """allow_overlap=true and follow_symlinks=true turn the two refusals into runs."""
+    args = csvds(tmp_path, TRAIN + "link.png,dog\n", TEST + "a.png,cat\n", edit=_link_out)
+    out = CliRunner().invoke(main, [*args, "--adapter", "zeroshot", "--dataset-opt", "allow_overlap=true",
+                                    "--dataset-opt", "follow_symlinks=true", "--results-dir", str(tmp_path / "r")])
+    assert out.exit_code == 0, out.output
+    assert len(list((tmp_path / "r" / "csv").glob("*.json"))) == 2  # coop and zero-shot

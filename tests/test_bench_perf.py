@@ -51,6 +51,22 @@ def test_project_table1_formula():
     assert gpu._interp({10: 1.0, 100: 10.0}, 55) == pytest.approx(5.5)
 
 
+def test_calibration_reproduces_the_measured_trajectory():
+    ds = {"dataset": "dtd", "pool": 200, "test": 100, "classes": 4}
+    m = {"encode_rate": 100.0, "prompted_rate": 1e30, "coop_step_s": {4: 0.01}, "dp_step_s": {4: 0.0},
+         "select_s": {"dtd": {s: 0.5 for s in gpu.BASELINES}}, "coop_eval_s": 0.0,
+         "coop_options": {"min_steps": 0, "epochs": 1}}
+    measured = {"strategy": "entropy", "total_s": 10.0, "mean_evaluate_s": 0.2}
+    cal = gpu.calibrate(m, measured, ds, rounds=2)
+    assert cal["coop_eval_per_image"] == pytest.approx(0.002)
+    # per round: select 0.5 + 1 step x 0.01 + eval 0.2 = 0.71; overhead = (10 - 1.42) / 2
+    assert cal["round_overhead_s"] == pytest.approx((10.0 - 1.42) / 2)
+    assert gpu.single_run_seconds(ds, cal, "entropy", 2) == pytest.approx(10.0)
+    far = gpu.self_check(cal, {**measured, "total_s": 12.0}, ds, rounds=2)
+    assert far["error_pct"] == pytest.approx(-16.7, abs=0.05) and not far["within_10_pct"]
+    assert gpu.self_check(cal, {**measured, "total_s": 10.5}, ds, rounds=2)["within_10_pct"]
+
+
 def test_table1_sizes_come_from_catalog():
     from albench.data.datasets import COOP_SPLITS
 
@@ -74,6 +90,7 @@ def test_feature_task_never_decodes_and_bank_never_encodes():
     assert exponent(1000, 1.0, 10000, 10.0) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_scaling_measures_rounds_in_process():
     rows = scaling.measure_size(300, ["random", "coreset"])
     assert [r["strategy"] for r in rows] == ["random", "coreset"]
@@ -86,6 +103,7 @@ def test_scaling_measures_rounds_in_process():
     assert summ[0]["k_round 0k→3k"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_harness_encode_once_ratio():
     sec = harness.run(quick=True, datasets=["dtd"], strategies=["random", "entropy"], rounds=1,
                       include_dualprompt=False)
@@ -95,6 +113,7 @@ def test_harness_encode_once_ratio():
     assert zs["image_encoder_passes"] == 0 and zs["cumulative_ratio"] == 1.0
 
 
+@pytest.mark.slow
 def test_peer_protocol_ratios_on_toy_backbone():
     from albench.clip.backbone import BackboneSpec
 
@@ -116,6 +135,7 @@ def test_peer_protocol_refuses_projection_from_few_steps():
                                     "block_steps": 6})
 
 
+@pytest.mark.slow
 def test_gpu_dry_run_writes_report(tmp_path):
     sizes = dataclasses.replace(gpu.DRY_SIZES, archs=("ViT-B-16",))
     res = gpu.run_gpu(dry_run=True, out_dir=tmp_path, sizes=sizes)
@@ -127,6 +147,14 @@ def test_gpu_dry_run_writes_report(tmp_path):
     assert len(data["table1_projection"]["datasets"]) == 6
     assert res["targets"]["table1_projected_min"] > 0
     assert data["dtd_coop_trajectory"]["projected_entropy_run_s"] > 0
+    assert [w["workers"] for w in data["workers"]] == [1, 2] and data["workers"][0]["speedup"] == 1.0
+    assert all(w["trajectories_per_min"] > 0 for w in data["workers"])
+    chk = data["self_check"]
+    assert chk["dataset"] == "eurosat" and chk["strategy"] == "random" and chk["measured_s"] > 0
+    assert chk["within_10_pct"] == (abs(chk["error_pct"]) <= 10)
+    wall = data["table1_projection"]["wall"]
+    assert wall["optimistic_min"] <= wall["conservative_min"] <= wall["serial_min"]
+    assert res["targets"]["table1_projected_min"] == wall["conservative_min"]
 
 
 def test_cli_dry_run_needs_gpu():
@@ -136,6 +164,7 @@ def test_cli_dry_run_needs_gpu():
     assert r.exit_code == 2 and "--gpu" in r.output
 
 
+@pytest.mark.slow
 def test_coop_step_section_reports_floor_ratio():
     from albench.bench import coop_step
 

@@ -10,7 +10,7 @@ from albench.cli.main import main  # noqa: E402
 from albench.reporting.stats import (critical_difference, paired_differences, rank_budget,  # noqa: E402
                                      summary_vs_reference)
 
-from test_tables_paper import make_record  # noqa: E402
+from helpers import make_record  # noqa: E402
 
 # mean accuracy per (dataset, method) at one budget; hand ranks below (1 = best, ties averaged)
 MEANS = {"d1": {"A": 80, "B": 70, "C": 60, "D": 50},

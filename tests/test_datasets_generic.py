@@ -20,7 +20,7 @@ def folder_tree(tmp_path):
     for split, n in (("train", 3), ("test", 2)):
         for c, cls in enumerate(("red_fox", "cat")):
             for k in range(n):
-                _img(tmp_path / "mine" / split / cls / f"{k}.png", 40 * c + k)
+                _img(tmp_path / "mine" / split / cls / f"{k}.png", 40 * c + k + (20 if split == "test" else 0))  # no train/test overlap
     return tmp_path
 
 

@@ -172,6 +172,7 @@ class _HalfRandom(Strategy):
         return np.concatenate([first, rest])
 
 
+@pytest.mark.slow
 def test_every_round_record_holds_diagnostics(tmp_path, workspace):
     from albench.api.plugins import STRATEGIES
     from albench.engine.protocol import RunSpec, execute
@@ -196,3 +197,74 @@ def test_every_round_record_holds_diagnostics(tmp_path, workspace):
     # round 1 is judged on zero-shot CLIP: its pool accuracy matches the zero-shot predictions of the pool
     first = rec["rounds"][0]["diagnostics"]
     assert 0 < first["pool_accuracy"] <= 100
+
+
+# ---------------------------------------------------------------- diagnostics in tables and the report
+def _rec(seed, label, adapter, pclean, msp, precision):
+    diag = {"auroc": {"max_softmax": msp, "entropy": 0.6, "margin": 0.7, "p_clean": pclean},
+            "pseudo_labels": None if precision is None else {"precision": precision, "size": 10},
+            "pool_accuracy": 50.0, "test": {"balanced_accuracy": 40.0 + seed}, "selection": {"fallback_picks": 0}}
+    return {"dataset": "digits", "seed": seed, "strategy": "dualprompt", "adapter": adapter, "label": label,
+            "rounds": [{"round": 1, "accuracy": 45.0, "budget_pct": 1.0, "diagnostics": diag}]}
+
+
+def test_metric_values_and_unknown_metric():
+    from albench.api.errors import AlbenchError
+    from albench.reporting.mechanism import metric_value
+
+    r = _rec(4, "Ours", "dualprompt", 0.55, 0.8, 0.9)["rounds"][0]
+    assert metric_value(r, "pclean_auroc") == 0.55 and metric_value(r, "balanced_accuracy") == 44.0
+    assert metric_value(r, "pseudo_label_precision") == 0.9 and metric_value(r, "accuracy") == 45.0
+    assert metric_value({"accuracy": 1.0}, "pclean_auroc") is None  # a record from before diagnostics
+    with pytest.raises(AlbenchError, match="Unknown metric 'pclean_aroc'.*pclean_auroc"):
+        metric_value(r, "pclean_aroc")
+
+
+def test_mechanism_section_means_over_seeds():
+    from albench.reporting.mechanism import mechanism_frame, mechanism_markdown
+
+    recs = [_rec(4, "Ours", "dualprompt", 0.5, 0.8, 0.9), _rec(5, "Ours", "dualprompt", 0.7, 0.6, 0.7),
+            _rec(4, "entropy", "coop", None, 0.75, None)]
+    df = mechanism_frame(recs).set_index("column")
+    assert df.loc["Ours / dualprompt", "pclean_auroc"] == pytest.approx(0.6)
+    assert df.loc["Ours / dualprompt", "pseudo_label_precision"] == pytest.approx(0.8)
+    assert df.loc["Ours / dualprompt", "seeds"] == 2 and np.isnan(df.loc["entropy / coop", "pclean_auroc"])
+    md = mechanism_markdown(recs)
+    assert "| Ours / dualprompt | 1 | 2 | 0.700 | 0.600 | 0.700 | 0.600 | 0.800 | 50.0 |" in md
+    assert "| entropy / coop | 1 | 1 | 0.750 | 0.600 | 0.700 | — | — | 50.0 |" in md
+
+
+def test_table_metric_cli(tmp_path, workspace):
+    from click.testing import CliRunner
+
+    from albench.cli.main import main
+    from albench.engine.protocol import RunSpec, execute
+
+    execute(RunSpec(strategy="entropy", adapter="coop", dataset="toy_shapes", seed=4, rounds=1,
+                    adapter_options={"epochs": 1}), tmp_path, workspace)
+    res = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--metric", "balanced_accuracy"])
+    assert res.exit_code == 0, res.output
+    assert "Balanced accuracy" in res.output and "| toy_shapes | coop | 1 |" in res.output
+    res = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--metric", "auroc"])
+    assert res.exit_code == 2 and "Unknown metric 'auroc'" in res.output
+
+
+def test_prompted_models_are_scored_on_an_even_sample_unless_already_scored():
+    from albench.engine.diagnostics import SAMPLE, needs_encoding, scored_positions
+
+    class _Prompted(_Fixed):
+        frozen_image_encoder = False
+
+    assert scored_positions(1000, False).tolist() == list(range(1000))
+    pos = scored_positions(1000, True)
+    assert pos.size == SAMPLE and pos[0] == 0 and pos[-1] == 999 and np.all(np.diff(pos) > 0)
+    assert scored_positions(150, True).size == 150
+    ctx = _ctx(_Prompted(_pool_logits()))
+    assert needs_encoding(ctx.model, ctx)  # Random with a prompted adapter: the pool was never scored
+    _ = ctx.logits
+    assert not needs_encoding(ctx.model, ctx)  # the strategy scored it: reuse, full pool
+    ctx = _ctx(_Fixed(_pool_logits()))
+    assert not needs_encoding(ctx.model, ctx)  # cached frozen features are cheap
+    ctx = _ctx(_Prompted(_pool_logits()))
+    ctx.selected_with(ctx.model, "own")
+    assert not needs_encoding(ctx.model, ctx)

@@ -37,8 +37,9 @@ def row(md: str, title: str, budget: str) -> list[str]:
 def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     t = preset_tables("table1", "toy", results)
     md = t["md"]
-    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC",
+    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC†",
                             "Ours_CoOp", "Ours"]
+    assert "CEC†: a reconstruction (no code or method text of CEC is public" in t["caption"]  # CEC is rebuilt
     cells = dict(zip(t["columns"], row(md, "toy_textures (DTD)", "1%")))
     # seeds 1,2,3 -> base+1-1, base+1, base+1+1: mean base+1, sample std 1.0
     assert cells["Random"] == "41.0 ± 1.0"

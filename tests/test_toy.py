@@ -27,6 +27,7 @@ def test_pretraining_recipe_is_reproducible(tmp_path):
     assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
 
 
+@pytest.mark.slow
 def test_toy_suite_shapes_and_imbalance():
     from albench.data.tasks import load_task
 

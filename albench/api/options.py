@@ -46,15 +46,16 @@ class Opt:
         if self.type is str:
             return "a string"
         noun = "an integer" if self.type is int else "a finite number"
+        g = (lambda x: str(int(x))) if self.type is int else (lambda x: f"{x:g}")
         if self.low is None and self.high is None:
             return noun
         if self.low is not None and self.high is not None:
             if self.type is int and not self.low_open and not self.high_open:
-                return f"{noun} in {self.low:g}..{self.high:g}"
-            return f"{noun} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+                return f"{noun} in {g(self.low)}..{g(self.high)}"
+            return f"{noun} in {'(' if self.low_open else '['}{g(self.low)}, {g(self.high)}{')' if self.high_open else ']'}"
         if self.low is not None:
-            return f"{noun} {'>' if self.low_open else '>='} {self.low:g}"
-        return f"{noun} {'<' if self.high_open else '<='} {self.high:g}"
+            return f"{noun} {'>' if self.low_open else '>='} {g(self.low)}"
+        return f"{noun} {'<' if self.high_open else '<='} {g(self.high)}"
 
     def check(self, value: Any) -> tuple[Any, bool]:
         """(value converted to the declared type, valid?)."""
@@ -124,6 +125,8 @@ def parse_option_strings(items: Iterable[str]) -> dict:
             raise AlbenchError(f"Option '{item}' must look like key=value.")
         key, raw = item.split("=", 1)
         key, raw = key.strip(), raw.strip()
+        if not key or key.endswith(":"):
+            raise AlbenchError(f"Option '{item}' has no name before '='; use key=value (or name:key=value).")
         lowered = raw.lower()
         if lowered in ("true", "false"):
             value: object = lowered == "true"

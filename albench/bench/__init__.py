@@ -101,9 +101,18 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
     json_path = out_dir / "bench.json"
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     result = {"machine": machine(), "quick": quick, "sections": dict(previous.get("sections", {}))}
+    from albench.api.atomic import atomic_write
+    from albench.engine.records import atomic_write_json
+
+    def save() -> None:  # after every run, so a long benchmark interrupted later keeps what it measured
+        atomic_write_json(json_path, result)
+        atomic_write(out_dir / "bench.md", render_markdown(result))
+
     for n in names:
         section = _run_one(n, quick)
         if stability:
+            result["sections"][n] = section
+            save()
             second = _run_one(n, quick)
             second["stability"] = {"first_run": {k: section.get(k) for k in ("measured_at", "git_sha", "dirty",
                                                                                "cpu_seconds", "wall_seconds",
@@ -111,11 +120,7 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
                                    "rows": compare_runs(section.get("ratios", {}), second.get("ratios", {}))}
             section = second
         result["sections"][n] = section
-    from albench.api.atomic import atomic_write
-    from albench.engine.records import atomic_write_json
-
-    atomic_write_json(json_path, result)
-    atomic_write(out_dir / "bench.md", render_markdown(result))
+        save()
     return result
 
 

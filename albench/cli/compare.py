@@ -10,7 +10,7 @@ from albench.cli.main import config_option, parse_budgets, parse_seeds
 @click.option("--preset", required=True, help="The table whose columns are compared: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy.")
 @click.option("--reference", default="Ours", show_default=True, help="The column compared with every other one.")
-@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) [the preset's: 1,2,5].")
+@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%) [the preset's: 1,2,5].")
 @click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
               help="Significance level for W/T/L, Nemenyi and the CD diagram.")
@@ -23,7 +23,9 @@ def compare_cmd(preset, suite, reference, budgets, seeds, alpha, configs, result
     tests), win/tie/loss over datasets x budgets, average ranks with the Friedman test and Nemenyi
     critical-difference diagrams. Same cells (one configuration each) as `albench table`."""
     from albench.reporting.figures import method_colors
-    from albench.reporting.stats import compare, write_compare
+    from albench.reporting.stats import _posthocs, compare, write_compare
+
+    _posthocs()  # the Nemenyi test and CD diagrams need scikit-posthocs: say so before any work
 
     cmp = compare(preset, suite, results_dir, reference, parse_budgets(budgets),
                   parse_seeds(seeds) if seeds else None, configs, alpha)

@@ -5,6 +5,7 @@ shows the traceback. Subcommand groups added by other modules register here.
 """
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -35,7 +36,7 @@ class AlbenchGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-@click.group(cls=AlbenchGroup)
+@click.group(cls=AlbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="albench")
 @click.pass_context
@@ -55,8 +56,16 @@ def split_list(value: str | None) -> list[str]:
 
 
 def parse_seeds(value: str) -> list[int]:
+    """"1,2,3", "1-3" or "1-3,7" -> [1, 2, 3(, 7)]; ranges are inclusive."""
     out = []
     for s in split_list(value):
+        m = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", s)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise AlbenchError(f"Seed range '{s}' is empty; write it low-high, e.g. 1-3 (got --seeds {value!r}).")
+            out.extend(range(lo, hi + 1))
+            continue
         try:
             out.append(int(s))
         except ValueError:
@@ -66,17 +75,46 @@ def parse_seeds(value: str) -> list[int]:
 
 @main.command("list")
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
-def list_cmd(verbose: bool) -> None:
+@click.option("--options", "options_of", default=None, metavar="NAME",
+              help="Print the options of strategy or adapter NAME: type, valid values, default.")
+def list_cmd(verbose: bool, options_of: str | None) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
     from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
     from albench.data.tasks import dataset_names
 
+    if options_of is not None:
+        _print_options(options_of)
+        return
     dataset_names()  # a clear error when the installed metadata predates the datasets group
     for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
+
+
+def _print_options(name: str) -> None:
+    """One line per option of the strategy and/or adapter called ``name`` (case-insensitive)."""
+    from albench.api.errors import UnknownNameError
+    from albench.api.options import schema_for
+    from albench.api.plugins import ADAPTERS, STRATEGIES
+
+    found = False
+    for kind, reg in (("strategy", STRATEGIES), ("adapter", ADAPTERS)):
+        match = [n for n in reg.names() if n.lower() == name.lower()]
+        if not match:
+            continue
+        found = True
+        cls = reg.get(match[0])
+        schema = schema_for(cls.defaults, getattr(cls, "schema", None))
+        click.echo(f"{kind} {match[0]}: {len(cls.defaults)} option(s)" + (":" if cls.defaults else ""))
+        width = max((len(k) for k in cls.defaults), default=0)
+        for key, default in cls.defaults.items():
+            opt = schema[key]
+            typ = {int: "int", float: "float", bool: "bool", str: "str"}.get(opt.type, "any")
+            click.echo(f"  {key:<{width}}  {typ:<5}  default {default!r:<12}  {opt.describe()}")
+    if not found:
+        raise UnknownNameError("strategy or adapter", name, sorted(set(STRATEGIES.names()) | set(ADAPTERS.names())))
 
 
 def _round_table(record: dict) -> str:
@@ -93,19 +131,22 @@ def _grid_options(f):
         click.option("--preset", default=None, help="A paper experiment: table1, table2, table3, table4 (TOML presets)."),
         click.option("--suite", default="paper", show_default=True,
                      help="Dataset suite for --preset: paper (real datasets) or toy (their toy stand-ins)."),
-        click.option("--strategy", "strategies", default=None,
-                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; "
-                          "with --preset, filters its columns (strategy or column label)."),
-        click.option("--adapter", "adapters", default=None, help="Comma-separated adapters or 'all' [coop]."),
-        click.option("--dataset", "datasets", default=None,
-                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; with --preset, filters its datasets."),
-        click.option("--seeds", default=None, help="Comma-separated integer seeds [1; presets: 1,2,3]."),
+        click.option("--strategy", "strategies", multiple=True,
+                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; repeatable "
+                          "(the lists add up); with --preset, filters its columns (strategy or column label)."),
+        click.option("--adapter", "adapters", multiple=True,
+                     help="Comma-separated adapters or 'all' [coop]; repeatable."),
+        click.option("--dataset", "datasets", multiple=True,
+                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; repeatable; with --preset, filters "
+                          f"its datasets."),
+        click.option("--seeds", default=None, help="Comma-separated integer seeds or ranges, e.g. 1,2,3 or 1-3 "
+                                                   "[1; presets: 1,2,3]."),
         click.option("--budget", "budgets", default=None,
-                     help="Comma-separated budgets in %% of the pool, tabulated from rounds of one trajectory [1,2,5]."),
+                     help="Comma-separated budgets in % of the pool, tabulated from rounds of one trajectory [1,2,5]."),
         click.option("--rounds", default=None, type=int, help="AL rounds per run [6]."),
         click.option("--round-budget", default=None, type=int,
-                     help="Labels per round (default: 1 %% of the pool); then --budget names rounds."),
-        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as %% of the pool."),
+                     help="Labels per round (default: 1 % of the pool); then --budget names rounds."),
+        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as % of the pool."),
         click.option("--backbone", default=None, help="open_clip architecture or toy-clip [toy-clip; presets: theirs]."),
         click.option("--pretrained", default=None, help="Pretrained tag, local weights file, or 'random'."),
         click.option("--quick-gelu/--no-quick-gelu", default=None, help="Force QuickGELU on/off (default: from the tag)."),
@@ -141,6 +182,11 @@ def _build_grid(kw: dict):
     from albench.engine.grid import build_grid, load_preset
     from albench.api.options import parse_option_strings
 
+    for key in ("strategies", "adapters", "datasets"):  # repeated options add up: --strategy a --strategy b
+        if isinstance(kw.get(key), tuple):
+            kw[key] = ",".join(kw[key]) if kw[key] else None
+    if not str(kw.get("results_dir", "results")).strip():
+        raise AlbenchError("--results-dir is empty; pass a folder, e.g. --results-dir results.")
     if not (0 < kw["budget_pct"] <= 100):
         raise AlbenchError(f"--budget-pct must be in (0, 100], got {kw['budget_pct']:g}.")
     if kw["preset"] is None and kw["suite"] != "paper":
@@ -153,9 +199,14 @@ def _build_grid(kw: dict):
     budgets = None
     if kw["budgets"]:
         try:
-            budgets = [float(b) if "." in b else int(b) for b in split_list(kw["budgets"])]
+            values = [float(b) for b in split_list(kw["budgets"])]
         except ValueError:
             raise AlbenchError(f"--budget takes numbers (percent of the pool), got {kw['budgets']!r}.") from None
+        for b in values:
+            if not (0 < b <= 100):  # also nan
+                raise AlbenchError(f"--budget {b:g} is not a budget: budgets are percentages of the pool in (0, 100] "
+                                   f"(e.g. --budget 1,2,5).")
+        budgets = [int(b) if b.is_integer() else b for b in values]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         grid = build_grid(preset=kw["preset"], suite=kw["suite"],
@@ -223,8 +274,11 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 @click.option("--details/--no-details", default=None,
               help="Print each finished run's round table [on for grids of up to 4 runs].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
+@click.option("--log-to", "log_to", default=None,
+              help="Experiment trackers fed each round: tensorboard, mlflow, wandb (comma-separated; optional "
+                   "extras; local/offline unless configured; see albench.engine.trackers). Local launcher only.")
 def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-            slurm_parallelism, slurm_executor, wait, details, progress, **kw) -> None:
+            slurm_parallelism, slurm_executor, wait, details, progress, log_to, **kw) -> None:
     """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
 
     Runs whose record exists are skipped, so rerunning a killed grid finishes only what is
@@ -242,6 +296,12 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
 
     if launcher not in LAUNCHERS:
         raise UnknownNameError("launcher", launcher, LAUNCHERS)
+    from albench.engine.trackers import check_trackers
+
+    trackers = check_trackers(split_list(log_to) if log_to else ())
+    if trackers and launcher != "local":
+        raise AlbenchError("--log-to works with --launcher local; slurm jobs run elsewhere (log from their records "
+                           "with `albench export`).")
     grid = _build_grid(kw)
     specs = grid.specs
     first = specs[0]
@@ -268,7 +328,7 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
             results = run_local(specs, results_dir, ws_factory=lambda: ws,
                                 workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
                                 rounds=first.rounds, report=report, progress=progress, precision=kw["precision"],
-                                deterministic=kw["deterministic"])
+                                deterministic=kw["deterministic"], log_to=trackers)
         except Interrupted as stop:
             done = [r for r in stop.results if r.status in ("done", "skipped")]
             click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
@@ -346,7 +406,7 @@ def config_option(f):
 @click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
 @click.option("--budget", "budgets", default=None,
-              help="Comma-separated budgets (%%) to show [the preset's: 1,2,5; without --preset: every round].")
+              help="Comma-separated budgets (%) to show [the preset's: 1,2,5; without --preset: every round].")
 @click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3; without --preset: all].")
 @click.option("--compare", type=click.Choice(["paper"]), default=None,
               help="Put the paper's published numbers beside ours, with the difference (--suite paper only).")
@@ -354,13 +414,20 @@ def config_option(f):
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where the Markdown, LaTeX and CSV files go [with --preset: reports; without: only printed].")
-def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out) -> None:
+@click.option("--metric", default="accuracy", show_default=True,
+              help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks "
+                   "(diagnostics: docs/records.md).")
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
     Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
     holds one configuration; when several exist, the choice and what differs are listed.
     """
+    from albench.reporting.mechanism import check_metric
     from albench.reporting.tables import write_preset_tables, write_simple_table
+
+    check_metric(metric)
 
     budget_list = parse_budgets(budgets)
     seed_list = parse_seeds(seeds) if seeds else None
@@ -373,7 +440,8 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs)
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs,
+                                               metric=metric)
         for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
@@ -381,7 +449,7 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
             click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
     written, markdown = write_preset_tables(preset, suite, results_dir, out or "reports", budgets=budget_list, seeds=seed_list,
-                                            compare=compare, configs=configs)
+                                            compare=compare, configs=configs, metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
@@ -392,9 +460,11 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out)
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
-    from albench.reporting.report import write_report
+    from albench.reporting.report import LAST_WARNINGS, write_report
 
     path = write_report(results_dir, out, configs)
+    for w in LAST_WARNINGS:  # also listed on the page
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {path}")
 
 
@@ -475,6 +545,7 @@ def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
 from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
 from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
+from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ learnable tokens (VPT, Jia et al., ECCV 2022; MaPLe, Khattak et al., CVPR 2023).
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,14 +63,14 @@ class Backbone:
         spec = spec or BackboneSpec()
         compute = resolve_compute(str(device) if device is not None else "auto", precision)
         model, resolved, identity = load_model(spec)
-        return cls(model, spec, resolved, identity, compute, model.context_length)
+        return cls(model, spec, resolved, identity, compute, int(model.context_length))
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module, spec: BackboneSpec, identity: str, device: str | torch.device = "auto",
+    def from_model(cls, model: Any, spec: BackboneSpec, identity: str, device: str | torch.device = "auto",
                    precision: str = "auto", quick_gelu: bool = False, reason: str = "built by the caller") -> "Backbone":
         """Wrap a model built elsewhere (benchmarks: forced image sizes), random init unless said otherwise."""
         resolved = ResolvedWeights(spec.arch, None, "random", None, quick_gelu, reason, "random")
-        return cls(model, spec, resolved, identity, resolve_compute(str(device), precision), model.context_length)
+        return cls(model, spec, resolved, identity, resolve_compute(str(device), precision), int(model.context_length))
 
     @property
     def compute_identity(self) -> str:
@@ -191,6 +191,19 @@ class Backbone:
         """Plain image features (n, E) of normalised pixels; counted as encoder passes."""
         accounting.count("image_encoder_images", pixels.shape[0])
         return self.model.encode_image(pixels.to(self.device))
+
+    @torch.no_grad()
+    def input_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The vision tower's input sequence after ``ln_pre``: (B, 1 + patches, Wv), [CLS] first.
+
+        What appended visual prompts sit next to (``encode_image_prompted``); prompt initialisations
+        that start from the image tokens read it. Not counted as an encoder pass (patch embedding only).
+        """
+        v = self.model.visual
+        x = v.conv1(pixels.to(self.device).to(v.conv1.weight.dtype))
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        cls_tok = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], -1, -1)
+        return v.ln_pre(torch.cat([cls_tok, x], dim=1) + v.positional_embedding.to(x.dtype))
 
     def encode_image_prompted(self, pixels: torch.Tensor, prompts: torch.Tensor | None = None,
                               deep_prompts: Sequence[torch.Tensor] | None = None,

@@ -25,11 +25,14 @@ architecture that has QuickGELU checkpoints and no decision is an error.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -335,7 +338,23 @@ def identity(res: ResolvedWeights) -> str:
     return f"{res.arch}:{file_sha256(res.path)[:16]}{qg}"
 
 
-def load_model(spec: BackboneSpec) -> tuple[torch.nn.Module, ResolvedWeights, str]:
+class _NoRandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init_notice():
+    """open_clip logs "initialized randomly" for every model built before its weights are loaded; not true here."""
+    filt = _NoRandomInitNotice()
+    logging.getLogger().addFilter(filt)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(filt)
+
+
+def load_model(spec: BackboneSpec) -> tuple[Any, ResolvedWeights, str]:  # Any: an open_clip CLIP
     """Build the model on the CPU in fp32 with its weights: (model, resolution, identity)."""
     res = resolve_weights(spec)
     if res.arch == TOY:
@@ -351,11 +370,11 @@ def load_model(spec: BackboneSpec) -> tuple[torch.nn.Module, ResolvedWeights, st
 
     if res.format == "openai-torchscript":
         try:
-            model = open_clip.load_openai_model(str(res.path), precision="fp32", device="cpu", jit=False)
+            model = open_clip.load_openai_model(str(res.path), precision="fp32", device="cpu")
         except Exception as exc:
             raise WeightsError(f"Could not read OpenAI archive {res.path}: {type(exc).__name__}: {exc}.") from exc
         return model.float(), res, identity(res)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), _quiet_random_init_notice():
         torch.manual_seed(0)
         model = open_clip.create_model(res.arch, pretrained=None,
                                        force_quick_gelu=res.quick_gelu and not res.arch.endswith("-quickgelu"))

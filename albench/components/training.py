@@ -134,8 +134,17 @@ StepFn = Callable[[Labeled | None, Labeled | None], torch.Tensor]
 
 def train(params: Iterable[torch.nn.Parameter], step_loss: StepFn, labeled: Labeled | None, pseudo: Labeled | None,
           cfg: TrainConfig, generator: torch.Generator, where: str = "") -> dict:
-    """Optimise ``params`` on ``step_loss(labeled_batch, pseudo_batch)``; returns training facts."""
-    params = [p for p in params if p.requires_grad]
+    """Optimise ``params`` on ``step_loss(labeled_batch, pseudo_batch)``; returns training facts.
+
+    ``params`` is a list of parameters, or of torch param-group dicts (``{"params": [...], "lr": x}``)
+    when groups need their own learning rate; the cosine decay scales every group alike.
+    """
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [g for g in ({**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params)
+                  if g["params"]]
+    else:
+        params = [p for p in params if p.requires_grad]
     streams = {k: _Stream(v, b, generator) for k, v, b in (("labeled", labeled, cfg.batch_size),
                                                            ("pseudo", pseudo, cfg.pseudo_batch_size)) if v is not None and len(v)}
     if not streams or not params:
@@ -146,10 +155,11 @@ def train(params: Iterable[torch.nn.Parameter], step_loss: StepFn, labeled: Labe
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     if cfg.check_every < 1:
         raise ValueError(f"check_every must be >= 1, got {cfg.check_every}")
-    fn = compiled_step(step_loss, params[0].device) if cfg.compile else step_loss
+    device = (params[0]["params"][0] if isinstance(params[0], dict) else params[0]).device
+    fn = compiled_step(step_loss, device) if cfg.compile else step_loss
     t0 = time.perf_counter()
-    first_bad = torch.full((), -1, dtype=torch.long, device=params[0].device)  # first non-finite step, on device
-    bad_val = torch.zeros((), device=params[0].device)
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on device
+    bad_val = torch.zeros((), device=device)
     loss = None
     for step in range(total):
         lb = streams["labeled"].next() if "labeled" in streams else None

@@ -16,6 +16,10 @@ unlabelled when it selected, with scikit-learn's metrics:
   1 - p_clean of the predicted class (the seed paper's Eq. 3). 0.5 = no better
   than chance; None when the pool holds only right or only wrong predictions.
 * ``pool_accuracy`` of that model on those samples (the base rate of errors).
+  ``pool_scored`` says how many: all of them, except when scoring them would
+  push the pool through a prompted image tower a second time (e.g. Random with
+  VPT), where ``SAMPLE`` evenly spaced ones keep the cost within a few % of
+  the round.
 * ``pseudo_labels``: the set a strategy offered (``ctx.offer_pseudo_labels``):
   size, precision against the true labels, per-class counts, and whether the
   run's adapter used it.
@@ -88,6 +92,29 @@ def evaluation_stats(test_logits: torch.Tensor | np.ndarray, test_labels: np.nda
             "balanced_accuracy": round(100.0 * float(balanced_accuracy_score(y, pred)), 4)}
 
 
+SAMPLE = 200  # pool samples the AUROCs use when scoring the whole pool would cost an extra image-tower pass
+
+
+def needs_encoding(model: Any, ctx: RoundContext) -> bool:
+    """Whether scoring the pool with ``model`` would push the pool through a prompted image tower again.
+
+    Not when the strategy already scored the pool with it (``ctx.logits`` / ``ctx.features`` computed, or a
+    model it trained and selected with), nor for models on cached frozen features (zero-shot, CoOp, ...).
+    """
+    if ctx.selection_model is not None:
+        return False
+    if model is ctx.model and ("logits" in ctx.__dict__ or "features" in ctx.__dict__):
+        return False
+    return getattr(model, "frozen_image_encoder", True) is False
+
+
+def scored_positions(n: int, needs_encode: bool, sample: int = SAMPLE) -> np.ndarray:
+    """Positions of the candidates the AUROCs use: all, or ``sample`` evenly spaced ones (deterministic)."""
+    if not needs_encode or n <= sample:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, sample).round().astype(np.int64))
+
+
 def _pool_predictions(model: Any, ctx: RoundContext, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(probabilities, p_clean or None) of the selecting model on ``candidates``."""
     if isinstance(model, DualPromptCapable) and getattr(model, "fitted", False):
@@ -111,9 +138,17 @@ def round_diagnostics(ctx: RoundContext, candidates: np.ndarray, picked: np.ndar
     else:
         source = "zero-shot CLIP" if ctx.round == 1 else "the adapter trained last round"
     out: dict = {}
-    probs, p_clean = _pool_predictions(model, ctx, candidates)
+    candidates = np.asarray(candidates)
+    scored = scored_positions(candidates.size, needs_encoding(model, ctx))
+    pick_pos = np.searchsorted(candidates, picked)
+    evaluate = np.union1d(scored, pick_pos)  # the picks' predicted classes are always recorded
+    probs_e, p_clean_e = _pool_predictions(model, ctx, candidates[evaluate])
+    pick_pred = probs_e[np.searchsorted(evaluate, pick_pos)].argmax(1)
+    at = np.searchsorted(evaluate, scored)
+    probs, p_clean = probs_e[at], (None if p_clean_e is None else p_clean_e[at])
     pred = probs.argmax(1)
-    wrong = pred != np.asarray(pool_labels)[candidates]
+    wrong = pred != np.asarray(pool_labels)[candidates[scored]]
+    out["pool_scored"] = int(scored.size)
     scores = uncertainty_scores(probs)
     if p_clean is not None:
         scores["p_clean"] = 1.0 - p_clean
@@ -130,8 +165,7 @@ def round_diagnostics(ctx: RoundContext, candidates: np.ndarray, picked: np.ndar
     fallbacks = dict(ctx.fallbacks)
     if protocol_random:
         fallbacks["random first round (strategy needs labels)"] = int(picked.size)
-    pos = np.searchsorted(candidates, picked)
-    out["selection"] = {"predicted_class_hist": np.bincount(pred[pos], minlength=c).tolist(),
+    out["selection"] = {"predicted_class_hist": np.bincount(pick_pred, minlength=c).tolist(),
                         "fallback_picks": int(sum(fallbacks.values())), "fallbacks": fallbacks,
                         "model": source, "model_has_dual_prompts": p_clean is not None}
     out["test"] = evaluation_stats(test_logits, test_labels, c)

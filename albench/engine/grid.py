@@ -7,10 +7,20 @@ table columns (label, strategy, adapter), datasets, budgets, seeds and a
 backbone, plus ``suites.toml`` mapping each paper dataset to its toy stand-in.
 Columns whose strategy or adapter is not installed are skipped with a warning,
 so a preset runs with whatever plugins exist.
+
+Option sweeps are a grid axis. A plugin option given a list of values
+(``--adapter-opt dualprompt:lam=0.5,1,2``; in a preset column
+``adapter_options = {lam = [0.5, 1, 2]}``) expands into one configuration per
+value (the product when several options are swept), each with its own column
+label (``"<label> lam=0.5"``). A preset may declare an ``[ablation]``: the
+options of one base column varied one at a time; every ablation column pins
+all the ablated options (the base values except the one it varies), so a
+table cell matches the records of exactly one configuration.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tomllib
 import warnings
 from dataclasses import dataclass, field
@@ -31,6 +41,65 @@ class Column:
     adapter: str
     role: str = "baseline"  # baseline | ours
     dash_budgets: tuple[int, ...] = ()  # budgets the paper prints as "—"
+    strategy_options: tuple = ()  # (key, value) pairs this column fixes (sweeps and ablations)
+    adapter_options: tuple = ()
+    note: str = ""  # shown as "label†" in tables with the note in the caption (e.g. a reconstructed method)
+
+    def matches(self, record: dict) -> bool:
+        """Whether a run record has every option value this column fixes."""
+        cfg = record.get("config", {})
+        for kind, fixed in (("strategy_options", self.strategy_options), ("adapter_options", self.adapter_options)):
+            have = cfg.get(kind, {})
+            if any(k not in have or not _same_value(have[k], v) for k, v in fixed):
+                return False
+        return True
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def sweep_values(value, default=None) -> list:
+    """The values an option takes: a list or tuple is a sweep; ``"true,false"`` for a boolean option too."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise AlbenchError("An option sweep needs at least one value, got an empty list.")
+        return list(value)
+    if isinstance(value, str) and "," in value and isinstance(default, bool):
+        out = []
+        for part in value.split(","):
+            p = part.strip().lower()
+            if p not in ("true", "false"):
+                raise AlbenchError(f"Boolean option sweep {value!r}: {part.strip()!r} is not true or false.")
+            out.append(p == "true")
+        return out
+    return [value]
+
+
+def expand_sweeps(options: dict, defaults: dict) -> list[tuple[dict, tuple]]:
+    """Every combination of swept values: [(options, ((key, value), ...) of the swept keys)]."""
+    keys = list(options)
+    values = [sweep_values(options[k], defaults.get(k)) for k in keys]
+    swept = [k for k, v in zip(keys, values) if isinstance(options[k], (list, tuple)) or len(v) > 1]
+    out = []
+    for combo in itertools.product(*values):
+        opts = dict(zip(keys, combo))
+        out.append((opts, tuple((k, opts[k]) for k in swept)))
+    return out
+
+
+def sweep_label(base: str, swept: tuple) -> str:
+    return base if not swept else f"{base} " + " ".join(f"{k}={_fmt_value(v)}" for k, v in swept)
 
 
 @dataclass(frozen=True)
@@ -109,15 +178,72 @@ def load_preset(name: str, suite: str = "paper") -> Preset:
     bb.update(s.get("backbone", {}))
     if "backbone" in s and "pretrained" not in s["backbone"]:
         bb.pop("pretrained", None)
-    columns = tuple(Column(c["label"], c["strategy"], c.get("adapter", raw["adapter"]), c.get("role", "baseline"),
-                           tuple(c.get("dash_budgets", ()))) for c in raw["columns"])
+    options = {k: dict(v) for k, v in s.get("options", {}).items()}
+    columns = _preset_columns(raw, options)
     return Preset(name=name, suite=suite, title=raw["title"], paper_table=raw.get("paper_table"),
                   adapter=raw["adapter"], adapter_title=raw.get("adapter_title", raw["adapter"]),
                   backbone_title=raw.get("backbone_title", bb.get("arch", "")), columns=columns,
                   datasets=tuple(datasets), paper_datasets=tuple(paper_ds), titles=titles,
                   budgets=tuple(raw.get("budgets", (1, 2, 5))), seeds=tuple(raw.get("seeds", (1, 2, 3))),
-                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb),
-                  options={k: dict(v) for k, v in s.get("options", {}).items()})
+                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb), options=options)
+
+
+def _plugin_defaults(kind: str, name: str) -> dict:
+    from albench.api.plugins import ADAPTERS, STRATEGIES
+
+    try:
+        return dict((STRATEGIES if kind == "strategy" else ADAPTERS).get(name).defaults)
+    except AlbenchError:
+        return {}  # not installed: available_columns skips the column later
+
+
+def _preset_columns(raw: dict, suite_options: dict) -> tuple[Column, ...]:
+    """The preset's columns, with option sweeps expanded and the ``[ablation]`` (if any) added."""
+    out: list[Column] = []
+    for c in raw["columns"]:
+        strategy, adapter = c["strategy"], c.get("adapter", raw["adapter"])
+        s_def, a_def = _plugin_defaults("strategy", strategy), _plugin_defaults("adapter", adapter)
+        for s_opts, s_swept in expand_sweeps(dict(c.get("strategy_options", {})), s_def):
+            for a_opts, a_swept in expand_sweeps(dict(c.get("adapter_options", {})), a_def):
+                out.append(Column(sweep_label(c["label"], s_swept + a_swept), strategy, adapter,
+                                  c.get("role", "baseline"), tuple(c.get("dash_budgets", ())),
+                                  tuple(sorted(s_opts.items())), tuple(sorted(a_opts.items())), c.get("note", "")))
+    ab = raw.get("ablation")
+    if ab:
+        base = next((c for c in out if c.label == ab.get("column")), None)
+        if base is None:
+            raise AlbenchError(f"[ablation] column {ab.get('column')!r} is not a column of the preset; valid: "
+                               f"{', '.join(c.label for c in out)}.")
+        out.remove(base)
+        varied = {"strategy": dict(ab.get("strategy_options", {})), "adapter": dict(ab.get("adapter_options", {}))}
+        pinned = {}
+        for kind, name, fixed in (("strategy", base.strategy, base.strategy_options),
+                                  ("adapter", base.adapter, base.adapter_options)):
+            defaults = _plugin_defaults(kind, name)
+            for key in varied[kind]:
+                if defaults and key not in defaults:
+                    raise AlbenchError(f"[ablation] {kind} option {key!r} is not an option of {kind} '{name}'; "
+                                       f"valid: {', '.join(sorted(defaults))}.")
+            value = {**defaults, **suite_options.get(name, {}), **dict(fixed)}
+            pinned[kind] = {k: value.get(k) for k in varied[kind]}
+        def column(label: str, s_over: dict, a_over: dict) -> Column:
+            s_opts = {**dict(base.strategy_options), **pinned["strategy"], **s_over}
+            a_opts = {**dict(base.adapter_options), **pinned["adapter"], **a_over}
+            return dataclasses.replace(base, label=label, strategy_options=tuple(sorted(s_opts.items())),
+                                       adapter_options=tuple(sorted(a_opts.items())))
+        out.append(column(base.label, {}, {}))
+        for kind in ("strategy", "adapter"):
+            for key, values in varied[kind].items():
+                for v in sweep_values(values):
+                    if _same_value(v, pinned[kind][key]):
+                        continue  # the base column already has it
+                    over = {key: v}
+                    out.append(column(f"{base.label} {key}={_fmt_value(v)}", over if kind == "strategy" else {},
+                                      over if kind == "adapter" else {}))
+    labels = [c.label for c in out]
+    if len(set(labels)) != len(labels):
+        raise AlbenchError(f"Preset columns must have distinct labels, got {labels}.")
+    return tuple(out)
 
 
 def available_columns(preset: Preset) -> Preset:
@@ -169,12 +295,20 @@ def _options_for(name: str, plain: dict, scoped: dict) -> dict:
 
 def expand_all(values: list[str], universe: list[str], kind: str) -> list[str]:
     """``all`` -> every registered name; otherwise the list, each name checked."""
-    if values == ["all"]:
+    if [v.lower() for v in values] == ["all"]:
         return list(universe)
-    for v in values:
-        if v not in universe:
+    by_lower: dict[str, list[str]] = {}
+    for u in universe:
+        by_lower.setdefault(u.lower(), []).append(u)
+    out = []
+    for v in values:  # names match case-insensitively (CoOp, DTD) when that is unambiguous
+        if v in universe:
+            out.append(v)
+        elif len(by_lower.get(v.lower(), [])) == 1:
+            out.append(by_lower[v.lower()][0])
+        else:
             raise UnknownNameError(kind, v, universe)
-    return values
+    return list(dict.fromkeys(out))
 
 
 def budget_rounds(budgets, round_fraction: float, round_budget: int | None) -> dict[int, int]:
@@ -231,7 +365,13 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         budgets = list(budgets or p.budgets)
         rounds = p.rounds if rounds is None else rounds
         bspec = backbone or p.backbone
-        triples = [(c.strategy, c.adapter, c.label) for c in cols]
+        for opts, where in ((s_plain, "--strategy-opt"), (a_plain, "--adapter-opt"),
+                            *((v, "option") for v in list(s_scoped.values()) + list(a_scoped.values()))):
+            swept = [k for k, v in opts.items() if isinstance(v, (list, tuple))]
+            if swept:
+                raise AlbenchError(f"{where} sweeps ({', '.join(swept)}) do not combine with --preset: declare them "
+                                   f"in the preset (column options or an [ablation]) so its tables show them.")
+        triples = [(c.strategy, c.adapter, c.label, dict(c.strategy_options), dict(c.adapter_options)) for c in cols]
         in_grid = {t[0] for t in triples} | {t[1] for t in triples}
         for name, opts in p.options.items():  # the suite's options, under anything given on the command line
             if name in in_grid:
@@ -245,7 +385,7 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         rounds = 6 if rounds is None else rounds
         budgets = list(budgets or [b for b in (1, 2, 5) if b <= rounds * round_fraction * 100 + 1e-9] or [1])
         bspec = backbone or BackboneSpec()
-        triples = [(s, a, None) for a in a_names for s in s_names]
+        triples = [(s, a, None, {}, {}) for a in a_names for s in s_names]
         p = None
     if rounds <= 0:  # before budgets are mapped onto rounds
         raise AlbenchError(f"{{field}} must be a positive integer, got {rounds}.", field="rounds")
@@ -256,27 +396,32 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
                            f"raise {{field}} or drop that budget.", field="rounds")
-    # Validate names and options once, before anything runs: every bad value, one message each.
+    # Expand option sweeps, then validate names and options once, before anything runs: every bad value,
+    # one message each.
+    configs = []
     problems: list[str] = []
-    for kind, reg, name, plain, scoped in [("strategy", STRATEGIES, s, s_plain, s_scoped) for s in
-                                           dict.fromkeys(t[0] for t in triples)] + \
-                                          [("adapter", ADAPTERS, a, a_plain, a_scoped) for a in
-                                           dict.fromkeys(t[1] for t in triples)]:
-        cls = reg.get(name)
-        problems += option_problems(kind, name, cls.defaults, _options_for(name, plain, scoped),
-                                    getattr(cls, "schema", None))[1]
+    for s, a, label, s_col, a_col in triples:
+        s_cls, a_cls = STRATEGIES.get(s), ADAPTERS.get(a)
+        for s_opts, s_swept in expand_sweeps({**_options_for(s, s_plain, s_scoped), **s_col}, s_cls.defaults):
+            problems += option_problems("strategy", s, s_cls.defaults, s_opts, getattr(s_cls, "schema", None))[1]
+            for a_opts, a_swept in expand_sweeps({**_options_for(a, a_plain, a_scoped), **a_col}, a_cls.defaults):
+                problems += option_problems("adapter", a, a_cls.defaults, a_opts, getattr(a_cls, "schema", None))[1]
+                swept = s_swept + a_swept
+                configs.append((s, a, sweep_label(label or s, swept) if (label or swept) else None, s_opts, a_opts))
     if problems:
         raise InputProblems(list(dict.fromkeys(problems)))
     for name in list(s_scoped) + list(a_scoped):
         if name not in {t[0] for t in triples} | {t[1] for t in triples}:
             raise AlbenchError(f"Scoped option for '{name}', which is not in this grid.")
-    specs = [RunSpec(s, a, d, seed, _options_for(s, s_plain, s_scoped), _options_for(a, a_plain, a_scoped), bspec,
-                     rounds, round_fraction, round_budget, data_root, label)
-             for d in ds for s, a, label in triples for seed in seeds]
+    specs = [RunSpec(s, a, d, seed, s_opts, a_opts, bspec, rounds, round_fraction, round_budget, data_root, label)
+             for d in ds for s, a, label, s_opts, a_opts in configs for seed in seeds]
     seen = set()
     unique = []
     for sp in specs:  # the same run may back two columns (never happens in the shipped presets)
-        key = (sp.strategy, sp.adapter, sp.dataset, sp.seed)
+        from albench.engine.protocol import canonical
+
+        key = (sp.strategy, sp.adapter, sp.dataset, sp.seed, canonical(sp.strategy_options),
+               canonical(sp.adapter_options))
         if key not in seen:
             seen.add(key)
             unique.append(sp)

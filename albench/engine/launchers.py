@@ -61,8 +61,11 @@ class Interrupted(Exception):
 
 
 def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
-            on_round: Callable[[dict], None] | None = None) -> RunResult:
-    """Execute one spec (skip if recorded, lock while running); never raises for a failing run."""
+            on_round: Callable[[dict], None] | None = None, log_to: tuple[str, ...] = ()) -> RunResult:
+    """Execute one spec (skip if recorded, lock while running); never raises for a failing run.
+
+    ``log_to``: experiment trackers fed through the per-round callback (``albench.engine.trackers``).
+    """
     from albench.engine import store
     from albench.engine.protocol import execute
 
@@ -75,12 +78,27 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
         res.failure_record = str(store.unresolved_failure(results_dir, spec, exc))
         return res
     res.path = str(loc.record)
+    loggers = None
+    if log_to:
+        from albench.engine.trackers import RunLoggers
+
+        loggers = RunLoggers(log_to, spec, results_dir)
+        user_cb = on_round
+
+        def on_round(info: dict) -> None:  # noqa: F811 - the trackers, then the caller's callback
+            loggers.on_round(info)
+            if user_cb:
+                user_cb(info)
     try:
         outcome = execute(spec, results_dir, ws, overwrite=overwrite, on_round=on_round)
     except Exception as exc:
+        if loggers:
+            loggers.finish(None)
         res.error = f"{type(exc).__name__}: {exc}"
         res.failure_record = str(loc.failure)
         return res
+    if loggers:
+        loggers.finish(outcome.record)
     if outcome.record is None:
         res.status = "busy"
         return res
@@ -113,10 +131,10 @@ def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", d
                    events=events, slot=slot, device=device)
 
 
-def _worker_run(spec, results_dir, overwrite) -> RunResult:
+def _worker_run(spec, results_dir, overwrite, log_to: tuple[str, ...] = ()) -> RunResult:
     events = _WORKER["events"]
     res = run_one(spec, results_dir, _WORKER["ws"], overwrite,
-                  on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])))
+                  on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])), log_to=log_to)
     res.record = None  # keep the answer small; the record is on disk
     return res
 
@@ -135,7 +153,8 @@ def local_devices(device: str, workers: int) -> list[str]:
 
 def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bool = False, cache_dir=None,
               device: str = "auto", rounds: int = 6, report: Callable[[RunResult], None] | None = None,
-              progress: bool = True, precision: str = "auto", deterministic: bool = False) -> list[RunResult]:
+              progress: bool = True, precision: str = "auto", deterministic: bool = False,
+              log_to: tuple[str, ...] = ()) -> list[RunResult]:
     """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull runs one at a time."""
     from tqdm.auto import tqdm
 
@@ -157,7 +176,8 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
                 bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
                 rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
                 res = run_one(sp, results_dir, ws, overwrite,
-                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")))
+                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")),
+                              log_to=log_to)
                 rbar.close()
                 finish(res)
         except KeyboardInterrupt:  # the run in flight wrote nothing (records are atomic) and released its lock
@@ -180,7 +200,7 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(cache_dir, devices, counter, events, precision, deterministic)) as pool:
-            futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite): sp for sp in specs}
+            futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite, log_to): sp for sp in specs}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)

@@ -28,6 +28,7 @@ TOP: dict[str, tuple[Any, bool, str]] = {
     "rounds": (int, False, "an integer >= 1"),
     "backbone": (dict, False, "a table with arch, pretrained, quick_gelu"),
     "columns": ("list[dict]", True, "a non-empty array of [[columns]] tables"),
+    "ablation": (dict, False, "a table with column, strategy_options, adapter_options"),
 }
 BACKBONE: dict[str, tuple[Any, bool, str]] = {
     "arch": (str, False, "an open_clip architecture or toy-clip"),
@@ -40,6 +41,9 @@ COLUMN: dict[str, tuple[Any, bool, str]] = {
     "adapter": (str, False, "an adapter name (default: the preset's adapter)"),
     "role": (str, False, "baseline or ours"),
     "dash_budgets": ("list[num]", False, "a list of budgets printed as a dash"),
+    "strategy_options": (dict, False, "a table of strategy options (a list value sweeps it)"),
+    "adapter_options": (dict, False, "a table of adapter options (a list value sweeps it)"),
+    "note": (str, False, "a note printed under the table"),
 }
 ROLES = ("baseline", "ours")
 

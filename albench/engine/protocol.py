@@ -143,8 +143,13 @@ class Workspace:
             self._tasks[key] = load_task(name, data_root=data_root, **(options or {}))
         return self._tasks[key]
 
+    @staticmethod
+    def bank_key(backbone: Backbone, task: Task) -> tuple:
+        """Banks are shared by runs on the same features: weights, activation, device type, precision, task."""
+        return (backbone.compute_identity, task.name, task.fingerprint())
+
     def bank(self, backbone: Backbone, task: Task) -> DataBank:
-        key = (backbone.compute_identity, task.name, task.fingerprint())
+        key = self.bank_key(backbone, task)
         if key not in self._banks:
             self._banks[key] = DataBank(backbone, task, self.cache, progress=self.progress)
         return self._banks[key]

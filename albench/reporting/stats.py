@@ -47,14 +47,14 @@ def seed_frame(preset, records, budgets=None, seeds=None, configs=()) -> pd.Data
     Uses the same cells as the preset's table (``albench.reporting.tables.preset_cells``), so a
     comparison never mixes configurations the table does not show.
     """
-    from albench.reporting.tables import _budget_round, preset_cells
+    from albench.reporting.tables import _budget_round, cell_of, preset_cells
 
     budgets = list(budgets or preset.budgets)
     cells = preset_cells(preset, records, seeds, configs)
     rows = []
     for d in preset.datasets:
         for c in preset.columns:
-            cell = cells.get((d, c.strategy, c.adapter))
+            cell = cell_of(cells, d, c)
             for b in budgets:
                 if cell is None or b in c.dash_budgets:
                     continue
@@ -195,9 +195,14 @@ def rank_budget(frame: pd.DataFrame, budget: float, alpha: float = ALPHA) -> Ran
     if k >= 3:
         res = stats.friedmanchisquare(*[means[c].to_numpy() for c in means.columns])
         out.friedman_stat, out.friedman_p = float(res.statistic), float(res.pvalue)
-        out.nemenyi = _posthocs().posthoc_nemenyi_friedman(means.to_numpy())
-        out.nemenyi.index = out.nemenyi.columns = list(means.columns)
         out.cd = critical_difference(k, n, alpha)
+        try:
+            ph = _posthocs()
+        except AlbenchError:  # the report goes on without the Nemenyi test; `albench compare` requires it
+            ph = None
+        if ph is not None:
+            out.nemenyi = ph.posthoc_nemenyi_friedman(means.to_numpy())
+            out.nemenyi.index = out.nemenyi.columns = list(means.columns)
     return out
 
 
@@ -259,7 +264,10 @@ def compare_markdown(reference: str, summary: pd.DataFrame, cells: pd.DataFrame,
         out += ["", f"### Average rank at {rk.budget:g} % ({rk.means.shape[0]} datasets as blocks; 1 = best)", "",
                 "| method | average rank |", "|---|---|"]
         out += [f"| {m} | {v:.2f} |" for m, v in rk.average.items()]
-        if not np.isnan(rk.friedman_p):
+        if not np.isnan(rk.friedman_p) and rk.nemenyi is None:
+            out.append(f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi CD = {rk.cd:.2f} "
+                       f"(α = {alpha:g}); install scikit-posthocs (extra 'stats') for the pairwise test and diagram.")
+        elif not np.isnan(rk.friedman_p):
             out.append(f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi critical "
                        f"difference CD = {rk.cd:.2f} (α = {alpha:g}): methods whose average ranks differ by less "
                        f"are not significantly different.")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
+from albench.reporting.mechanism import metric_title, metric_value
 from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, seeds_text, select
 
 STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
@@ -22,11 +23,13 @@ STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
 config_group = config_id  # the name other modules and tests use
 
 
-def load_rounds(source, budgets=None, seeds=None) -> pd.DataFrame:
+def load_rounds(source, budgets=None, seeds=None, metric: str = "accuracy") -> pd.DataFrame:
     """One row per (run, round), plus a round-0 zero-shot row per run.
 
     ``source`` is a results directory or records already read; ``budgets`` keeps only the rounds that
-    stand for those budgets (% of the pool), ``seeds`` only those seeds.
+    stand for those budgets (% of the pool), ``seeds`` only those seeds. With another ``metric``
+    (``albench.reporting.mechanism.METRICS``) its value fills the ``accuracy`` column (NaN where a
+    record lacks it; the zero-shot row has none).
     """
     rows = []
     for rec in _records(source):
@@ -35,12 +38,15 @@ def load_rounds(source, budgets=None, seeds=None) -> pd.DataFrame:
         base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "strategy": rec["strategy"],
                 "label": rec.get("label", rec["strategy"]), "seed": rec["seed"], "backbone": rec["config"]["backbone"],
                 "group": config_group(rec), "run_id": rec["run_id"]}
-        rows.append({**base, "round": 0, "budget_pct": 0.0, "accuracy": rec["zero_shot_accuracy"]})
+        rows.append({**base, "round": 0, "budget_pct": 0.0,
+                     "accuracy": rec["zero_shot_accuracy"] if metric == "accuracy" else np.nan})
         keep = None if budgets is None else {_budget_round(rec, b) for b in budgets}
         for r in rec["rounds"]:
             if keep is not None and r["round"] not in keep:
                 continue
-            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"], "accuracy": r["accuracy"],
+            v = metric_value(r, metric)
+            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"],
+                         "accuracy": np.nan if v is None else v,
                          "select_seconds": r["seconds"]["select"], "classes_covered": r.get("classes_covered")})
     return pd.DataFrame(rows)
 
@@ -60,14 +66,14 @@ def format_cell(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def simple_table(source, budgets=None, seeds=None, configs=()) -> tuple[str, pd.DataFrame, list[str]]:
+def simple_table(source, budgets=None, seeds=None, configs=(), metric: str = "accuracy") -> tuple[str, pd.DataFrame, list[str]]:
     """Markdown: rows = dataset / adapter / round, columns = strategy labels (plus zero-shot).
 
     One configuration per cell (``albench.reporting.cells``). Returns the Markdown, the long frame
     (mean, std, n, seeds per cell) and one note per cell that had several configurations.
     """
     recs, notes = chosen_records(_records(source), configs)
-    df = load_rounds(recs, budgets, seeds)
+    df = load_rounds(recs, budgets, seeds, metric)
     if df.empty or not (df["round"] > 0).any():
         what = "" if budgets is None and seeds is None else " for these budgets/seeds"
         return f"No run records found{what}.", pd.DataFrame(), notes
@@ -87,21 +93,23 @@ def simple_table(source, budgets=None, seeds=None, configs=()) -> tuple[str, pd.
              "|" + "---|" * (3 + len(table.columns))]
     for (d, a, r), row in table.iterrows():
         lines.append(f"| {d} | {a} | {r} | " + " | ".join("—" if pd.isna(v) else str(v) for v in row.values) + " |")
-    lines.append(f"\nAccuracy (%) on the test split; {STD_NOTE}; {_seed_phrase(body)}."
+    lines.append(f"\n{metric_title(metric)}; {STD_NOTE}; {_seed_phrase(body)}."
                  + (f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]} (listed below)." if notes else ""))
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines), body.drop(columns=["cell"]), notes
 
 
-def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=()) -> tuple[list[Path], str]:
-    """Write ``table.md`` and ``table.csv`` (the simple table) into ``out_dir`` (None: nothing written);
-    return paths and the Markdown."""
-    md, frame, _ = simple_table(source, budgets, seeds, configs)
+def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+                       ) -> tuple[list[Path], str]:
+    """Write ``table.md`` and ``table.csv`` (the simple table; ``table_<metric>.*`` for another metric) into
+    ``out_dir`` (None: nothing written); return paths and the Markdown."""
+    md, frame, _ = simple_table(source, budgets, seeds, configs, metric)
     if frame.empty or out_dir is None:
         return [], md
     out = _out_dir(out_dir)
-    return [atomic_write(out / "table.md", md + "\n"),
-            atomic_write(out / "table.csv", frame.to_csv(index=False, float_format="%.4f"))], md
+    name = "table" if metric == "accuracy" else f"table_{metric}"
+    return [atomic_write(out / f"{name}.md", md + "\n"),
+            atomic_write(out / f"{name}.csv", frame.to_csv(index=False, float_format="%.4f"))], md
 
 
 def _out_dir(out_dir) -> Path:
@@ -169,12 +177,25 @@ def preset_cells(preset, source, seeds=None, configs=()) -> dict:
     seeds = set(seeds or preset.seeds)
     recs = [r for r in _records(source) if r["dataset"] in preset.datasets and r["seed"] in seeds
             and r.get("backbone", {}).get("arch") == preset.backbone.arch]
-    columns = {(c.strategy, c.adapter) for c in preset.columns}
-    recs = [r for r in recs if (r["strategy"], r["adapter"]) in columns]
-    return {k[:3]: cell for k, cell in select(recs, configs).items()}
+    plain = {(c.strategy, c.adapter) for c in preset.columns if not (c.strategy_options or c.adapter_options)}
+    out = {k[:3]: cell for k, cell in select([r for r in recs if (r["strategy"], r["adapter"]) in plain],
+                                              configs).items()}
+    for c in preset.columns:  # columns that fix options (sweeps, ablations): only their own configuration
+        if c.strategy_options or c.adapter_options:
+            mine = [r for r in recs if (r["strategy"], r["adapter"]) == (c.strategy, c.adapter) and c.matches(r)]
+            out.update({(k[0], c.label): cell for k, cell in select(mine, configs, strict=False).items()})
+    return out
 
 
-def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=()) -> tuple[pd.DataFrame, list[str]]:
+def cell_of(cells: dict, dataset: str, column):
+    """The cell of a preset column (from ``preset_cells``) for one dataset, or None."""
+    if column.strategy_options or column.adapter_options:
+        return cells.get((dataset, column.label))
+    return cells.get((dataset, column.strategy, column.adapter))
+
+
+def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+                 ) -> tuple[pd.DataFrame, list[str]]:
     """Long table for a preset: one row per (dataset, budget, column) with mean, std (ddof=1), n.
 
     Includes the Zero-shot column (budget 0 of every run; deterministic, so one value per
@@ -188,7 +209,7 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=()) -> t
     for d in preset.datasets:
         chosen_all: list[dict] = []
         for c in preset.columns:
-            cell = cells.get((d, c.strategy, c.adapter))
+            cell = cell_of(cells, d, c)
             recs = cell.records if cell else []
             if cell and cell.note(f"{d} {c.label}"):
                 warn.append(cell.note(f"{d} {c.label}"))
@@ -204,8 +225,8 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=()) -> t
                 for r in recs:
                     rr = _budget_round(r, b)
                     hit = [x for x in r["rounds"] if x["round"] == rr]
-                    if hit:
-                        vals[r["seed"]] = hit[0]["accuracy"]
+                    if hit and metric_value(hit[0], metric) is not None:
+                        vals[r["seed"]] = metric_value(hit[0], metric)
                 v = np.array([vals[s] for s in sorted(vals)], dtype=float)
                 rows.append({**base, "mean": v.mean() if v.size else np.nan,
                              "std": v.std(ddof=1) if v.size > 1 else np.nan, "n": int(v.size),
@@ -215,7 +236,7 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=()) -> t
             zs.setdefault(r["seed"], set()).add(round(r["zero_shot_accuracy"], 6))
         if any(len(v) > 1 for v in zs.values()):
             warn.append(f"{d}: zero-shot accuracy differs between runs of one seed (different backbones?)")
-        zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float)
+        zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float) if metric == "accuracy" else np.zeros(0)
         for b in budgets:
             rows.append({"dataset": d, "title": preset.titles[d], "paper_dataset": preset.paper_title(d), "budget": b,
                          "column": "Zero-shot", "strategy": "zero-shot", "adapter": "-", "role": "zero-shot",
@@ -264,14 +285,15 @@ def _cell_text(row, digits: int = 1, bold=("**", "**"), pm: str = " ± ") -> str
 
 
 def _layout(df: pd.DataFrame, preset, budgets, cell) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
-    columns = ["Zero-shot"] + [c.label for c in preset.columns]
+    labels = ["Zero-shot"] + [c.label for c in preset.columns]
+    columns = ["Zero-shot"] + [c.label + ("†" if c.note else "") for c in preset.columns]  # † = see caption
     order = list(preset.datasets) + ["Average"]
     rows = []
     for d in order:
         for b in budgets:
             g = df[(df["dataset"] == d) & (df["budget"] == b)].set_index("column", drop=False)
             title = g["title"].iloc[0] if not g.empty else d
-            rows.append((title, f"{b:g}%", [cell(g.loc[c]) if c in g.index else "n/a" for c in columns]))
+            rows.append((title, f"{b:g}%", [cell(g.loc[c]) if c in g.index else "n/a" for c in labels]))
     return columns, rows
 
 
@@ -284,7 +306,7 @@ def display_title(preset) -> str:
     return title
 
 
-def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False) -> str:
+def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False, metric: str = "accuracy") -> str:
     """The table's caption: what is shown, over which seeds (counted from the cells shown), which backbone."""
     budgets_txt = "/".join(f"{b:g}" for b in budgets)
     suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
@@ -293,9 +315,12 @@ def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False)
     shown = frame[(frame["status"] == "ok") & (frame["dataset"] != "Average") & (frame["column"] != "Zero-shot")]
     seeds = _seed_phrase(shown) if not shown.empty else "no records yet"
     choice = f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the others are listed below the table." if several_configs else ""
-    return (f"{title}{suite}. Accuracy (%) on the test split after {budgets_txt} % of the pool is labeled "
+    notes = "".join(f" {c.label}†: {c.note}." for c in preset.columns if c.note)
+    what = metric_title(metric) if metric == "accuracy" else (
+        f"{metric_title(metric)} (metric {metric}; the diagnostics of round r judge the model that selected its labels)")
+    return (f"{title}{suite}. {what} after {budgets_txt} % of the pool is labeled "
             f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) {seeds}. "
-            f"{PAPER_NOTE}.{choice}{skipped}")
+            f"{PAPER_NOTE}.{choice}{notes}{skipped}")
 
 
 def to_markdown(columns, rows, cap: str) -> str:
@@ -360,7 +385,7 @@ def _compare_text(row) -> str:
 
 
 def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds=None, compare: str | None = None,
-                  configs=()):
+                  configs=(), metric: str = "accuracy"):
     """Everything `albench table --preset` renders: {"md", "tex", "csv" (DataFrame), "extras_md", ...}.
 
     ``compare="paper"`` puts the paper's published numbers beside ours; refused on a suite other
@@ -379,8 +404,10 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
     results_dir = _records(results_dir)  # read once for the table and the extras
     budgets = list(budgets or preset.budgets)
     seeds = list(seeds or preset.seeds)
-    df, warn = preset_frame(preset, results_dir, budgets, seeds, configs)
-    cap = caption(preset, df, budgets, several_configs=bool(warn))
+    if compare == "paper" and metric != "accuracy":
+        raise AlbenchError(f"--compare paper compares accuracy; it does not combine with --metric {metric}.")
+    df, warn = preset_frame(preset, results_dir, budgets, seeds, configs, metric)
+    cap = caption(preset, df, budgets, several_configs=bool(warn), metric=metric)
     columns, rows = _layout(df, preset, budgets, _cell_text)
     notes = "".join(f"\n- {w}" for w in warn)
     result = {"preset": preset, "frame": df, "warnings": warn, "md": to_markdown(columns, rows, cap) + notes,
@@ -398,10 +425,12 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
 
 
 def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budgets=None, seeds=None,
-                        compare: str | None = None, configs=()) -> tuple[list[Path], str]:
-    """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown."""
-    t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare, configs)
-    slug = t["preset"].slug
+                        compare: str | None = None, configs=(), metric: str = "accuracy") -> tuple[list[Path], str]:
+    """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown.
+
+    With a ``metric`` other than accuracy the files are named <slug>_<metric>.*."""
+    t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare, configs, metric)
+    slug = t["preset"].slug + ("" if metric == "accuracy" else f"_{metric}")
     out = _out_dir(out_dir)
     files: dict[str, str] = {}  # rendered in full first, then written: a kill leaves old or new files, never partial
 
@@ -447,7 +476,7 @@ def extras_frame(preset, results_dir, budgets, seeds, configs=()) -> pd.DataFram
     rows = []
     for d in preset.datasets:
         for c in preset.columns:
-            cell = cells.get((d, c.strategy, c.adapter))
+            cell = cell_of(cells, d, c)
             for rec in (cell.records if cell else []):
                 rows += _extra_rows(rec, c.label, budgets)
     return pd.DataFrame(rows, columns=["dataset", "column", "seed", "group", "num_classes", "metric", "budget", "value"])
@@ -479,7 +508,9 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
             return
         cols = [c for c in labels if c in set(sub["column"])]
         out.append(f"**{title}**\n")
-        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " " + " | ".join(cols) + " |")
+        marked = {c.label: c.label + "†" for c in preset.columns if c.note}
+        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " "
+                   + " | ".join(marked.get(c, c) for c in cols) + " |")
         out.append("|---|" + ("---|" if by_budget else "") + "---|" * len(cols))
         keys = ["dataset", "budget"] if by_budget else ["dataset"]
         for key, g in sub.groupby(keys, sort=False, dropna=False):
@@ -501,4 +532,7 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
           lambda v, g: f"{v.mean():.1f}/{int(g['num_classes'].iloc[0])}", True)
     block("Selection time per round (seconds, mean over rounds and seeds)", "select_seconds",
           lambda v, g: f"{v.mean():.3f}", False)
+    notes = [f"{c.label}†: {c.note}." for c in preset.columns if c.note and c.label in set(ex["column"])]
+    if notes:
+        out.append(" ".join(notes))
     return "\n".join(out).rstrip()
