@@ -14,7 +14,7 @@ from albench.api.strategy import RoundContext, check_selection
 
 MINE = ["entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
         "probcover"]
-FAST_OPTS = {"gcnal": {"steps": 20, "subset": 200}}
+FAST_OPTS = {"gcnal": {"steps": 4, "subset": 60}}
 
 
 def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, seed=0):
@@ -100,6 +100,12 @@ def test_margin_and_least_confidence_exact_picks():
     assert STRATEGIES.get("margin")().select(ctx).tolist() == [3, 2]  # margins .01, .05
     ctx = ctx_from(np.log(p), np.eye(5, 4), budget=2)
     assert STRATEGIES.get("least-confidence")().select(ctx).tolist() == [3, 2]  # max p .34, .40
+
+
+def test_margin_with_two_classes():
+    p = np.array([[0.9, 0.1], [0.55, 0.45], [0.3, 0.7], [0.5, 0.5]])
+    ctx = ctx_from(np.log(p), np.eye(4, 4), budget=2)
+    assert STRATEGIES.get("margin")().select(ctx).tolist() == [3, 1]  # margins 0, .1 (then .4, .8)
 
 
 def test_ties_go_to_the_lowest_index():
@@ -434,6 +440,60 @@ def test_pcb_wraps_a_base_strategy_and_uses_its_candidates(small):
     n_cand = int(np.ceil(0.05 * len(ctx.unlabeled)))
     ent = STRATEGIES.get("entropy")().select(sub_context(ctx, n_cand, np.random.default_rng(0)))
     assert len(ent) == n_cand and set(out.tolist()) <= set(ent.tolist())
+
+
+def pcb_pool():
+    """14 samples, 3 classes. Confident samples 2..7; uncertain (entropy top 6) 8..13 in pool order,
+    predicted classes 0, 0, 1, 1, 2, 2. Labelled: 0 and 1, both class 0."""
+    conf = [[9, 0, 0], [0, 9, 0], [0, 0, 9], [9, 0, 0], [0, 9, 0], [0, 0, 9]]
+    unc = [[0.3, 0, 0], [0.2, 0, 0], [0, 0.3, 0], [0, 0.2, 0], [0, 0, 0.3], [0, 0, 0.2]]
+    logits = np.array([[5, 0, 0], [5, 0, 0], *conf, *unc], dtype=float)
+    return ctx_from(logits, np.eye(14, 4), labeled=[0, 1], labels=[0, 0], budget=3)
+
+
+def test_pcb_select_balances_the_base_candidates_by_predicted_class():
+    """Candidates = entropy's top 6 of 12 (8..13). Label counts (2, 0, 0): class 1 (the lowest neediest), class 2,
+    class 1 again: both class-1 candidates and one class-2 candidate, never a class-0 one."""
+    for seed in range(6):
+        ctx = pcb_pool()
+        ctx.rng = np.random.default_rng(seed)
+        out = STRATEGIES.get("pcb")(base="entropy", candidate_fraction=0.5).select(ctx)
+        assert {10, 11} <= set(out.tolist()) and len(set(out.tolist()) & {12, 13}) == 1, out
+        assert not set(out.tolist()) & {2, 3, 4, 5, 6, 7, 8, 9}
+
+
+def test_pcb_options_are_checked_and_parsed():
+    with pytest.raises(AlbenchError, match=r"^pcb: base='pcb' would wrap itself; choose another base strategy\.$"):
+        STRATEGIES.get("pcb")(base="pcb")
+    for bad in (0.0, 1.5):
+        with pytest.raises(AlbenchError, match=f"option candidate_fraction={bad} is not valid; expected a finite number in \\(0, 1\\]"):
+            STRATEGIES.get("pcb")(candidate_fraction=bad)
+    STRATEGIES.get("pcb")(candidate_fraction=1.0, fallback="reference")  # both ends of the valid values
+    from albench_strategies.pcb import balance
+
+    with pytest.raises(AlbenchError, match="fallback='skipp' is not one of skip, reference"):
+        balance(np.arange(3), np.zeros(3, int), np.zeros(1, int), 1, np.random.default_rng(0), fallback="skipp")
+    pcb = STRATEGIES.get("pcb")(base="cec", base_options="k=3,beta=0.5")
+    assert pcb.base.options["k"] == 3 and pcb.base.options["beta"] == 0.5
+
+
+def test_pcb_with_a_stochastic_base_draws_from_its_own_stream():
+    """base=random: the candidates come from a sub-stream of the round's rng (same seed, same picks)."""
+    outs = []
+    for seed in (0, 0, 1):
+        ctx = pcb_pool()
+        ctx.rng = np.random.default_rng(seed)
+        outs.append(STRATEGIES.get("pcb")(base="random", candidate_fraction=0.5).select(ctx).tolist())
+    assert outs[0] == outs[1] and outs[0] != outs[2]
+
+
+def test_pcb_needs_labels_base_gets_random_candidates_in_round_one():
+    ctx = pcb_pool()
+    ctx = ctx_from(ctx.logits, ctx.features, budget=3, seed=0)  # nothing labelled
+    out = STRATEGIES.get("pcb")(base="coreset", candidate_fraction=0.5).select(ctx)
+    assert len(set(out.tolist())) == 3
+    counts = np.bincount(ctx.probs[out].argmax(1), minlength=3)
+    assert counts.max() - counts.min() <= 1 or len(out) < 3  # balanced by predicted class when candidates allow
 
 
 # ----------------------------------------------------------------------------- cec / typiclust / probcover

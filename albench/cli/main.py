@@ -379,7 +379,7 @@ def status_cmd(list_runs, **kw) -> None:
     click.echo(f"{title}: {len(states)} run(s): " + ", ".join(
         f"{counts.get(k, 0)} {k}" for k in ("done", "failed", "running", "pending", "unresolved") if counts.get(k) or k in ("done", "failed", "pending")))
     for st in states:
-        if list_runs or st.state in ("failed", "unresolved"):
+        if list_runs or st.state in ("failed", "unresolved") or st.detail:
             detail = f"  {st.detail}" if st.detail else ""
             click.echo(f"  {st.state:<10} {st.spec.dataset} {st.spec.slug()}{detail}")
     for note in grid.notes:

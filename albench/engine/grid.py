@@ -445,11 +445,25 @@ def run_state(spec, results_dir: str | Path, ws) -> RunState:
     from albench.engine import store
 
     try:
-        loc = store.resolve(spec, results_dir, ws).location
+        run = store.resolve(spec, results_dir, ws)
     except AlbenchError as exc:
         return RunState(spec, "unresolved", None, str(exc))
+    loc, config = run.location, run.config
     if loc.read() is not None:
         return RunState(spec, "done", loc.record)
+    # A run recorded on another device type or precision (a GPU cluster seen from a CPU login node) is done
+    # there, under its own hash; say so rather than calling it pending.
+    from albench.clip.compute import compute_variants
+    from albench.engine.protocol import config_hash
+
+    for variant in compute_variants():
+        if variant != config.get("compute"):
+            other = store.location(results_dir, spec.dataset, spec.slug(), config_hash({**config, "compute": variant}))
+            if other.read() is not None:
+                own = config.get("compute", {})
+                return RunState(spec, "done", other.record,
+                                f"recorded with {variant['device']}/{variant['precision']}, "
+                                f"not {own.get('device')}/{own.get('precision')} as asked")
     if loc.running():
         return RunState(spec, "running", loc.record)
     err = loc.failure_error()
