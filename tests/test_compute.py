@@ -85,3 +85,14 @@ def test_status_finds_runs_recorded_with_another_precision(tmp_path):
     assert "recorded with cpu/bf16, not cpu/fp32 as asked" in st.output
     st = CliRunner().invoke(main, ["status", *grid, "--precision", "bf16"])
     assert "1 done" in st.output and "as asked" not in st.output
+
+
+def test_python_api_takes_precision_and_runs_the_preflight(tmp_path):
+    import albench.experiments as ax
+    from albench.engine.preflight import PreflightError
+
+    rec = ax.run("random", "zeroshot", "digits", rounds=1, device="cpu", precision="bf16", results_dir=tmp_path / "r")
+    assert rec["compute"]["precision"] == "bf16" and rec["config"]["compute"] == {"device": "cpu", "precision": "bf16"}
+    with pytest.raises(PreflightError) as err:
+        ax.run("random", "zeroshot", "digits", rounds=1, device="gpu", results_dir=tmp_path / "s")
+    assert [p.field for p in err.value.problems] == ["--device"] and not (tmp_path / "s").exists()

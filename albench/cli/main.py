@@ -27,8 +27,12 @@ class AlbenchGroup(click.Group):
         except AlbenchError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
+            from albench.cli.fields import message
+
             for problem in getattr(exc, "problems", None) or [exc]:  # a preflight names every problem
-                click.echo(f"error: {problem.text() if hasattr(problem, 'text') else problem}", err=True)
+                text = problem.text() if hasattr(problem, "text") else (
+                    message(problem) if isinstance(problem, AlbenchError) else str(problem))
+                click.echo(f"error: {text}", err=True)
             sys.exit(exc.exit_code)
 
 
