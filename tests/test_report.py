@@ -59,7 +59,6 @@ def test_one_colour_per_method_and_zero_shot_on_every_curve(results, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: F401
 
     from albench.reporting import report
 
@@ -114,6 +113,8 @@ def _height(index) -> int:
     return int(m.group(1))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (.ci/run installs Debian's chromium)")
 def test_page_height_stays_proportional_to_the_records(tmp_path):
     """A screenshot of the rendered page, and its height: one run must not produce a wall of empty tables."""

@@ -226,7 +226,8 @@ def balanced_frame(records: list[dict]) -> pd.DataFrame:
 
 def _md_table_to_html(md: str) -> str:
     """The Markdown our tables module writes (pipe tables, **bold**, captions) as HTML."""
-    parts, table = [], []
+    parts: list[str] = []
+    table: list[str] = []
 
     def flush():
         if not table:
