@@ -143,7 +143,8 @@ def render_markdown(result: dict) -> str:
         if sec.get("stability"):
             st = sec["stability"]
             ok = all(r["within"] for r in st["rows"])
-            md.append(f"Stability: two consecutive runs (first at {st['first_run'].get('measured_at')}, "
+            md.append(f"Stability: {st.get('how', 'two consecutive runs')} (other run at "
+                      f"{st['first_run'].get('measured_at')}, "
                       f"{st['first_run'].get('wall_seconds')} s wall); every ratio within ±15 %: "
                       f"{'yes' if ok else 'NO'}.\n")
             md.append(rows_to_markdown(st["rows"]) + "\n")
