@@ -28,6 +28,7 @@ TOP: dict[str, tuple[Any, bool, str]] = {
     "rounds": (int, False, "an integer >= 1"),
     "backbone": (dict, False, "a table with arch, pretrained, quick_gelu"),
     "columns": ("list[dict]", True, "a non-empty array of [[columns]] tables"),
+    "ablation": (dict, False, "a table with column, strategy_options, adapter_options"),
 }
 BACKBONE: dict[str, tuple[Any, bool, str]] = {
     "arch": (str, False, "an open_clip architecture or toy-clip"),
@@ -40,6 +41,14 @@ COLUMN: dict[str, tuple[Any, bool, str]] = {
     "adapter": (str, False, "an adapter name (default: the preset's adapter)"),
     "role": (str, False, "baseline or ours"),
     "dash_budgets": ("list[num]", False, "a list of budgets printed as a dash"),
+    "strategy_options": (dict, False, "a table of strategy options (a list of values is a sweep)"),
+    "adapter_options": (dict, False, "a table of adapter options (a list of values is a sweep)"),
+    "note": (str, False, "a string"),
+}
+ABLATION: dict[str, tuple[Any, bool, str]] = {
+    "column": (str, True, "the label of the column whose options are varied"),
+    "strategy_options": (dict, False, "a table: option -> list of values"),
+    "adapter_options": (dict, False, "a table: option -> list of values"),
 }
 ROLES = ("baseline", "ours")
 
@@ -96,6 +105,8 @@ def preset_problems(raw: dict, path: Path | str) -> list[str]:
         out.append(f"{where}: 'datasets' is empty; list at least one dataset.")
     if _type_ok(raw.get("rounds"), int) and raw["rounds"] < 1:
         out.append(f"{where}: 'rounds' = {raw['rounds']} must be an integer >= 1.")
+    if isinstance(raw.get("ablation"), dict):
+        out += _table_problems(f"{where} [ablation]", raw["ablation"], ABLATION)
     if isinstance(raw.get("backbone"), dict):
         out += _table_problems(f"{where} [backbone]", raw["backbone"], BACKBONE)
     if isinstance(raw.get("columns"), list):

@@ -34,6 +34,7 @@ from albench.api.errors import AlbenchError
 from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
+from albench.engine.threads import DEFAULT_THREADS, apply_threads, run_threads
 from albench.engine.records import (SCHEMA, atomic_write_json, check_record, failure_path, read_record,
                                     remove_stale_temps)
 from albench.api.seeding import numpy_rng
@@ -99,6 +100,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     }
     if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
         config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
+    threads = run_threads()
+    if threads != DEFAULT_THREADS:  # CPU reductions depend on the thread count (albench.engine.threads)
+        config["threads"] = threads
     return config
 
 
@@ -121,6 +125,7 @@ class Workspace:
                  precision: str = "auto", deterministic: bool = False):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
+        self.threads = apply_threads()  # the same CPU thread count in every process that runs runs
         self.precision, self.deterministic = precision, deterministic
         if deterministic:
             from albench.clip.compute import set_deterministic
@@ -157,6 +162,12 @@ class RunOutcome:
 
 
 def record_path(results_dir: Path, spec: RunSpec, chash: str) -> Path:
+    from albench.engine.integrity import safe_name_problem
+
+    for kind, name in (("strategy", spec.strategy), ("adapter", spec.adapter), ("dataset", spec.dataset)):
+        problem = safe_name_problem(kind, name)  # never a path outside results_dir, whoever built the spec
+        if problem:
+            raise AlbenchError(problem)
     return Path(results_dir) / spec.dataset / f"{spec.slug()}__{chash}.json"
 
 
