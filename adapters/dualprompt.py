@@ -15,9 +15,13 @@ Model
       through the text encoder in one batched pass (2C prompts).
     * Visual prompts: 20 tokens (the paper's M_v), shallow by default
       (``vpt_deep=True`` gives every later block its own 20 tokens, replacing
-      the previous block's prompt outputs, as in VPT-deep). Original VPT
-      initialisation uniform(+-sqrt(6 / (3 p^2 + d))) with p the patch size and d
-      the vision width. Placement: appended to the token sequence *after*
+      the previous block's prompt outputs, as in VPT-deep). Initialisation
+      (``vpt_init``): VPT's uniform(+-sqrt(6 / (3 p^2 + d))), p the patch size and
+      d the vision width, shifted by default (``patch_mean``) onto the mean image
+      token of unlabelled pool images, because near-zero tokens joining the
+      sequence move the frozen tower's features before any training (the paper
+      leaves the initialisation open; measured in docs/dualprompt.md); ``uniform``
+      keeps VPT's draw. Placement: appended to the token sequence *after*
       ``ln_pre`` (DeFT/LIFT placement, ``backbone.encode_image_prompted`` with
       ``prompts_before_ln_pre=False``). Prompts carry no positional embedding and
       attention is permutation-equivariant, so "appended" and VPT's "after CLS"
@@ -44,7 +48,8 @@ similarity difference (no clamping needed, unlike DeFT's clamp at 1e-5).
 
 Differences from DeFT, by design (DESIGN.md): the image features are *not*
 detached inside L2, so L2 reaches the visual prompts (the seed paper: the
-negative objective "supervises the visual prompts"); DeFT detaches them.
+negative objective "supervises the visual prompts"); DeFT detaches them
+(``detach_image=True`` does too).
 ``detach_positive=True`` (default, as DeFT) detaches the positive text
 features inside L2, so the positive prompt learns from L1 only and L2 updates
 the negative prompt and the visual prompts; ``detach_positive=False`` lets L2

@@ -16,7 +16,7 @@ See docs/python-api.md for a worked example (run by the test suite).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -41,12 +41,13 @@ def run_grid(strategies: Sequence[str], adapters: Sequence[str], datasets: Seque
              backbone: str | None = None, pretrained: str | None = None, strategy_options: dict | None = None,
              adapter_options: dict | None = None, data_root: str | None = None,
              results_dir: str | Path = "results", cache_dir: str | Path | None = None, device: str = "auto",
-             overwrite: bool = False, log_to: Sequence[str] = (),
+             precision: str = "auto", deterministic: bool = False, overwrite: bool = False, log_to: Sequence[str] = (),
              on_round: Callable[[dict], None] | None = None) -> list[dict]:
     """Run every (strategy, adapter, dataset, seed) in this process and return their records.
 
     Runs whose record exists are read back, not rerun (``overwrite=True`` reruns them). Options
-    are ``{key: value}`` or ``{"plugin:key": value}`` as ``--strategy-opt``/``--adapter-opt``.
+    are ``{key: value}`` or ``{"plugin:key": value}`` as ``--strategy-opt``/``--adapter-opt``;
+    ``precision`` and ``deterministic`` as ``--precision``/``--deterministic`` (docs/real-clip.md).
     ``log_to`` names experiment trackers (``"tensorboard"``, ``"mlflow"``, ``"wandb"``; see
     ``albench.engine.trackers``); ``on_round(info)`` is called after each round with the round's
     entry of the record. Raises :class:`albench.api.errors.AlbenchError` for bad input (before any
@@ -61,8 +62,8 @@ def run_grid(strategies: Sequence[str], adapters: Sequence[str], datasets: Seque
     trackers = check_trackers(log_to)
     grid = _grid(strategies, adapters, datasets, seeds, rounds, round_fraction, round_budget, backbone, pretrained,
                  strategy_options, adapter_options, data_root)
-    ws = Workspace(cache_dir, device=device, progress=False)
-    problems = preflight(GridContext.from_grid(grid, results_dir, cache_dir, device, workspace=ws))
+    ws = Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic)
+    problems = preflight(GridContext.from_grid(grid, results_dir, cache_dir, device, precision, workspace=ws))
     if problems:
         raise PreflightError(problems)
     out = []
@@ -120,11 +121,11 @@ def table(preset: str, suite: str = "paper", source: str | Path | Iterable[dict]
 
 def compare(preset: str, suite: str = "paper", source: str | Path | Iterable[dict] = "results", *,
             reference: str = "Ours", budgets: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
-            configs: Sequence[str] = (), alpha: float = 0.05):
+            configs: Sequence[str] = (), alpha: float = 0.05, metric: str = "accuracy"):
     """`albench compare` as an object: ``.summary``, ``.cells`` (DataFrames), ``.rankings``, ``.markdown``."""
     from albench.reporting.stats import compare as _compare
 
-    return _compare(preset, suite, source, reference, budgets, seeds, configs, alpha)
+    return _compare(preset, suite, source, reference, budgets, seeds, configs, alpha, metric)
 
 
 def register_strategy(name: str, cls: type) -> None:
@@ -151,7 +152,7 @@ def unregister(kind: str, name: str) -> None:
     from albench.api.errors import UnknownNameError
     from albench.api.plugins import ADAPTERS, STRATEGIES
 
-    regs = {"strategy": STRATEGIES, "adapter": ADAPTERS}
+    regs: dict[str, Any] = {"strategy": STRATEGIES, "adapter": ADAPTERS}
     if kind not in regs:
         raise UnknownNameError("plugin kind", kind, sorted(regs))
     regs[kind].unregister(name)

@@ -111,8 +111,6 @@ class AlfaMix(Strategy):
         """Positions (into ``ctx.unlabeled``) of the candidate set: the cap grows in steps of
         ``alpha_cap`` (OR-ing the flipped samples) until there are more than B or the cap reaches 1."""
         cap_step = float(self.options["alpha_cap"])
-        if not 0 < cap_step <= 1:
-            raise AlbenchError(f"alfamix: alpha_cap={cap_step} must be in (0, 1].")
         if ctx.labeled.size == 0:
             raise AlbenchError("alfamix needs labelled samples (anchors); the harness selects round 1 at random.")
         u = ctx.unlabeled

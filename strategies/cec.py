@@ -83,12 +83,6 @@ class CEC(Strategy):
     def uncertainty(self, ctx: RoundContext) -> np.ndarray:
         """U for every unlabelled sample (aligned with ``ctx.unlabeled``)."""
         o = self.options
-        if o["calibration"] not in CALIBRATIONS:
-            raise AlbenchError(f"cec: calibration='{o['calibration']}' is not one of {', '.join(CALIBRATIONS)}.")
-        if o["combination"] not in COMBINATIONS:
-            raise AlbenchError(f"cec: combination='{o['combination']}' is not one of {', '.join(COMBINATIONS)}.")
-        if o["k"] < 1:
-            raise AlbenchError(f"cec: k={o['k']} must be at least 1.")
         u = ctx.unlabeled
         logits = ctx.logits[u]
         h = calibrate(entropy_from_logits(logits), logits.argmax(axis=1), o["calibration"])

@@ -148,12 +148,6 @@ class GCNAL(Strategy):
     def fit(self, ctx: RoundContext) -> GCNFit:
         """Draw the subset, build the graph and train a fresh GCN (all randomness from ``ctx.rng``)."""
         o = self.options
-        if o["method"] not in METHODS:
-            raise AlbenchError(f"gcnal: method='{o['method']}' is not one of {', '.join(METHODS)}.")
-        if o["coregcn_space"] not in SPACES:
-            raise AlbenchError(f"gcnal: coregcn_space='{o['coregcn_space']}' is not one of {', '.join(SPACES)}.")
-        if o["subset"] < 0:
-            raise AlbenchError(f"gcnal: subset={o['subset']} must be >= 0 (0 = the whole unlabelled pool).")
         if ctx.labeled.size == 0:
             raise AlbenchError("gcnal needs labelled samples; the harness selects round 1 at random.")
         u, B = ctx.unlabeled, ctx.budget

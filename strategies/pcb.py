@@ -36,6 +36,7 @@ from albench.api.options import Opt, parse_option_strings
 from albench.api.strategy import RoundContext, Strategy, check_selection
 
 _CACHED = ("unlabeled", "logits", "probs", "features", "classifier")
+FALLBACKS = ("skip", "reference")
 
 
 def sub_context(ctx: RoundContext, budget: int, rng: np.random.Generator) -> RoundContext:
@@ -54,6 +55,8 @@ def balance(candidates: np.ndarray, predicted: np.ndarray, counts: np.ndarray, b
 
     Each pick drawn from any free candidate rather than the neediest class is
     reported to ``on_fallback`` (one call per such pick)."""
+    if fallback not in FALLBACKS:
+        raise AlbenchError(f"pcb: fallback='{fallback}' is not one of {', '.join(FALLBACKS)}.")
     counts = counts.astype(np.int64).copy()
     free = np.ones(len(candidates), dtype=bool)
     exhausted = np.zeros(len(counts), dtype=bool)
@@ -82,7 +85,7 @@ class PCB(Strategy):
 
     name = "pcb"
     defaults = {"base": "entropy", "base_options": "", "candidate_fraction": 0.1, "fallback": "skip"}
-    schema = {"candidate_fraction": Opt(float, 0, 1, low_open=True), "fallback": Opt(str, choices=("skip", "reference"))}
+    schema = {"candidate_fraction": Opt(float, 0, 1, low_open=True), "fallback": Opt(str, choices=FALLBACKS)}
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -91,10 +94,6 @@ class PCB(Strategy):
         o = self.options
         if o["base"] == "pcb":
             raise AlbenchError("pcb: base='pcb' would wrap itself; choose another base strategy.")
-        if o["fallback"] not in ("skip", "reference"):
-            raise AlbenchError(f"pcb: fallback='{o['fallback']}' is not one of skip, reference.")
-        if not 0 < o["candidate_fraction"] <= 1:
-            raise AlbenchError(f"pcb: candidate_fraction={o['candidate_fraction']} must be in (0, 1].")
         self.base_cls = STRATEGIES.get(o["base"])
         items = [s for s in str(o["base_options"]).split(",") if s.strip()]
         self.base = self.base_cls(**parse_option_strings(items))

@@ -85,8 +85,6 @@ class ProbCover(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         delta = float(self.options["delta"])
-        if delta <= 0:
-            raise AlbenchError(f"probcover: delta={delta} must be positive.")
         u, B = ctx.unlabeled, ctx.budget
         lab = np.unique(ctx.labeled)
         rel = np.concatenate([lab, u])

@@ -10,7 +10,8 @@ from albench.reporting.cells import config_id, option_diff, select, seeds_text
 from albench.reporting.report import aubc_frame, curve_frame, write_report
 from albench.reporting.tables import preset_tables, simple_table
 
-from test_tables_paper import BASE, SEED_OFF, make_record, row
+from helpers import BASE, SEED_OFF, make_record
+from test_tables_paper import row
 
 
 def _with_options(path, **adapter_options):

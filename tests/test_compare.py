@@ -10,7 +10,7 @@ from albench.cli.main import main  # noqa: E402
 from albench.reporting.stats import (critical_difference, paired_differences, rank_budget,  # noqa: E402
                                      summary_vs_reference)
 
-from test_tables_paper import make_record  # noqa: E402
+from helpers import make_record  # noqa: E402
 
 # mean accuracy per (dataset, method) at one budget; hand ranks below (1 = best, ties averaged)
 MEANS = {"d1": {"A": 80, "B": 70, "C": 60, "D": 50},
@@ -92,6 +92,7 @@ def toy_results(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_compare_cli_prints_cis_ranks_and_writes_cd_diagrams(toy_results, tmp_path):
     out = tmp_path / "rep"
     res = CliRunner().invoke(main, ["compare", "--preset", "table1", "--suite", "toy", "--results-dir",
@@ -113,3 +114,22 @@ def test_compare_cli_prints_cis_ranks_and_writes_cd_diagrams(toy_results, tmp_pa
                                     "--results-dir", str(toy_results), "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "--reference 'Nope' is not a column of table1_toy" in res.output
     assert not (tmp_path / "x").exists()
+
+
+def test_compare_another_metric(toy_results, tmp_path):
+    import json
+
+    from albench.reporting.stats import compare
+
+    for p in toy_results.rglob("*.json"):  # balanced accuracy = accuracy - 5 (Ours - Random stays 10 per cell)
+        rec = json.loads(p.read_text())
+        for r in rec["rounds"]:
+            r["diagnostics"] = {"test": {"balanced_accuracy": r["accuracy"] - 5.0}}
+        p.write_text(json.dumps(rec))
+    c = compare("table1", "toy", toy_results, metric="balanced_accuracy")
+    s = c.summary.set_index("other")
+    assert s.loc["Random", "mean_diff"] == pytest.approx(10.0) and "Metric: Balanced accuracy" in c.markdown
+    assert set(c.frame["accuracy"]) == {a - 5.0 for a in compare("table1", "toy", toy_results).frame["accuracy"]}
+    res = CliRunner().invoke(main, ["compare", "--preset", "table1", "--suite", "toy", "--metric", "fallback_picks",
+                                    "--results-dir", str(toy_results), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--metric 'fallback_picks' cannot be compared" in res.output

@@ -70,3 +70,29 @@ def test_record_says_precision_device_and_determinism(tmp_path, restore_determin
     assert rec["compute"] == {"device": "cpu", "precision": "bf16", "deterministic": True}
     assert rec["config"]["compute"] == {"device": "cpu", "precision": "bf16"}
     assert rec["backbone"]["precision"] == "bf16" and rec["backbone"]["quick_gelu_reason"]
+
+
+def test_status_finds_runs_recorded_with_another_precision(tmp_path):
+    from albench.cli.main import main
+
+    grid = ["--strategy", "random", "--adapter", "coop", "--dataset", "digits", "--seeds", "1", "--rounds", "1",
+            "--adapter-opt", "coop:epochs=1", "--adapter-opt", "coop:min_steps=0", "--device", "cpu",
+            "--results-dir", str(tmp_path / "r")]
+    assert CliRunner().invoke(main, ["run", *grid, "--precision", "bf16", "--no-progress"]).exit_code == 0
+    st = CliRunner().invoke(main, ["status", *grid])  # asks for cpu/fp32 (auto on a CPU)
+    assert st.exit_code == 0, st.output
+    assert "1 run(s): 1 done, 0 failed, 0 pending" in st.output
+    assert "recorded with cpu/bf16, not cpu/fp32 as asked" in st.output
+    st = CliRunner().invoke(main, ["status", *grid, "--precision", "bf16"])
+    assert "1 done" in st.output and "as asked" not in st.output
+
+
+def test_python_api_takes_precision_and_runs_the_preflight(tmp_path):
+    import albench.experiments as ax
+    from albench.engine.preflight import PreflightError
+
+    rec = ax.run("random", "zeroshot", "digits", rounds=1, device="cpu", precision="bf16", results_dir=tmp_path / "r")
+    assert rec["compute"]["precision"] == "bf16" and rec["config"]["compute"] == {"device": "cpu", "precision": "bf16"}
+    with pytest.raises(PreflightError) as err:
+        ax.run("random", "zeroshot", "digits", rounds=1, device="gpu", results_dir=tmp_path / "s")
+    assert [p.field for p in err.value.problems] == ["--device"] and not (tmp_path / "s").exists()

@@ -9,6 +9,8 @@ from click.testing import CliRunner
 import albench.experiments as ax
 from albench.cli.main import main
 
+pytestmark = pytest.mark.slow  # real (tiny) runs of the toy CLIP
+
 
 def _needs(pkg):
     return pytest.mark.skipif(importlib.util.find_spec(pkg) is None,

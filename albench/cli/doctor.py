@@ -51,7 +51,7 @@ def doctor_cmd(**kw) -> None:
     from albench.clip.compute import resolve_compute
     from albench.clip.weights import hub_cache_dirs, load_model, openai_cache_dirs, resolve_weights
     from albench.data.features import default_cache_dir
-    from albench.engine.preflight import GridContext, check_dataset_layouts, preflight
+    from albench.engine.preflight import CHECKS, GridContext, Problem, check_dataset_layouts, check_weights, preflight
 
     click.echo(_versions())
     click.echo("devices:")
@@ -67,6 +67,7 @@ def doctor_cmd(**kw) -> None:
     grid = _build_grid(kw)
     ctx = GridContext.from_grid(grid, kw["results_dir"], kw["cache_dir"], kw["device"], kw["precision"])
     click.echo("backbones:")
+    weight_problems = []
     for spec in ctx.backbones():
         name = f"{spec.arch} / {spec.pretrained or 'default'}"
         click.echo(f"  {name}")
@@ -77,6 +78,7 @@ def doctor_cmd(**kw) -> None:
             load_model(spec)
         except AlbenchError as exc:
             click.echo(f"    MISSING: {exc}")
+            weight_problems.append(Problem("--pretrained", str(spec.pretrained or ""), str(exc)))
             continue
         where = str(res.path) if res.path else "random init (seed 0)"
         click.echo(f"    ok: {where} [{res.format}, found in {res.found_in}]")
@@ -87,7 +89,9 @@ def doctor_cmd(**kw) -> None:
         problems = list(check_dataset_layouts(one))
         status = "ok" if not problems else "MISSING: " + problems[0].text().replace("\n", "\n      ")
         click.echo(f"  {name} (data root {root or '-'}): {status}")
-    problems = preflight(ctx)
+    # the weights were just loaded above: the rest of the preflight, plus what that found
+    problems = preflight(ctx, [c for c in CHECKS if c is not check_weights])
+    problems[len(problems):] = [p for p in weight_problems if p not in problems]
     if problems:
         click.echo(f"\n{len(problems)} problem(s); albench run would stop before any run (exit 2):")
         for p in problems:

@@ -27,8 +27,12 @@ class AlbenchGroup(click.Group):
         except AlbenchError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
+            from albench.cli.fields import message
+
             for problem in getattr(exc, "problems", None) or [exc]:  # a preflight names every problem
-                click.echo(f"error: {problem.text() if hasattr(problem, 'text') else problem}", err=True)
+                text = problem.text() if hasattr(problem, "text") else (
+                    message(problem) if isinstance(problem, AlbenchError) else str(problem))
+                click.echo(f"error: {text}", err=True)
             sys.exit(exc.exit_code)
 
 
@@ -389,7 +393,7 @@ def status_cmd(list_runs, **kw) -> None:
     click.echo(f"{title}: {len(states)} run(s): " + ", ".join(
         f"{counts.get(k, 0)} {k}" for k in ("done", "failed", "running", "pending", "unresolved") if counts.get(k) or k in ("done", "failed", "pending")))
     for st in states:
-        if list_runs or st.state in ("failed", "unresolved"):
+        if list_runs or st.state in ("failed", "unresolved") or st.detail:
             detail = f"  {st.detail}" if st.detail else ""
             click.echo(f"  {st.state:<10} {st.spec.dataset} {st.spec.slug()}{detail}")
     for note in grid.notes:
@@ -470,9 +474,11 @@ def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out,
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
-    from albench.reporting.report import write_report
+    from albench.reporting.report import LAST_WARNINGS, write_report
 
     path = write_report(results_dir, out, configs)
+    for w in LAST_WARNINGS:  # also listed on the page
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {path}")
 
 

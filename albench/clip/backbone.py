@@ -13,7 +13,7 @@ learnable tokens (VPT, Jia et al., ECCV 2022; MaPLe, Khattak et al., CVPR 2023).
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -63,14 +63,14 @@ class Backbone:
         spec = spec or BackboneSpec()
         compute = resolve_compute(str(device) if device is not None else "auto", precision)
         model, resolved, identity = load_model(spec)
-        return cls(model, spec, resolved, identity, compute, model.context_length)
+        return cls(model, spec, resolved, identity, compute, int(model.context_length))
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module, spec: BackboneSpec, identity: str, device: str | torch.device = "auto",
+    def from_model(cls, model: Any, spec: BackboneSpec, identity: str, device: str | torch.device = "auto",
                    precision: str = "auto", quick_gelu: bool = False, reason: str = "built by the caller") -> "Backbone":
         """Wrap a model built elsewhere (benchmarks: forced image sizes), random init unless said otherwise."""
         resolved = ResolvedWeights(spec.arch, None, "random", None, quick_gelu, reason, "random")
-        return cls(model, spec, resolved, identity, resolve_compute(str(device), precision), model.context_length)
+        return cls(model, spec, resolved, identity, resolve_compute(str(device), precision), int(model.context_length))
 
     @property
     def compute_identity(self) -> str:

@@ -87,6 +87,11 @@ def resolve_compute(device: str | None = "auto", precision: str | None = "auto")
     return Compute(dev, p)
 
 
+def compute_variants() -> list[dict]:
+    """Every (device type, precision) a record can carry in ``config.compute``."""
+    return [{"device": d, "precision": p} for d in ("cuda", "cpu") for p in ("bf16", "fp32")]
+
+
 def set_deterministic(on: bool = True) -> None:
     """Deterministic kernels (and what CUDA needs for them); call before the first CUDA matmul."""
     if on:

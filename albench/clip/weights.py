@@ -32,6 +32,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -353,7 +354,7 @@ def _quiet_random_init_notice():
         logging.getLogger().removeFilter(filt)
 
 
-def load_model(spec: BackboneSpec) -> tuple[torch.nn.Module, ResolvedWeights, str]:
+def load_model(spec: BackboneSpec) -> tuple[Any, ResolvedWeights, str]:  # Any: an open_clip CLIP
     """Build the model on the CPU in fp32 with its weights: (model, resolution, identity)."""
     res = resolve_weights(spec)
     if res.arch == TOY:

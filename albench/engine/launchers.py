@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import queue
 import time
-import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -55,17 +53,6 @@ class RunResult:
         return f"{head} {self.name} | {zs}{accs}{tail}"
 
 
-def _unresolved_failure(results_dir: Path, spec, exc: BaseException) -> Path:
-    """Failure record for a run that failed before its configuration hash was known."""
-    from albench.engine.records import atomic_write_json
-
-    path = Path(results_dir) / "failed" / spec.dataset / f"{spec.slug()}__unresolved.json"
-    atomic_write_json(path, {"run_id": f"{spec.slug()}__unresolved", "config_hash": None, "spec": repr(spec),
-                             "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                             "at": datetime.now(timezone.utc).isoformat()})
-    return path
-
-
 class Interrupted(Exception):
     """Ctrl-C (SIGINT) stopped a launcher; ``results`` are the runs that finished before it."""
 
@@ -80,20 +67,18 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
 
     ``log_to``: experiment trackers fed through the per-round callback (``albench.engine.trackers``).
     """
-    from albench.engine.protocol import config_hash, execute, record_path, run_config
-    from albench.engine.records import failure_path
+    from albench.engine import store
+    from albench.engine.protocol import execute
 
     results_dir = Path(results_dir)
     res = RunResult(spec.dataset, spec.slug(), "failed")
     try:
-        backbone = ws.backbone(spec.backbone)
-        task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+        loc = store.resolve(spec, results_dir, ws).location
     except Exception as exc:  # cannot even name the run: missing data, unreadable weights
         res.error = f"{type(exc).__name__}: {exc}"
-        res.failure_record = str(_unresolved_failure(results_dir, spec, exc))
+        res.failure_record = str(store.unresolved_failure(results_dir, spec, exc))
         return res
-    res.path = str(path)
+    res.path = str(loc.record)
     loggers = None
     if log_to:
         from albench.engine.trackers import RunLoggers
@@ -111,7 +96,7 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
         if loggers:
             loggers.finish(None)
         res.error = f"{type(exc).__name__}: {exc}"
-        res.failure_record = str(failure_path(results_dir, path))
+        res.failure_record = str(loc.failure)
         return res
     if loggers:
         loggers.finish(outcome.record)
@@ -211,7 +196,7 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
     from tqdm.auto import tqdm
 
     if workers < 1:
-        raise AlbenchError(f"--workers must be at least 1, got {workers}.")
+        raise AlbenchError(f"{{field}} must be at least 1, got {workers}.", field="workers")
     results: list[RunResult] = []
     bar = tqdm(total=len(specs), desc="runs", unit="run", position=0, disable=not progress)
 

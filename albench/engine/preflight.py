@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from albench.api.errors import AlbenchError
 
@@ -58,7 +58,7 @@ class GridContext:
     device: str = "auto"
     precision: str = "auto"
     default_backbone: bool = False
-    workspace: object | None = None
+    workspace: Any = None  # an albench.engine.protocol.Workspace (not imported here: it loads the plugins)
     memo: dict = field(default_factory=dict)  # shared between checks (e.g. the resolved device)
 
     @classmethod
@@ -217,7 +217,8 @@ def check_dataset_layouts(ctx: GridContext) -> Iterable[Problem]:
     for name, root, opts in ctx.datasets():
         try:
             if name in COOP_SPLITS:
-                check_options(name, opts, LOADER_OPTIONS)
+                allowed: dict[str, type] = dict(LOADER_OPTIONS)
+                check_options(name, opts, allowed)
                 check_layout(name, root)
             elif name in ("imagefolder", "csv"):
                 check_generic(name, root, opts)

@@ -41,9 +41,9 @@ COLUMN: dict[str, tuple[Any, bool, str]] = {
     "adapter": (str, False, "an adapter name (default: the preset's adapter)"),
     "role": (str, False, "baseline or ours"),
     "dash_budgets": ("list[num]", False, "a list of budgets printed as a dash"),
-    "strategy_options": (dict, False, "a table of strategy options (a list of values is a sweep)"),
-    "adapter_options": (dict, False, "a table of adapter options (a list of values is a sweep)"),
-    "note": (str, False, "a string"),
+    "strategy_options": (dict, False, "a table of strategy options (a list value sweeps it)"),
+    "adapter_options": (dict, False, "a table of adapter options (a list value sweeps it)"),
+    "note": (str, False, "a note printed under the table"),
 }
 ABLATION: dict[str, tuple[Any, bool, str]] = {
     "column": (str, True, "the label of the column whose options are varied"),

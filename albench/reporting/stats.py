@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,14 +40,19 @@ from albench.api.errors import AlbenchError
 
 ALPHA = 0.05
 RESAMPLES = 9999
+#: per-round metrics where higher is better (ranks and wins assume it)
+COMPARABLE = ("accuracy", "balanced_accuracy", "max_softmax_auroc", "entropy_auroc", "margin_auroc", "pclean_auroc",
+              "pseudo_label_precision", "pool_accuracy")
 
 
-def seed_frame(preset, records, budgets=None, seeds=None, configs=()) -> pd.DataFrame:
-    """Per (dataset, budget, column, seed): the accuracy of the chosen configuration of each cell.
+def seed_frame(preset, records, budgets=None, seeds=None, configs=(), metric: str = "accuracy") -> pd.DataFrame:
+    """Per (dataset, budget, column, seed): the accuracy (or another ``metric`` of
+    ``albench.reporting.mechanism.METRICS``; column ``accuracy`` either way) of each cell's chosen configuration.
 
     Uses the same cells as the preset's table (``albench.reporting.tables.preset_cells``), so a
     comparison never mixes configurations the table does not show.
     """
+    from albench.reporting.mechanism import metric_value
     from albench.reporting.tables import _budget_round, cell_of, preset_cells
 
     budgets = list(budgets or preset.budgets)
@@ -60,9 +66,10 @@ def seed_frame(preset, records, budgets=None, seeds=None, configs=()) -> pd.Data
                     continue
                 for rec in cell.records:
                     hit = [r for r in rec["rounds"] if r["round"] == _budget_round(rec, b)]
-                    if hit:
+                    v = metric_value(hit[0], metric) if hit else None
+                    if v is not None:
                         rows.append({"dataset": d, "budget": b, "column": c.label, "seed": rec["seed"],
-                                     "accuracy": float(hit[0]["accuracy"]), "config": cell.chosen.id})
+                                     "accuracy": v, "config": cell.chosen.id})
     return pd.DataFrame(rows, columns=["dataset", "budget", "column", "seed", "accuracy", "config"])
 
 
@@ -195,9 +202,14 @@ def rank_budget(frame: pd.DataFrame, budget: float, alpha: float = ALPHA) -> Ran
     if k >= 3:
         res = stats.friedmanchisquare(*[means[c].to_numpy() for c in means.columns])
         out.friedman_stat, out.friedman_p = float(res.statistic), float(res.pvalue)
-        out.nemenyi = _posthocs().posthoc_nemenyi_friedman(means.to_numpy())
-        out.nemenyi.index = out.nemenyi.columns = list(means.columns)
         out.cd = critical_difference(k, n, alpha)
+        try:
+            ph = _posthocs()
+        except AlbenchError:  # the report goes on without the Nemenyi test; `albench compare` requires it
+            ph = None
+        if ph is not None:
+            out.nemenyi = ph.posthoc_nemenyi_friedman(means.to_numpy())
+            out.nemenyi.index = out.nemenyi.columns = list(means.columns)
     return out
 
 
@@ -259,7 +271,10 @@ def compare_markdown(reference: str, summary: pd.DataFrame, cells: pd.DataFrame,
         out += ["", f"### Average rank at {rk.budget:g} % ({rk.means.shape[0]} datasets as blocks; 1 = best)", "",
                 "| method | average rank |", "|---|---|"]
         out += [f"| {m} | {v:.2f} |" for m, v in rk.average.items()]
-        if not np.isnan(rk.friedman_p):
+        if not np.isnan(rk.friedman_p) and rk.nemenyi is None:
+            out.append(f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi CD = {rk.cd:.2f} "
+                       f"(α = {alpha:g}); install scikit-posthocs (extra 'stats') for the pairwise test and diagram.")
+        elif not np.isnan(rk.friedman_p):
             out.append(f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi critical "
                        f"difference CD = {rk.cd:.2f} (α = {alpha:g}): methods whose average ranks differ by less "
                        f"are not significantly different.")
@@ -279,7 +294,7 @@ def compare_markdown(reference: str, summary: pd.DataFrame, cells: pd.DataFrame,
 class Comparison:
     """Everything ``albench compare`` prints and writes."""
 
-    preset: object
+    preset: Any  # albench.engine.grid.Preset (not imported at module level: reporting reads it lazily)
     reference: str
     frame: pd.DataFrame  # per (dataset, budget, column, seed)
     cells: pd.DataFrame  # paired_differences
@@ -290,10 +305,18 @@ class Comparison:
 
 
 def compare(preset_name: str, suite: str, records, reference: str = "Ours", budgets=None, seeds=None, configs=(),
-            alpha: float = ALPHA) -> Comparison:
-    """Compare ``reference`` with every other column of a preset over the records (one configuration per cell)."""
+            alpha: float = ALPHA, metric: str = "accuracy") -> Comparison:
+    """Compare ``reference`` with every other column of a preset over the records (one configuration per cell).
+
+    ``metric``: accuracy by default, or any per-round metric of ``albench.reporting.mechanism.METRICS``
+    (higher = better is assumed for ranks; for AUROCs and balanced accuracy it is).
+    """
     from albench.engine.grid import load_preset
     from albench.reporting.tables import _records, display_title, preset_frame
+
+    if metric not in COMPARABLE:
+        raise AlbenchError(f"--metric {metric!r} cannot be compared (higher must mean better); valid: "
+                           f"{', '.join(COMPARABLE)}.")
 
     preset = load_preset(preset_name, suite)
     records = _records(records)
@@ -302,7 +325,7 @@ def compare(preset_name: str, suite: str, records, reference: str = "Ours", budg
     if reference not in labels:
         raise AlbenchError(f"--reference {reference!r} is not a column of {preset.slug}; its columns: "
                            f"{', '.join(labels)}.")
-    frame = seed_frame(preset, records, budgets, seeds, configs)
+    frame = seed_frame(preset, records, budgets, seeds, configs, metric)
     if frame.empty:
         raise AlbenchError(f"No records of {preset.slug} (datasets {', '.join(preset.datasets)}; backbone "
                            f"{preset.backbone.arch}) for these seeds; run `albench run --preset {preset.name} "
@@ -315,6 +338,11 @@ def compare(preset_name: str, suite: str, records, reference: str = "Ours", budg
 
     md = compare_markdown(reference, summary, cells, rankings, alpha, display_title(preset) +
                           ("" if preset.suite == "paper" else f" — {preset.suite} suite"))
+    if metric != "accuracy":
+        from albench.reporting.mechanism import metric_title
+
+        head, rest = md.split("\n", 1)
+        md = f"{head}\n\nMetric: {metric_title(metric)} (`{metric}`); Δ and ranks below are in its units.\n{rest}"
     if notes:
         md += f"\n\n{RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the same as in the table:\n" + "\n".join(f"- {n}" for n in notes)
     return Comparison(preset, reference, frame, cells, summary, rankings, notes, md)
