@@ -111,6 +111,7 @@ def test_harness_encode_once_ratio():
     assert coop["failed"] == 0 and zs["failed"] == 0
     assert coop["ratio_to_minimum"] == 1.0  # every image encoded exactly once
     assert zs["image_encoder_passes"] == 0 and zs["cumulative_ratio"] == 1.0
+    assert coop["cpu_s"] > 0 and coop["wall_s"] > 0
 
 
 @pytest.mark.slow

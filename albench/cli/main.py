@@ -273,11 +273,14 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="slurm: wait for the jobs and summarise.")
 @click.option("--details/--no-details", default=None,
               help="Print each finished run's round table [on for grids of up to 4 runs].")
+@click.option("--threads", default=None, type=int, envvar="ALBENCH_THREADS",
+              help="CPU threads per run [1; $ALBENCH_THREADS]. The same in every worker, so results do not depend on "
+                   "--workers; a count other than 1 enters the run's identity.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
 @click.option("--log-to", "log_to", default=None,
               help="Experiment trackers fed each round: tensorboard, mlflow, wandb (comma-separated; optional "
                    "extras; local/offline unless configured; see albench.engine.trackers). Local launcher only.")
-def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
+def run_cmd(threads, overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
             slurm_parallelism, slurm_executor, wait, details, progress, log_to, **kw) -> None:
     """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
 
@@ -296,6 +299,17 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
     if launcher not in LAUNCHERS:
         raise UnknownNameError("launcher", launcher, LAUNCHERS.names())
     launch = LAUNCHERS.get(launcher)
+    if threads is not None:  # for this command only (restored on exit; spawned workers inherit it)
+        import os
+
+        from albench.engine.threads import ENV_THREADS, MAX_THREADS
+
+        if not 1 <= threads <= MAX_THREADS:
+            raise AlbenchError(f"--threads must be an integer in 1..{MAX_THREADS}, got {threads}.")
+        old = os.environ.get(ENV_THREADS)
+        os.environ[ENV_THREADS] = str(threads)
+        click.get_current_context().call_on_close(
+            lambda: os.environ.__setitem__(ENV_THREADS, old) if old is not None else os.environ.pop(ENV_THREADS, None))
     from albench.engine.trackers import check_trackers
 
     trackers = check_trackers(split_list(log_to) if log_to else ())
