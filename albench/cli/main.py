@@ -291,14 +291,14 @@ def run_cmd(threads, overwrite, launcher, workers, slurm_partition, slurm_time, 
     from tqdm.auto import tqdm
 
     from albench.engine.grid import budget_rounds
-    from albench.engine.launchers import Interrupted, SlurmOptions, run_local, run_slurm, summarise_results
+    from albench.engine.launchers import LAUNCHERS, Interrupted, LaunchRequest, SlurmOptions, summarise_results
     from albench.engine.protocol import Workspace
 
     from albench.api.errors import UnknownNameError
-    from albench.engine.launchers import LAUNCHERS
 
     if launcher not in LAUNCHERS:
-        raise UnknownNameError("launcher", launcher, LAUNCHERS)
+        raise UnknownNameError("launcher", launcher, LAUNCHERS.names())
+    launch = LAUNCHERS.get(launcher)
     if threads is not None:  # for this command only (restored on exit; spawned workers inherit it)
         import os
 
@@ -337,28 +337,24 @@ def run_cmd(threads, overwrite, launcher, workers, slurm_partition, slurm_time, 
                    deterministic=kw["deterministic"]) if launcher == "local" and workers == 1 else None
     # exit 2 with every problem, nothing written; slurm nodes have the GPUs the submitting host may lack
     _preflight(grid, kw, workspace=ws, skip=("check_device",) if launcher == "slurm" else ())
-    if launcher == "local":
-        try:
-            results = run_local(specs, results_dir, ws_factory=lambda: ws,
-                                workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
-                                rounds=first.rounds, report=report, progress=progress, precision=kw["precision"],
-                                deterministic=kw["deterministic"], log_to=trackers)
-        except Interrupted as stop:
-            done = [r for r in stop.results if r.status in ("done", "skipped")]
-            click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
-                       f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
-                       f"again to finish the rest.", err=True)
-            for r in done:
-                click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
-            for sp in stop.not_finished:
-                click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
-            sys.exit(130)
-    else:
-        opts = SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-                            slurm_parallelism, None, wait)
-        results = run_slurm(specs, results_dir, opts, overwrite=overwrite, cache_dir=kw["cache_dir"],
-                            device=kw["device"], report=report, progress=progress, echo=click.echo,
-                            precision=kw["precision"], deterministic=kw["deterministic"])
+    request = LaunchRequest(specs, results_dir, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
+                            precision=kw["precision"], deterministic=kw["deterministic"], progress=progress,
+                            report=report, echo=click.echo, workers=workers, ws_factory=(lambda: ws) if ws else None,
+                            log_to=trackers,
+                            slurm=SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus,
+                                               slurm_mem_gb, slurm_parallelism, None, wait))
+    try:
+        results = launch(request)
+    except Interrupted as stop:
+        done = [r for r in stop.results if r.status in ("done", "skipped")]
+        click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
+                   f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
+                   f"again to finish the rest.", err=True)
+        for r in done:
+            click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
+        for sp in stop.not_finished:
+            click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
+        sys.exit(130)
     counts = summarise_results(results)
     failed = [r for r in results if r.status == "failed"]
     parts = [f"{counts.get('done', 0)} run(s) done", f"{counts.get('skipped', 0)} skipped", f"{len(failed)} failed"]

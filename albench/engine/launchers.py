@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Callable
 
 from albench.api.errors import AlbenchError
+from albench.api.registry import Registry
 
-LAUNCHERS = ("local", "slurm")
+# Launchers are found like every other pluggable piece: entry points of the group albench.launchers
+# (albench's own two declared in pyproject.toml), each a function ``launch(request: LaunchRequest) ->
+# list[RunResult]``.
+LAUNCHERS: Registry = Registry("launcher", "albench.launchers", None)
 
 
 @dataclass
@@ -357,3 +361,43 @@ def summarise_results(results: list[RunResult]) -> dict:
         out[r.status] = out.get(r.status, 0) + 1
     return out
 
+
+@dataclass
+class LaunchRequest:
+    """Everything a launcher is given: the runs and how the user asked to run them (one signature for all)."""
+
+    specs: list
+    results_dir: str | Path
+    overwrite: bool = False
+    cache_dir: str | Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    deterministic: bool = False
+    progress: bool = True
+    report: Callable[[RunResult], None] | None = None
+    echo: Callable[[str], None] = print
+    workers: int = 1  # local: worker processes
+    ws_factory: Callable[[], object] | None = None  # local, one worker: the workspace the preflight used
+    log_to: tuple[str, ...] = ()  # local: experiment trackers
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+
+def launch_local(req: LaunchRequest) -> list[RunResult]:
+    """The ``local`` launcher: in this process, or in ``req.workers`` spawned processes."""
+    def default_ws():
+        from albench.engine.protocol import Workspace
+
+        return Workspace(req.cache_dir, device=req.device, progress=req.progress, precision=req.precision,
+                         deterministic=req.deterministic)
+
+    return run_local(req.specs, req.results_dir, ws_factory=req.ws_factory or default_ws, workers=req.workers,
+                     overwrite=req.overwrite, cache_dir=req.cache_dir, device=req.device, rounds=req.specs[0].rounds,
+                     report=req.report, progress=req.progress, precision=req.precision,
+                     deterministic=req.deterministic, log_to=req.log_to)
+
+
+def launch_slurm(req: LaunchRequest) -> list[RunResult]:
+    """The ``slurm`` launcher: one submitit job array, one task per run."""
+    return run_slurm(req.specs, req.results_dir, req.slurm, overwrite=req.overwrite, cache_dir=req.cache_dir,
+                     device=req.device, report=req.report, progress=req.progress, echo=req.echo,
+                     precision=req.precision, deterministic=req.deterministic)
