@@ -111,6 +111,7 @@ def test_harness_encode_once_ratio():
     assert coop["failed"] == 0 and zs["failed"] == 0
     assert coop["ratio_to_minimum"] == 1.0  # every image encoded exactly once
     assert zs["image_encoder_passes"] == 0 and zs["cumulative_ratio"] == 1.0
+    assert coop["cpu_s"] > 0 and coop["wall_s"] > 0
 
 
 @pytest.mark.slow
@@ -185,3 +186,13 @@ def test_step_flops_counts_forward_and_backward():
     ad = SimpleNamespace(prompt=SimpleNamespace(ctx=w))
     flops = step_flops(ad, lambda lb, pb: (x @ w).sum(), SimpleNamespace(pool=SimpleNamespace(labels=list(range(16)))))
     assert flops["total"] == 2 * 16 * 8 * 4 * 2  # forward x @ w and the gradient x.T @ dY (x needs none)
+
+
+def test_selection_with_the_run_device_equals_the_cpu_path_on_cpu():
+    """A context with the run's env (device_of -> its device) and one without (-> CPU) pick the same on a CPU."""
+    from albench.clip.backbone import Backbone, BackboneSpec
+
+    bb = Backbone.load(BackboneSpec(), device="cpu")
+    rows = gpu.check_selection_devices(bb, {"dataset": "eurosat", "pool": 400, "test": 20, "classes": 5})
+    assert [r["strategy"] for r in rows] == ["coreset", "badge", "typiclust", "cec", "gcnal"]
+    assert all(r["same_order"] and r["same_set_pct"] == 100.0 and r["budget"] == 4 for r in rows), rows

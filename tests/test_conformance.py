@@ -157,3 +157,16 @@ def test_old_flat_path_still_offers_the_kit():
 def test_labeled_tiny_set_misses_a_class(env):
     lab = rules._tiny_labeled(env)
     assert isinstance(lab, Labeled) and len(lab) == 6 and env.num_classes - 1 not in lab.labels
+
+
+def test_contract_bases_are_abstract():
+    with pytest.raises(TypeError, match="abstract method select"):
+        Strategy()
+    with pytest.raises(TypeError, match="abstract methods classifier, fit, predict_logits"):
+        Adapter(None)
+
+    class NoSelect(Strategy):
+        name = "no-select"
+
+    with pytest.raises(TypeError, match="NoSelect"):
+        NoSelect()

@@ -19,6 +19,7 @@ harness that the adapter reads cached features only.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -75,8 +76,10 @@ class AdapterEnv:
         return self.dataset.num_classes
 
 
-class Adapter:
-    """Base class for adapters; subclass and implement the four methods."""
+class Adapter(ABC):
+    """Base class for adapters: implement ``fit``, ``predict_logits`` and ``classifier`` (abstract), and
+    ``image_features`` / ``trainable_parameters`` when the defaults (frozen cached features, no parameters)
+    do not fit."""
 
     name: ClassVar[str] = "base"
     frozen_image_encoder: ClassVar[bool] = True
@@ -88,18 +91,21 @@ class Adapter:
         self.env = env
         self.options = resolve_options("adapter", self.name, self.defaults, options, self.schema)
 
+    @abstractmethod
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
-        raise NotImplementedError
+        """Train on ``labeled`` (and ``pseudo`` when ``accepts_pseudo_labels``); return training facts."""
 
+    @abstractmethod
     def predict_logits(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """Float (n, C) logits on the CPU for ``split`` (or its ``indices``)."""
 
     def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
         feats = self.env.bank.features(split)
         return feats if indices is None else feats[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 
+    @abstractmethod
     def classifier(self) -> torch.Tensor:
-        raise NotImplementedError
+        """(C, D) class weights the adapter predicts with."""
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters ``fit`` optimises (conformance checks that nothing else changes)."""

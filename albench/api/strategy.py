@@ -30,13 +30,17 @@ labelled; the harness selects uniformly at random instead (the paper's "—").
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 
 from albench.api.options import resolve_options
+
+if TYPE_CHECKING:
+    from albench.api.adapter import AdapterEnv
 
 
 class Predictor(Protocol):
@@ -61,7 +65,7 @@ class RoundContext:
     labels: np.ndarray  # their labels
     rng: np.random.Generator
     model: Predictor | None = None  # the current model (zero-shot in round 1)
-    env: Any = None  # albench.api.adapter.AdapterEnv: backbone, task, bank, device, seed
+    env: AdapterEnv | None = None  # backbone, dataset, data bank, device, seed
     state: dict = field(default_factory=dict)
     pseudo_labels: tuple[np.ndarray, np.ndarray] | None = None
     selection_model: Any = None  # set by ``selected_with``: the model that selected, when not ``model``
@@ -128,8 +132,8 @@ class RoundContext:
             self.fallbacks[reason] = self.fallbacks.get(reason, 0) + int(count)
 
 
-class Strategy:
-    """Base class for acquisition strategies; subclass and implement ``select``."""
+class Strategy(ABC):
+    """Base class for acquisition strategies; subclass and implement ``select`` (abstract)."""
 
     name: ClassVar[str] = "base"
     needs_labels: ClassVar[bool] = False  # True: random selection while nothing is labelled
@@ -140,8 +144,9 @@ class Strategy:
     def __init__(self, **options: Any) -> None:
         self.options = resolve_options("strategy", self.name, self.defaults, options, self.schema)
 
+    @abstractmethod
     def select(self, ctx: RoundContext) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement select(ctx)")
+        """``ctx.budget`` distinct unlabelled pool indices (see the module docstring for the contract)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"

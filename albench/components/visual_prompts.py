@@ -16,6 +16,7 @@ component layer stays below the CLIP layer).
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 
 import numpy as np
 import torch
@@ -87,11 +88,13 @@ class PromptedImageAdapter(Adapter):
         self._feats: dict[str, torch.Tensor] = {}
         self._text: torch.Tensor | None = None
 
+    @abstractmethod
     def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Prompted image features (B, E) of normalised pixels (B, 3, S, S)."""
 
+    @abstractmethod
     def text_weights(self) -> torch.Tensor:
-        raise NotImplementedError
+        """(C, E) text features on the device, any norm."""
 
     def invalidate(self) -> None:
         self._feats, self._text = {}, None

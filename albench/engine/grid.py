@@ -388,14 +388,14 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         triples = [(s, a, None, {}, {}) for a in a_names for s in s_names]
         p = None
     if rounds <= 0:  # before budgets are mapped onto rounds
-        raise AlbenchError(f"--rounds must be a positive integer, got {rounds}.")
+        raise AlbenchError(f"{{field}} must be a positive integer, got {rounds}.", field="rounds")
     if len(set(seeds)) != len(seeds):
         raise AlbenchError(f"Duplicate seeds in {seeds}.")
     br = budget_rounds(budgets, round_fraction, round_budget)
     if max(br.values()) > rounds:
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
-                           f"raise --rounds or drop that budget.")
+                           f"raise {{field}} or drop that budget.", field="rounds")
     # Expand option sweeps, then validate names and options once, before anything runs: every bad value,
     # one message each.
     configs = []
@@ -441,51 +441,35 @@ class RunState:
 
 
 def run_state(spec, results_dir: str | Path, ws) -> RunState:
-    """Where one run stands, resolved exactly as ``execute`` names its record."""
-    from filelock import FileLock, Timeout
+    """Where one run stands, resolved by the run store exactly as ``execute`` names its record."""
+    from albench.engine import store
 
-    from albench.engine.protocol import config_hash, record_path, run_config
-    from albench.engine.records import failure_path, read_record
-
-    results_dir = Path(results_dir)
     try:
-        backbone = ws.backbone(spec.backbone)
-        task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        config = run_config(spec, task, backbone)
-        path = record_path(results_dir, spec, config_hash(config))
+        run = store.resolve(spec, results_dir, ws)
     except AlbenchError as exc:
         return RunState(spec, "unresolved", None, str(exc))
-    if read_record(path) is not None:
-        return RunState(spec, "done", path)
+    loc, config = run.location, run.config
+    if loc.read() is not None:
+        return RunState(spec, "done", loc.record)
     # A run recorded on another device type or precision (a GPU cluster seen from a CPU login node) is done
     # there, under its own hash; say so rather than calling it pending.
     from albench.clip.compute import compute_variants
+    from albench.engine.protocol import config_hash
 
     for variant in compute_variants():
         if variant != config.get("compute"):
-            other = record_path(results_dir, spec, config_hash({**config, "compute": variant}))
-            if read_record(other) is not None:
+            other = store.location(results_dir, spec.dataset, spec.slug(), config_hash({**config, "compute": variant}))
+            if other.read() is not None:
                 own = config.get("compute", {})
-                return RunState(spec, "done", other, f"recorded with {variant['device']}/{variant['precision']}, "
-                                                     f"not {own.get('device')}/{own.get('precision')} as asked")
-    lock_file = results_dir / ".locks" / (path.stem + ".lock")
-    if lock_file.exists():
-        lock = FileLock(str(lock_file))
-        try:
-            lock.acquire(timeout=0)
-            lock.release()
-        except Timeout:
-            return RunState(spec, "running", path)
-    fail = failure_path(results_dir, path)
-    if fail.exists():
-        import json
-
-        try:
-            err = json.loads(fail.read_text()).get("error", "")
-        except (OSError, ValueError):
-            err = "(unreadable failure record)"
-        return RunState(spec, "failed", path, err)
-    return RunState(spec, "pending", path)
+                return RunState(spec, "done", other.record,
+                                f"recorded with {variant['device']}/{variant['precision']}, "
+                                f"not {own.get('device')}/{own.get('precision')} as asked")
+    if loc.running():
+        return RunState(spec, "running", loc.record)
+    err = loc.failure_error()
+    if err is not None:
+        return RunState(spec, "failed", loc.record, err)
+    return RunState(spec, "pending", loc.record)
 
 
 def grid_status(grid: Grid, results_dir: str | Path, ws) -> list[RunState]:

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,8 +33,10 @@ from albench.api.errors import AlbenchError
 from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
-from albench.engine.records import (SCHEMA, atomic_write_json, check_record, failure_path, read_record,
-                                    remove_stale_temps)
+from albench.engine import store
+from albench.engine.threads import DEFAULT_THREADS, apply_threads, run_threads
+from albench.engine.records import SCHEMA, check_record
+from albench.engine.schema import RoundRecord, RunRecord
 from albench.api.seeding import numpy_rng
 from albench.api.strategy import RoundContext, check_selection
 from albench.data.tasks import Task, load_task
@@ -62,13 +63,14 @@ class RunSpec:
 
     def validate(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise AlbenchError(f"Seed {self.seed!r} is not an integer.")
+            raise AlbenchError(f"Seed {self.seed!r} is not an integer.", field="seed")
         if self.rounds <= 0:
-            raise AlbenchError(f"--rounds must be a positive integer, got {self.rounds}.")
+            raise AlbenchError(f"{{field}} must be a positive integer, got {self.rounds}.", field="rounds")
         if self.round_budget is not None and self.round_budget <= 0:
-            raise AlbenchError(f"--round-budget must be a positive integer, got {self.round_budget}.")
+            raise AlbenchError(f"{{field}} must be a positive integer, got {self.round_budget}.", field="round_budget")
         if not isinstance(self.dataset_options, dict):
-            raise AlbenchError(f"dataset_options must be a dict of loader options, got {self.dataset_options!r}.")
+            raise AlbenchError(f"{{field}} must be a dict of loader options, got {self.dataset_options!r}.",
+                               field="dataset_options")
         if not (0 < self.round_fraction <= 1):
             raise AlbenchError(f"Per-round budget fraction must be in (0, 100 %], got {self.round_fraction * 100:g} %.")
 
@@ -99,6 +101,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     }
     if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
         config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
+    threads = run_threads()
+    if threads != DEFAULT_THREADS:  # CPU reductions depend on the thread count (albench.engine.threads)
+        config["threads"] = threads
     return config
 
 
@@ -121,6 +126,7 @@ class Workspace:
                  precision: str = "auto", deterministic: bool = False):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
+        self.threads = apply_threads()  # the same CPU thread count in every process that runs runs
         self.precision, self.deterministic = precision, deterministic
         if deterministic:
             from albench.clip.compute import set_deterministic
@@ -162,7 +168,8 @@ class RunOutcome:
 
 
 def record_path(results_dir: Path, spec: RunSpec, chash: str) -> Path:
-    return Path(results_dir) / spec.dataset / f"{spec.slug()}__{chash}.json"
+    """The record of ``spec`` with configuration hash ``chash`` (``albench.engine.store`` names every run file)."""
+    return store.location(results_dir, spec.dataset, spec.slug(), chash).record
 
 
 def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
@@ -175,45 +182,30 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
     spec.validate()
     results_dir = Path(results_dir)
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
-    backbone = ws.backbone(spec.backbone)
-    task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-    config = run_config(spec, task, backbone)
-    chash = config_hash(config)
-    path = record_path(results_dir, spec, chash)
-    if not overwrite and path.exists() and read_record(path) is not None:
-        return RunOutcome(path, read_record(path), skipped=True)
-    from filelock import FileLock, Timeout
+    run = store.resolve(spec, results_dir, ws)
+    loc = run.location
+    if not overwrite and loc.read() is not None:
+        return RunOutcome(loc.record, loc.read(), skipped=True)
+    from filelock import Timeout
 
-    lock_dir = results_dir / ".locks"
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AlbenchError(f"Cannot write results to {results_dir}: {exc.strerror}. "
-                           f"Check its permissions or pass --results-dir.") from exc
-    lock = FileLock(str(lock_dir / (path.stem + ".lock")))
+    lock = loc.lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        return RunOutcome(path, None, skipped=True)  # another process is running it right now
+        return RunOutcome(loc.record, None, skipped=True)  # another process is running it right now
     try:
-        remove_stale_temps(path)  # left by a writer killed mid-write; we hold the run's lock
-        remove_stale_temps(failure_path(results_dir, path))
-        if not overwrite and read_record(path) is not None:
-            return RunOutcome(path, read_record(path), skipped=True)
+        loc.remove_stale_temps()  # left by a writer killed mid-write; we hold the run's lock
+        if not overwrite and loc.read() is not None:
+            return RunOutcome(loc.record, loc.read(), skipped=True)
         try:
-            record = _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
+            record = _trajectory(spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls,
+                                 on_round)
             check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
         except Exception as exc:
-            fail = {"run_id": path.stem, "config_hash": chash, "config": config, "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(), "at": datetime.now(timezone.utc).isoformat()}
-            try:
-                atomic_write_json(failure_path(results_dir, path), fail)
-            except AlbenchError:
-                pass
+            loc.write_failure(run.config_hash, run.config, exc)
             raise
-        atomic_write_json(path, record)
-        failure_path(results_dir, path).unlink(missing_ok=True)
-        return RunOutcome(path, record)
+        loc.write(record)
+        return RunOutcome(loc.record, record)
     finally:
         lock.release()
 
@@ -277,30 +269,29 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                 diagnostics = round_diagnostics(ctx, ctx.unlabeled, picked, task.pool.labels, test_logits,
                                                 test_labels, pseudo_used=pseudo is not None,
                                                 protocol_random=protocol_random)
-            info = {"round": r, "labeled": int(labeled.size), "budget_pct": round(100.0 * labeled.size / n_pool, 4),
-                    "accuracy": acc, "selection_mode": mode, "selected": picked.tolist(),
-                    "selected_class_hist": _class_hist(task.pool.labels[picked], n_classes),
-                    "classes_covered": int(np.unique(task.pool.labels[labeled]).size),
-                    "pseudo_labeled": 0 if pseudo is None else len(pseudo),
-                    "train": train_info,
-                    "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
-                                "diagnostics": diagnostics["seconds"]},
-                    "encoder": _encoder_passes(sel_passes, fit_passes, diag_passes),
-                    "diagnostics": diagnostics}
+            info = RoundRecord(
+                round=r, labeled=int(labeled.size), budget_pct=round(100.0 * labeled.size / n_pool, 4), accuracy=acc,
+                selection_mode=mode, selected=picked.tolist(),
+                selected_class_hist=_class_hist(task.pool.labels[picked], n_classes),
+                classes_covered=int(np.unique(task.pool.labels[labeled]).size),
+                pseudo_labeled=0 if pseudo is None else len(pseudo), train=train_info,
+                seconds={"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
+                         "diagnostics": diagnostics["seconds"]},
+                encoder=_encoder_passes(sel_passes, fit_passes, diag_passes), diagnostics=diagnostics).to_dict()
             rounds.append(info)
             if on_round:
                 on_round(info)
             model = adapter
-    return {
-        "schema": SCHEMA, "run_id": f"{spec.slug()}__{chash}", "config_hash": chash, "config": config,
-        "label": spec.label or spec.strategy, "strategy": spec.strategy, "adapter": spec.adapter, "dataset": spec.dataset,
-        "seed": spec.seed, "pool_size": n_pool, "test_size": len(task.test), "num_classes": n_classes,
-        "round_budget": b, "zero_shot_accuracy": zs_acc, "backbone": backbone.describe(), "rounds": rounds,
-        "encoder_passes": {"image_encoder_images": passes.get("image_encoder_images", 0)},
-        "plugins": {"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
-                    "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
-        "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
-                   "finished_at": datetime.now(timezone.utc).isoformat()},
-        "environment": environment(), "device": str(backbone.device), "provenance": provenance(),
-        "compute": {**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
-    }
+    return RunRecord(
+        schema=SCHEMA, run_id=f"{spec.slug()}__{chash}", config_hash=chash, config=config,
+        label=spec.label or spec.strategy, strategy=spec.strategy, adapter=spec.adapter, dataset=spec.dataset,
+        seed=spec.seed, pool_size=n_pool, test_size=len(task.test), num_classes=n_classes, round_budget=b,
+        zero_shot_accuracy=zs_acc, backbone=backbone.describe(), rounds=rounds,
+        encoder_passes={"image_encoder_images": passes.get("image_encoder_images", 0)},
+        plugins={"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
+                 "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
+        timing={"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
+                "finished_at": datetime.now(timezone.utc).isoformat()},
+        environment=environment(), device=str(backbone.device), provenance=provenance(),
+        compute={**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
+    ).to_dict()

@@ -45,7 +45,7 @@ def atomic_write_json(path: Path, data: dict) -> None:
     except atomic.AtomicWriteError as exc:
         if exc.stage == "open":
             raise AlbenchError(f"Cannot write results to {exc.path.parent}: {exc.strerror}. Check the directory's "
-                               f"permissions and free space, or pass --results-dir.") from exc
+                               f"permissions and free space, or choose another {{field}}.", field="results_dir") from exc
         raise AlbenchError(f"Writing {path} failed: {exc.strerror}; no partial record was left.") from exc
 
 
