@@ -392,6 +392,7 @@ VALID_CASES = {
     "dataset-option-unknown": (lambda t: [*es(t), "--dataset-opt", "foo=1"], "pre", "Unknown option(s) 'foo' for dataset 'eurosat'. Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt."),
     "dataset-option-wrong-type": (lambda t: [*es(t), "--dataset-opt", "allow_overlap=maybe"], "pre", "Option allow_overlap='maybe' for dataset 'eurosat' must be true or false."),
     "template-two-slots": (lambda t: [*csvds(t, TRAIN, TEST), "--dataset-opt", "template={} and {}."], "pre", "Dataset 'csv': template '{{}} and {{}}.' must contain '{{}}' exactly once (where the class name goes), e.g. 'a photo of a {{}}.'."),
+    "template-extra-field": (lambda t: [*csvds(t, TRAIN, TEST), "--dataset-opt", "template=a {} in {color}."], "pre", "Dataset 'csv': template 'a {{}} in {{color}}.' has braces other than the one '{{}}' for the class name (KeyError: 'color'); write a literal brace as '{{{{' or '}}}}'."),
     "zero-shot-prompt-too-long": (lambda t: csvds(t, "path,label\na.png,cat\nb.png," + "very " * 30 + "long dog\n", "path,label\nc.png,cat\n"), "pre", "prefix:Dataset 'csv': 1 zero-shot prompt(s) do not fit the text encoder's 32 positions, e.g. 'a photo of a very very"),
     # every folder a run writes, checked before its compute
     "results-dataset-folder-is-a-file": (lambda t: a(dataset="toy_shapes", *([] if _in_results("toy_shapes")(t) else [])), "pre", "Cannot write results to {tmp}/results/toy_shapes: {tmp}/results/toy_shapes is not a directory. Fix its permissions, or pass another --results-dir."),

@@ -258,7 +258,7 @@ def test_prompted_models_are_scored_on_an_even_sample_unless_already_scored():
     assert scored_positions(1000, False).tolist() == list(range(1000))
     pos = scored_positions(1000, True)
     assert pos.size == SAMPLE and pos[0] == 0 and pos[-1] == 999 and np.all(np.diff(pos) > 0)
-    assert scored_positions(150, True).size == 150
+    assert scored_positions(90, True).size == 90
     ctx = _ctx(_Prompted(_pool_logits()))
     assert needs_encoding(ctx.model, ctx)  # Random with a prompted adapter: the pool was never scored
     _ = ctx.logits

@@ -380,7 +380,7 @@ def status_cmd(list_runs, **kw) -> None:
 
     grid = _build_grid(kw)
     ws = Workspace(kw["cache_dir"], device=kw["device"], progress=False, precision=kw["precision"])
-    _preflight(grid, kw, workspace=ws, skip=("check_results_dir", "check_cache_dir"))  # reading needs no write access
+    _preflight(grid, kw, workspace=ws, skip=("check_results_dir", "check_cache_dir", "check_run_folders"))  # reading needs no write access
     states = grid_status(grid, kw["results_dir"], ws)
     counts: dict = {}
     for st in states:
