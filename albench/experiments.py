@@ -16,7 +16,7 @@ See docs/python-api.md for a worked example (run by the test suite).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -152,7 +152,7 @@ def unregister(kind: str, name: str) -> None:
     from albench.api.errors import UnknownNameError
     from albench.api.plugins import ADAPTERS, STRATEGIES
 
-    regs = {"strategy": STRATEGIES, "adapter": ADAPTERS}
+    regs: dict[str, Any] = {"strategy": STRATEGIES, "adapter": ADAPTERS}
     if kind not in regs:
         raise UnknownNameError("plugin kind", kind, sorted(regs))
     regs[kind].unregister(name)

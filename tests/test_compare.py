@@ -92,6 +92,7 @@ def toy_results(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_compare_cli_prints_cis_ranks_and_writes_cd_diagrams(toy_results, tmp_path):
     out = tmp_path / "rep"
     res = CliRunner().invoke(main, ["compare", "--preset", "table1", "--suite", "toy", "--results-dir",

@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from albench.cli.main import main
 
+pytestmark = pytest.mark.slow  # real (tiny) runs of the toy CLIP
+
 RUN = ["run", "--strategy", "random", "--adapter", "zeroshot", "--dataset", "digits", "--seeds", "1", "--no-progress"]
 
 

@@ -7,6 +7,8 @@ import pytest
 import albench.experiments as ax
 from albench.api.errors import AlbenchError
 
+pytestmark = pytest.mark.slow  # real (tiny) runs of the toy CLIP
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
 
 

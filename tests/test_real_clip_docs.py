@@ -63,6 +63,7 @@ def test_rehearsal_with_a_fake_tree(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # five CLI processes each loading a 150 M-parameter model on a shared CPU
 def test_every_command_of_the_page_on_standins(tmp_path):
     import open_clip
     import torch

@@ -561,16 +561,99 @@ def test_probcover_greedy_max_coverage():
     assert STRATEGIES.get("probcover")(delta=delta).select(ctx).tolist() == [5, 8]
 
 
+def test_margin_scores_equal_the_sorted_top_two_gap():
+    from albench.components.selection import margin_scores
+
+    p = np.random.default_rng(3).dirichlet(np.ones(12) * 0.5, size=300)
+    top = np.sort(p, axis=1)
+    assert np.allclose(margin_scores(p), top[:, -1] - top[:, -2], atol=0)
+    assert np.array_equal(margin_scores(np.ones((4, 1))), np.zeros(4))  # one class: no margin
+
+
+def test_cec_weights_the_clustering_by_uncertainty():
+    """Two blobs far apart, B = 1: the one centre sits in the blob that carries the uncertainty mass,
+    so CEC picks from the uncertain blob (unweighted k-means would pick from the bigger, certain one)."""
+    f = np.concatenate([np.eye(8)[[0]] + 0.01 * np.arange(12)[:, None] * np.eye(8)[[1]],
+                        np.eye(8)[[2]] + 0.01 * np.arange(3)[:, None] * np.eye(8)[[3]]])
+    logits = np.concatenate([np.tile([[8.0, 0, 0]], (12, 1)), np.zeros((3, 3))])  # blob 2 is uncertain
+    for seed in range(5):
+        out = STRATEGIES.get("cec")(k=2, calibration="none").select(ctx_from(logits, f, budget=1, seed=seed))
+        assert out.tolist() == [13], out  # the uncertain blob's middle sample, nearest its centroid
+
+
+def test_cec_fills_empty_clusters_with_the_most_uncertain():
+    """Only 2 distinct feature vectors but B = 3: k-means leaves a cluster empty and the third pick is the
+    most uncertain sample not yet picked (entropy order 4 > 3 > ...)."""
+    f = np.repeat(np.eye(4)[:2], 3, axis=0)  # rows 0-2 identical, rows 3-5 identical
+    logits = np.array([[6.0, 0, 0], [5, 0, 0], [4, 0, 0], [1, 0, 0], [0, 0, 0], [3, 0, 0]])
+    ctx = ctx_from(logits, f, budget=3, seed=0)
+    out = STRATEGIES.get("cec")(k=2, calibration="none").select(ctx).tolist()
+    assert len(set(out)) == 3 and set(out[:2]) & {0, 1, 2} and set(out[:2]) & {3, 4, 5}
+    rest = [i for i in (4, 3, 5, 2, 1, 0) if i not in out[:2]]  # U order: uncertainty, highest first
+    assert out[2] == rest[0] and ctx.fallbacks == {"fill by highest uncertainty: empty clusters": 1}
+
+
+@pytest.mark.parametrize("name", ["cec", "alfamix", "typiclust"])
+def test_kmeans_iters_option_reaches_the_clustering(name, monkeypatch):
+    import albench_strategies
+
+    mod = __import__(f"albench_strategies.{name}", fromlist=["kmeans"])
+    seen = []
+    real = mod.kmeans
+
+    def spy(*a, **kw):
+        seen.append(kw.get("max_iter"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(mod, "kmeans", spy)
+    assert albench_strategies  # the package is importable under its installed name
+    ctx = alfamix_pool() if name == "alfamix" else synthetic_context(200, seed=0, labeled_fraction=0.05, d=8, c=4)
+    STRATEGIES.get(name)(kmeans_iters=3).select(ctx)
+    assert seen and set(seen) == {3}
+
+
+def circle(n, step=0.1):
+    ang = np.arange(n) * step
+    return np.stack([np.cos(ang), np.sin(ang)], 1)  # neighbours 0.0999 apart, next-but-one 0.1997
+
+
+def test_probcover_sequence_on_overlapping_balls():
+    """9 points on an arc, δ = 0.15: each ball holds the point and its two neighbours. Label 0 covers
+    {0, 1}. Greedy coverage: 3 (covers 2, 3, 4), then 6 (5, 6, 7: node 5 lost 4 from its count), then 7
+    (ties on the last uncovered point 8 go to the lowest index)."""
+    ctx = ctx_from(np.zeros((9, 2)), circle(9), labeled=[0], labels=[0], budget=3)
+    assert STRATEGIES.get("probcover")(delta=0.15).select(ctx).tolist() == [3, 6, 7]
+
+
+def test_probcover_ignores_a_last_sample_that_labels_already_cover():
+    ctx = ctx_from(np.zeros((6, 2)), circle(6), labeled=[5], labels=[0], budget=2)  # label 5 covers {4, 5}
+    assert STRATEGIES.get("probcover")(delta=0.15).select(ctx).tolist() == [1, 2]
+
+
+def test_coregcn_input_space_and_unknown_space():
+    from albench_strategies.gcnal import coregcn_space
+
+    h, lg, f = np.ones((3, 2)), np.arange(3.0), np.zeros((3, 4))
+    assert np.array_equal(coregcn_space("input", h, lg, f), f)
+    assert np.array_equal(coregcn_space("hidden", h, lg, f), h)
+    assert np.array_equal(coregcn_space("hidden-score", h, lg, f), np.c_[h, lg])
+    with pytest.raises(AlbenchError, match="^gcnal: coregcn_space='score' is not one of hidden-score, hidden, input\\.$"):
+        coregcn_space("score", h, lg, f)
+
+
 # ----------------------------------------------------------------------------- scale: chunked / approximate paths
 
-def test_nearest_centre_is_the_argmin_of_direct_distances(monkeypatch):
-    import albench.components.selection as common
+def test_nearest_two_is_the_argmin_and_second_of_direct_distances(monkeypatch):
+    from albench.components.selection import nearest_two
 
     monkeypatch.setattr("albench.components.selection.distances.CHUNK_ELEMS", 64)  # many chunks
     rng = np.random.default_rng(0)
     x, c = rng.normal(size=(200, 6)).astype(np.float32), rng.normal(size=(7, 6)).astype(np.float32)
-    direct = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1).argmin(1)
-    assert np.array_equal(common.nearest_centre(torch.from_numpy(x), torch.from_numpy(c)).numpy(), direct)
+    direct = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1)
+    arg, second = nearest_two(torch.from_numpy(x), torch.from_numpy(c))
+    assert np.array_equal(arg.numpy(), direct.argmin(1))
+    shifted = direct - (x * x).sum(1)[:, None]  # nearest_two's units: ||c||² − 2 x·c
+    assert np.allclose(second.numpy(), np.sort(shifted, 1)[:, 1], atol=1e-4)
 
 
 def test_ivf_knn_with_few_probes_is_completed_exactly_and_close_to_exact():
@@ -591,6 +674,45 @@ def test_ivf_knn_with_few_probes_is_completed_exactly_and_close_to_exact():
     _, ia8 = knn(x, 5, np.random.default_rng(0), exact_max=0, n_probe=8)
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ia8, ie)])
     assert recall > 0.8
+
+
+def test_ivf_knn_equals_a_brute_force_search_of_the_probed_cells(monkeypatch):
+    """Reference IVF on identical inputs: the same cells (same rng draws), each row's n_probe nearest cells,
+    then the exact k nearest other rows among the rows of those cells (missing slots -1 / inf)."""
+    from albench.components.selection import kmeans, knn_ivf
+
+    monkeypatch.setattr("albench.components.selection.distances.CHUNK_ELEMS", 256)  # many blocks
+    x = np.random.default_rng(7).normal(size=(240, 5)).astype(np.float32)
+    k, n_cells, n_probe = 4, 12, 2
+    rng = np.random.default_rng(1)
+    sample = rng.choice(240, size=min(240, 64 * n_cells), replace=False)
+    cent, _ = kmeans(x[np.sort(sample)], n_cells, rng, max_iter=10)
+    dc = ((x[:, None].astype(np.float64) - cent[None]) ** 2).sum(-1)
+    probe = np.argsort(dc, axis=1, kind="stable")[:, :n_probe]
+    own = probe[:, 0]
+    d, i = knn_ivf(x, k, np.random.default_rng(1), n_cells=n_cells, n_probe=n_probe)
+    dx = ((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1)
+    for r in range(240):
+        members = np.flatnonzero(np.isin(own, probe[r]) & (np.arange(240) != r))
+        ref = members[np.argsort(dx[r, members], kind="stable")[:k]]
+        got = i[r][i[r] >= 0]
+        assert len(got) == min(k, members.size)
+        assert np.allclose(np.sort(dx[r, got]), np.sort(dx[r, ref]), atol=1e-4), r
+        assert np.allclose(np.sort(d[r][i[r] >= 0]), np.sort(dx[r, ref]), atol=1e-4)
+        assert np.isinf(d[r][i[r] < 0]).all()
+
+
+def test_knn_rows_exact_in_many_chunks(monkeypatch):
+    from albench.components.selection import knn_exact, knn_rows_exact
+
+    x = np.random.default_rng(8).normal(size=(50, 3)).astype(np.float32)
+    de, ie = knn_exact(x, 49)
+    monkeypatch.setattr("albench.components.selection.distances.CHUNK_ELEMS", 100)  # 2 rows per block
+    rows = np.array([0, 7, 7, 31, 49])
+    dr, ir = knn_rows_exact(x, rows, 60)  # k is capped at n - 1
+    assert dr.shape == (5, 49) and dr.dtype == np.float32 and ir.dtype == np.int64
+    assert np.allclose(dr, de[rows], atol=1e-4) and np.array_equal(np.sort(ir, 1), np.sort(ie[rows], 1))
+    assert not (ir == rows[:, None]).any()
 
 
 def test_cec_ivf_equals_exact_when_every_cell_is_probed():
@@ -647,7 +769,10 @@ def test_gcn_first_layer_precomputed_equals_dense_reference():
 
 
 def test_reassign_moved_equals_a_full_assignment():
-    from albench.components.selection import nearest_centre, nearest_two, reassign_moved
+    from albench.components.selection import nearest_two, reassign_moved
+
+    def nearest_centre(x, c):
+        return ((x[:, None] - c[None]) ** 2).sum(-1).argmin(1)
 
     rng = np.random.default_rng(5)
     x = torch.from_numpy(rng.normal(size=(500, 6)).astype(np.float32))

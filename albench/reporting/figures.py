@@ -15,12 +15,14 @@ ZERO_SHOT_COLOR = "#7f7f7f"  # tab:gray
 
 
 def _palette() -> list[str]:
+    import numpy as np
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
     cols = []
     for name in ("tab10", "Dark2", "Set1"):
-        cols += [to_hex(c) for c in colormaps[name].colors]
+        cmap = colormaps[name]  # qualitative: N listed colours
+        cols += [to_hex(c) for c in cmap(np.arange(cmap.N))]
     return [c for c in dict.fromkeys(cols) if c not in (OURS_COLOR, ZERO_SHOT_COLOR)]
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -293,7 +294,7 @@ def compare_markdown(reference: str, summary: pd.DataFrame, cells: pd.DataFrame,
 class Comparison:
     """Everything ``albench compare`` prints and writes."""
 
-    preset: object
+    preset: Any  # albench.engine.grid.Preset (not imported at module level: reporting reads it lazily)
     reference: str
     frame: pd.DataFrame  # per (dataset, budget, column, seed)
     cells: pd.DataFrame  # paired_differences

@@ -231,7 +231,7 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metr
                 rows.append({**base, "mean": v.mean() if v.size else np.nan,
                              "std": v.std(ddof=1) if v.size > 1 else np.nan, "n": int(v.size),
                              "seeds": ",".join(str(s) for s in sorted(vals)), "status": "ok" if v.size else "missing"})
-        zs = {}
+        zs: dict[int, set[float]] = {}
         for r in chosen_all:
             zs.setdefault(r["seed"], set()).add(round(r["zero_shot_accuracy"], 6))
         if any(len(v) > 1 for v in zs.values()):

@@ -41,22 +41,6 @@ def sq_dists(x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None,
     return (x_sq[:, None] + c_sq[None, :] - 2.0 * (x @ c.T)).clamp_min_(0.0)
 
 
-def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest centre for each row of x (ties to the lowest centre), chunked.
-
-    argmin_j ||x - c_j||² = argmin_j (||c_j||² - 2 x·c_j): one fused ``addmm`` per chunk
-    instead of the full distance expression (the row's ||x||² does not change the argmin).
-    """
-    n = x.shape[0]
-    c_sq = (centres * centres).sum(1)[None, :]
-    arg = torch.empty(n, dtype=torch.long, device=x.device)
-    step = rows_per_chunk(centres.shape[0])
-    ct = centres.T.contiguous()
-    for s in range(0, n, step):
-        arg[s:s + step] = torch.addmm(c_sq, x[s:s + step], ct, alpha=-2.0).argmin(1)
-    return arg
-
-
 def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of x: (min squared distance to ``centres``, argmin), chunked."""
