@@ -27,9 +27,15 @@ def left() -> float:
 
 
 def albench(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run the CLI; a step that outlives its share of the 8 minutes comes back as exit 124 with its output."""
     cmd = [sys.executable, "-m", "albench.cli", *args]
     print("$ albench", " ".join(args), flush=True)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=max(10.0, timeout), cwd=ROOT)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=max(10.0, timeout), cwd=ROOT)
+    except subprocess.TimeoutExpired as exc:
+        def text(b) -> str:
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        return subprocess.CompletedProcess(cmd, 124, text(exc.stdout), text(exc.stderr) + f"\ntimed out after {timeout:.0f} s")
 
 
 def feature_check(arch: str, gpu: str) -> dict:

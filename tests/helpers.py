@@ -39,6 +39,7 @@ def strip_timing(rec: dict, encoder: bool = False) -> dict:
     for r in rec["rounds"]:
         r["seconds"] = None
         r["train"].pop("seconds", None)
+        (r.get("diagnostics") or {}).pop("seconds", None)  # the diagnostics' own wall time
         if encoder:
             r["encoder"] = None
     if encoder:

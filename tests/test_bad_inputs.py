@@ -139,7 +139,7 @@ CASES = {
                          "Unknown strategy 'randm'. Did you mean: random? Available: {strategies}"),
     "unknown-adapter": (lambda t: a(adapter="cop"), "pre", "Unknown adapter 'cop'. Did you mean: coop? Available: {adapters}"),
     "unknown-dataset": (lambda t: a(dataset="digitz"), "pre", "Unknown dataset 'digitz'. Did you mean: digits? Available: {datasets}"),
-    "unknown-preset": (lambda t: ["run", "--preset", "tabel1"], "pre", "Unknown preset 'tabel1'. Did you mean: table1, table4, table3? Available: table1, table2, table3, table4"),
+    "unknown-preset": (lambda t: ["run", "--preset", "tabel1"], "pre", "Unknown preset 'tabel1'. Did you mean: table1, table4, table3? Available: ablation_dualprompt, table1, table2, table3, table4"),
     "unknown-launcher": (lambda t: [*a(), "--launcher", "slurmm"], "pre", "Unknown launcher 'slurmm'. Did you mean: slurm? Available: local, slurm"),
     "empty-strategy-list": (lambda t: a(strategy="random,"), "pre", "Empty item in list 'random,'; use comma-separated names like 'random,entropy'."),
     "empty-seed-list": (lambda t: [*a(), "--seeds", ""], "pre", "Empty item in list ''; use comma-separated names like 'random,entropy'."),
@@ -364,9 +364,9 @@ VALID_CASES = {
     "unknown-suite": (lambda t: ["run", "--preset", "table1", "--suite", "papr"], "pre", "Unknown suite 'papr'. Did you mean: paper? Available: paper, toy"),
     "unsafe-plugin-name": (_unsafe_plugin, "pre", "strategy name '../../escaped' is not a safe name: it goes into file paths, so it must be 1-100 letters, digits, '_', '.', '+' or '-', start with a letter or digit, and not contain '..'. Rename the plugin (its entry-point name)."),
     # preset files against the preset schema
-    "preset-file-missing": (lambda t: ["run", "--preset", str(t / "none.toml")], "pre", "Preset file {tmp}/none.toml does not exist. Built-in presets: table1, table2, table3, table4."),
+    "preset-file-missing": (lambda t: ["run", "--preset", str(t / "none.toml")], "pre", "Preset file {tmp}/none.toml does not exist. Built-in presets: ablation_dualprompt, table1, table2, table3, table4."),
     "preset-toml-syntax": (lambda t: preset(t, GOOD_PRESET.replace('"Mine"', '"Mine')), "pre", PF + " is not valid TOML: Illegal character '\\n' (at line 1, column 14)."),
-    "preset-unknown-key": (lambda t: preset(t, GOOD_PRESET.replace("seeds", "seed")), "pre", PF + ": unknown key 'seed'. Did you mean 'seeds'? Valid keys: title, paper_table, adapter, adapter_title, backbone_title, datasets, budgets, seeds, rounds, backbone, columns."),
+    "preset-unknown-key": (lambda t: preset(t, GOOD_PRESET.replace("seeds", "seed")), "pre", PF + ": unknown key 'seed'. Did you mean 'seeds'? Valid keys: title, paper_table, adapter, adapter_title, backbone_title, datasets, budgets, seeds, rounds, backbone, columns, ablation."),
     "preset-missing-datasets": (lambda t: preset(t, GOOD_PRESET.replace('datasets = ["digits"]\n', "")), "pre", PF + ": missing key 'datasets' (a non-empty list of dataset names)."),
     "preset-column-without-strategy": (lambda t: preset(t, GOOD_PRESET.replace('strategy = "random"\n', "")), "pre", PF + " [[columns]] #1: missing key 'strategy' (a strategy name)."),
     "preset-rounds-wrong-type": (lambda t: preset(t, GOOD_PRESET.replace("rounds = 2", 'rounds = "2"')), "pre", PF + ": 'rounds' = '2' must be an integer >= 1."),
@@ -392,6 +392,7 @@ VALID_CASES = {
     "dataset-option-unknown": (lambda t: [*es(t), "--dataset-opt", "foo=1"], "pre", "Unknown option(s) 'foo' for dataset 'eurosat'. Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt."),
     "dataset-option-wrong-type": (lambda t: [*es(t), "--dataset-opt", "allow_overlap=maybe"], "pre", "Option allow_overlap='maybe' for dataset 'eurosat' must be true or false."),
     "template-two-slots": (lambda t: [*csvds(t, TRAIN, TEST), "--dataset-opt", "template={} and {}."], "pre", "Dataset 'csv': template '{{}} and {{}}.' must contain '{{}}' exactly once (where the class name goes), e.g. 'a photo of a {{}}.'."),
+    "template-extra-field": (lambda t: [*csvds(t, TRAIN, TEST), "--dataset-opt", "template=a {} in {color}."], "pre", "Dataset 'csv': template 'a {{}} in {{color}}.' has braces other than the one '{{}}' for the class name (KeyError: 'color'); write a literal brace as '{{{{' or '}}}}'."),
     "zero-shot-prompt-too-long": (lambda t: csvds(t, "path,label\na.png,cat\nb.png," + "very " * 30 + "long dog\n", "path,label\nc.png,cat\n"), "pre", "prefix:Dataset 'csv': 1 zero-shot prompt(s) do not fit the text encoder's 32 positions, e.g. 'a photo of a very very"),
     # every folder a run writes, checked before its compute
     "results-dataset-folder-is-a-file": (lambda t: a(dataset="toy_shapes", *([] if _in_results("toy_shapes")(t) else [])), "pre", "Cannot write results to {tmp}/results/toy_shapes: {tmp}/results/toy_shapes is not a directory. Fix its permissions, or pass another --results-dir."),
@@ -501,3 +502,33 @@ def test_opt_ins_accept_what_the_checks_refuse(tmp_path):
                                     "--dataset-opt", "follow_symlinks=true", "--results-dir", str(tmp_path / "r")])
     assert out.exit_code == 0, out.output
     assert len(list((tmp_path / "r" / "csv").glob("*.json"))) == 2  # coop and zero-shot
+
+
+# --- the catalogue in docs/bad-inputs.md is this file's CASES, row for row --------------------------------------
+DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-inputs.md"
+
+
+def catalogue_rows() -> list[str]:
+    """The Markdown rows of docs/bad-inputs.md's catalogue table, one per case, in CASES order."""
+    rows = []
+    for cid, (_, kind, exp) in CASES.items():
+        if kind == "pre":
+            msg, when = (exp[7:] + " …" if exp.startswith("prefix:") else exp), "before any run (exit 2)"
+        else:
+            _, etype, m = exp
+            msg, when = f"{etype}: {m}" + ("" if m.endswith(".") else " …"), "in its run (exit 1, failure record)"
+        msg = msg.replace("{{}}", "{}").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| `{cid}` | {when} | {msg} |")
+    return rows
+
+
+def test_docs_catalogue_lists_every_case_with_its_message():
+    table = [ln for ln in DOC.read_text(encoding="utf-8").splitlines() if ln.startswith("| `")]
+    assert table == catalogue_rows(), "docs/bad-inputs.md is out of date: python tests/test_bad_inputs.py"
+
+
+if __name__ == "__main__":  # rewrite the catalogue table of docs/bad-inputs.md from CASES
+    text = DOC.read_text(encoding="utf-8")
+    head = text[: text.index("| Case | Fails | Message |")]
+    DOC.write_text(head + "| Case | Fails | Message |\n| --- | --- | --- |\n" + "\n".join(catalogue_rows()) + "\n",
+                   encoding="utf-8")

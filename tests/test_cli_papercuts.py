@@ -80,3 +80,45 @@ def test_budget_and_results_dir_explanations(tmp_path, flag, value, message, mon
     out = CliRunner().invoke(main, args if flag == "--results-dir" else [*args, "--results-dir", str(tmp_path / "r")])
     assert out.exit_code == 2 and f"error: {message}" in out.stderr.splitlines(), out.output
     assert list(tmp_path.iterdir()) == []  # nothing written, not even into the current directory
+
+
+# --- threads: the same count in every process, and in the identity when not the default ------------------------
+
+def test_every_workspace_uses_the_run_thread_count(monkeypatch, tmp_path):
+    import torch
+
+    from albench.engine.protocol import Workspace
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        Workspace(tmp_path, device="cpu", progress=False)
+        assert torch.get_num_threads() == 1  # default: one thread, as in every --workers N process
+        monkeypatch.setenv("ALBENCH_THREADS", "3")
+        Workspace(tmp_path, device="cpu", progress=False)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_count_enters_identity_only_when_not_default(monkeypatch, workspace):
+    from albench.engine.protocol import RunSpec, config_hash, run_config
+
+    spec = RunSpec("random", "zeroshot", "digits", seed=1, rounds=1)
+    task, bb = workspace.task("digits", None, {}), workspace.backbone(spec.backbone)
+    base = run_config(spec, task, bb)
+    assert "threads" not in base
+    monkeypatch.setenv("ALBENCH_THREADS", "4")
+    four = run_config(spec, task, bb)
+    assert four["threads"] == 4 and config_hash(four) != config_hash(base)
+    monkeypatch.setenv("ALBENCH_THREADS", "zero")
+    with pytest.raises(AlbenchError, match=r"ALBENCH_THREADS='zero' \(--threads\) must be an integer in 1..1024"):
+        run_config(spec, task, bb)
+
+
+def test_threads_flag_is_checked_and_scoped_to_the_command(tmp_path):
+    import os
+
+    out = CliRunner().invoke(main, ["run", "--threads", "0", "--adapter", "zeroshot", "--results-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "error: --threads must be an integer in 1..1024, got 0." in out.stderr
+    assert "ALBENCH_THREADS" not in os.environ

@@ -205,6 +205,7 @@ def _rec(seed, label, adapter, pclean, msp, precision):
             "pseudo_labels": None if precision is None else {"precision": precision, "size": 10},
             "pool_accuracy": 50.0, "test": {"balanced_accuracy": 40.0 + seed}, "selection": {"fallback_picks": 0}}
     return {"dataset": "digits", "seed": seed, "strategy": "dualprompt", "adapter": adapter, "label": label,
+            "config": {"adapter": adapter, "seed": seed},
             "rounds": [{"round": 1, "accuracy": 45.0, "budget_pct": 1.0, "diagnostics": diag}]}
 
 
@@ -258,7 +259,7 @@ def test_prompted_models_are_scored_on_an_even_sample_unless_already_scored():
     assert scored_positions(1000, False).tolist() == list(range(1000))
     pos = scored_positions(1000, True)
     assert pos.size == SAMPLE and pos[0] == 0 and pos[-1] == 999 and np.all(np.diff(pos) > 0)
-    assert scored_positions(150, True).size == 150
+    assert scored_positions(90, True).size == 90
     ctx = _ctx(_Prompted(_pool_logits()))
     assert needs_encoding(ctx.model, ctx)  # Random with a prompted adapter: the pool was never scored
     _ = ctx.logits
@@ -268,3 +269,13 @@ def test_prompted_models_are_scored_on_an_even_sample_unless_already_scored():
     ctx = _ctx(_Prompted(_pool_logits()))
     ctx.selected_with(ctx.model, "own")
     assert not needs_encoding(ctx.model, ctx)
+
+
+def test_mechanism_section_never_averages_two_configurations():
+    from albench.reporting.mechanism import mechanism_frame
+
+    a, b = _rec(4, "Ours", "dualprompt", 0.5, 0.8, 0.9), _rec(5, "Ours", "dualprompt", 0.7, 0.6, 0.7)
+    a["config"], b["config"] = {"adapter_options": {"lam": 1.0}}, {"adapter_options": {"lam": 0.0}}
+    df = mechanism_frame([a, b])
+    assert len(df) == 2 and sorted(df["pclean_auroc"]) == [0.5, 0.7]
+    assert all(c.startswith("Ours / dualprompt @") for c in df["column"])

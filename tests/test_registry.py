@@ -101,3 +101,14 @@ def test_callable_registry_rejects_non_callables(monkeypatch):
     reg = Registry("dataset", "albench.test", None)
     with pytest.raises(PluginLoadError, match="dataset 'bad' from distribution .* which is not callable"):
         reg.get("bad")
+
+
+def test_launchers_and_bench_sections_use_the_same_registry():
+    from albench.bench import SECTIONS
+    from albench.engine.launchers import LAUNCHERS, launch_local, launch_slurm
+
+    assert LAUNCHERS.names() == ["local", "slurm"] and LAUNCHERS.info("local").distribution == "albench"
+    assert LAUNCHERS.get("local") is launch_local and LAUNCHERS.get("slurm") is launch_slurm
+    with pytest.raises(UnknownNameError, match="Unknown launcher 'slrum'. Did you mean: slurm?"):
+        LAUNCHERS.get("slrum")
+    assert {"selection", "harness"} <= set(SECTIONS.names()) and type(SECTIONS) is Registry

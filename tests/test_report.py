@@ -134,3 +134,19 @@ def test_page_height_stays_proportional_to_the_records(tmp_path):
     assert one_run < 4500, heights  # one configuration on one dataset: summary, one curve, short tables
     assert one_run < one_dataset < three, heights
     assert three < 3 * one_dataset, heights  # grows with the records, not with the presets' empty cells
+
+
+@pytest.mark.slow
+def test_report_lists_warnings_and_never_prints_raw_python_warnings(results, tmp_path):
+    import subprocess
+    import sys
+
+    bad = results / "toy_shapes" / "broken.json"
+    bad.write_text('{"schema": 1, "run_id": ')  # truncated record
+    out = subprocess.run([sys.executable, "-m", "albench.cli", "report", "--results-dir", str(results), "--out",
+                          str(tmp_path / "rep")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "UserWarning" not in out.stderr and "warnings.warn" not in out.stderr
+    assert f"warning: {bad} is not a valid run record" in out.stderr
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "id='warnings'" in page and "broken.json is not a valid run record" in page

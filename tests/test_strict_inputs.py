@@ -108,7 +108,7 @@ def test_a_user_preset_file_runs_through_the_schema(tmp_path):
 @pytest.mark.parametrize("text, messages", [
     (GOOD.replace("seeds = [1]", "seed = [1]"),
      ["unknown key 'seed'. Did you mean 'seeds'? Valid keys: title, paper_table, adapter, adapter_title, "
-      "backbone_title, datasets, budgets, seeds, rounds, backbone, columns."]),
+      "backbone_title, datasets, budgets, seeds, rounds, backbone, columns, ablation."]),
     (GOOD.replace("rounds = 2", "round = 2"), ["unknown key 'round'. Did you mean 'rounds'?"]),
     (GOOD.replace('datasets = ["digits"]\n', ""), ["missing key 'datasets' (a non-empty list of dataset names)."]),
     (GOOD.replace('strategy = "random"\n', ""), ["[[columns]] #1: missing key 'strategy' (a strategy name)."]),
@@ -232,3 +232,12 @@ def test_label_case_variants_are_a_warning_naming_both(tmp_path):
     assert out.exit_code == 0, out.output
     assert ("warning: Dataset 'csv': class names 'Cat' and 'cat' differ only by case or spacing; they are separate "
             "classes with near-identical prompts. Merge them in the labels if they are the same class.") in out.stderr
+
+
+def test_record_paths_refuse_unsafe_names(tmp_path):
+    from albench.engine.protocol import RunSpec, record_path
+
+    assert record_path(tmp_path, RunSpec("least-confidence", "coop", "digits", seed=1), "abc").parent == tmp_path / "digits"
+    for bad in ("../../escaped", "a/b", ".hidden", ""):
+        with pytest.raises(AlbenchError, match="is not a safe name"):
+            record_path(tmp_path, RunSpec(bad, "coop", "digits", seed=1), "abc")

@@ -273,11 +273,14 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="slurm: wait for the jobs and summarise.")
 @click.option("--details/--no-details", default=None,
               help="Print each finished run's round table [on for grids of up to 4 runs].")
+@click.option("--threads", default=None, type=int, envvar="ALBENCH_THREADS",
+              help="CPU threads per run [1; $ALBENCH_THREADS]. The same in every worker, so results do not depend on "
+                   "--workers; a count other than 1 enters the run's identity.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
 @click.option("--log-to", "log_to", default=None,
               help="Experiment trackers fed each round: tensorboard, mlflow, wandb (comma-separated; optional "
                    "extras; local/offline unless configured; see albench.engine.trackers). Local launcher only.")
-def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
+def run_cmd(threads, overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
             slurm_parallelism, slurm_executor, wait, details, progress, log_to, **kw) -> None:
     """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
 
@@ -288,14 +291,25 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
     from tqdm.auto import tqdm
 
     from albench.engine.grid import budget_rounds
-    from albench.engine.launchers import Interrupted, SlurmOptions, run_local, run_slurm, summarise_results
+    from albench.engine.launchers import LAUNCHERS, Interrupted, LaunchRequest, SlurmOptions, summarise_results
     from albench.engine.protocol import Workspace
 
     from albench.api.errors import UnknownNameError
-    from albench.engine.launchers import LAUNCHERS
 
     if launcher not in LAUNCHERS:
-        raise UnknownNameError("launcher", launcher, LAUNCHERS)
+        raise UnknownNameError("launcher", launcher, LAUNCHERS.names())
+    launch = LAUNCHERS.get(launcher)
+    if threads is not None:  # for this command only (restored on exit; spawned workers inherit it)
+        import os
+
+        from albench.engine.threads import ENV_THREADS, MAX_THREADS
+
+        if not 1 <= threads <= MAX_THREADS:
+            raise AlbenchError(f"--threads must be an integer in 1..{MAX_THREADS}, got {threads}.")
+        old = os.environ.get(ENV_THREADS)
+        os.environ[ENV_THREADS] = str(threads)
+        click.get_current_context().call_on_close(
+            lambda: os.environ.__setitem__(ENV_THREADS, old) if old is not None else os.environ.pop(ENV_THREADS, None))
     from albench.engine.trackers import check_trackers
 
     trackers = check_trackers(split_list(log_to) if log_to else ())
@@ -323,28 +337,24 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
                    deterministic=kw["deterministic"]) if launcher == "local" and workers == 1 else None
     # exit 2 with every problem, nothing written; slurm nodes have the GPUs the submitting host may lack
     _preflight(grid, kw, workspace=ws, skip=("check_device",) if launcher == "slurm" else ())
-    if launcher == "local":
-        try:
-            results = run_local(specs, results_dir, ws_factory=lambda: ws,
-                                workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
-                                rounds=first.rounds, report=report, progress=progress, precision=kw["precision"],
-                                deterministic=kw["deterministic"], log_to=trackers)
-        except Interrupted as stop:
-            done = [r for r in stop.results if r.status in ("done", "skipped")]
-            click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
-                       f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
-                       f"again to finish the rest.", err=True)
-            for r in done:
-                click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
-            for sp in stop.not_finished:
-                click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
-            sys.exit(130)
-    else:
-        opts = SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-                            slurm_parallelism, None, wait)
-        results = run_slurm(specs, results_dir, opts, overwrite=overwrite, cache_dir=kw["cache_dir"],
-                            device=kw["device"], report=report, progress=progress, echo=click.echo,
-                            precision=kw["precision"], deterministic=kw["deterministic"])
+    request = LaunchRequest(specs, results_dir, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
+                            precision=kw["precision"], deterministic=kw["deterministic"], progress=progress,
+                            report=report, echo=click.echo, workers=workers, ws_factory=(lambda: ws) if ws else None,
+                            log_to=trackers,
+                            slurm=SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus,
+                                               slurm_mem_gb, slurm_parallelism, None, wait))
+    try:
+        results = launch(request)
+    except Interrupted as stop:
+        done = [r for r in stop.results if r.status in ("done", "skipped")]
+        click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
+                   f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
+                   f"again to finish the rest.", err=True)
+        for r in done:
+            click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
+        for sp in stop.not_finished:
+            click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
+        sys.exit(130)
     counts = summarise_results(results)
     failed = [r for r in results if r.status == "failed"]
     parts = [f"{counts.get('done', 0)} run(s) done", f"{counts.get('skipped', 0)} skipped", f"{len(failed)} failed"]
@@ -370,7 +380,7 @@ def status_cmd(list_runs, **kw) -> None:
 
     grid = _build_grid(kw)
     ws = Workspace(kw["cache_dir"], device=kw["device"], progress=False, precision=kw["precision"])
-    _preflight(grid, kw, workspace=ws, skip=("check_results_dir", "check_cache_dir"))  # reading needs no write access
+    _preflight(grid, kw, workspace=ws, skip=("check_results_dir", "check_cache_dir", "check_run_folders"))  # reading needs no write access
     states = grid_status(grid, kw["results_dir"], ws)
     counts: dict = {}
     for st in states:

@@ -92,7 +92,7 @@ def evaluation_stats(test_logits: torch.Tensor | np.ndarray, test_labels: np.nda
             "balanced_accuracy": round(100.0 * float(balanced_accuracy_score(y, pred)), 4)}
 
 
-SAMPLE = 200  # pool samples the AUROCs use when scoring the whole pool would cost an extra image-tower pass
+SAMPLE = 100  # pool samples the AUROCs use when scoring the whole pool would cost an extra image-tower pass
 
 
 def needs_encoding(model: Any, ctx: RoundContext) -> bool:

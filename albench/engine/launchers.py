@@ -9,14 +9,19 @@ launcher carries on with the rest.
 """
 from __future__ import annotations
 
+import queue
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from albench.api.errors import AlbenchError
+from albench.api.registry import Registry
 
-LAUNCHERS = ("local", "slurm")
+# Launchers are found like every other pluggable piece: entry points of the group albench.launchers
+# (albench's own two declared in pyproject.toml), each a function ``launch(request: LaunchRequest) ->
+# list[RunResult]``.
+LAUNCHERS: Registry = Registry("launcher", "albench.launchers", None)
 
 
 @dataclass
@@ -116,10 +121,46 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
 _WORKER: dict = {}
 
 
-def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", deterministic: bool = False) -> None:
-    """Per-process setup: its own Workspace, on its own device (one per visible GPU)."""
+def die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """Make this process end when ``parent`` does, however the parent ends (SIGKILL included).
+
+    Two mechanisms, because each has a gap: Linux's parent-death signal (``PR_SET_PDEATHSIG``; fires when
+    the *thread* that forked us exits, which is the main thread here) and a heartbeat thread that sees the
+    process re-parented (``os.getppid()`` changes) within ``interval`` seconds on any POSIX system. A worker
+    killed this way holds no lock (file locks die with their process) and leaves at most a temp file,
+    which the next run of that record removes; rerunning the grid finishes it.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="albench-parent-watch", daemon=True).start()
+
+
+def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", deterministic: bool = False,
+                 parent: int | None = None) -> None:
+    """Per-process setup: dies with the parent; its own Workspace, on its own device (one per visible GPU)."""
     import os
 
+    if parent is not None:
+        die_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from albench.engine.protocol import Workspace
 
@@ -192,20 +233,25 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
 
     ctx = mp.get_context("spawn")
     devices = local_devices(device, workers)
-    manager = ctx.Manager()
-    events = manager.Queue()
+    import os
+
+    events = ctx.Queue()  # a plain queue: no manager process that could outlive a killed parent
     counter = ctx.Value("i", 0)
     rbar = tqdm(total=len(specs) * rounds, desc="rounds (all workers)", unit="round", position=1, leave=False,
                 disable=not progress)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cache_dir, devices, counter, events, precision, deterministic)) as pool:
+                                 initargs=(cache_dir, devices, counter, events, precision, deterministic,
+                                           os.getpid())) as pool:
             futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite, log_to): sp for sp in specs}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                while not events.empty():
-                    events.get_nowait()
+                while True:
+                    try:
+                        events.get_nowait()
+                    except queue.Empty:
+                        break
                     rbar.update(1)
                 for f in done:
                     sp = futures[f]
@@ -224,7 +270,7 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
     finally:
         rbar.close()
         bar.close()
-        manager.shutdown()
+        events.close()
     return results
 
 
@@ -315,3 +361,43 @@ def summarise_results(results: list[RunResult]) -> dict:
         out[r.status] = out.get(r.status, 0) + 1
     return out
 
+
+@dataclass
+class LaunchRequest:
+    """Everything a launcher is given: the runs and how the user asked to run them (one signature for all)."""
+
+    specs: list
+    results_dir: str | Path
+    overwrite: bool = False
+    cache_dir: str | Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    deterministic: bool = False
+    progress: bool = True
+    report: Callable[[RunResult], None] | None = None
+    echo: Callable[[str], None] = print
+    workers: int = 1  # local: worker processes
+    ws_factory: Callable[[], object] | None = None  # local, one worker: the workspace the preflight used
+    log_to: tuple[str, ...] = ()  # local: experiment trackers
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+
+def launch_local(req: LaunchRequest) -> list[RunResult]:
+    """The ``local`` launcher: in this process, or in ``req.workers`` spawned processes."""
+    def default_ws():
+        from albench.engine.protocol import Workspace
+
+        return Workspace(req.cache_dir, device=req.device, progress=req.progress, precision=req.precision,
+                         deterministic=req.deterministic)
+
+    return run_local(req.specs, req.results_dir, ws_factory=req.ws_factory or default_ws, workers=req.workers,
+                     overwrite=req.overwrite, cache_dir=req.cache_dir, device=req.device, rounds=req.specs[0].rounds,
+                     report=req.report, progress=req.progress, precision=req.precision,
+                     deterministic=req.deterministic, log_to=req.log_to)
+
+
+def launch_slurm(req: LaunchRequest) -> list[RunResult]:
+    """The ``slurm`` launcher: one submitit job array, one task per run."""
+    return run_slurm(req.specs, req.results_dir, req.slurm, overwrite=req.overwrite, cache_dir=req.cache_dir,
+                     device=req.device, report=req.report, progress=req.progress, echo=req.echo,
+                     precision=req.precision, deterministic=req.deterministic)

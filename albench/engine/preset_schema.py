@@ -45,6 +45,11 @@ COLUMN: dict[str, tuple[Any, bool, str]] = {
     "adapter_options": (dict, False, "a table of adapter options (a list value sweeps it)"),
     "note": (str, False, "a note printed under the table"),
 }
+ABLATION: dict[str, tuple[Any, bool, str]] = {
+    "column": (str, True, "the label of the column whose options are varied"),
+    "strategy_options": (dict, False, "a table: option -> list of values"),
+    "adapter_options": (dict, False, "a table: option -> list of values"),
+}
 ROLES = ("baseline", "ours")
 
 
@@ -100,6 +105,8 @@ def preset_problems(raw: dict, path: Path | str) -> list[str]:
         out.append(f"{where}: 'datasets' is empty; list at least one dataset.")
     if _type_ok(raw.get("rounds"), int) and raw["rounds"] < 1:
         out.append(f"{where}: 'rounds' = {raw['rounds']} must be an integer >= 1.")
+    if isinstance(raw.get("ablation"), dict):
+        out += _table_problems(f"{where} [ablation]", raw["ablation"], ABLATION)
     if isinstance(raw.get("backbone"), dict):
         out += _table_problems(f"{where} [backbone]", raw["backbone"], BACKBONE)
     if isinstance(raw.get("columns"), list):

@@ -34,6 +34,7 @@ from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
 from albench.engine import store
+from albench.engine.threads import DEFAULT_THREADS, apply_threads, run_threads
 from albench.engine.records import SCHEMA, check_record
 from albench.engine.schema import RoundRecord, RunRecord
 from albench.api.seeding import numpy_rng
@@ -100,6 +101,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     }
     if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
         config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
+    threads = run_threads()
+    if threads != DEFAULT_THREADS:  # CPU reductions depend on the thread count (albench.engine.threads)
+        config["threads"] = threads
     return config
 
 
@@ -122,6 +126,7 @@ class Workspace:
                  precision: str = "auto", deterministic: bool = False):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
+        self.threads = apply_threads()  # the same CPU thread count in every process that runs runs
         self.precision, self.deterministic = precision, deterministic
         if deterministic:
             from albench.clip.compute import set_deterministic

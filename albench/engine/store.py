@@ -112,7 +112,14 @@ class RunLocation:
 
 
 def location(results_dir: str | Path, dataset: str, slug: str, config_hash: str) -> RunLocation:
-    """Where the run ``slug`` of ``dataset`` with this configuration hash lives."""
+    """Where the run ``slug`` of ``dataset`` with this configuration hash lives (a name that could leave
+    ``results_dir`` is refused, whoever built the spec)."""
+    from albench.engine.integrity import safe_name_problem
+
+    problem = safe_name_problem("dataset", dataset) or next(
+        (safe_name_problem("run", part) for part in slug.split("__") if safe_name_problem("run", part)), None)
+    if problem:
+        raise AlbenchError(problem)
     results_dir = Path(results_dir)
     return RunLocation(results_dir, results_dir / dataset / f"{slug}__{config_hash}.json")
 

@@ -71,18 +71,26 @@ MECHANISM_COLUMNS = [("max_softmax_auroc", "AUROC max-softmax"), ("entropy_auroc
 
 
 def mechanism_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per (dataset, column, round): the mean over seeds of each mechanism metric."""
+    """One row per (dataset, column, round): the mean over seeds of each mechanism metric.
+
+    Records of different configurations are never averaged: a column (label / adapter) with several
+    configurations in a dataset shows one line per configuration, suffixed with its config id.
+    """
+    from albench.reporting.cells import config_id
+
     rows = []
     for rec in records:
         col = f"{rec.get('label', rec['strategy'])} / {rec['adapter']}"
         for rnd in rec.get("rounds", []):
             if "diagnostics" not in rnd:
                 continue
-            rows.append({"dataset": rec["dataset"], "column": col, "round": rnd["round"], "seed": rec["seed"],
-                         **{m: metric_value(rnd, m) for m, _ in MECHANISM_COLUMNS}})
+            rows.append({"dataset": rec["dataset"], "column": col, "config": config_id(rec), "round": rnd["round"],
+                         "seed": rec["seed"], **{m: metric_value(rnd, m) for m, _ in MECHANISM_COLUMNS}})
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
+    several = df.groupby(["dataset", "column"])["config"].transform("nunique") > 1
+    df.loc[several, "column"] = df.loc[several, "column"] + " @" + df.loc[several, "config"]
     agg = df.groupby(["dataset", "column", "round"], sort=True)
     out = agg[[m for m, _ in MECHANISM_COLUMNS]].mean()
     out["seeds"] = agg["seed"].nunique()

@@ -22,7 +22,7 @@ from albench.api.atomic import atomic_write
 from albench.api.errors import AlbenchError
 from albench.engine.records import iter_records
 from albench.reporting.cells import chosen_records
-from albench.reporting.tables import STD_NOTE, config_group
+from albench.reporting.tables import STD_NOTE, config_group, display_title
 
 
 def _slug(s: str) -> str:
@@ -422,7 +422,7 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
                 "Each cell holds one configuration.</p>"]
         for v in views:
             t = v["t"]
-            body.append(f"<h3>{html.escape(t['preset'].title)} — {t['preset'].suite} suite</h3>")
+            body.append(f"<h3>{html.escape(display_title(t['preset']))} — {t['preset'].suite} suite</h3>")
             body.append(_winners_html(v["winners"], colors))
             if v["compare"] is not None:
                 c = v["compare"]
@@ -464,7 +464,8 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
                f"{r['train_s']:.2f} | {'—' if pd.isna(r['encoder_images']) else f'{r.encoder_images:,.0f}'} | "
                f"{r['final_accuracy']:.1f} |" for _, r in cost.iterrows()]
         md.append("\nMeans over seeds. Wall seconds depend on the machine (see each record's provenance); "
-                  "image-encoder images are machine-independent.")
+                  "image-encoder images are machine-independent and include filling the frozen-feature cache, "
+                  "so the first run on a dataset pays for the ones after it.")
         fig = (f"<figure class='curve'><img src='figures/{cost_path.name}' alt='accuracy against cost'>"
                "<figcaption>final accuracy against wall seconds per run</figcaption></figure>") if cost_path else ""
         h.append(_section("cost", "Cost", fig + _md_table_to_html("\n".join(md))))
@@ -489,7 +490,7 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
                                     f"{rk.budget:g} %' width='616'></figure>")
                 part.append("<h4>Ours against every other column</h4>" + _md_table_to_html(
                     "\n".join(c.markdown.splitlines()[2:])) + "<div class='figs'>" + "".join(imgs) + "</div>")
-            body.append(f"<section class='preset'><h3>{html.escape(t['preset'].title)} — {t['preset'].suite} "
+            body.append(f"<section class='preset'><h3>{html.escape(display_title(t['preset']))} — {t['preset'].suite} "
                         f"suite</h3>{''.join(part)}</section>")
         h.append(_section("tables", "Tables", "".join(body)))
         nav.append(("tables", "Tables"))

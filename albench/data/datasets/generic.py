@@ -53,6 +53,11 @@ def _template(kind: str, opts: dict) -> str:
     if t.count("{}") != 1:
         raise DataError(f"Dataset '{kind}': template {t!r} must contain '{{}}' exactly once (where the class name "
                         f"goes), e.g. {DEFAULT_TEMPLATE!r}.")
+    try:
+        t.format("x")
+    except (KeyError, IndexError, ValueError) as exc:  # "{color}", "{0}", a lone "{"
+        raise DataError(f"Dataset '{kind}': template {t!r} has braces other than the one '{{}}' for the class name "
+                        f"({type(exc).__name__}: {exc}); write a literal brace as '{{{{' or '}}}}'.") from None
     return t
 
 
