@@ -134,16 +134,17 @@ def render_markdown(result: dict) -> str:
         sha = sec.get("git_sha") or "unknown commit"
         tree = {True: ", dirty tree", False: ", clean tree"}.get(sec.get("dirty"), "")
         load = sec.get("load_average")
-        md.append(f"Measured {sec.get('measured_at', '?')} at {sha}{tree} in {sec.get('wall_seconds', '?')} s wall, "
-                  f"{sec.get('cpu_seconds', '?')} s CPU" + (f"; load average {load[0]} -> {load[1]}" if load else "")
-                  + ".\n")
+        cpu = f", {sec['cpu_seconds']} s CPU" if "cpu_seconds" in sec else " (CPU time not recorded)"
+        md.append(f"Measured {sec.get('measured_at', '?')} at {sha}{tree} in {sec.get('wall_seconds', '?')} s wall"
+                  + cpu + (f"; load average {load[0]} -> {load[1]}" if load else "") + ".\n")
         md.append(rows_to_markdown(sec.get("rows", [])) + "\n")
         if sec.get("notes"):
             md.append(sec["notes"] + "\n")
         if sec.get("stability"):
             st = sec["stability"]
             ok = all(r["within"] for r in st["rows"])
-            md.append(f"Stability: two consecutive runs (first at {st['first_run'].get('measured_at')}, "
+            md.append(f"Stability: {st.get('how', 'two consecutive runs')} (other run at "
+                      f"{st['first_run'].get('measured_at')}, "
                       f"{st['first_run'].get('wall_seconds')} s wall); every ratio within ±15 %: "
                       f"{'yes' if ok else 'NO'}.\n")
             md.append(rows_to_markdown(st["rows"]) + "\n")
