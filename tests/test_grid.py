@@ -183,16 +183,3 @@ def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
     assert len(records(out)) == 2 and (out / ".submitit").is_dir()
     res = cli(*args)  # resume comes from the run itself: nothing is redone
     assert "0 run(s) done, 2 skipped" in res.output
-
-
-def test_toy_suite_options_apply_under_command_line_options():
-    from albench.engine.grid import build_grid
-
-    g = build_grid(preset="table2", suite="toy", datasets=["digits"], seeds=[1])
-    by_label = {s.label: s for s in g.specs}
-    assert by_label["Random"].adapter_options == {"n_tokens": 2}
-    assert by_label["Ours"].strategy_options == {"vpt_tokens": 0} and by_label["Ours"].adapter_options == {"vpt_tokens": 0}
-    g = build_grid(preset="table2", suite="toy", datasets=["digits"], seeds=[1], adapter_options={"vpt:n_tokens": 4})
-    assert {s.label: s for s in g.specs}["Random"].adapter_options == {"n_tokens": 4}
-    paper = build_grid(preset="table2", suite="paper", datasets=["dtd"], seeds=[1])
-    assert all(s.adapter_options == {} for s in paper.specs)

@@ -2,7 +2,8 @@
 
 Sources of weights (``--backbone ARCH --pretrained SOURCE``):
 
-* ``toy-clip`` with ``albench-toy`` (default): the tiny CLIP shipped in the package;
+* ``toy-clip`` (default) or ``toy-clip-v1`` with ``albench-toy``: the tiny CLIPs shipped in the
+  package (open_clip configs registered from ``albench/data/toy/configs``);
 * an open_clip architecture with a pretrained tag (``ViT-B-16`` + ``openai``): the
   file must already be in the Hugging Face or open_clip cache, nothing is downloaded;
 * a local weights file (``.safetensors`` or a ``torch.save``d state dict, read with
@@ -151,17 +152,13 @@ class Backbone:
     def load(cls, spec: BackboneSpec | None = None, device: str | torch.device | None = None) -> "Backbone":
         spec = spec or BackboneSpec()
         dev = resolve_device(device) if not isinstance(device, torch.device) else device
-        if spec.arch == TOY:
-            model, weights, identity, qg = _load_toy(spec)
-            ctx = model.context_length
-        else:
-            model, weights, identity, qg = _load_open_clip(spec)
-            ctx = model.context_length
+        model, weights, identity, qg = _load_open_clip(spec)
+        ctx = model.context_length
         return cls(model, spec, weights, identity, qg, dev, ctx)
 
     def describe(self) -> dict:
         """What records store about the backbone."""
-        return {"arch": self.spec.arch, "pretrained": self.spec.pretrained or (TOY_TAG if self.spec.arch == TOY else None),
+        return {"arch": self.spec.arch, "pretrained": self.spec.pretrained or _shipped_tag(self.spec.arch),
                 "weights": self.weights, "identity": self.identity, "quick_gelu": self.quick_gelu,
                 "random_init": self.weights.startswith(RANDOM), "image_size": self.image_size,
                 "embed_dim": self.embed_dim}
@@ -304,28 +301,12 @@ class Backbone:
         return pooled
 
 
-def _load_toy(spec: BackboneSpec):
-    from albench.data.toy.model import WEIGHTS_FILE, build_toy_clip
+def _shipped_tag(arch: str) -> str | None:
+    """The tag of weights shipped inside albench for ``arch`` (the toy CLIPs), else None."""
+    from albench.data.toy.model import SHIPPED_WEIGHTS, register_configs
 
-    src = spec.pretrained or TOY_TAG
-    qg = bool(spec.quick_gelu)
-    if qg:
-        raise AlbenchError("The toy CLIP was trained with GELU; quick_gelu does not apply to it.")
-    if src == RANDOM:
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            model = build_toy_clip()
-        return model, f"{RANDOM}:seed0", f"{TOY}:{RANDOM}:seed0", False
-    path = WEIGHTS_FILE if src == TOY_TAG else Path(src)
-    if src != TOY_TAG and not path.exists():
-        raise WeightsError(f"Weights file {path} does not exist. For the toy CLIP use --pretrained {TOY_TAG} "
-                           f"(shipped), a file saved from it, or --pretrained random.")
-    if not path.exists():
-        raise WeightsError(f"The shipped toy CLIP weights are missing ({path}). Reinstall albench or run "
-                           f"'albench toy pretrain' to recreate them.")
-    model = build_toy_clip()
-    load_strict(model, read_state_dict(path), TOY, path)
-    return model, str(path) if src != TOY_TAG else TOY_TAG, f"{TOY}:{file_sha256(path)[:16]}", False
+    register_configs()
+    return TOY_TAG if arch in SHIPPED_WEIGHTS else None
 
 
 def _default_cache_dirs(spec: BackboneSpec) -> list[Path]:
@@ -376,10 +357,13 @@ def _load_open_clip(spec: BackboneSpec):
     import open_clip
     from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
+    from albench.data.toy.model import SHIPPED_WEIGHTS
+
     arch = spec.arch
+    shipped = _shipped_tag(arch)  # also registers the toy configs with open_clip
     if arch not in open_clip.list_models():
-        raise UnknownNameError("backbone architecture", arch, open_clip.list_models() + [TOY])
-    src = spec.pretrained
+        raise UnknownNameError("backbone architecture", arch, open_clip.list_models())
+    src = spec.pretrained or shipped
     if src is None:
         raise AlbenchError(f"--pretrained is required for backbone '{arch}': an open_clip tag "
                            f"({', '.join(list_pretrained_tags_by_model(arch)) or 'none known'}), a local weights "
@@ -388,6 +372,15 @@ def _load_open_clip(spec: BackboneSpec):
     path: Path | None = None
     if src == RANDOM:
         pass
+    elif src == TOY_TAG:
+        if shipped is None:
+            raise UnknownNameError(f"architecture shipping '{TOY_TAG}' weights", arch, sorted(SHIPPED_WEIGHTS))
+        if spec.quick_gelu:
+            raise AlbenchError(f"{arch} was trained with GELU; quick_gelu does not apply to it.")
+        path = SHIPPED_WEIGHTS[arch]
+        if not path.exists():
+            raise WeightsError(f"The shipped {arch} weights are missing ({path}). Reinstall albench or run "
+                               f"'albench toy pretrain' to recreate them.")
     elif Path(src).suffix in (".safetensors", ".bin", ".pt", ".pth") or os.sep in src or Path(src).exists():
         path = Path(src)
         if not path.exists():
@@ -419,7 +412,8 @@ def _load_open_clip(spec: BackboneSpec):
     if path is None:
         return model, f"{RANDOM}:seed0", f"{arch}:{RANDOM}:seed0{':qg' if qg else ''}", bool(qg)
     load_strict(model, read_state_dict(path), arch, path)
-    return model, str(path), f"{arch}:{file_sha256(path)[:16]}{':qg' if qg else ''}", bool(qg)
+    weights = TOY_TAG if src == TOY_TAG else str(path)
+    return model, weights, f"{arch}:{file_sha256(path)[:16]}{':qg' if qg else ''}", bool(qg)
 
 
 def save_card(path: Path, data: dict) -> None:

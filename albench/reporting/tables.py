@@ -246,10 +246,14 @@ def caption(preset, n_seeds: int, seeds, budgets) -> str:
     paper_bb = f"({preset.backbone_title})"
     if preset.suite != "paper" and paper_bb in title:  # say which backbone the toy runs used
         title = title.replace(paper_bb, f"({preset.backbone.arch}; paper: {preset.backbone_title})")
+    from albench.clip.profiles import profile_for
+
+    prof = profile_for(preset.backbone.arch).caption()
+    profile = f" Backbone profile, where it differs from the paper's values: {prof}." if prof else ""
     skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
     return (f"{title}{suite}. Accuracy (%) on the test split after {budgets_txt} % of the pool is labeled "
             f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) over {n_seeds} seed(s) "
-            f"(seeds {seeds_txt}). {PAPER_NOTE}.{skipped}")
+            f"(seeds {seeds_txt}). {PAPER_NOTE}.{profile}{skipped}")
 
 
 def to_markdown(columns, rows, cap: str) -> str:

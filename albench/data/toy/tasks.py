@@ -1,22 +1,24 @@
 """Downstream tasks of the embedded toy world.
 
-Each mimics one kind of dataset in the paper, with its own classes, zero-shot
-template and distribution shift relative to the pretraining renders:
+Each mimics one kind of dataset in the paper. As with real CLIP, the image
+features carry every task's classes (they were all learned in pretraining from
+the primary names, see ``vocab.py``); a task's zero-shot difficulty comes from
+the text side (class names that pretraining captions used rarely or
+ambiguously, a template unlike the captions) and from distribution shift:
 
 * ``toy_shapes``   easy object recognition (Caltech-like): 10 colour-shape
-  objects, two shapes per colour, any pattern/background;
+  objects, two shapes per colour, primary names;
 * ``toy_textures`` texture recognition (DTD-like): full-frame pattern swatches,
-  never seen whole in pretraining, lower contrast, noise;
+  low contrast and noisy, named by their secondary synonyms;
 * ``toy_shifted``  strongly shifted (EuroSAT-like): small, blurred shapes on
   noise;
-* ``toy_patterns`` fine-grained on a weakly learned attribute (Aircraft-like):
-  32 pattern x shape classes;
+* ``toy_patterns`` fine-grained on pattern x shape (Aircraft-like): 32 classes
+  whose pattern words are the rare synonyms;
 * ``toy_fine``     fine-grained with many classes (Flowers-like): 80 colour x
-  shape classes, long-tailed (imbalanced) pool;
+  shape classes with secondary colour names, long-tailed (imbalanced) pool;
 * ``digits``       scikit-learn's real handwritten digits (``load_digits``,
-  8x8 upscaled to 20x20 and centred on a 32x32 canvas, the size of the typeset
-  digits in pretraining), zero-shot from typeset-digit captions (UCF-like: the
-  hardest shift).
+  8x8 upscaled to 20x20 and centred on a 32x32 canvas), zero-shot from
+  typeset-digit captions (UCF-like: the hardest shift).
 
 Images depend only on the task definition, never on the run seed, and are
 cached on disk after the first render.
@@ -31,9 +33,10 @@ from typing import Callable
 import numpy as np
 
 from albench.data.tasks import ArraySource, Split, Task, register_task
-from albench.data.toy.render import COLORS, PATTERNS, SHAPES, DIGIT_WORDS, BACKGROUNDS, ShapeSpec, render_shape
+from albench.data.toy.render import BACKGROUNDS, COLORS, DIGIT_WORDS, PATTERNS, SHAPES, ShapeSpec, render_shape
+from albench.data.toy.vocab import name_of
 
-TOY_VERSION = 2  # bump when rendering changes (invalidates the on-disk cache)
+TOY_VERSION = 3  # bump when rendering or class names change (invalidates the on-disk cache)
 COLOR_NAMES = tuple(COLORS)
 
 
@@ -51,6 +54,11 @@ class ToyTaskDef:
 SHAPE_PAIRS = (("red", "circle"), ("red", "square"), ("blue", "triangle"), ("blue", "star"), ("green", "ring"),
                ("green", "cross"), ("yellow", "diamond"), ("yellow", "crescent"), ("purple", "circle"),
                ("purple", "triangle"))
+FINE_PAIRS = tuple((c, s) for c in COLOR_NAMES for s in SHAPES)
+PATTERN_PAIRS = tuple((p, s) for p in ("striped", "dotted", "checkered", "ringed") for s in SHAPES)
+# how each task names its classes (vocab.py): the knob that sets zero-shot difficulty from the text side
+NAMING = {"toy_shapes": "primary", "toy_textures": "secondary", "toy_shifted": "primary", "toy_patterns": "rare",
+          "toy_fine": "secondary"}
 
 
 def _shapes(label: int, rng: np.random.Generator) -> ShapeSpec:
@@ -62,22 +70,18 @@ def _shapes(label: int, rng: np.random.Generator) -> ShapeSpec:
 
 def _textures(label: int, rng: np.random.Generator) -> ShapeSpec:
     return ShapeSpec("circle", PATTERNS[label], COLOR_NAMES[rng.integers(10)], "dark", full_frame=True,
-                     period=float(rng.uniform(0.12, 0.22)), contrast=float(rng.uniform(0.4, 0.7)), noise=0.04)
-
-
-FINE_CLASSES = tuple(f"{c} {s}" for c in COLOR_NAMES for s in SHAPES)
-PATTERN_CLASSES = tuple(f"{p} {s}" for p in ("striped", "dotted", "checkered", "ringed") for s in SHAPES)
+                     period=float(rng.uniform(0.12, 0.22)), contrast=float(rng.uniform(0.3, 0.6)), noise=0.06)
 
 
 def _fine(label: int, rng: np.random.Generator) -> ShapeSpec:
-    color, shape = FINE_CLASSES[label].split(" ")
+    color, shape = FINE_PAIRS[label]
     return ShapeSpec(shape, PATTERNS[rng.integers(8)], color, BACKGROUNDS[rng.integers(4)],
                      scale=float(rng.uniform(0.22, 0.4)), period=float(rng.uniform(0.12, 0.22)),
                      contrast=float(rng.uniform(0.3, 0.6)))
 
 
 def _patterns(label: int, rng: np.random.Generator) -> ShapeSpec:
-    pattern, shape = PATTERN_CLASSES[label].split(" ")
+    pattern, shape = PATTERN_PAIRS[label]
     return ShapeSpec(shape, pattern, COLOR_NAMES[rng.integers(10)], BACKGROUNDS[rng.integers(4)],
                      scale=float(rng.uniform(0.3, 0.42)), period=float(rng.uniform(0.14, 0.22)),
                      contrast=float(rng.uniform(0.5, 0.8)))
@@ -93,18 +97,28 @@ def _long_tail(n_classes: int, head: int, ratio: float) -> tuple[int, ...]:
     return tuple(max(2, int(round(head * ratio ** (-i / (n_classes - 1))))) for i in range(n_classes))
 
 
+def _names(task: str, attr: str, values) -> tuple[str, ...]:
+    return tuple(name_of(attr, v, NAMING[task]) for v in values)
+
+
+def _pair_names(task: str, pairs, first: str, second: str) -> tuple[str, ...]:
+    """ "<first> <second>" class names; only the first attribute follows the task's naming."""
+    return tuple(f"{name_of(first, a, NAMING[task])} {name_of(second, b, 'primary')}" for a, b in pairs)
+
+
 TOY_TASKS: dict[str, ToyTaskDef] = {
     d.name: d for d in (
-        ToyTaskDef("toy_shapes", tuple(f"{c} {s}" for c, s in SHAPE_PAIRS), "a photo of a {}.", (200,) * 10, 100,
-                   _shapes, "10 colour-shape objects, two shapes per colour (easy, Caltech-like)"),
-        ToyTaskDef("toy_textures", PATTERNS, "{} texture.", (250,) * 8, 125, _textures,
-                   "8 full-frame texture swatches, never seen whole in pretraining (DTD-like)"),
-        ToyTaskDef("toy_shifted", SHAPES, "a photo of a {}.", (250,) * 8, 125, _shifted,
-                   "8 shapes, small, blurred, on noise (strong shift, EuroSAT-like)"),
-        ToyTaskDef("toy_patterns", PATTERN_CLASSES, "a photo of a {}.", (75,) * 32, 30, _patterns,
-                   "32 pattern-shape classes (fine-grained on a weakly learned attribute, Aircraft-like)"),
-        ToyTaskDef("toy_fine", FINE_CLASSES, "a photo of a {}.", _long_tail(80, 70, 10.0), 20, _fine,
-                   "80 colour-shape classes, long-tailed pool (fine-grained, Flowers-like)"),
+        ToyTaskDef("toy_shapes", _pair_names("toy_shapes", SHAPE_PAIRS, "color", "shape"), "a photo of a {}.",
+                   (200,) * 10, 100, _shapes, "10 colour-shape objects, two shapes per colour (easy, Caltech-like)"),
+        ToyTaskDef("toy_textures", _names("toy_textures", "pattern", PATTERNS), "{} texture.", (250,) * 8, 125,
+                   _textures, "8 low-contrast, noisy texture swatches named by synonyms (DTD-like)"),
+        ToyTaskDef("toy_shifted", _names("toy_shifted", "shape", SHAPES), "a photo of a {}.", (250,) * 8, 125,
+                   _shifted, "8 shapes, small, blurred, on noise (strong shift, EuroSAT-like)"),
+        ToyTaskDef("toy_patterns", _pair_names("toy_patterns", PATTERN_PAIRS, "pattern", "shape"), "a photo of a {}.",
+                   (75,) * 32, 30, _patterns, "32 pattern-shape classes with rare pattern words (fine-grained, Aircraft-like)"),
+        ToyTaskDef("toy_fine", _pair_names("toy_fine", FINE_PAIRS, "color", "shape"), "a photo of a {}.",
+                   _long_tail(80, 70, 10.0), 20, _fine,
+                   "80 colour-shape classes with synonym colour words, long-tailed pool (fine-grained, Flowers-like)"),
     )
 }
 
