@@ -8,9 +8,10 @@ ambiguously, a template unlike the captions) and from distribution shift:
 
 * ``toy_shapes``   object recognition (Caltech-like): 10 colour-shape objects,
   one per colour, named with the ambiguous colour word where one exists
-  ("reddish circle" vs "reddish star"), so zero-shot leans on the shape word;
+  ("reddish circle" vs "reddish ring"), so zero-shot leans on the shape word;
 * ``toy_textures`` texture recognition (DTD-like): 8 full-frame pattern
-  swatches named by their secondary synonyms ("banded texture.");
+  swatches named by their secondary synonyms, with a generic template
+  ("a photo of a banded object.") that CoOp's learned context replaces;
 * ``toy_shifted``  strongly shifted (EuroSAT-like): 10 object colours seen
   through a fixed colour transform (the image features still separate them,
   the colour words no longer point at them);
@@ -38,7 +39,7 @@ from albench.data.tasks import ArraySource, Split, Task, register_task
 from albench.data.toy.render import BACKGROUNDS, COLORS, DIGIT_WORDS, PATTERNS, SHAPES, ShapeSpec, render_shape
 from albench.data.toy.vocab import name_of, shared_word
 
-TOY_VERSION = 4  # bump when rendering or class names change (invalidates the on-disk cache)
+TOY_VERSION = 5  # bump when rendering or class names change (invalidates the on-disk cache)
 COLOR_NAMES = tuple(COLORS)
 
 
@@ -54,9 +55,10 @@ class ToyTaskDef:
     post: Callable[[np.ndarray], np.ndarray] | None = None  # applied to every rendered image (a shift)
 
 
-# toy_shapes: one colour-shape object per colour; the colour words are the ambiguous ones where one exists
-SHAPE_PAIRS = (("red", "circle"), ("pink", "star"), ("orange", "square"), ("yellow", "triangle"), ("blue", "diamond"),
-               ("cyan", "ring"), ("purple", "cross"), ("brown", "crescent"), ("green", "circle"), ("white", "square"))
+# toy_shapes: one colour-shape object per colour; the colour words are the ambiguous ones where one exists, and the
+# two objects that share a colour word have look-alike shapes (circle/ring, square/diamond, triangle/star, ...)
+SHAPE_PAIRS = (("red", "circle"), ("pink", "ring"), ("orange", "square"), ("yellow", "diamond"), ("blue", "triangle"),
+               ("cyan", "star"), ("purple", "cross"), ("brown", "crescent"), ("green", "circle"), ("white", "square"))
 FINE_PAIRS = tuple((c, p) for c in COLOR_NAMES for p in PATTERNS)
 PATTERN_PAIRS = tuple((p, c) for p in PATTERNS for c in ("red", "blue", "green", "yellow"))
 # a fixed colour transform: the strong shift of toy_shifted (its colour words still name the hue before it)
@@ -111,14 +113,14 @@ TOY_TASKS: dict[str, ToyTaskDef] = {
         ToyTaskDef("toy_shapes", tuple(f"{_color_word(c, 'shared')} {s}" for c, s in SHAPE_PAIRS), "a photo of a {}.",
                    (200,) * 10, 100, _shapes,
                    "10 colour-shape objects named with ambiguous colour words where one exists (Caltech-like)"),
-        ToyTaskDef("toy_textures", tuple(name_of("pattern", p, "secondary") for p in PATTERNS), "{} texture.",
+        ToyTaskDef("toy_textures", tuple(name_of("pattern", p, "secondary") for p in PATTERNS), "a photo of a {} object.",
                    (250,) * 8, 125, _textures, "8 texture swatches named by their synonyms (DTD-like)"),
         ToyTaskDef("toy_shifted", COLOR_NAMES, "something {}.", (200,) * 10, 100, _shifted,
                    "10 object colours under a fixed colour transform (strong shift, EuroSAT-like)", post=_colour_shift),
         ToyTaskDef("toy_patterns", tuple(f"{name_of('pattern', p, 'rare')} {c}" for p, c in PATTERN_PAIRS),
                    "a {} texture.", (75,) * 32, 30, _patterns,
                    "32 pattern-colour swatches whose pattern words are the rare ones (fine-grained, Aircraft-like)"),
-        ToyTaskDef("toy_fine", tuple(f"{_color_word(c, 'secondary')} {p}" for c, p in FINE_PAIRS), "a {} texture.",
+        ToyTaskDef("toy_fine", tuple(f"{_color_word(c, 'secondary')} {p}" for c, p in FINE_PAIRS), "a photo of a {}.",
                    _long_tail(80, 70, 10.0), 20, _fine,
                    "80 colour-pattern swatches with synonym colour words, long-tailed pool (fine-grained, Flowers-like)"),
     )
