@@ -278,3 +278,15 @@ def test_ablation_cells_read_only_their_own_configuration():
     assert cell.loc["Ours", "mean"] == 31.0 and cell.loc["Ours", "n"] == 2
     assert cell.loc["Ours lam=0", "mean"] == 20.0 and cell.loc["Ours lam=2", "mean"] == 40.0  # int 2 == 2.0
     assert cell.loc["Ours lam=0.5", "status"] == "missing" and not warn
+
+
+def test_sweep_columns_stay_apart_in_the_simple_table(tmp_path, workspace):
+    from albench.engine.protocol import execute
+    from albench.reporting.tables import simple_table
+
+    g = build_grid(strategies=["random"], adapters=["coop"], datasets=["toy_shapes"], rounds=1, seeds=[4],
+                   budgets=[1], adapter_options={"epochs": (1, 2), "min_steps": 0})
+    for spec in g.specs:
+        execute(spec, tmp_path, workspace)
+    md, frame, notes = simple_table(tmp_path)
+    assert set(frame["column"]) == {"random epochs=1", "random epochs=2"} and not notes

@@ -15,7 +15,7 @@ import pandas as pd
 from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
 from albench.reporting.mechanism import metric_title, metric_value
-from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, seeds_text, select
+from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, labelled_cell_key, seeds_text, select
 
 STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
 
@@ -72,7 +72,7 @@ def simple_table(source, budgets=None, seeds=None, configs=(), metric: str = "ac
     One configuration per cell (``albench.reporting.cells``). Returns the Markdown, the long frame
     (mean, std, n, seeds per cell) and one note per cell that had several configurations.
     """
-    recs, notes = chosen_records(_records(source), configs)
+    recs, notes = chosen_records(_records(source), configs, key=labelled_cell_key)
     df = load_rounds(recs, budgets, seeds, metric)
     if df.empty or not (df["round"] > 0).any():
         what = "" if budgets is None and seeds is None else " for these budgets/seeds"
