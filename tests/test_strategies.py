@@ -12,7 +12,7 @@ from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
 from albench.api.strategy import RoundContext, check_selection
 
-MINE = ["entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
+MINE = ["random", "entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
         "probcover"]
 FAST_OPTS = {"gcnal": {"steps": 4, "subset": 60}}
 
