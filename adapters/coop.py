@@ -1,6 +1,7 @@
-"""CoOp: learnable text context for CLIP (Zhou et al., "Learning to Prompt for
-Vision-Language Models", IJCV 2022; reference code github.com/KaiyangZhou/CoOp,
-``trainers/coop.py``).
+"""CoOp: learnable text context for CLIP, trained on cached image features.
+
+Zhou et al., "Learning to Prompt for Vision-Language Models", IJCV 2022; reference
+code github.com/KaiyangZhou/CoOp, ``trainers/coop.py``.
 
 Prompt = [SOS] [ctx_1 .. ctx_M] [class-name tokens] [.] [EOT] with M = 16 shared
 context vectors (``csc=True``: one set per class), class token at the end
@@ -37,81 +38,13 @@ import torch.nn.functional as F
 
 from albench.api.adapter import Adapter, AdapterEnv, Labeled
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
+from albench.components.prompts import PromptLearner, class_name_token_ids
 from albench.components.training import TrainConfig, train
+from albench.components.training_options import check_training_options
 
-
-def check_training_options(name: str, opts: dict) -> None:
-    """Reject impossible training options with a message naming the value and the valid range."""
-    if opts["epochs"] < 1:
-        raise AlbenchError(f"{name}: epochs={opts['epochs']!r}; valid: an integer >= 1 (paper: 10 or 20).")
-    if not opts["lr"] > 0:
-        raise AlbenchError(f"{name}: lr={opts['lr']!r}; valid: a number > 0 (paper grid: 0.001, 0.01, 0.03).")
-    if opts["batch_size"] < 1:
-        raise AlbenchError(f"{name}: batch_size={opts['batch_size']!r}; valid: an integer >= 1 (paper: 16).")
-    if opts.get("min_steps", 0) < 0:
-        raise AlbenchError(f"{name}: min_steps={opts['min_steps']!r}; valid: an integer >= 0.")
-
-
-class PromptLearner(torch.nn.Module):
-    """CoOp's context vectors and the fixed token embeddings around them."""
-
-    def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, csc: bool = False,
-                 position: str = "end", init_std: float = 0.02, ctx_init: str = ""):
-        super().__init__()
-        if position not in ("end", "middle", "front"):
-            raise ValueError(f"class_token_position must be end, middle or front, not {position!r}")
-        width = backbone.text_width
-        ctx_init = ctx_init.replace("_", " ").strip()
-        if ctx_init:  # reference CTX_INIT: context = the phrase's token embeddings, unified
-            init_tok = backbone.tokenize([ctx_init])
-            n_ctx = int(backbone.eot_positions(init_tok)[0]) - 1
-            with torch.no_grad():
-                init = backbone.token_embeddings(init_tok)[0, 1:1 + n_ctx].clone()
-            self.ctx = torch.nn.Parameter(init)
-            placeholder = ctx_init
-        else:
-            shape = (len(classnames), n_ctx, width) if csc else (n_ctx, width)
-            self.ctx = torch.nn.Parameter(torch.empty(shape, device=backbone.device).normal_(std=init_std))
-            placeholder = " ".join(["X"] * n_ctx)
-        self.backbone, self.n_ctx, self.position = backbone, n_ctx, position
-        names = [c.replace("_", " ") for c in classnames]
-        tokens = backbone.tokenize([f"{placeholder} {n}." if n_ctx else f"{n}." for n in names])
-        with torch.no_grad():
-            emb = backbone.token_embeddings(tokens)
-        self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)
-        self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)
-        self.register_buffer("eot", backbone.eot_positions(tokens), persistent=False)
-        self.name_lens = [len(t) - 2 for t in _encode_lengths(backbone, names)]
-
-    def prompts(self) -> torch.Tensor:
-        c = self.prefix.shape[0]
-        ctx = self.ctx if self.ctx.dim() == 3 else self.ctx.unsqueeze(0).expand(c, -1, -1)
-        if self.position == "end":
-            return torch.cat([self.prefix, ctx, self.suffix], dim=1)
-        out = []
-        half = self.n_ctx // 2
-        for i, nl in enumerate(self.name_lens):
-            cls_tok, rest = self.suffix[i:i + 1, :nl], self.suffix[i:i + 1, nl:]
-            if self.position == "middle":
-                out.append(torch.cat([self.prefix[i:i + 1], ctx[i:i + 1, :half], cls_tok, ctx[i:i + 1, half:], rest], 1))
-            else:
-                out.append(torch.cat([self.prefix[i:i + 1], cls_tok, ctx[i:i + 1], rest], 1))
-        return torch.cat(out, 0)
-
-    def text_features(self) -> torch.Tensor:
-        if self.position == "end" and self.ctx.dim() == 2:
-            # unified context at the front: [SOS][ctx] is shared by every prompt, run it once
-            prefix = torch.cat([self.prefix[:1], self.ctx.unsqueeze(0)], dim=1)
-            return self.backbone.encode_text_shared_prefix(prefix, self.suffix, self.eot)
-        return self.backbone.encode_text_embeddings(self.prompts(), self.eot)
-
-
-def _encode_lengths(backbone, names: list[str]) -> list[list[int]]:
-    """Token ids (with SOS/EOT) of each class name, for middle/front placement."""
-    toks = backbone.tokenize(names)
-    eot = backbone.eot_positions(toks)
-    return [toks[i, :int(e) + 1].tolist() for i, e in enumerate(eot)]
+__all__ = ["CoOp", "PromptLearner", "check_training_options"]  # the components stay importable from here for one release
 
 
 class CoOp(Adapter):
@@ -121,6 +54,9 @@ class CoOp(Adapter):
     frozen_image_encoder = True
     defaults = {"n_ctx": 16, "csc": False, "class_token_position": "end", "ctx_init": "", "epochs": 20, "lr": 0.01,
                 "batch_size": 16, "min_steps": 200, "aug_views": 0, "aug_seed": 0}
+    schema = {"n_ctx": Opt(int, 0, 72), "class_token_position": Opt(str, choices=("end", "middle", "front")),
+              "aug_views": Opt(int, 0, 64), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)
@@ -135,9 +71,9 @@ class CoOp(Adapter):
             raise AlbenchError(f"coop: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or '' (random).")
         check_training_options("coop", o)
         seed_everything(env.seed, "coop-init", env.round)
-        self.prompt = PromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["csc"],
+        self.prompt = PromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["csc"],
                                     o["class_token_position"], ctx_init=o["ctx_init"])
-        longest = max(len(t) for t in _encode_lengths(env.backbone, env.task.classnames)) + 1  # SOS, name, ".", EOT
+        longest = max(len(t) for t in class_name_token_ids(env.backbone, env.dataset.classnames)) + 1  # SOS, name, ".", EOT
         if self.prompt.n_ctx + longest > env.backbone.context_length:
             raise AlbenchError(f"coop: n_ctx={self.prompt.n_ctx} plus the longest class name does not fit the text "
                                f"encoder's {env.backbone.context_length} positions; valid: n_ctx <= "

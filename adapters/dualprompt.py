@@ -15,9 +15,13 @@ Model
       through the text encoder in one batched pass (2C prompts).
     * Visual prompts: 20 tokens (the paper's M_v), shallow by default
       (``vpt_deep=True`` gives every later block its own 20 tokens, replacing
-      the previous block's prompt outputs, as in VPT-deep). Original VPT
-      initialisation uniform(+-sqrt(6 / (3 p^2 + d))) with p the patch size and d
-      the vision width. Placement: appended to the token sequence *after*
+      the previous block's prompt outputs, as in VPT-deep). Initialisation
+      (``vpt_init``): VPT's uniform(+-sqrt(6 / (3 p^2 + d))), p the patch size and
+      d the vision width, shifted by default (``patch_mean``) onto the mean image
+      token of unlabelled pool images, because near-zero tokens joining the
+      sequence move the frozen tower's features before any training (the paper
+      leaves the initialisation open; measured in docs/dualprompt.md); ``uniform``
+      keeps VPT's draw. Placement: appended to the token sequence *after*
       ``ln_pre`` (DeFT/LIFT placement, ``backbone.encode_image_prompted`` with
       ``prompts_before_ln_pre=False``). Prompts carry no positional embedding and
       attention is permutation-equivariant, so "appended" and VPT's "after CLS"
@@ -44,7 +48,8 @@ similarity difference (no clamping needed, unlike DeFT's clamp at 1e-5).
 
 Differences from DeFT, by design (DESIGN.md): the image features are *not*
 detached inside L2, so L2 reaches the visual prompts (the seed paper: the
-negative objective "supervises the visual prompts"); DeFT detaches them.
+negative objective "supervises the visual prompts"); DeFT detaches them
+(``detach_image=True`` does too).
 ``detach_positive=True`` (default, as DeFT) detaches the positive text
 features inside L2, so the positive prompt learns from L1 only and L2 updates
 the negative prompt and the visual prompts; ``detach_positive=False`` lets L2
@@ -57,7 +62,7 @@ over all samples of the concatenated batch. Images come from the device pixel
 cache (``PixelFeed``) with the CoOp augmentation (random resized crop, area
 ``aug_min_scale``-1, + flip) done batched on the device; evaluation encodes a
 split once per fit (``encode_split``) and reuses it. Visual prompts are
-``albench_adapters.vpt.VisualPrompts`` (same tokens, init and placement as the
+``albench.components.visual_prompts.VisualPrompts`` (same tokens, init and placement as the
 ``vpt`` adapter). Defaults: see the README section "DualPrompt (the paper's
 method)" for how they were chosen.
 """
@@ -71,22 +76,28 @@ import torch
 import torch.nn.functional as F
 
 from albench.api.adapter import Adapter, AdapterEnv, Labeled
+from albench.api.capabilities import clean_probability_from_logits
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
+from albench.components.prompts import PromptLearner
 from albench.components.training import PixelFeed, TrainConfig, encode_split, train
+from albench.components.training_options import check_training_options
+from albench.components.visual_prompts import VisualPrompts
 
-from .coop import PromptLearner, check_training_options
-from .vpt import VisualPrompts
+__all__ = ["DualPrompt", "DualPromptModel", "clean_probability_from_logits", "complementary_labels",
+           "dual_logits", "dualprompt_loss"]
 
 
 class DualPromptModel(torch.nn.Module):
     """Positive and negative CoOp contexts sharing the class-name tokens, plus optional VPT."""
 
-    def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, vpt_tokens: int = 20, vpt_deep: bool = False):
+    def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, vpt_tokens: int = 20, vpt_deep: bool = False,
+                 ctx_init: str = ""):
         super().__init__()
         self.backbone = backbone
-        self.pos = PromptLearner(backbone, classnames, n_ctx)
-        self.neg = PromptLearner(backbone, classnames, n_ctx)
+        self.pos = PromptLearner(backbone, classnames, n_ctx, ctx_init=ctx_init)
+        self.neg = PromptLearner(backbone, classnames, n_ctx, ctx_init=ctx_init)
         self.visual = VisualPrompts(backbone, vpt_tokens, vpt_deep) if vpt_tokens > 0 else None
 
     def parameters_to_train(self) -> list[torch.nn.Parameter]:
@@ -107,14 +118,6 @@ def dual_logits(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, sca
     return scale * v @ t_pos.T, scale * v @ t_neg.T
 
 
-def clean_probability_from_logits(pos: torch.Tensor, neg: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Eq. 3: p_clean of ``labels`` (default: the predicted class, argmax of ``pos``)."""
-    if labels is None:
-        labels = pos.argmax(1)
-    rows = torch.arange(pos.shape[0], device=pos.device)
-    return torch.sigmoid(pos[rows, labels] - neg[rows, labels])
-
-
 def complementary_labels(labels: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
     """One label per sample drawn uniformly from the other C-1 classes."""
     off = torch.randint(1, num_classes, labels.shape, generator=generator, device=generator.device)
@@ -129,11 +132,21 @@ class LossParts:
 
 
 def dualprompt_loss(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, labels: torch.Tensor,
-                    comp: torch.Tensor | None, scale: float, lam: float = 1.0, detach_positive: bool = True) -> LossParts:
-    """L = L1 + lam * L2 (module docstring); ``comp`` = complementary labels (None when C = 1)."""
+                    comp: torch.Tensor | None, scale: float, lam: float = 1.0, detach_positive: bool = True,
+                    detach_image: bool = False) -> LossParts:
+    """L = L1 + lam * L2 (module docstring); ``comp`` = complementary labels (None when C = 1).
+
+    ``detach_positive``: L2 sees the positive logits detached (no L2 gradient to the positive prompt);
+    ``detach_image``: L2 sees the image features detached (no L2 gradient to the visual prompts).
+    DeFT detaches both.
+    """
     pos, neg = dual_logits(img, t_pos, t_neg, scale)
     l1 = F.cross_entropy(pos, labels)
-    pos2 = dual_logits(img, t_pos.detach(), t_neg, scale)[0] if detach_positive else pos
+    img2 = img.detach() if detach_image else img
+    if detach_image or detach_positive:
+        pos2, neg = dual_logits(img2, t_pos.detach() if detach_positive else t_pos, t_neg, scale)
+    else:
+        pos2 = pos
     rows = torch.arange(labels.shape[0], device=labels.device)
     margin_y = pos2[rows, labels] - neg[rows, labels]  # log p_clean(y) = logsigmoid(margin)
     l2 = -F.logsigmoid(margin_y)
@@ -145,14 +158,23 @@ def dualprompt_loss(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor,
 
 
 class DualPrompt(Adapter):
-    """The paper's full framework ("Ours"): dual text prompts + VPT, trained on labels and pseudo-labels."""
+    """The paper's full framework ("Ours"): dual text prompts + VPT, trained on labels and pseudo-labels.
+
+    Implements ``albench.api.capabilities.DualPromptCapable`` (``fitted``, ``dual_logits``).
+    """
 
     name = "dualprompt"
     frozen_image_encoder = False
     accepts_pseudo_labels = True
     defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
-                "epochs": 10, "lr": 0.03, "batch_size": 16, "pseudo_batch_size": 64, "augment": True,
-                "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
+                "detach_image": False, "ctx_init": "", "vpt_init": "patch_mean", "epochs": 10, "lr": 0.03, "visual_lr_scale": 1.0, "batch_size": 16,
+                "pseudo_batch_size": 64, "augment": True, "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
+    schema = {"n_ctx": Opt(int, 0, 72), "vpt_tokens": Opt(int, 0, 512), "lam": Opt(float, 0, 1000),
+              "pseudo_batch_size": Opt(int, 1, 65536), "aug_min_scale": Opt(float, 0, 1, low_open=True),
+              "eval_batch": Opt(int, 1, 1_000_000), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000),
+              "visual_lr_scale": Opt(float, 0, 1000, low_open=True),
+              "vpt_init": Opt(str, choices=("patch_mean", "uniform"))}
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
         super().__init__(env, **options)
@@ -163,6 +185,10 @@ class DualPrompt(Adapter):
                 raise AlbenchError(f"dualprompt: {key}={o[key]!r}; valid: an integer >= {lo}.")
         if not (o["lam"] >= 0 and math.isfinite(o["lam"])):
             raise AlbenchError(f"dualprompt: lam={o['lam']!r}; valid: a finite number >= 0 (paper: 1).")
+        if not (isinstance(o["visual_lr_scale"], (int, float)) and o["visual_lr_scale"] > 0
+                and math.isfinite(o["visual_lr_scale"])):
+            raise AlbenchError(f"dualprompt: visual_lr_scale={o['visual_lr_scale']!r}; valid: a finite number > 0 "
+                               f"(the visual prompts' lr = lr x visual_lr_scale).")
         if not 0 < o["aug_min_scale"] <= 1:
             raise AlbenchError(f"dualprompt: aug_min_scale={o['aug_min_scale']!r}; valid: a number in (0, 1] "
                                f"(CoOp: 0.08).")
@@ -173,14 +199,45 @@ class DualPrompt(Adapter):
             raise AlbenchError(f"dualprompt needs at least 2 classes, the task has {env.num_classes}.")
         self.seed_key = seed_key
         seed_everything(env.seed, "dualprompt-init", seed_key, env.round)
-        self.model = DualPromptModel(env.backbone, env.task.classnames, o["n_ctx"], o["vpt_tokens"], o["vpt_deep"])
+        self.model = DualPromptModel(env.backbone, env.task.classnames, o["n_ctx"], o["vpt_tokens"], o["vpt_deep"],
+                                     o["ctx_init"])
+        if self.model.visual is not None and o["vpt_init"] == "patch_mean":
+            self._centre_visual_prompts()
         self.fitted = False
         self._text: tuple[torch.Tensor, torch.Tensor] | None = None
         self._feats: dict[str, torch.Tensor] = {}
 
+    @torch.no_grad()
+    def _centre_visual_prompts(self, n_images: int = 256) -> None:
+        """Shift the (shallow) visual prompts onto the mean image token of the pool (``vpt_init="patch_mean"``).
+
+        The VPT init draws prompts near zero, but the tokens they join (after ``ln_pre``) have norm ~sqrt(width):
+        a near-zero token becomes the LayerNorm bias inside each block, a constant key every query can attend
+        to, and the features move before any training (measured in docs/dualprompt.md). Centring each prompt
+        on the mean patch token of up to ``n_images`` unlabelled pool images (a seeded sample; no label is
+        read) keeps the uniform draw as a small perturbation, so the prompted tower starts next to the frozen
+        one and the tokens stay distinct.
+        """
+        env = self.env
+        n = len(env.task.pool)
+        g = torch_generator(env.seed, "dualprompt-vpt-init", self.seed_key, env.round)
+        idx = torch.randperm(n, generator=g)[:min(n, n_images)].numpy()
+        tokens = env.backbone.input_tokens(env.bank.pixels("pool", np.sort(idx)))
+        mean_patch = tokens[:, 1:].float().mean((0, 1))
+        shallow = self.model.visual.shallow
+        shallow.add_(mean_patch.to(shallow.dtype).to(shallow.device))
+
     # ---- parameters and images ---------------------------------------------
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return self.model.parameters_to_train()
+
+    def _param_groups(self) -> list[dict]:
+        """Text contexts at ``lr``, visual prompts at ``lr x visual_lr_scale``."""
+        o = self.options
+        groups = [{"params": [self.model.pos.ctx, self.model.neg.ctx], "lr": o["lr"]}]
+        if self.model.visual is not None:
+            groups.append({"params": list(self.model.visual.parameters()), "lr": o["lr"] * o["visual_lr_scale"]})
+        return groups
 
     def _encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.visual.features(pixels)
@@ -242,11 +299,12 @@ class DualPrompt(Adapter):
             with env.backbone.autocast():
                 img = self._train_features(idx, feed)
                 t_pos, t_neg = self.model.text_features()
-            loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"])
+            loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"],
+                                   o["detach_image"])
             parts["l1"], parts["l2"] = float(loss.l1.detach()), float(loss.l2.detach())
             return loss.total
 
-        report = train(self.trainable_parameters(), step, labeled if len(labeled) else None, pseudo, cfg, g_batches,
+        report = train(self._param_groups(), step, labeled if len(labeled) else None, pseudo, cfg, g_batches,
                        where=f"dualprompt round {env.round}")
         self.fitted = True
         self._text, self._feats = None, {}
@@ -256,6 +314,11 @@ class DualPrompt(Adapter):
 
     # ---- prediction -----------------------------------------------------------
     def _rows(self, split: str, indices: np.ndarray | None) -> torch.Tensor:
+        if (indices is not None and split not in self._feats and self.model.visual is not None
+                and len(indices) < len(self.env.task.split(split)) // 2):  # a small subset: encode only it
+            with torch.no_grad():
+                return encode_split(self._encode_pixels, self.env.bank, split, np.asarray(indices),
+                                    self.options["eval_batch"])
         f = self._split_features(split)
         return f if indices is None else f[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 

@@ -44,11 +44,11 @@ import torch.nn.functional as F
 
 from albench.api.adapter import AdapterEnv, Labeled
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
 from albench.components.training import TrainConfig, cosine_logits, train
-
-from .coop import check_training_options
-from .vpt import PromptedImageAdapter, vision_layers
+from albench.components.training_options import check_training_options
+from albench.components.visual_prompts import PromptedImageAdapter, vision_layers
 
 
 class MultiModalPromptLearner(torch.nn.Module):
@@ -113,6 +113,9 @@ class MaPLe(PromptedImageAdapter):
     name = "maple"
     defaults = {"n_ctx": 2, "depth": 9, "ctx_init": "a photo of a", "epochs": 10, "lr": 0.01, "batch_size": 16,
                 "min_steps": 0, "augment": "auto", "aug_min_scale": 0.08}
+    schema = {"n_ctx": Opt(int, 0, 72), "depth": Opt(int, 1, 48), "augment": Opt(object, choices=(True, False, "auto")), "aug_min_scale": Opt(float, 0, 1, low_open=True),
+              "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
+              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)
@@ -124,7 +127,7 @@ class MaPLe(PromptedImageAdapter):
         if not isinstance(o["ctx_init"], str):
             raise AlbenchError(f"maple: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or ''.")
         seed_everything(env.seed, "maple-init", env.round)
-        self.prompt = MultiModalPromptLearner(env.backbone, env.task.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
+        self.prompt = MultiModalPromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.prompt.parameters())

@@ -15,7 +15,7 @@ from types import ModuleType
 MOVED_MODULES: dict[str, str] = {
     "strategy": "api.strategy", "adapter": "api.adapter", "options": "api.options", "errors": "api.errors",
     "seeding": "api.seeding", "accounting": "api.accounting", "registry": "api.registry",
-    "plugins": "api.plugins", "conformance": "api.conformance",
+    "plugins": "api.plugins", "conformance": "testing",
     "augment": "components.augment", "training": "components.training",
     "backbone": "clip.backbone", "text_prefix": "clip.text_prefix",
     "tasks": "data.tasks", "features": "data.features", "datasets": "data.datasets", "toy": "data.toy",

@@ -33,17 +33,17 @@ sample's flip threshold t* = min_{k: b_k>0} a_k / b_k, a_k = L_ŷ − L_k,
 b_k = G_k − G_ŷ (L = zŴᵀ, G = ĝŴᵀ), so the whole candidate search is O(N·C)
 instead of O(C·N·C·D). A sample with a zero gradient (p exactly one-hot) never
 moves and is not a candidate (the reference divides by zero there). k-means is
-our seeded Lloyd (k-means++ init from ``ctx.rng``, ``kmeans_iters`` steps) instead
-of sklearn's unseeded KMeans.
+our seeded Lloyd (greedy k-means++ init from ``ctx.rng``, the seeding of
+scikit-learn's KMeans; ``kmeans_iters`` steps) instead of sklearn's unseeded KMeans.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import kmeans, nearest_to_centres
+from albench.components.selection import device_of, kmeans, nearest_to_centres
 
 
 def class_anchors(feats_lab: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -79,15 +79,24 @@ def flip_thresholds(z: np.ndarray, probs: np.ndarray, w: np.ndarray) -> tuple[np
     return tstar, yhat
 
 
-def candidate_mask(z: np.ndarray, probs: np.ndarray, w: np.ndarray, anchors: np.ndarray, cap: float) -> np.ndarray:
-    """Samples whose prediction flips for some anchor at α-cap ``cap`` (closed-form α)."""
-    tstar, _ = flip_thresholds(z, probs, w)
+def anchor_reach(z: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """max_c ‖z*_c − z‖ per sample: the largest step the mix can take (at α-cap 1/ε)."""
     z = np.asarray(z, dtype=np.float64)
     anchors = np.asarray(anchors, dtype=np.float64)
     r2 = (z * z).sum(1)[:, None] + (anchors * anchors).sum(1)[None, :] - 2.0 * z @ anchors.T
-    rmax = np.sqrt(np.clip(r2, 0, None).max(axis=1))
-    eps = cap / np.sqrt(z.shape[1])
-    return eps * rmax > tstar
+    return np.sqrt(np.clip(r2, 0, None).max(axis=1))
+
+
+def flips_at(tstar: np.ndarray, reach: np.ndarray, cap: float, dim: int) -> np.ndarray:
+    """Samples whose prediction flips for some anchor at α-cap ``cap``: ε‖z*_c − z‖ > t*, ε = cap/√D."""
+    eps = cap / np.sqrt(dim)
+    return eps * reach > tstar
+
+
+def candidate_mask(z: np.ndarray, probs: np.ndarray, w: np.ndarray, anchors: np.ndarray, cap: float) -> np.ndarray:
+    """Samples whose prediction flips for some anchor at α-cap ``cap`` (closed-form α)."""
+    tstar, _ = flip_thresholds(z, probs, w)
+    return flips_at(tstar, anchor_reach(z, anchors), cap, np.asarray(z).shape[1])
 
 
 class AlfaMix(Strategy):
@@ -96,37 +105,40 @@ class AlfaMix(Strategy):
     name = "alfamix"
     needs_labels = True
     defaults = {"alpha_cap": 0.2, "kmeans_iters": 10}
+    schema = {"alpha_cap": Opt(float, 0, 1, low_open=True), "kmeans_iters": Opt(int, 1, 10000)}
 
-    def select(self, ctx: RoundContext) -> np.ndarray:
+    def candidates(self, ctx: RoundContext) -> np.ndarray:
+        """Positions (into ``ctx.unlabeled``) of the candidate set: the cap grows in steps of
+        ``alpha_cap`` (OR-ing the flipped samples) until there are more than B or the cap reaches 1."""
         cap_step = float(self.options["alpha_cap"])
-        if not 0 < cap_step <= 1:
-            raise AlbenchError(f"alfamix: alpha_cap={cap_step} must be in (0, 1].")
         if ctx.labeled.size == 0:
             raise AlbenchError("alfamix needs labelled samples (anchors); the harness selects round 1 at random.")
-        u, B = ctx.unlabeled, ctx.budget
-        feats = ctx.features
-        z = feats[u]
-        anchors = class_anchors(feats[ctx.labeled].astype(np.float64), ctx.labels, ctx.num_classes)
+        u = ctx.unlabeled
+        z = ctx.features[u]
+        anchors = class_anchors(ctx.features[ctx.labeled].astype(np.float64), ctx.labels, ctx.num_classes)
         tstar, _ = flip_thresholds(z, ctx.probs[u], ctx.classifier)
-        zz = z.astype(np.float64)
-        r2 = (zz * zz).sum(1)[:, None] + (anchors * anchors).sum(1)[None, :] - 2.0 * zz @ anchors.T
-        rmax = np.sqrt(np.clip(r2, 0, None).max(axis=1))
+        reach = anchor_reach(z, anchors)
         cand = np.zeros(len(u), dtype=bool)
         cap = 0.0
         while cap < 1.0:
             cap += cap_step
-            cand |= (cap / np.sqrt(z.shape[1])) * rmax > tstar
-            if cand.sum() > B:
+            cand |= flips_at(tstar, reach, cap, z.shape[1])
+            if cand.sum() > ctx.budget:
                 break
+        return np.flatnonzero(cand)
+
+    def select(self, ctx: RoundContext) -> np.ndarray:
+        pos = self.candidates(ctx)
+        u, B = ctx.unlabeled, ctx.budget
         picked = np.zeros(0, dtype=np.int64)
-        if cand.any():
-            pos = np.flatnonzero(cand)
-            cz = z[pos]
+        if pos.size:
+            cz = ctx.features[u[pos]]
             cz = cz / np.clip(np.linalg.norm(cz, axis=1, keepdims=True), 1e-12, None)
-            k = min(B, pos.size)
-            centres, labels = kmeans(cz, k, ctx.rng, max_iter=int(self.options["kmeans_iters"]))
+            centres, labels = kmeans(cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]),
+                                    device=device_of(ctx))
             picked = u[pos[nearest_to_centres(cz, centres, labels)]]
         if picked.size < B:
+            ctx.note_fallback(B - picked.size, "random fill: fewer ALFA-Mix candidates than the budget")
             rest = np.setdiff1d(u, picked)
             picked = np.concatenate([picked, ctx.rng.choice(rest, size=B - picked.size, replace=False)])
         return picked[:B]

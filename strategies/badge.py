@@ -21,17 +21,18 @@ nearest centre, never a chosen sample twice (the duplicate guard of badge issue
 
 so memory is O(N·(C+D)), never the N×(C·D) matrix. Sampling uses ``ctx.rng``
 (the reference uses scipy's global RNG), via exact rejection sampling from stale
-upper bounds (``_common.d2_sample``), so pick *distributions* equal the
+upper bounds (``albench.components.selection.d2``), so pick *distributions* equal the
 reference's, not its exact sequences under numpy's global seed.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, d2_sample
+from albench.components.selection import as_tensor, d2_sample, device_of
 
 
 def badge_factors(probs: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,14 +42,28 @@ def badge_factors(probs: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.
     return q, np.asarray(feats)
 
 
+def badge_distance(q: np.ndarray, f: np.ndarray, device: torch.device | str = "cpu"
+                   ) -> tuple[torch.Tensor, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """(‖g‖² per row, sq_to) for the gradient embeddings g = q ⊗ f, never formed.
+
+    ``sq_to(rows, cols)`` returns ‖g_r − g_c‖² = ‖g_r‖² + ‖g_c‖² − 2 (q_r·q_c)(f_r·f_c)
+    (float64, clipped at 0); the bulk products run in float32, the norms in float64
+    so the first pick (argmax ‖g‖) is exact. The products run on ``device`` (the run's).
+    """
+    q32, f32 = as_tensor(q).to(device), as_tensor(f).to(device)
+    qn = (q32.double() ** 2).sum(1) * (f32.double() ** 2).sum(1)
+
+    def sq_to(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        r, c = torch.as_tensor(rows), torch.as_tensor(cols)
+        cross = ((q32[r] @ q32[c].T) * (f32[r] @ f32[c].T)).double()
+        return (qn[r][:, None] + qn[c][None, :] - 2.0 * cross).clamp_min_(0.0).cpu().numpy()
+
+    return qn, sq_to
+
+
 def badge_sq_dists(q: np.ndarray, f: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Factorised squared distances ‖g_r − g_c‖² for rows × cols, clipped at 0."""
-    qr, qc = as_tensor(q[rows], torch.float64), as_tensor(q[cols], torch.float64)
-    fr, fc = as_tensor(f[rows], torch.float64), as_tensor(f[cols], torch.float64)
-    nr = (qr * qr).sum(1) * (fr * fr).sum(1)
-    nc = (qc * qc).sum(1) * (fc * fc).sum(1)
-    d = nr[:, None] + nc[None, :] - 2.0 * (qr @ qc.T) * (fr @ fc.T)
-    return d.clamp_min_(0.0).numpy()
+    """Factorised squared distances ‖g_r − g_c‖² for rows × cols (the distance ``select`` uses)."""
+    return badge_distance(q, f)[1](np.asarray(rows), np.asarray(cols))
 
 
 class Badge(Strategy):
@@ -58,19 +73,7 @@ class Badge(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         u = ctx.unlabeled
-        q, f = badge_factors(ctx.probs[u], ctx.features[u])
-        # float32 copies for the bulk products; the norms decide the first pick exactly
-        q32, f32 = as_tensor(q), as_tensor(f)
-        qn = (q32.double() ** 2).sum(1) * (f32.double() ** 2).sum(1)
+        qn, sq_to = badge_distance(*badge_factors(ctx.probs[u], ctx.features[u]), device=device_of(ctx))
         first = int(torch.argmax(qn))  # first maximum
-
-        def sq_to(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            r, c = torch.as_tensor(rows), torch.as_tensor(cols)
-            qr, fr = q32[r], f32[r]
-            qc, fc = q32[c], f32[c]
-            d = (qn[r][:, None] + qn[c][None, :]
-                 - 2.0 * ((qr @ qc.T) * (fr @ fc.T)).double())
-            return d.clamp_min_(0.0).numpy()
-
-        picks = d2_sample(len(u), ctx.budget, first, sq_to, ctx.rng)
-        return u[picks]
+        fill = lambda n: ctx.note_fallback(n, "random fill: all remaining gradients duplicate picks")  # noqa: E731
+        return u[d2_sample(len(u), ctx.budget, first, sq_to, ctx.rng, on_fill=fill)]

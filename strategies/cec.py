@@ -27,7 +27,7 @@ is an ASSUMPTION, exposed as an option where the text leaves a choice:
 4. Combination (``combination``): ``sum`` (default) U = H̃ + β·H_NN; ``product``
    U = H̃·H_NN; β = ``beta`` (1.0).
 5. Diversity: k-means with B clusters on the unlabelled image features, each
-   sample weighted by U (seeded k-means++ init from ``ctx.rng``, ``kmeans_iters``
+   sample weighted by U (seeded greedy k-means++ init from ``ctx.rng``, ``kmeans_iters``
    Lloyd steps); from each non-empty cluster the sample nearest its centroid
    (CLUE-style). Clusters that come out empty are replaced by the highest-U
    samples not yet picked.
@@ -43,9 +43,9 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
+from albench.components.selection import device_of, entropy_from_logits, kmeans, knn, lowest_k, nearest_to_centres
 
 CALIBRATIONS = ("class-mean", "class-rank", "none")
 COMBINATIONS = ("sum", "product")
@@ -76,16 +76,13 @@ class CEC(Strategy):
     name = "cec"
     defaults = {"k": 10, "calibration": "class-mean", "combination": "sum", "beta": 1.0, "kmeans_iters": 10,
                 "exact_knn_max": 20000, "knn_probe": 4}
+    schema = {"k": Opt(int, 1, 10000), "calibration": Opt(str, choices=CALIBRATIONS),
+              "combination": Opt(str, choices=COMBINATIONS), "beta": Opt(float), "kmeans_iters": Opt(int, 1, 10000),
+              "exact_knn_max": Opt(int, 0, None), "knn_probe": Opt(int, 1, 10000)}
 
     def uncertainty(self, ctx: RoundContext) -> np.ndarray:
         """U for every unlabelled sample (aligned with ``ctx.unlabeled``)."""
         o = self.options
-        if o["calibration"] not in CALIBRATIONS:
-            raise AlbenchError(f"cec: calibration='{o['calibration']}' is not one of {', '.join(CALIBRATIONS)}.")
-        if o["combination"] not in COMBINATIONS:
-            raise AlbenchError(f"cec: combination='{o['combination']}' is not one of {', '.join(COMBINATIONS)}.")
-        if o["k"] < 1:
-            raise AlbenchError(f"cec: k={o['k']} must be at least 1.")
         u = ctx.unlabeled
         logits = ctx.logits[u]
         h = calibrate(entropy_from_logits(logits), logits.argmax(axis=1), o["calibration"])
@@ -102,9 +99,10 @@ class CEC(Strategy):
         score = self.uncertainty(ctx)
         feats = ctx.features[u]
         centres, labels = kmeans(feats, B, ctx.rng, weights=np.clip(score, 0, None),
-                                 max_iter=int(self.options["kmeans_iters"]))
+                                 max_iter=int(self.options["kmeans_iters"]), device=device_of(ctx))
         picked = nearest_to_centres(feats, centres, labels)
         if picked.size < B:
+            ctx.note_fallback(B - picked.size, "fill by highest uncertainty: empty clusters")
             rest = np.setdiff1d(np.arange(len(u)), picked)
             picked = np.concatenate([picked, rest[lowest_k(-score[rest], B - picked.size)]])
         return u[picked[:B]]

@@ -13,7 +13,7 @@ make it a centre. The labelled set is the initial set of centres; round 1 (no
 labels) is random (``needs_labels``), as the paper's protocol prints "—".
 
 Scale: no N×N or N×L matrix is held (chunked distances), and the greedy loop
-uses exact deferred updates (see ``_common.kcenter_greedy``): the pick sequence
+uses exact deferred updates (see ``albench.components.selection.kcenter``): the pick sequence
 is identical to the naive loop, which tests/test_strategies.py checks. The
 robust (MIP) variant of the paper is not implemented (the references dropped it
 too: it needs a commercial solver).
@@ -23,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import kcenter_greedy
+from albench.components.selection import device_of, kcenter_greedy
 
 
 class CoreSet(Strategy):
@@ -36,4 +35,5 @@ class CoreSet(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         feats = ctx.features
-        return kcenter_greedy(feats, np.unique(ctx.labeled), ctx.budget, candidates=ctx.unlabeled)
+        return kcenter_greedy(feats, np.unique(ctx.labeled), ctx.budget, candidates=ctx.unlabeled,
+                              device=device_of(ctx))

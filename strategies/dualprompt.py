@@ -7,15 +7,19 @@ NeurIPS 2024, github.com/HotanLee/DeFT).
 
 Every round:
 
-1. The dual-prompt model. If the run's adapter is ``dualprompt`` and
-   ``ctx.model`` is its trained instance, that model is reused (it was trained
-   on the human labels plus the pseudo-labels this strategy mined last round,
-   exactly the paper's round-r model). Otherwise (round 1, or any other adapter:
-   the paper's "Ours_CoOp / _VPT / _MaPLe" columns) the strategy trains its own
-   fresh ``DualPrompt`` on the human labels so far plus its pseudo-labeled set:
-   in round 1 the zero-shot set S_U^(0) (per class the ``K`` unlabeled samples
-   *predicted* as that class by zero-shot CLIP with the highest probability),
-   later the set it mined in the previous round (kept in ``ctx.state``).
+1. The dual-prompt model. If ``ctx.model`` is a trained dual-prompt model
+   (``albench.api.capabilities.DualPromptCapable``; with the ``dualprompt``
+   adapter it is last round's adapter, trained on the human labels plus the
+   pseudo-labels this strategy mined, exactly the paper's round-r model), it is
+   reused. Otherwise (round 1, or any other adapter: the paper's "Ours_CoOp /
+   _VPT / _MaPLe" columns) the strategy trains its own fresh model of the
+   registered ``dualprompt`` adapter on the human labels so far plus its
+   pseudo-labeled set: in round 1 the zero-shot set S_U^(0) (per class the
+   ``K`` unlabeled samples *predicted* as that class by zero-shot CLIP with the
+   highest probability), later the set it mined in the previous round (kept in
+   ``ctx.state``). When the run's adapter is ``dualprompt`` ("Ours"), that model
+   takes the adapter's options, so rounds 1 and 2..R select with the same model;
+   otherwise the strategy's own model options apply.
 2. p_clean (Eq. 3) of the predicted class for every unlabeled pool sample.
 3. Query selection: per predicted class the floor(b / C) lowest-p_clean samples;
    then the rest of the budget (b mod C, plus the shortfall of classes with
@@ -32,7 +36,11 @@ usual "16-shot" size of CLIP prompt learning; with 1 % of the pool per round
 this gives a pseudo-labeled set of 16 C samples (about 4 pseudo-labeled batches
 of 64 for 16 classes). The training options (``epochs``, ``lr``, ``vpt_tokens``,
 ...) are the ``dualprompt`` adapter's and are used only when the strategy
-trains its own model; a reused adapter keeps the adapter's own options.
+trains its own model next to another adapter; with the ``dualprompt`` adapter
+its model uses the adapter's options (strategy-side model options that differ
+are ignored and named in the round's ``diagnostics.selection.model``).
+The strategy never imports the adapter: it tests models for the capability and
+gets the adapter class from the plugin registry.
 The strategy's model is seeded from the run seed (``seed_key="strategy"``), not
 from ``ctx.rng``, so the selection is a deterministic function of the run seed
 and round (``stochastic = False``).
@@ -43,11 +51,18 @@ import numpy as np
 import torch
 
 from albench.api.adapter import Labeled, ZeroShotClassifier
+from albench.api.capabilities import DualPromptCapable, clean_probability_from_logits
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
+from albench.api.plugins import ADAPTERS
 from albench.api.strategy import RoundContext, Strategy
-from albench_adapters.dualprompt import DualPrompt, clean_probability_from_logits
 
 STATE_KEY = "dualprompt_pseudo"
+MODEL_ADAPTER = "dualprompt"  # the registered adapter whose model the strategy trains when it needs its own
+
+
+def _model_class():
+    return ADAPTERS.get(MODEL_ADAPTER)
 
 
 def per_class_top(scores: np.ndarray, classes: np.ndarray, k: int, num_classes: int, highest: bool = True) -> np.ndarray:
@@ -62,8 +77,12 @@ def per_class_top(scores: np.ndarray, classes: np.ndarray, k: int, num_classes: 
     return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
-def quota_select(p_clean: np.ndarray, pred: np.ndarray, budget: int, num_classes: int) -> np.ndarray:
-    """Positions to query: floor(b/C) lowest p_clean per predicted class, the rest lowest overall."""
+def quota_select(p_clean: np.ndarray, pred: np.ndarray, budget: int, num_classes: int) -> tuple[np.ndarray, int]:
+    """Positions to query: floor(b/C) lowest p_clean per predicted class, the rest lowest overall.
+
+    Also returns how many picks filled the shortfall of classes with fewer than
+    floor(b/C) candidates (the fallback; the b mod C remainder is by design).
+    """
     p_clean, pred = np.asarray(p_clean, dtype=np.float64), np.asarray(pred)
     if budget > p_clean.size:
         raise AlbenchError(f"dualprompt: budget {budget} exceeds the {p_clean.size} unlabeled candidates.")
@@ -73,7 +92,7 @@ def quota_select(p_clean: np.ndarray, pred: np.ndarray, budget: int, num_classes
     rest_mask[first] = False
     rest = np.flatnonzero(rest_mask)
     extra = rest[np.argsort(p_clean[rest], kind="stable")[:budget - first.size]]
-    return np.concatenate([first, extra]).astype(np.int64)
+    return np.concatenate([first, extra]).astype(np.int64), quota * num_classes - first.size
 
 
 def zero_shot_pseudo(probs: np.ndarray, candidates: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +110,8 @@ class DualPromptStrategy(Strategy):
     name = "dualprompt"
     needs_labels = False
     stochastic = False
-    defaults = {"K": 16, "k": 16, **DualPrompt.defaults}
+    defaults = {"K": 16, "k": 16, **_model_class().defaults}
+    schema = {"K": Opt(int, 1, 100_000), "k": Opt(int, 0, 100_000), **getattr(_model_class(), "schema", {})}
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -99,7 +119,9 @@ class DualPromptStrategy(Strategy):
             v = self.options[key]
             if not isinstance(v, int) or v < 0:
                 raise AlbenchError(f"dualprompt: option {key}={v!r} must be an integer >= 0 (per-class count).")
-        self.model_options = {k: v for k, v in self.options.items() if k in DualPrompt.defaults}
+        model_keys = set(_model_class().defaults)
+        self.model_options = {k: v for k, v in self.options.items() if k in model_keys}
+        self.given_model_options = {k: v for k, v in options.items() if k in model_keys}
 
     def _zero_shot_probs(self, ctx: RoundContext) -> np.ndarray:
         if isinstance(ctx.model, ZeroShotClassifier):
@@ -107,10 +129,20 @@ class DualPromptStrategy(Strategy):
         logits = ZeroShotClassifier(ctx.env).predict_logits("pool").double()
         return torch.softmax(logits, 1).numpy()
 
-    def _model(self, ctx: RoundContext) -> tuple[DualPrompt, str]:
+    def own_model_options(self, ctx: RoundContext) -> tuple[dict, str]:
+        """Options of the strategy's own model: the run adapter's when it is ``dualprompt``, else the strategy's."""
+        extra = getattr(ctx.env, "extra", None) or {}
+        if extra.get("adapter") != MODEL_ADAPTER:
+            return dict(self.model_options), "the strategy's options"
+        adapter_options = dict(extra.get("adapter_options") or {})
+        ignored = sorted(f"{k}={v!r}" for k, v in self.given_model_options.items() if adapter_options.get(k) != v)
+        whose = "the adapter's options" + (f"; ignored strategy options {', '.join(ignored)}" if ignored else "")
+        return adapter_options, whose
+
+    def _model(self, ctx: RoundContext) -> tuple[DualPromptCapable, str]:
         m = ctx.model
-        if isinstance(m, DualPrompt) and m.fitted:
-            return m, "reused the run's dualprompt adapter"
+        if isinstance(m, DualPromptCapable) and m.fitted:
+            return m, "reused the run's dual-prompt adapter"
         if ctx.env is None:
             raise AlbenchError("dualprompt strategy needs ctx.env (backbone, task, data bank) to train its model.")
         pseudo = ctx.state.get(STATE_KEY)
@@ -119,18 +151,21 @@ class DualPromptStrategy(Strategy):
             source = f"zero-shot top-{self.options['K']} per class"
         else:
             source = "pseudo-labels mined last round"
-        model = DualPrompt(ctx.env, seed_key="strategy", **self.model_options)
+        options, whose = self.own_model_options(ctx)
+        model = _model_class()(ctx.env, seed_key="strategy", **options)
         model.fit(Labeled(ctx.labeled, ctx.labels), Labeled(*pseudo))
-        return model, f"trained its own model on {ctx.labeled.size} labels + {source}"
+        return model, f"trained its own model ({whose}) on {ctx.labeled.size} labels + {source}"
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         model, how = self._model(ctx)
+        ctx.selected_with(model, how)
         unl = ctx.unlabeled
         pos, neg = model.dual_logits("pool", unl)
         pred_t = pos.argmax(1)
         p_clean = clean_probability_from_logits(pos, neg, pred_t).double().numpy()
         pred = pred_t.numpy()
-        picked_pos = quota_select(p_clean, pred, ctx.budget, ctx.num_classes)
+        picked_pos, shortfall = quota_select(p_clean, pred, ctx.budget, ctx.num_classes)
+        ctx.note_fallback(shortfall, "classes with fewer candidates than floor(b/C): lowest p_clean overall")
         rest = np.ones(unl.size, dtype=bool)
         rest[picked_pos] = False
         rest_pos = np.flatnonzero(rest)

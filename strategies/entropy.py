@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import entropy_from_logits, lowest_k
+from albench.components.selection import entropy_from_logits, lowest_k
 
 
 class Entropy(Strategy):

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import lowest_k
+from albench.components.selection import least_confidence_scores, lowest_k
 
 
 class LeastConfidence(Strategy):
@@ -24,4 +23,4 @@ class LeastConfidence(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         u = ctx.unlabeled
-        return u[lowest_k(ctx.probs[u].max(axis=1), ctx.budget)]
+        return u[lowest_k(least_confidence_scores(ctx.probs[u]), ctx.budget)]

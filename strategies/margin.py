@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import lowest_k
+from albench.components.selection import lowest_k, margin_scores
 
 
 class Margin(Strategy):
@@ -26,10 +25,4 @@ class Margin(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         u = ctx.unlabeled
-        p = ctx.probs[u]
-        if p.shape[1] < 2:
-            margin = np.zeros(len(u))
-        else:
-            top2 = -np.partition(-p, 1, axis=1)[:, :2]
-            margin = top2[:, 0] - top2[:, 1]
-        return u[lowest_k(margin, ctx.budget)]
+        return u[lowest_k(margin_scores(ctx.probs[u]), ctx.budget)]

@@ -27,14 +27,16 @@ labelled (as the harness would do for it).
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 
 from albench.api.errors import AlbenchError
-from albench.api.options import parse_option_strings
+from albench.api.options import Opt, parse_option_strings
 from albench.api.strategy import RoundContext, Strategy, check_selection
 
 _CACHED = ("unlabeled", "logits", "probs", "features", "classifier")
+FALLBACKS = ("skip", "reference")
 
 
 def sub_context(ctx: RoundContext, budget: int, rng: np.random.Generator) -> RoundContext:
@@ -47,8 +49,14 @@ def sub_context(ctx: RoundContext, budget: int, rng: np.random.Generator) -> Rou
 
 
 def balance(candidates: np.ndarray, predicted: np.ndarray, counts: np.ndarray, budget: int,
-            rng: np.random.Generator, fallback: str = "skip") -> np.ndarray:
-    """PCB's balancing loop over ``candidates`` with predicted classes ``predicted``."""
+            rng: np.random.Generator, fallback: str = "skip",
+            on_fallback: Callable[[int], None] | None = None) -> np.ndarray:
+    """PCB's balancing loop over ``candidates`` with predicted classes ``predicted``.
+
+    Each pick drawn from any free candidate rather than the neediest class is
+    reported to ``on_fallback`` (one call per such pick)."""
+    if fallback not in FALLBACKS:
+        raise AlbenchError(f"pcb: fallback='{fallback}' is not one of {', '.join(FALLBACKS)}.")
     counts = counts.astype(np.int64).copy()
     free = np.ones(len(candidates), dtype=bool)
     exhausted = np.zeros(len(counts), dtype=bool)
@@ -62,6 +70,8 @@ def balance(candidates: np.ndarray, predicted: np.ndarray, counts: np.ndarray, b
             counts[c] += 1
         elif fallback == "reference" or exhausted.all():
             j = int(rng.choice(np.flatnonzero(free)))
+            if on_fallback is not None:
+                on_fallback(1)
         else:
             exhausted[c] = True
             continue
@@ -75,6 +85,7 @@ class PCB(Strategy):
 
     name = "pcb"
     defaults = {"base": "entropy", "base_options": "", "candidate_fraction": 0.1, "fallback": "skip"}
+    schema = {"candidate_fraction": Opt(float, 0, 1, low_open=True), "fallback": Opt(str, choices=FALLBACKS)}
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -83,10 +94,6 @@ class PCB(Strategy):
         o = self.options
         if o["base"] == "pcb":
             raise AlbenchError("pcb: base='pcb' would wrap itself; choose another base strategy.")
-        if o["fallback"] not in ("skip", "reference"):
-            raise AlbenchError(f"pcb: fallback='{o['fallback']}' is not one of skip, reference.")
-        if not 0 < o["candidate_fraction"] <= 1:
-            raise AlbenchError(f"pcb: candidate_fraction={o['candidate_fraction']} must be in (0, 1].")
         self.base_cls = STRATEGIES.get(o["base"])
         items = [s for s in str(o["base_options"]).split(",") if s.strip()]
         self.base = self.base_cls(**parse_option_strings(items))
@@ -101,4 +108,5 @@ class PCB(Strategy):
             cand = check_selection(self.options["base"], self.base.select(sub), sub)
         predicted = ctx.probs[cand].argmax(axis=1)
         counts = np.bincount(ctx.labels, minlength=ctx.num_classes)
-        return balance(cand, predicted, counts, B, ctx.rng, self.options["fallback"])
+        return balance(cand, predicted, counts, B, ctx.rng, self.options["fallback"],
+                       on_fallback=lambda n: ctx.note_fallback(n, "random pick: neediest class has no candidate"))

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from albench.api.errors import AlbenchError
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, rows_per_chunk, sq_dists
+from albench.components.selection import as_tensor, rows_per_chunk
 
 
 def delta_graph(x: np.ndarray, delta: float, max_edges: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,11 +81,10 @@ class ProbCover(Strategy):
     name = "probcover"
     stochastic = False
     defaults = {"delta": 0.6, "max_edges": 200_000_000}
+    schema = {"delta": Opt(float, 0, None, low_open=True), "max_edges": Opt(int, 1, None)}
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         delta = float(self.options["delta"])
-        if delta <= 0:
-            raise AlbenchError(f"probcover: delta={delta} must be positive.")
         u, B = ctx.unlabeled, ctx.budget
         lab = np.unique(ctx.labeled)
         rel = np.concatenate([lab, u])
@@ -123,6 +122,7 @@ class ProbCover(Strategy):
             degree[cur] = min(degree[cur], 0)
         out = rel[np.asarray(picked, dtype=np.int64)]
         if out.size < B:
+            ctx.note_fallback(B - out.size, "random fill: coverage exhausted before the budget")
             rest = np.setdiff1d(u, out)
             out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
         return out

@@ -14,7 +14,7 @@ k = min(20, cluster size // 2) (squared distances, as faiss ``IndexFlatL2``).
 
 Features: the current model's L2-normalised CLIP image features (the reference
 uses self-supervised SimCLR/DINO features; frozen CLIP plays that role here).
-Differences: clustering is our seeded k-means (k-means++ init from
+Differences: clustering is our seeded k-means (greedy k-means++ init from
 ``ctx.rng``, ``kmeans_iters`` = 10 Lloyd steps) instead of the reference's
 unseeded sklearn ``KMeans`` (K ≤ 50) / ``MiniBatchKMeans`` (batch 5000), which was
 too slow on 2 CPU cores at N = 100k; a cluster with no unlabelled sample left is skipped (the reference
@@ -29,9 +29,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from albench.api.options import Opt
 from albench.api.strategy import RoundContext, Strategy
-
-from ._common import as_tensor, kmeans, rows_per_chunk, sq_dists
+from albench.components.selection import as_tensor, device_of, kmeans, rows_per_chunk, sq_dists
 
 
 def typicality(x: np.ndarray, k: int) -> np.ndarray:
@@ -58,6 +58,8 @@ class TypiClust(Strategy):
 
     name = "typiclust"
     defaults = {"max_clusters": 500, "min_cluster_size": 5, "k_nn": 20, "kmeans_iters": 10}
+    schema = {"max_clusters": Opt(int, 1, 1_000_000), "min_cluster_size": Opt(int, 1, None), "k_nn": Opt(int, 1, 10000),
+              "kmeans_iters": Opt(int, 1, 10000)}
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         o = self.options
@@ -66,7 +68,7 @@ class TypiClust(Strategy):
         rel = np.concatenate([lab, u])
         feats = ctx.features[rel].astype(np.float32)
         k = max(1, min(len(lab) + B, int(o["max_clusters"]), len(rel)))
-        _, labels = kmeans(feats, k, ctx.rng, max_iter=int(o["kmeans_iters"]))
+        _, labels = kmeans(feats, k, ctx.rng, max_iter=int(o["kmeans_iters"]), device=device_of(ctx))
         labels = labels.astype(np.int64)
         sizes = np.bincount(labels, minlength=k)
         lab_counts = np.bincount(labels[: len(lab)], minlength=k)
@@ -90,6 +92,7 @@ class TypiClust(Strategy):
             i += 1
         out = rel[np.asarray(picked, dtype=np.int64)]
         if out.size < B:
+            ctx.note_fallback(B - out.size, "random fill: fewer usable clusters than the budget")
             rest = np.setdiff1d(u, out)
             out = np.concatenate([out, ctx.rng.choice(rest, size=B - out.size, replace=False)])
         return out

@@ -9,7 +9,7 @@ import torch
 from albench import accounting
 from albench.api.adapter import AdapterEnv, Labeled
 from albench.components.augment import Crops, apply_crops, random_resized_crop_flip, sample_crops
-from albench.api.conformance import tiny_task
+from albench.testing import tiny_task
 from albench.api.errors import AlbenchError
 from albench.data.features import DataBank, FeatureCache
 from albench.api.plugins import ADAPTERS
@@ -63,7 +63,7 @@ def test_adapters_registered_with_citations():
 
 
 # ---- exact splicing -------------------------------------------------------
-@pytest.mark.parametrize("which", ["toy", "vitb16"])
+@pytest.mark.parametrize("which", ["toy", pytest.param("vitb16", marks=pytest.mark.slow)])
 def test_coop_splice_equals_encode_text(which, env, vitb16_env):
     e = env if which == "toy" else vitb16_env
     bb = e.backbone
@@ -79,7 +79,7 @@ def test_coop_splice_equals_encode_text(which, env, vitb16_env):
         assert (a.prompt.text_features() - ref).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("which", ["toy", "vitb16"])
+@pytest.mark.parametrize("which", ["toy", pytest.param("vitb16", marks=pytest.mark.slow)])
 def test_vpt_zero_tokens_equals_encode_image(which, env, vitb16_env):
     e = env if which == "toy" else vitb16_env
     x = e.bank.pixels("test", np.arange(2))
@@ -93,7 +93,7 @@ def test_vpt_zero_tokens_equals_encode_image(which, env, vitb16_env):
             assert (a.image_features("test") - e.bank.features("test")).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("which", ["toy", "vitb16"])
+@pytest.mark.parametrize("which", ["toy", pytest.param("vitb16", marks=pytest.mark.slow)])
 def test_maple_without_prompts_is_plain_clip(which, env, vitb16_env):
     e = env if which == "toy" else vitb16_env
     bb = e.backbone
@@ -106,6 +106,7 @@ def test_maple_without_prompts_is_plain_clip(which, env, vitb16_env):
         assert (m.text_weights() - ref).abs().max() < 1e-5
 
 
+@pytest.mark.slow
 def test_maple_init_quirk_only_a_photo_is_learnable(vitb16_env):
     bb = vitb16_env.backbone
     m = MaPLe(vitb16_env)
@@ -126,6 +127,7 @@ def test_maple_init_quirk_only_a_photo_is_learnable(vitb16_env):
     assert n_params == 2 * 512 + 9 * (512 * 768 + 768) + 8 * 2 * 512
 
 
+@pytest.mark.slow
 def test_vpt_init_and_shapes(env, vitb16_env):
     vp = VisualPrompts(vitb16_env.backbone, 20)
     assert tuple(vp.shallow.shape) == (20, 768) and vp.deep_prompts is None

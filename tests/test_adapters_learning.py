@@ -15,6 +15,8 @@ from albench.data.features import DataBank
 from albench.api.plugins import ADAPTERS
 from albench.data.tasks import load_task
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
 
 def _env(backbone, name):
     task = load_task(name)

@@ -34,7 +34,7 @@ def test_missing_pretrained_says_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(WeightsError) as err:
         Backbone.load(BackboneSpec("ViT-B-16", "openai"), device="cpu")
     msg = str(err.value)
-    assert "never downloads" in msg and "Looked in" in msg and "--pretrained /path/to" in msg
+    assert "never downloads" in msg and "Looked in" in msg and "--pretrained openai=/path/to" in msg
 
 
 def test_unknown_tag_lists_valid_ones():
@@ -78,8 +78,8 @@ def test_quick_gelu_roundtrip_on_saved_random_init(tiny_arch, tmp_path):
     assert good.quick_gelu and (good.encode_images(x) - want).abs().max() < 1e-5
     plain = Backbone.load(BackboneSpec(tiny_arch, str(path), quick_gelu=False), device="cpu")
     assert (plain.encode_images(x) - want).abs().max() > 1e-4  # GELU vs QuickGELU really differ
-    auto = Backbone.load(BackboneSpec(tiny_arch, str(path)), device="cpu")  # "openai" in the file name
-    assert auto.quick_gelu
+    auto = Backbone.load(BackboneSpec(tiny_arch, str(path)), device="cpu")  # "openai" in the name decides nothing
+    assert not auto.quick_gelu and "no pretrained tag" in auto.describe()["quick_gelu_reason"]
     assert good.identity != Backbone.load(BackboneSpec(tiny_arch, "random"), device="cpu").identity
 
 
@@ -114,7 +114,7 @@ def test_identity_tracks_weights(toy_backbone, random_backbone):
 
 
 def _coop_learner(bb, names, std=1.0):
-    from albench_adapters.coop import PromptLearner
+    from albench.components.prompts import PromptLearner
 
     torch.manual_seed(0)
     pl = PromptLearner(bb, names)

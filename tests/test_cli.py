@@ -1,7 +1,4 @@
-import json
-import subprocess
-import sys
-
+import pytest
 from click.testing import CliRunner
 
 from albench.cli.main import main
@@ -26,6 +23,7 @@ def test_bad_seed_and_empty_list(tmp_path):
     assert res.exit_code == 2 and "Empty item in list" in res.output
 
 
+@pytest.mark.slow
 def test_run_then_table(tmp_path):
     res = run("run", "--strategy", "random", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
               "--rounds", "2", "--adapter-opt", "epochs=3", "--results-dir", str(tmp_path / "r"))

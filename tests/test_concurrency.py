@@ -4,7 +4,9 @@ import re
 
 import pytest
 
-from test_reliability import GRID, RUNS, Victim, strip_timing, temp_files, valid_records, warm  # noqa: F401
+from helpers import GRID, RUNS, Victim, strip_timing, temp_files, valid_records
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 
 @pytest.mark.parametrize("n", [2, 4])

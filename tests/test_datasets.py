@@ -111,6 +111,7 @@ def test_small_tree_needs_allow_custom_split(small_root):
         f"comparable to published numbers).")
 
 
+@pytest.mark.slow
 def test_full_size_dtd_passes_official_validation(tmp_path):
     info = generate("dtd", tmp_path, image_size=4, scale="full", workers=4)
     assert (info["train"], info["val"], info["test"]) == (2820, 1128, 1692)
@@ -232,7 +233,7 @@ def test_unknown_option(small_root):
     with pytest.raises(DataError) as e:
         load_task("dtd", data_root=str(small_root), allow_custom_splits=True)
     assert str(e.value) == ("Unknown option(s) 'allow_custom_splits' for dataset 'dtd'. "
-                            "Valid options: allow_custom_split, skip_corrupt.")
+                            "Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt.")
     with pytest.raises(DataError, match=r"Option skip_corrupt='yes' for dataset 'dtd' must be true or false"):
         load_task("dtd", data_root=str(small_root), skip_corrupt="yes")
 

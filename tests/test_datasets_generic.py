@@ -20,7 +20,7 @@ def folder_tree(tmp_path):
     for split, n in (("train", 3), ("test", 2)):
         for c, cls in enumerate(("red_fox", "cat")):
             for k in range(n):
-                _img(tmp_path / "mine" / split / cls / f"{k}.png", 40 * c + k)
+                _img(tmp_path / "mine" / split / cls / f"{k}.png", 40 * c + k + (20 if split == "test" else 0))  # no train/test overlap
     return tmp_path
 
 
@@ -109,7 +109,8 @@ def test_dataset_options_reach_the_loader_and_the_config_only_when_set(tmp_path)
     from albench.engine.protocol import RunSpec, Workspace, config_hash, run_config
 
     generate("eurosat", tmp_path, image_size=8)
-    bb = SimpleNamespace(identity="stub-backbone")  # run_config only reads the identity
+    bb = SimpleNamespace(identity="stub-backbone",  # run_config only reads the identity and the compute
+                         compute=SimpleNamespace(describe=lambda: {"device": "cpu", "precision": "fp32"}))
     ws = Workspace(tmp_path / "cache", device="cpu", progress=False)
     spec = RunSpec("random", "coop", "eurosat", data_root=str(tmp_path), dataset_options={"allow_custom_split": True})
     task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)

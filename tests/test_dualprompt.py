@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from albench.api.adapter import Labeled, ZeroShotClassifier
-from albench.api.conformance import check_adapter, check_strategy, tiny_env
+from albench.testing import check_adapter, check_strategy, tiny_env
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, check_selection
 from albench_adapters.dualprompt import (DualPrompt, clean_probability_from_logits, complementary_labels,
@@ -40,7 +40,7 @@ def test_bad_options_name_values():
         DualPrompt(tiny_env(), vpt_tokens=0, vpt_deep=True)
     with pytest.raises(AlbenchError, match="Available: .*K.*k"):
         DualPromptStrategy(kk=3)
-    with pytest.raises(AlbenchError, match="k=-1 must be an integer >= 0"):
+    with pytest.raises(AlbenchError, match=r"option k=-1 is not valid; expected an integer in 0\.\.100000"):
         DualPromptStrategy(k=-1)
 
 
@@ -92,6 +92,36 @@ def test_l2_gradients_reach_negative_and_visual_prompts(env, deep, detach):
     assert all(p.grad is None for p in env.backbone.model.parameters())
 
 
+def test_detach_image_keeps_l2_away_from_visual_prompts(env):
+    a = DualPrompt(env, detach_image=True)
+    idx = np.arange(8)
+    img = a._encode_pixels(a.env.bank.pixels("pool", idx))
+    tp, tn = a.model.text_features()
+    y = torch.as_tensor(env.task.pool.labels[idx])
+    comp = complementary_labels(y, env.num_classes, torch.Generator().manual_seed(0))
+    parts = dualprompt_loss(img, tp, tn, y, comp, env.backbone.logit_scale, detach_image=True)
+    plain = dualprompt_loss(img, tp, tn, y, comp, env.backbone.logit_scale)
+    assert torch.allclose(parts.l2, plain.l2)  # same value, different gradient paths
+    parts.l2.backward()
+    m = a.model
+    assert m.neg.ctx.grad.abs().sum() > 0
+    assert m.visual.shallow.grad is None or float(m.visual.shallow.grad.abs().sum()) == 0.0
+
+
+def test_visual_lr_scale_sets_the_visual_group_lr(env, monkeypatch):
+    import albench_adapters.dualprompt as mod
+
+    seen = {}
+    monkeypatch.setattr(mod, "train", lambda groups, *a, **k: seen.update(groups=groups) or {"steps": 0})
+    a = DualPrompt(env, lr=0.01, visual_lr_scale=3.0)
+    a.fit(Labeled(np.arange(4), env.task.pool.labels[:4]))
+    text, visual = seen["groups"]
+    assert text["lr"] == 0.01 and visual["lr"] == pytest.approx(0.03)
+    assert visual["params"] == list(a.model.visual.parameters()) and len(text["params"]) == 2
+    with pytest.raises(AlbenchError, match="visual_lr_scale=0"):
+        DualPrompt(env, visual_lr_scale=0)
+
+
 def test_pseudo_overlapping_labels_are_dropped_and_counts_reported(env):
     a = DualPrompt(env, **FAST)
     y = env.task.pool.labels
@@ -109,16 +139,17 @@ def test_quota_and_remainder_rule_exact():
     # so the remainder is 8 mod 3 = 2 plus 1 = 3 samples, chosen by lowest p_clean among everything left.
     pred = np.array([0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 0, 2])
     p = np.array([.10, .20, .05, .90, .15, .80, .30, .35, .60, .70, .12, .33])
-    got = quota_select(p, pred, 8, 3)
+    got, shortfall = quota_select(p, pred, 8, 3)
+    assert shortfall == 1  # class 1's missing candidate is the fallback; 8 mod 3 is the designed remainder
     # per class: class 0 -> positions 2 (.05), 0 (.10); class 1 -> 5 (.80); class 2 -> 6 (.30), 11 (.33)
     # remainder from the rest {1 .20, 3 .90, 4 .15, 7 .35, 8 .60, 9 .70, 10 .12}: 10, 4, 1
     assert sorted(got[:5].tolist()) == [0, 2, 5, 6, 11]
     assert got[5:].tolist() == [10, 4, 1]
     assert len(set(got.tolist())) == 8
     # budget below C: everything by lowest p_clean overall
-    assert quota_select(p, pred, 2, 3).tolist() == [2, 0]
+    assert quota_select(p, pred, 2, 3)[0].tolist() == [2, 0]
     # exact multiple: pure per-class quotas
-    assert sorted(quota_select(np.array([.5, .4, .3, .2]), np.array([0, 0, 1, 1]), 2, 2).tolist()) == [1, 3]
+    assert sorted(quota_select(np.array([.5, .4, .3, .2]), np.array([0, 0, 1, 1]), 2, 2)[0].tolist()) == [1, 3]
     with pytest.raises(AlbenchError, match="budget 13 exceeds the 12"):
         quota_select(p, pred, 13, 3)
 
@@ -164,7 +195,7 @@ def test_strategy_select_and_mine_on_constructed_case(env, monkeypatch):
     assert fits == []  # the run's trained dual-prompt adapter is reused, not retrained
     unl = ctx.unlabeled
     pc = torch.sigmoid(margin).numpy()[unl]
-    expect = unl[quota_select(pc, pred[unl], 7, c)]
+    expect = unl[quota_select(pc, pred[unl], 7, c)[0]]
     assert picked.tolist() == expect.tolist()
     # quota floor(7/4) = 1 from each of classes 0, 1, 2 (class 3 has no candidates), then 4 by lowest p_clean
     for cls in range(3):
@@ -198,10 +229,12 @@ def test_round1_trains_own_model_on_zero_shot_top_K(env, monkeypatch):
     exp_idx, exp_lab = zero_shot_pseudo(ctx.probs, np.arange(n), 3)
     assert seen["labeled"] == 0 and np.array_equal(seen["pseudo"].indices, exp_idx)
     assert np.array_equal(seen["pseudo"].labels, exp_lab) and np.bincount(exp_lab).max() <= 3
-    assert ctx.state["dualprompt_last"]["model"].startswith("trained its own model on 0 labels + zero-shot top-3")
+    assert ctx.state["dualprompt_last"]["model"].startswith(
+        "trained its own model (the strategy's options) on 0 labels + zero-shot top-3")
 
 
 # ---------------------------------------------------------------- learning on the shipped toy CLIP
+@pytest.mark.slow
 def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace):
     """Train on a toy task with 30 % flipped labels; p_clean(image, given label) ranks the correct ones higher."""
     from sklearn.metrics import roc_auc_score
@@ -224,6 +257,7 @@ def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace
 
 
 @pytest.mark.parametrize("adapter", ["dualprompt", "coop"])
+@pytest.mark.slow
 def test_runs_complete(tmp_path, workspace, adapter):
     from albench.engine.protocol import RunSpec, execute
 
@@ -232,9 +266,95 @@ def test_runs_complete(tmp_path, workspace, adapter):
     rec = execute(spec, tmp_path, workspace).record
     b = rec["round_budget"]
     assert [r["labeled"] for r in rec["rounds"]] == [b, 2 * b]
+    for r in rec["rounds"]:  # every diagnostic of a dual-prompt selection is in the record
+        d = r["diagnostics"]
+        assert all(d["auroc"][k] is not None for k in ("max_softmax", "entropy", "margin", "p_clean"))
+        assert d["selection"]["model_has_dual_prompts"] and sum(d["selection"]["predicted_class_hist"]) == b
+        assert d["pseudo_labels"]["size"] > 0 and 0 <= d["pseudo_labels"]["precision"] <= 1
+        assert d["pseudo_labels"]["used_by_adapter"] == (adapter == "dualprompt")
+        assert d["mean_p_clean"]["correct"] is not None and 0 <= d["test"]["balanced_accuracy"] <= 100
+    models = [r["diagnostics"]["selection"]["model"] for r in rec["rounds"]]
+    if adapter == "dualprompt":
+        assert models[0].startswith("trained its own model (the adapter's options)")
+        assert models[1] == "reused the run's dual-prompt adapter"
+    else:
+        assert all(m.startswith("trained its own model (the strategy's options)") for m in models)
     sel = sum((r["selected"] for r in rec["rounds"]), [])
     assert len(set(sel)) == len(sel) == 2 * b
     assert all(0 <= r["accuracy"] <= 100 for r in rec["rounds"])
     # pseudo-labels reach the adapter that accepts them (k per predicted class), never CoOp
     for r in rec["rounds"]:
         assert (0 < r["pseudo_labeled"] <= 4 * rec["num_classes"]) if adapter == "dualprompt" else r["pseudo_labeled"] == 0
+
+
+# ---------------------------------------------------------------- "Ours" consistency
+def _round1_ctx(env):
+    n = len(env.task.pool)
+    return RoundContext(round=1, budget=4, pool_size=n, num_classes=env.num_classes, labeled=np.zeros(0, int),
+                        labels=np.zeros(0, int), rng=np.random.default_rng(0), model=ZeroShotClassifier(env), env=env,
+                        state={})
+
+
+def _built_models(monkeypatch):
+    built = []
+    real_init = DualPrompt.__init__
+
+    def spy(self, env, **kw):
+        real_init(self, env, **kw)
+        built.append(self)
+
+    monkeypatch.setattr(DualPrompt, "__init__", spy)
+    return built
+
+
+def test_ours_round1_model_takes_the_adapter_options(env, monkeypatch):
+    import dataclasses
+
+    from albench.api.options import resolve_options
+
+    built = _built_models(monkeypatch)
+    a_opts = resolve_options("adapter", "dualprompt", DualPrompt.defaults, {"vpt_tokens": 0, "epochs": 1, "lam": 0.5})
+    ours = dataclasses.replace(env, extra={"adapter": "dualprompt", "adapter_options": a_opts})
+    ctx = _round1_ctx(ours)
+    DualPromptStrategy(K=2).select(ctx)
+    assert built[-1].model.visual is None and built[-1].options["lam"] == 0.5  # the adapter's, not 20 tokens
+    assert "the adapter's options" in ctx.selection_model_note and ctx.selection_model is built[-1]
+    # with another adapter the strategy's own options apply
+    other = dataclasses.replace(env, extra={"adapter": "coop", "adapter_options": {}})
+    ctx = _round1_ctx(other)
+    DualPromptStrategy(K=2, epochs=1, vpt_tokens=3).select(ctx)
+    assert built[-1].model.visual is not None and built[-1].options["vpt_tokens"] == 3
+    assert "the strategy's options" in ctx.selection_model_note
+
+
+def test_ours_names_strategy_model_options_it_ignores(env):
+    import dataclasses
+
+    ours = dataclasses.replace(env, extra={"adapter": "dualprompt",
+                                           "adapter_options": {**DualPrompt.defaults, "vpt_tokens": 0, "epochs": 1}})
+    s = DualPromptStrategy(K=2, vpt_tokens=20, epochs=1)
+    opts, whose = s.own_model_options(_round1_ctx(ours))
+    assert opts["vpt_tokens"] == 0 and whose == "the adapter's options; ignored strategy options vpt_tokens=20"
+
+
+def test_patch_mean_init_keeps_the_prompted_tower_at_zero_shot(toy_backbone, workspace):
+    """The toy ViT loses its features when near-zero prompt tokens join its sequence; centred prompts do not."""
+    from albench.api.adapter import AdapterEnv, accuracy
+    from albench.components.training import cosine_logits
+
+    task = workspace.task("toy_shapes", None)
+    env = AdapterEnv(toy_backbone, task, workspace.bank(toy_backbone, task), seed=4, round=1)
+    text = toy_backbone.text_classifier(task.prompts()).cpu()
+    y = task.test.labels
+    zs = accuracy(ZeroShotClassifier(env).predict_logits("test"), y)
+    acc = {(init, n): accuracy(cosine_logits(DualPrompt(env, vpt_init=init, vpt_tokens=n).image_features("test"),
+                                             text, toy_backbone.logit_scale), y)
+           for init in ("patch_mean", "uniform") for n in (2, 20)}
+    # untrained: 2 centred tokens leave zero-shot (85.5 %) nearly intact; the VPT init costs tens of points
+    assert acc["patch_mean", 2] >= zs - 3.0 and acc["uniform", 2] < zs - 20.0, (acc, zs)
+    # 20 tokens outnumber the toy ViT's 16 patches: centring still recovers most of what the VPT init loses
+    assert acc["patch_mean", 20] > acc["uniform", 20] + 25.0, (acc, zs)
+    a = DualPrompt(env)
+    b = DualPrompt(env, vpt_init="uniform")
+    assert torch.allclose(a.model.visual.shallow - b.model.visual.shallow,
+                          (a.model.visual.shallow - b.model.visual.shallow)[0].expand_as(a.model.visual.shallow))

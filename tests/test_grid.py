@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -32,7 +31,7 @@ def records(root: Path) -> dict[str, int]:
 
 
 def test_presets_are_data_and_map_to_the_toy_suite():
-    assert preset_names() == ["table1", "table2", "table3", "table4"]
+    assert preset_names() == ["ablation_dualprompt", "table1", "table2", "table3", "table4"]
     t1 = load_preset("table1")
     assert t1.datasets == ("caltech101", "dtd", "eurosat", "fgvc_aircraft", "oxford_flowers", "ucf101")
     assert (t1.backbone.arch, t1.backbone.pretrained) == ("ViT-B-16", "openai")
@@ -82,6 +81,9 @@ def boom():
     STRATEGIES.unregister("boom")
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, warm_digits):
     out = tmp_path / "r"
     res = CliRunner().invoke(main, ["run", "--strategy", "boom,random", *TINY, "--results-dir", str(out)])
@@ -95,6 +97,7 @@ def test_failure_is_recorded_grid_continues_and_exits_nonzero(tmp_path, boom, wa
     assert "2 run(s): 1 done, 1 failed, 0 pending" in st.output and "boom in selection" in st.output
 
 
+@pytest.mark.slow
 def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
     from filelock import FileLock
 
@@ -136,6 +139,9 @@ def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_kill_halfway_then_rerun_finishes_without_redoing(tmp_path, warm_digits):
     out = tmp_path / "r"
     args = ["run", "--strategy", "random", "--seeds", "1,2,3,4,5,6,7,8", "--dataset", "digits", "--rounds", "3",
@@ -161,6 +167,9 @@ def test_kill_halfway_then_rerun_finishes_without_redoing(tmp_path, warm_digits)
     assert "launcher local x 2 workers" in text
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_two_processes_on_one_results_dir_never_run_a_run_twice(tmp_path, warm_digits):
     out = tmp_path / "r"
     args = ["run", "--strategy", "random", "--seeds", "1,2,3,4", *TINY, "--results-dir", str(out)]
@@ -172,6 +181,9 @@ def test_two_processes_on_one_results_dir_never_run_a_run_twice(tmp_path, warm_d
     assert len(records(out)) == 4
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
 def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
     pytest.importorskip("submitit")
     out = tmp_path / "r"
@@ -183,3 +195,85 @@ def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
     assert len(records(out)) == 2 and (out / ".submitit").is_dir()
     res = cli(*args)  # resume comes from the run itself: nothing is redone
     assert "0 run(s) done, 2 skipped" in res.output
+
+
+# ---------------------------------------------------------------- option sweeps and ablations
+def test_option_sweep_expands_to_one_configuration_per_value():
+    from albench.api.options import parse_option_strings
+
+    opts = parse_option_strings(["dualprompt:lam=0.5,1,2", "dualprompt:detach_image=true,false"])
+    assert opts == {"dualprompt:lam": (0.5, 1, 2), "dualprompt:detach_image": "true,false"}
+    g = build_grid(strategies=["random"], adapters=["coop", "dualprompt"], datasets=["digits"], rounds=2, seeds=[4, 5],
+                   adapter_options=opts)
+    dp = [s for s in g.specs if s.adapter == "dualprompt"]
+    assert len(dp) == 3 * 2 * 2 and len(g.specs) == len(dp) + 2  # coop: no sweep, one configuration x 2 seeds
+    combos = {(s.adapter_options["lam"], s.adapter_options["detach_image"]) for s in dp}
+    assert combos == {(lam, d) for lam in (0.5, 1, 2) for d in (True, False)}
+    assert {s.label for s in dp if s.seed == 4} == {f"random lam={x} detach_image={d}" for x in ("0.5", "1", "2")
+                                                    for d in ("true", "false")}
+    assert all(s.label is None for s in g.specs if s.adapter == "coop")
+    with pytest.raises(AlbenchError, match="'yes' is not true or false"):
+        build_grid(strategies=["random"], adapters=["dualprompt"], datasets=["digits"], rounds=2,
+                   adapter_options={"detach_image": "true,yes"})
+    with pytest.raises(AlbenchError, match="lam"):  # every swept value is validated before anything runs
+        build_grid(strategies=["random"], adapters=["dualprompt"], datasets=["digits"], rounds=2,
+                   adapter_options={"lam": (1, "x")})
+    with pytest.raises(AlbenchError, match="do not combine with --preset"):
+        build_grid(preset="table1", suite="toy", adapter_options={"dualprompt:lam": (1, 2)})
+
+
+def test_ablation_preset_varies_one_option_at_a_time_and_pins_the_rest():
+    p = load_preset("ablation_dualprompt", "toy")
+    cols = {c.label: c for c in p.columns}
+    assert p.seeds == (4, 5, 6)  # tuning seeds, never the tables' 1-3
+    base = cols["Ours"]
+    # base values: plugin defaults, then the toy suite's options (vpt_tokens = 0 for dualprompt)
+    assert dict(base.adapter_options) == {"lam": 1.0, "vpt_tokens": 0, "detach_image": False,
+                                          "detach_positive": True}
+    assert dict(base.strategy_options) == {"K": 16, "k": 16}
+    lam0 = cols["Ours lam=0"]
+    assert dict(lam0.adapter_options) == {**dict(base.adapter_options), "lam": 0.0}
+    assert dict(cols["Ours k=64"].strategy_options) == {"K": 16, "k": 64}
+    assert "Ours vpt_tokens=0" not in cols and "Ours vpt_tokens=20" in cols  # the base value is not repeated
+    assert dict(load_preset("ablation_dualprompt", "paper").columns[1].adapter_options)["vpt_tokens"] == 20
+    g = build_grid(preset="ablation_dualprompt", suite="toy", datasets=["digits"])
+    assert len(g.specs) == len(p.columns) * 3
+    spec = next(s for s in g.specs if s.label == "Ours lam=0" and s.seed == 4)
+    assert spec.adapter_options["lam"] == 0.0 and spec.adapter_options["vpt_tokens"] == 0
+
+
+def _fake_record(adapter_options, acc, seed=4):
+    return {"dataset": "digits", "seed": seed, "strategy": "dualprompt", "adapter": "dualprompt",
+            "backbone": {"arch": "toy-clip"}, "zero_shot_accuracy": 29.0, "num_classes": 10,
+            "config": {"strategy": "dualprompt", "strategy_options": {"K": 16, "k": 16}, "adapter": "dualprompt",
+                       "adapter_options": adapter_options, "seed": seed,
+                       "protocol": {"rounds": 2, "round_fraction": 0.01, "round_budget": None}},
+            "rounds": [{"round": 1, "accuracy": acc, "budget_pct": 1.0}, {"round": 2, "accuracy": acc + 1,
+                                                                           "budget_pct": 2.0}]}
+
+
+def test_ablation_cells_read_only_their_own_configuration():
+    from albench.reporting.tables import preset_frame
+
+    p = load_preset("ablation_dualprompt", "toy")
+    p = __import__("dataclasses").replace(p, datasets=("digits",))
+    base = {"lam": 1.0, "vpt_tokens": 0, "detach_image": False, "detach_positive": True, "epochs": 10}
+    recs = [_fake_record(base, 30.0, 4), _fake_record(base, 32.0, 5), _fake_record({**base, "lam": 0.0}, 20.0, 4),
+            _fake_record({**base, "lam": 2}, 40.0, 4)]
+    df, warn = preset_frame(p, recs, budgets=[1], seeds=[4, 5])
+    cell = df[(df.dataset == "digits") & (df.budget == 1)].set_index("column")
+    assert cell.loc["Ours", "mean"] == 31.0 and cell.loc["Ours", "n"] == 2
+    assert cell.loc["Ours lam=0", "mean"] == 20.0 and cell.loc["Ours lam=2", "mean"] == 40.0  # int 2 == 2.0
+    assert cell.loc["Ours lam=0.5", "status"] == "missing" and not warn
+
+
+def test_sweep_columns_stay_apart_in_the_simple_table(tmp_path, workspace):
+    from albench.engine.protocol import execute
+    from albench.reporting.tables import simple_table
+
+    g = build_grid(strategies=["random"], adapters=["coop"], datasets=["toy_shapes"], rounds=1, seeds=[4],
+                   budgets=[1], adapter_options={"epochs": (1, 2), "min_steps": 0})
+    for spec in g.specs:
+        execute(spec, tmp_path, workspace)
+    md, frame, notes = simple_table(tmp_path)
+    assert set(frame["column"]) == {"random epochs=1", "random epochs=2"} and not notes

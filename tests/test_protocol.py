@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, ContractError
 from albench.engine.protocol import RunSpec, execute, round_budget
 from albench.engine.records import read_record
@@ -17,6 +16,7 @@ def spec(**kw):
     return RunSpec(**base)
 
 
+@pytest.mark.slow
 def test_same_seed_same_selections_and_accuracies(tmp_path, workspace):
     a = execute(spec(), tmp_path / "a", workspace).record
     b = execute(spec(), tmp_path / "b", workspace).record
@@ -94,6 +94,7 @@ def test_harness_checks_strategy_output(tmp_path, workspace):
     assert not list((tmp_path / "toy_textures").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_random_coop_beats_zero_shot(tmp_path, workspace):
     """Done-criterion of the foundation issue: on a task with zero-shot < 70 %, the last round wins."""
     rec = execute(spec(dataset="digits", rounds=6, adapter_options={}), tmp_path, workspace).record

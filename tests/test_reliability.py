@@ -6,124 +6,26 @@ digits, 2 rounds, 2 epochs) sharing a warm feature cache. After every kill the s
 (in-process, same code path) and the finished grid must hold exactly one valid record per run, equal to an
 uninterrupted run's records apart from timings, with no temp files left and no run redone.
 """
-import copy
 import errno
 import json
 import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from albench.cli.main import main
 from albench.api.errors import AlbenchError
 from albench.data.features import FeatureCache
 from albench.engine.records import read_record
 
-GRID = ["--strategy", "random,entropy", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
-        "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--device", "cpu", "--no-progress"]
-RUNS = 4
+from helpers import GRID, RUNS, Victim, cli, kill_while_writing, slow_write_env, strip_timing, temp_files, valid_records
+
 RANDOM_KILLS, WRITE_KILLS, CACHE_KILLS = 12, 5, 5  # 22 SIGKILL trials; plus 2 SIGINT trials
 KILL_STATS: dict = {"sigkill": 0, "sigint": 0}
-
-
-def strip_timing(rec: dict, encoder: bool = False) -> dict:
-    """A record without the fields that are timings or timestamps (and, if asked, encoder-pass counts)."""
-    rec = copy.deepcopy(rec)
-    rec["timing"] = None
-    # the git SHA is read once per process; a commit landing while the suite runs changes it between processes
-    rec["environment"]["git_sha"] = None
-    for r in rec["rounds"]:
-        r["seconds"] = None
-        r["train"].pop("seconds", None)
-        if encoder:
-            r["encoder"] = None
-    if encoder:
-        rec["encoder_passes"] = None
-    return rec
-
-
-def valid_records(res: Path) -> dict[str, Path]:
-    return {p.stem: p for p in res.rglob("*.json")
-            if "failed" not in p.relative_to(res).parts and not p.name.startswith(".") and read_record(p)}
-
-
-def temp_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*.tmp")] if root.exists() else []
-
-
-def kill_while_writing(victim, root: Path, rng) -> None:
-    """SIGKILL ``victim`` while its one temp file under ``root`` is written but not yet renamed."""
-    victim.wait_for(lambda: len(temp_files(root)) == 1)
-    time.sleep(rng.uniform(0.0, 0.3))
-    assert victim.signal(signal.SIGKILL)
-    victim.finish()
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory):
-    """A warm feature cache and the records of an uninterrupted in-process run (the reference)."""
-    base = tmp_path_factory.mktemp("reliability")
-    cache = base / "cache"
-    for d in ("warmup", "ref"):  # the reference is made with a warm cache, like every run after it
-        res = cli("run", *GRID, "--cache-dir", cache, "--results-dir", base / d)
-        assert res.exit_code == 0, res.output
-    ref = {k: json.loads(p.read_text()) for k, p in valid_records(base / "ref").items()}
-    assert len(ref) == RUNS
-    return {"cache": cache, "ref": ref, "base": base}
-
-
-class Victim:
-    """A ``python -m albench.cli.main run`` subprocess whose output is read line by line."""
-
-    def __init__(self, args, extra_env=None):
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **(extra_env or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "albench.cli.main", "run", *map(str, args)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pred, timeout=600.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if pred():
-                return True
-            if self.proc.poll() is not None:
-                return pred()
-            time.sleep(0.02)
-        raise AssertionError(f"timed out; output so far:\n" + "\n".join(self.lines))
-
-    def started(self):
-        return any(line.startswith("grid:") for line in self.lines)
-
-    def signal(self, sig) -> bool:
-        """Send ``sig`` if the process still runs; True if it was delivered."""
-        if self.proc.poll() is not None:
-            return False
-        self.proc.send_signal(sig)
-        return True
-
-    def finish(self, timeout=300):
-        rc = self.proc.wait(timeout)
-        self._t.join(10)
-        return rc, "\n".join(self.lines)
 
 
 def check_after_kill(res: Path):
@@ -151,6 +53,9 @@ def restart_and_check(res: Path, cache: Path, ref: dict, compare_encoder: bool =
     assert not (res / "failed").exists() or not list((res / "failed").rglob("*"))
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(2400)
 def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     rng = random.Random(7)
     cache, ref = warm["cache"], warm["ref"]
@@ -181,7 +86,7 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     # 2) inside a record write: the temp file is written, the rename has not happened
     for i in range(WRITE_KILLS):
         res = tmp_path / f"write{i}"
-        v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
+        v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], slow_write_env(60, "*.json"))
         kill_while_writing(v, res, rng)
         kills["write"] += 1
         assert len(temp_files(res)) == 1 and valid_records(res) == {}
@@ -196,7 +101,7 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
         for f in rng.sample(feats, rng.randint(1, len(feats))):
             (c / "features" / f.name).unlink()
         res = tmp_path / f"caching{i}"
-        v = Victim([*GRID, "--cache-dir", c, "--results-dir", res], {"ALBENCH_TEST_SLOW_CACHE": "60"})
+        v = Victim([*GRID, "--cache-dir", c, "--results-dir", res], slow_write_env(60, "*.safetensors"))
         kill_while_writing(v, c, rng)
         kills["cache"] += 1
         check_after_kill(res)
@@ -216,6 +121,9 @@ def test_sigkill_at_random_moments_inside_writes_and_caching(warm, tmp_path):
     assert kills == {"random": RANDOM_KILLS, "write": WRITE_KILLS, "cache": CACHE_KILLS} and total >= 20
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(1200)
 def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_path):
     cache, ref = warm["cache"], warm["ref"]
     # (a) between runs: after the first record
@@ -234,7 +142,7 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
     restart_and_check(res, cache, ref)
     # (b) inside a record write: the temp file is removed on the way out, before any restart
     res = tmp_path / "b"
-    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], {"ALBENCH_TEST_SLOW_WRITE": "60"})
+    v = Victim([*GRID, "--cache-dir", cache, "--results-dir", res], slow_write_env(60, "*.json"))
     v.wait_for(lambda: len(temp_files(res)) == 1)
     assert v.signal(signal.SIGINT)
     rc, text = v.finish()
@@ -253,17 +161,18 @@ def _spec():
 
 
 @pytest.mark.parametrize("fail_at", ["write", "rename"])
+@pytest.mark.slow
 def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path, monkeypatch, fail_at):
-    import albench.engine.records as records
+    import albench.api.atomic as atomic
     from albench.engine.protocol import Workspace, execute
 
     def enospc(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     if fail_at == "rename":
-        monkeypatch.setattr(records.os, "replace", enospc)
+        monkeypatch.setattr(atomic.os, "replace", enospc)
     else:
-        monkeypatch.setattr(records.os, "fsync", enospc)
+        monkeypatch.setattr(atomic.os, "fsync", enospc)
     ws = Workspace(warm["cache"], device="cpu", progress=False)
     with pytest.raises(AlbenchError) as err:
         execute(_spec(), tmp_path, ws)
@@ -277,6 +186,7 @@ def test_failed_write_leaves_no_partial_record_and_names_the_path(warm, tmp_path
     assert out.path == path and read_record(path) is not None
 
 
+@pytest.mark.slow
 def test_truncated_or_corrupt_record_is_reported_and_rebuilt(warm, tmp_path):
     cache, ref = warm["cache"], warm["ref"]
     res = tmp_path / "r"
@@ -288,8 +198,8 @@ def test_truncated_or_corrupt_record_is_reported_and_rebuilt(warm, tmp_path):
         assert read_record(victim) is None  # never read as data
         t = cli("table", "--results-dir", res)
         assert t.exit_code == 0
-        assert (f"warning: {victim} is not a valid run record (truncated or corrupt); ignored. Running its grid "
-                f"again rebuilds it.") in t.stderr
+        assert (f"warning: {victim} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
+                f"ignored. Running its grid again rebuilds it.") in t.stderr
         assert "| digits | coop | 1 |" in t.stdout
         out = cli("run", *GRID, "--cache-dir", cache, "--results-dir", res)
         assert out.exit_code == 0 and "1 run(s) done, 3 skipped, 0 failed" in out.output, out.output

@@ -1,6 +1,4 @@
 """Paper-layout tables from synthetic records with known numbers."""
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,30 +8,7 @@ from albench.cli.main import main
 from albench.reporting.paper import paper_cell
 from albench.reporting.tables import aubc, preset_tables, write_preset_tables
 
-# accuracy at round r for (column strategy, adapter) and seed: base + r + seed offset
-BASE = {("random", "coop"): 40.0, ("coreset", "coop"): 41.0, ("badge", "coop"): 45.0,
-        ("dualprompt", "coop"): 47.0, ("dualprompt", "dualprompt"): 50.0}
-SEED_OFF = {1: -1.0, 2: 0.0, 3: 1.0}
-DATASET_SHIFT = {"toy_shapes": 10.0, "toy_textures": 0.0, "toy_shifted": -10.0, "toy_patterns": -15.0, "toy_fine": -5.0, "digits": 5.0}
-
-
-def make_record(root: Path, dataset, strategy, adapter, seed, accs, zs=30.0, epochs=20, arch="toy-clip"):
-    config = {"strategy": strategy, "adapter": adapter, "dataset": dataset, "adapter_options": {"epochs": epochs},
-              "backbone": f"{arch}-id", "seed": seed, "protocol": {"rounds": len(accs), "round_fraction": 0.01,
-                                                                   "round_budget": None}}
-    chash = f"{abs(hash(json.dumps(config, sort_keys=True))) % 10**12:012d}"
-    rounds = [{"round": r, "labeled": 10 * r, "budget_pct": float(r), "accuracy": a, "classes_covered": min(8, 3 + r),
-               "seconds": {"select": 0.01 * r, "train": 0.1, "evaluate": 0.01}} for r, a in enumerate(accs, 1)]
-    rec = {"schema": 1, "run_id": f"{strategy}__{adapter}__seed{seed}__{chash}", "config_hash": chash,
-           "config": config, "label": strategy, "strategy": strategy, "adapter": adapter, "dataset": dataset,
-           "seed": seed, "num_classes": 8, "zero_shot_accuracy": zs, "backbone": {"arch": arch}, "rounds": rounds,
-           "timing": {"total_seconds": 1.0, "finished_at": f"2026-01-0{seed}T00:00:00"}, "environment": {},
-           "device": "cpu"}
-    path = root / dataset / f"{rec['run_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rec))
-    return path
-
+from helpers import BASE, DATASET_SHIFT, SEED_OFF, make_record
 
 @pytest.fixture
 def results(tmp_path):
@@ -62,8 +37,9 @@ def row(md: str, title: str, budget: str) -> list[str]:
 def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     t = preset_tables("table1", "toy", results)
     md = t["md"]
-    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC",
+    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC†",
                             "Ours_CoOp", "Ours"]
+    assert "CEC†: a reconstruction (no code or method text of CEC is public" in t["caption"]  # CEC is rebuilt
     cells = dict(zip(t["columns"], row(md, "toy_textures (DTD)", "1%")))
     # seeds 1,2,3 -> base+1-1, base+1, base+1+1: mean base+1, sample std 1.0
     assert cells["Random"] == "41.0 ± 1.0"
@@ -81,16 +57,16 @@ def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     assert avg["Ours"] == f"**{52.0 + np.mean(list(DATASET_SHIFT.values())):.1f}** (+5.0)"
     assert avg["Entropy"] == "n/a"
     # caption states the std convention
-    assert "sample standard deviation (ddof = 1) over 3 seed(s)" in md
+    assert "sample standard deviation (ddof = 1) over 3 seeds (seeds 1, 2, 3)" in md
     # and which backbone the toy runs used, next to the paper's
     assert "Table 1: Active learning with the CoOp adapter (toy-clip; paper: ViT-B/16)" in md
 
 
 def test_outputs_markdown_latex_csv(results, tmp_path):
-    paths, md = write_preset_tables("table1", "toy", results, tmp_path / "reports", compare="paper")
+    paths, md = write_preset_tables("table1", "toy", results, tmp_path / "reports")
     names = {p.name for p in paths}
-    assert {"table1_toy.md", "table1_toy.tex", "table1_toy.csv", "table1_toy_vs_paper.md",
-            "table1_toy_extras.md", "table1_toy_extras.csv"} <= names
+    assert {"table1_toy.md", "table1_toy.tex", "table1_toy.csv", "table1_toy_extras.md",
+            "table1_toy_extras.csv"} <= names
     tex = (tmp_path / "reports" / "table1_toy.tex").read_text()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"\textbf{51.0 $\pm$ 1.0}" in tex and r"Ours\_CoOp" in tex and "---" in tex
@@ -99,9 +75,26 @@ def test_outputs_markdown_latex_csv(results, tmp_path):
     csv = pd.read_csv(tmp_path / "reports" / "table1_toy.csv")
     r = csv[(csv.dataset == "toy_textures") & (csv.budget == 1) & (csv.column == "Random")].iloc[0]
     assert r["mean"] == pytest.approx(41.0) and r["std"] == pytest.approx(1.0) and r["n"] == 3
-    # --compare paper: toy_textures stands for DTD; the paper prints 38.4 for Random at 1 %
+
+
+def test_compare_paper_on_the_paper_suite_and_refused_on_toy(results, tmp_path):
+    real = tmp_path / "real"
+    for (s, a), base in BASE.items():
+        for seed, off in SEED_OFF.items():
+            make_record(real, "dtd", s, a, seed, [base + r + off for r in range(1, 7)], arch="ViT-B-16")
+    paths, md = write_preset_tables("table1", "paper", real, tmp_path / "rep", compare="paper")
+    assert {"table1_vs_paper.md", "table1_vs_paper.tex"} <= {p.name for p in paths}
+    import pandas as pd
+
+    csv = pd.read_csv(tmp_path / "rep" / "table1.csv")
+    r = csv[(csv.dataset == "dtd") & (csv.budget == 1) & (csv.column == "Random")].iloc[0]
+    # the paper prints 38.4 for Random on DTD at 1 %
     assert r["paper_mean"] == pytest.approx(38.4) and r["diff"] == pytest.approx(41.0 - 38.4)
     assert "41.0 ± 1.0 / paper 38.4 (Δ +2.6)" in md
+    res = CliRunner().invoke(main, ["table", "--preset", "table1", "--suite", "toy", "--compare", "paper",
+                                    "--results-dir", str(results), "--out", str(tmp_path / "toyrep")])
+    assert res.exit_code == 2 and "--compare paper needs --suite paper" in res.output
+    assert not (tmp_path / "toyrep").exists()
 
 
 def test_never_averages_across_config_hashes(results):
@@ -110,7 +103,12 @@ def test_never_averages_across_config_hashes(results):
     t = preset_tables("table1", "toy", results)
     cells = dict(zip(t["columns"], row(t["md"], "toy_textures (DTD)", "1%")))
     assert cells["Random"] == "41.0 ± 1.0"  # the 3-seed configuration, untouched by 99.0
-    assert any("2 configurations" in w for w in t["warnings"])
+    (note,) = [w for w in t["warnings"] if "2 configurations" in w]
+    # the other configuration is named by what differs, below the table
+    assert note.startswith("toy_textures Random: 2 configurations; showing config ")
+    assert "(3 seeds (seeds 1, 2, 3); chosen by most seeds, then newest); left out: adapter_options.epochs: 20 → 5 " \
+        "(1 seed (seed 1); config " in note
+    assert note in t["md"] and "the others are listed below the table" in t["caption"]
 
 
 def test_extras_aubc_coverage_selection_time(results):

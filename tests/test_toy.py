@@ -29,6 +29,7 @@ def _weights(path):
     return load_file(str(path))
 
 
+@pytest.mark.slow
 def test_pretraining_recipe_is_reproducible(tmp_path):
     outs = []
     for i in range(2):
@@ -38,6 +39,7 @@ def test_pretraining_recipe_is_reproducible(tmp_path):
     assert all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
 
 
+@pytest.mark.slow
 def test_interrupted_pretraining_resumes_to_the_same_weights(tmp_path, monkeypatch):
     import albench.data.toy.pretrain as pt
 
@@ -93,6 +95,7 @@ def test_every_toy_arch_is_an_open_clip_config_with_shipped_weights():
     assert new.spec.arch == "toy-clip" and new.model.visual.grid_size == (8, 8)  # 64 patches
 
 
+@pytest.mark.slow
 def test_toy_suite_shapes_and_imbalance():
     from albench.data.tasks import load_task
 

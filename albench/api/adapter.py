@@ -19,13 +19,19 @@ harness that the adapter reads cached features only.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from albench.api.dataset import Dataset
 from albench.api.options import resolve_options
+
+if TYPE_CHECKING:  # the layers above the contract; imported for type checkers only
+    from albench.clip.backbone import Backbone
+    from albench.data.features import DataBank
 
 
 @dataclass
@@ -49,12 +55,17 @@ class Labeled:
 class AdapterEnv:
     """What every adapter (and model-training strategy) gets from the harness."""
 
-    backbone: Any  # albench.clip.backbone.Backbone
-    task: Any  # albench.data.tasks.Task
-    bank: Any  # albench.data.features.DataBank
+    backbone: Backbone
+    dataset: Dataset
+    bank: DataBank
     seed: int = 0  # the run seed; derive streams with albench.api.seeding
     round: int = 0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def task(self) -> Dataset:
+        """Old name of ``dataset``, kept for one release."""
+        return self.dataset
 
     @property
     def device(self) -> torch.device:
@@ -62,33 +73,39 @@ class AdapterEnv:
 
     @property
     def num_classes(self) -> int:
-        return self.task.num_classes
+        return self.dataset.num_classes
 
 
-class Adapter:
-    """Base class for adapters; subclass and implement the four methods."""
+class Adapter(ABC):
+    """Base class for adapters: implement ``fit``, ``predict_logits`` and ``classifier`` (abstract), and
+    ``image_features`` / ``trainable_parameters`` when the defaults (frozen cached features, no parameters)
+    do not fit."""
 
     name: ClassVar[str] = "base"
     frozen_image_encoder: ClassVar[bool] = True
     accepts_pseudo_labels: ClassVar[bool] = False
     defaults: ClassVar[dict] = {}
+    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, env: AdapterEnv, **options: Any) -> None:
         self.env = env
-        self.options = resolve_options("adapter", self.name, self.defaults, options)
+        self.options = resolve_options("adapter", self.name, self.defaults, options, self.schema)
 
+    @abstractmethod
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
-        raise NotImplementedError
+        """Train on ``labeled`` (and ``pseudo`` when ``accepts_pseudo_labels``); return training facts."""
 
+    @abstractmethod
     def predict_logits(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        """Float (n, C) logits on the CPU for ``split`` (or its ``indices``)."""
 
     def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:
         feats = self.env.bank.features(split)
         return feats if indices is None else feats[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 
+    @abstractmethod
     def classifier(self) -> torch.Tensor:
-        raise NotImplementedError
+        """(C, D) class weights the adapter predicts with."""
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters ``fit`` optimises (conformance checks that nothing else changes)."""
@@ -104,7 +121,7 @@ class ZeroShotClassifier:
 
     def classifier(self) -> torch.Tensor:
         if self._weights is None:
-            self._weights = self.env.backbone.text_classifier(self.env.task.prompts()).cpu()
+            self._weights = self.env.backbone.text_classifier(self.env.dataset.prompts()).cpu()
         return self._weights
 
     def image_features(self, split: str, indices: np.ndarray | None = None) -> torch.Tensor:

@@ -1,9 +1,10 @@
-"""Plugin registries over Python entry points.
+"""Plugin registries over Python entry points: the one name -> thing mechanism.
 
-Strategies and adapters are found through the entry-point groups
-``albench.strategies`` and ``albench.adapters``; albench's own built-ins are
-declared there in ``pyproject.toml`` exactly as a third-party package would
-declare its own. Listing reads metadata only (no import), loading happens on
+Strategies, adapters and datasets are found through the entry-point groups
+``albench.strategies``, ``albench.adapters`` and ``albench.datasets``; albench's
+own built-ins are declared there in ``pyproject.toml`` exactly as a third-party
+package would declare its own. Bench sections and launchers use the same class
+with in-process registrations. Listing reads metadata only (no import), loading happens on
 first use and checks the loaded object against the base class. Modelled on
 lm-evaluation-harness's lazy registry and submitit's tolerant plugin loading.
 """
@@ -34,12 +35,14 @@ class PluginInfo:
 class Registry(Generic[T]):
     """Name -> class registry backed by one entry-point group."""
 
-    def __init__(self, kind: str, group: str, base: type | str):
+    def __init__(self, kind: str, group: str, base: type | str | None):
+        """``base``: the class every plugin subclasses (or "module:Class", imported on first use); None for
+        registries of callables (dataset loaders, bench sections, launchers)."""
         self.kind, self.group, self._base = kind, group, base
         self._loaded: dict[str, type] = {}
 
     @property
-    def base(self) -> type:
+    def base(self) -> type | None:
         """The base class (given as "module:Class" so that listing imports nothing heavy)."""
         if isinstance(self._base, str):
             import importlib
@@ -74,6 +77,9 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
     def info(self, name: str) -> PluginInfo:
         self._check_known(name)
         return self._entries[name][1]
@@ -97,27 +103,36 @@ class Registry(Generic[T]):
             raise PluginLoadError(
                 f"{self.kind} '{name}' from distribution {info.distribution} {info.version} failed to import "
                 f"({info.target}): {type(exc).__name__}: {exc}") from exc
-        if not (isinstance(obj, type) and issubclass(obj, self.base)):
+        wrong = self._wrong_kind(obj)
+        if wrong:
             raise PluginLoadError(
                 f"{self.kind} '{name}' from distribution {info.distribution} {info.version} points to {info.target}, "
-                f"which is not a subclass of {self.base.__module__}.{self.base.__name__}.")
-        if getattr(obj, "name", None) != name:
+                f"which is {wrong}.")
+        if self.base is not None and getattr(obj, "name", None) != name:
             obj.name = name  # the registered name is the name records use
         self._loaded[name] = obj
         return obj
 
     def register(self, name: str, cls: type, distribution: str = "<runtime>") -> None:
         """Register a class in-process (notebooks, tests); entry points remain the way to ship a plugin."""
-        if not (isinstance(cls, type) and issubclass(cls, self.base)):
-            raise PluginLoadError(f"{cls!r} is not a subclass of {self.base.__module__}.{self.base.__name__}.")
-        target = f"{cls.__module__}:{cls.__qualname__}"
+        wrong = self._wrong_kind(cls)
+        if wrong:
+            raise PluginLoadError(f"{cls!r} is {wrong}.")
+        target = f"{getattr(cls, '__module__', '?')}:{getattr(cls, '__qualname__', repr(cls))}"
         self._entries[name] = (EntryPoint(name, target, self.group), PluginInfo(name, target, distribution, "-"))
-        cls.name = name
+        if self.base is not None:
+            cls.name = name
         self._loaded[name] = cls
+
+    def _wrong_kind(self, obj: object) -> str | None:
+        """Why ``obj`` cannot be a plugin of this registry, or None."""
+        base = self.base
+        if base is None:
+            return None if callable(obj) else "not callable"
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            return f"not a subclass of {base.__module__}.{base.__name__}"
+        return None
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
         self._loaded.pop(name, None)
-
-    def create(self, name: str, **options) -> T:
-        return self.get(name)(**options)

@@ -18,19 +18,29 @@ data bank, device, for strategies that train their own model) and
 ``ctx.state``, a dict that persists across the rounds of one run. A strategy
 may hand pseudo-labels to the next adapter with ``ctx.offer_pseudo_labels``.
 
+What a strategy tells the harness (read by the per-round diagnostics): a
+strategy that selects with a model it trained itself says so with
+``ctx.selected_with(model, how)`` (otherwise ``ctx.model`` made the selection),
+and every pick that came from a fallback or a random fill rather than the
+strategy's criterion is counted with ``ctx.note_fallback(count, reason)``.
+
 Strategies with ``needs_labels = True`` are not called while nothing is
 labelled; the harness selects uniformly at random instead (the paper's "—").
 """
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 
 from albench.api.options import resolve_options
+
+if TYPE_CHECKING:
+    from albench.api.adapter import AdapterEnv
 
 
 class Predictor(Protocol):
@@ -55,9 +65,12 @@ class RoundContext:
     labels: np.ndarray  # their labels
     rng: np.random.Generator
     model: Predictor | None = None  # the current model (zero-shot in round 1)
-    env: Any = None  # albench.api.adapter.AdapterEnv: backbone, task, bank, device, seed
+    env: AdapterEnv | None = None  # backbone, dataset, data bank, device, seed
     state: dict = field(default_factory=dict)
     pseudo_labels: tuple[np.ndarray, np.ndarray] | None = None
+    selection_model: Any = None  # set by ``selected_with``: the model that selected, when not ``model``
+    selection_model_note: str | None = None
+    fallbacks: dict = field(default_factory=dict)  # reason -> picks not chosen by the strategy's criterion
 
     def __post_init__(self) -> None:
         from albench.api.errors import AlbenchError
@@ -109,20 +122,31 @@ class RoundContext:
         """Pseudo-labelled pool samples for adapters that accept them (DualPrompt)."""
         self.pseudo_labels = (np.asarray(indices, dtype=np.int64), np.asarray(labels, dtype=np.int64))
 
+    def selected_with(self, model: Any, how: str) -> None:
+        """Record that the selection came from ``model`` (one the strategy trained), described by ``how``."""
+        self.selection_model, self.selection_model_note = model, how
 
-class Strategy:
-    """Base class for acquisition strategies; subclass and implement ``select``."""
+    def note_fallback(self, count: int, reason: str) -> None:
+        """Count ``count`` picks that came from a fallback or random fill (``reason`` names which)."""
+        if count > 0:
+            self.fallbacks[reason] = self.fallbacks.get(reason, 0) + int(count)
+
+
+class Strategy(ABC):
+    """Base class for acquisition strategies; subclass and implement ``select`` (abstract)."""
 
     name: ClassVar[str] = "base"
     needs_labels: ClassVar[bool] = False  # True: random selection while nothing is labelled
     stochastic: ClassVar[bool] = True  # False: the selection does not depend on the rng
     defaults: ClassVar[dict] = {}
+    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, **options: Any) -> None:
-        self.options = resolve_options("strategy", self.name, self.defaults, options)
+        self.options = resolve_options("strategy", self.name, self.defaults, options, self.schema)
 
+    @abstractmethod
     def select(self, ctx: RoundContext) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} must implement select(ctx)")
+        """``ctx.budget`` distinct unlabelled pool indices (see the module docstring for the contract)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"

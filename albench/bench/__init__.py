@@ -2,31 +2,40 @@
 
 Each section is a function ``run(quick: bool) -> dict`` returning
 ``{"title": str, "rows": [dict, ...], "notes": str}`` (rows become a Markdown
-table). Sections live in their own modules and are listed in ``SECTIONS``;
-``albench bench --section NAME`` runs a subset. Compare ratios measured in one
+table). Sections live in their own modules and are registered under the
+entry-point group ``albench.bench`` in pyproject.toml (``SECTIONS``, the same
+registry mechanism as strategies, adapters and datasets; a section's module is
+imported only when it runs); ``albench bench --section NAME`` runs a subset. Compare ratios measured in one
 run rather than absolute seconds: shared machines are noisy.
+
+Each section records the git commit it was measured at and whether the tree
+was dirty (sections of one ``bench.json`` may come from different runs), its
+CPU and wall seconds and the machine's load average before and after. A
+section may return ``"ratios"`` (name -> float); ``--stability`` runs each
+section twice in a row and records, per ratio, whether the two runs agree
+within +-15 % (``albench.bench.timing.compare_runs``). How individual figures
+are timed: ``albench.bench.timing``.
 """
 from __future__ import annotations
 
 import importlib
 import json
 import platform
-import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-# name -> "module:function"; modules are imported only when their section runs
-SECTIONS: dict[str, str] = {
-    "selection": "albench.bench.selection:run",  # strategies issue
-    "adapters": "albench.bench.adapters_bench:run",  # adapters issue
-    "harness": "albench.bench.harness:run",  # performance issue (8)
-    "peer-protocol": "albench.bench.peer:run",
-    "scaling": "albench.bench.scaling:run",
-}
+from albench.api.registry import Registry
+
+SECTIONS: Registry = Registry("bench section", "albench.bench", None)
 
 
-def register_section(name: str, target: str) -> None:
-    SECTIONS[name] = target
+def register_section(name: str, section: Callable[..., dict] | str) -> None:
+    """Register a section in-process: a ``run(quick) -> dict`` function or its "module:function" path."""
+    if isinstance(section, str):
+        mod, fn = section.split(":")
+        section = getattr(importlib.import_module(mod), fn)
+    SECTIONS.register(name, section)
 
 
 def machine() -> dict:
@@ -40,6 +49,36 @@ def machine() -> dict:
             "processor": platform.processor(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def git_state() -> dict:
+    """The commit checked out now and whether tracked files differ from it (not cached: sections differ)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"git_sha": None, "dirty": None}
+    if sha.returncode != 0:
+        return {"git_sha": None, "dirty": None}
+    return {"git_sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def _run_one(name: str, quick: bool) -> dict:
+    from albench.bench.timing import load_average, timed
+
+    run = SECTIONS.get(name)
+    state, load0 = git_state(), load_average()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    with timed() as sw:
+        section = run(quick=quick)
+    section.update(state)
+    section.update({"wall_seconds": round(sw.sample.wall_s, 2), "cpu_seconds": round(sw.sample.cpu_s, 2),
+                    "measured_at": started, "load_average": [load0, load_average()]})
+    return section
+
+
 def rows_to_markdown(rows: list[dict]) -> str:
     if not rows:
         return "(no rows)"
@@ -50,35 +89,63 @@ def rows_to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_sections(names: list[str] | None, quick: bool, out_dir: Path) -> dict:
+def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability: bool = False) -> dict:
     from albench.api.errors import UnknownNameError
+    from albench.bench.timing import compare_runs
 
-    names = names or list(SECTIONS)
+    names = names or SECTIONS.names()
     for n in names:
         if n not in SECTIONS:
-            raise UnknownNameError("bench section", n, SECTIONS)
+            raise UnknownNameError("bench section", n, SECTIONS.names())
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "bench.json"
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     result = {"machine": machine(), "quick": quick, "sections": dict(previous.get("sections", {}))}
-    for n in names:
-        mod, fn = SECTIONS[n].split(":")
-        t0 = time.perf_counter()
-        section = getattr(importlib.import_module(mod), fn)(quick=quick)
-        section["wall_seconds"] = round(time.perf_counter() - t0, 2)
-        section["measured_at"] = result["machine"]["date"]
-        result["sections"][n] = section
+    from albench.api.atomic import atomic_write
     from albench.engine.records import atomic_write_json
 
-    atomic_write_json(json_path, result)
-    md = [f"# albench bench\n", f"Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, "
-          f"torch {result['machine']['torch']}, CUDA: {result['machine']['cuda'] or 'none'}; "
-          f"albench {result['machine']['albench']} ({result['machine']['git_sha']}); {result['machine']['date']}.\n"]
+    def save() -> None:  # after every run, so a long benchmark interrupted later keeps what it measured
+        atomic_write_json(json_path, result)
+        atomic_write(out_dir / "bench.md", render_markdown(result))
+
+    for n in names:
+        section = _run_one(n, quick)
+        if stability:
+            result["sections"][n] = section
+            save()
+            second = _run_one(n, quick)
+            second["stability"] = {"first_run": {k: section.get(k) for k in ("measured_at", "git_sha", "dirty",
+                                                                               "cpu_seconds", "wall_seconds",
+                                                                               "load_average")},
+                                   "rows": compare_runs(section.get("ratios", {}), second.get("ratios", {}))}
+            section = second
+        result["sections"][n] = section
+        save()
+    return result
+
+
+def render_markdown(result: dict) -> str:
+    m = result["machine"]
+    md = ["# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+          f"CUDA: {m['cuda'] or 'none'}; albench {m['albench']}; last run {m['date']}. Each section names the "
+          f"commit it was measured at.\n"]
     for n, sec in result["sections"].items():
         md.append(f"## {n}: {sec.get('title', '')}\n")
-        md.append(f"Measured {sec.get('measured_at', '?')} in {sec.get('wall_seconds', '?')} s.\n")
+        sha = sec.get("git_sha") or "unknown commit"
+        tree = {True: ", dirty tree", False: ", clean tree"}.get(sec.get("dirty"), "")
+        load = sec.get("load_average")
+        cpu = f", {sec['cpu_seconds']} s CPU" if "cpu_seconds" in sec else " (CPU time not recorded)"
+        md.append(f"Measured {sec.get('measured_at', '?')} at {sha}{tree} in {sec.get('wall_seconds', '?')} s wall"
+                  + cpu + (f"; load average {load[0]} -> {load[1]}" if load else "") + ".\n")
         md.append(rows_to_markdown(sec.get("rows", [])) + "\n")
         if sec.get("notes"):
             md.append(sec["notes"] + "\n")
-    (out_dir / "bench.md").write_text("\n".join(md))
-    return result
+        if sec.get("stability"):
+            st = sec["stability"]
+            ok = all(r["within"] for r in st["rows"])
+            md.append(f"Stability: {st.get('how', 'two consecutive runs')} (other run at "
+                      f"{st['first_run'].get('measured_at')}, "
+                      f"{st['first_run'].get('wall_seconds')} s wall); every ratio within ±15 %: "
+                      f"{'yes' if ok else 'NO'}.\n")
+            md.append(rows_to_markdown(st["rows"]) + "\n")
+    return "\n".join(md)

@@ -22,7 +22,6 @@ target (under 20 minutes on 2 cores).
 from __future__ import annotations
 
 import tempfile
-import time
 
 QUICK_SEEDS = (1,)
 QUICK_ROUNDS = 2  # quick mode: budgets 1 and 2 % only; passes are the same, wall time about a third
@@ -33,10 +32,11 @@ def _run_group(specs, results_dir, ws) -> dict:
     from albench import accounting
     from albench.engine.protocol import execute
 
-    t0 = time.perf_counter()
+    from albench.bench.timing import timed
+
     secs = {"select": 0.0, "train": 0.0, "evaluate": 0.0}
     failures = []
-    with accounting.measure() as passes:
+    with accounting.measure() as passes, timed() as sw:
         for spec in specs:
             try:
                 rec = execute(spec, results_dir, ws, overwrite=True).record
@@ -47,7 +47,7 @@ def _run_group(specs, results_dir, ws) -> dict:
                 for k in secs:
                     secs[k] += r["seconds"][k]
     return {"runs": len(specs), "failed": len(failures), "failures": failures,
-            "wall_s": round(time.perf_counter() - t0, 2), "passes": passes.get("image_encoder_images", 0),
+            "wall_s": round(sw.sample.wall_s, 2), "cpu_s": round(sw.sample.cpu_s, 2), "passes": passes.get("image_encoder_images", 0),
             **{f"{k}_s": round(v, 2) for k, v in secs.items()}}
 
 
@@ -55,8 +55,7 @@ def run(quick: bool = False, seeds: tuple[int, ...] | None = None, datasets: lis
         include_dualprompt: bool = True, strategies: list[str] | None = None, rounds: int | None = None) -> dict:
     """``strategies`` / ``rounds`` restrict the preset (tests); the bench uses the whole preset."""
     from albench.engine.grid import build_grid
-    from albench.api.plugins import ADAPTERS, STRATEGIES
-    from albench.engine.protocol import Workspace
+    from albench.api.plugins import ADAPTERS
 
     seeds = list(seeds or (QUICK_SEEDS if quick else FULL_SEEDS))
     if quick and rounds is None:
@@ -102,7 +101,7 @@ def _run(quick, seeds, specs, frozen, prompted, zs_grid, include_dualprompt) -> 
         if frozen_group:
             cumulative += res["passes"]
         rows.append({"group": label, "runs": res["runs"], "failed": res["failed"], "wall_s": res["wall_s"],
-                     "per_run_s": round(res["wall_s"] / max(1, res["runs"]), 3),
+                     "cpu_s": res["cpu_s"], "per_run_s": round(res["wall_s"] / max(1, res["runs"]), 3),
                      "select_s": res["select_s"], "train_s": res["train_s"], "evaluate_s": res["evaluate_s"],
                      "image_encoder_passes": res["passes"], "minimum_passes": minimum if frozen_group else None,
                      "ratio_to_minimum": round(res["passes"] / minimum, 4) if frozen_group else None,

@@ -118,7 +118,8 @@ def inject(ws, spec, backbone=None, task: Task | None = None, bank: DataBank | N
     if task is not None:
         ws._tasks[(spec.dataset, spec.data_root, canonical(spec.dataset_options or {}))] = task
     if bank is not None:
-        ws._banks[(bank.backbone.identity, bank.task.name, bank.task.fingerprint())] = bank
+        ident = getattr(bank.backbone, "compute_identity", bank.backbone.identity)  # Workspace.bank's key
+        ws._banks[(ident, bank.task.name, bank.task.fingerprint())] = bank
 
 
 def rss_bytes() -> int:

@@ -5,6 +5,7 @@ shows the traceback. Subcommand groups added by other modules register here.
 """
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -26,11 +27,16 @@ class AlbenchGroup(click.Group):
         except AlbenchError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
+            from albench.cli.fields import message
+
+            for problem in getattr(exc, "problems", None) or [exc]:  # a preflight names every problem
+                text = problem.text() if hasattr(problem, "text") else (
+                    message(problem) if isinstance(problem, AlbenchError) else str(problem))
+                click.echo(f"error: {text}", err=True)
             sys.exit(exc.exit_code)
 
 
-@click.group(cls=AlbenchGroup)
+@click.group(cls=AlbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="albench")
 @click.pass_context
@@ -50,8 +56,16 @@ def split_list(value: str | None) -> list[str]:
 
 
 def parse_seeds(value: str) -> list[int]:
+    """"1,2,3", "1-3" or "1-3,7" -> [1, 2, 3(, 7)]; ranges are inclusive."""
     out = []
     for s in split_list(value):
+        m = re.fullmatch(r"(-?\d+)\s*-\s*(-?\d+)", s)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise AlbenchError(f"Seed range '{s}' is empty; write it low-high, e.g. 1-3 (got --seeds {value!r}).")
+            out.extend(range(lo, hi + 1))
+            continue
         try:
             out.append(int(s))
         except ValueError:
@@ -61,20 +75,46 @@ def parse_seeds(value: str) -> list[int]:
 
 @main.command("list")
 @click.option("--verbose", "-v", is_flag=True, help="Show each plugin's entry point, distribution and version.")
-def list_cmd(verbose: bool) -> None:
+@click.option("--options", "options_of", default=None, metavar="NAME",
+              help="Print the options of strategy or adapter NAME: type, valid values, default.")
+def list_cmd(verbose: bool, options_of: str | None) -> None:
     """List registered strategies, adapters and datasets (without importing plugins)."""
-    from albench.api.plugins import ADAPTERS, STRATEGIES
+    from albench.api.plugins import ADAPTERS, DATASETS, STRATEGIES
+    from albench.data.tasks import dataset_names
 
-    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS)):
+    if options_of is not None:
+        _print_options(options_of)
+        return
+    dataset_names()  # a clear error when the installed metadata predates the datasets group
+    for title, reg in (("strategies", STRATEGIES), ("adapters", ADAPTERS), ("datasets", DATASETS)):
         click.echo(f"{title}:")
         for info in reg.describe():
             extra = f"  {info.target}  [{info.distribution} {info.version}]" if verbose else ""
             click.echo(f"  {info.name}{extra}")
-    from albench.data.tasks import task_names
 
-    click.echo("datasets:")
-    for name in task_names():
-        click.echo(f"  {name}")
+
+def _print_options(name: str) -> None:
+    """One line per option of the strategy and/or adapter called ``name`` (case-insensitive)."""
+    from albench.api.errors import UnknownNameError
+    from albench.api.options import schema_for
+    from albench.api.plugins import ADAPTERS, STRATEGIES
+
+    found = False
+    for kind, reg in (("strategy", STRATEGIES), ("adapter", ADAPTERS)):
+        match = [n for n in reg.names() if n.lower() == name.lower()]
+        if not match:
+            continue
+        found = True
+        cls = reg.get(match[0])
+        schema = schema_for(cls.defaults, getattr(cls, "schema", None))
+        click.echo(f"{kind} {match[0]}: {len(cls.defaults)} option(s)" + (":" if cls.defaults else ""))
+        width = max((len(k) for k in cls.defaults), default=0)
+        for key, default in cls.defaults.items():
+            opt = schema[key]
+            typ = {int: "int", float: "float", bool: "bool", str: "str"}.get(opt.type, "any")
+            click.echo(f"  {key:<{width}}  {typ:<5}  default {default!r:<12}  {opt.describe()}")
+    if not found:
+        raise UnknownNameError("strategy or adapter", name, sorted(set(STRATEGIES.names()) | set(ADAPTERS.names())))
 
 
 def _round_table(record: dict) -> str:
@@ -91,19 +131,22 @@ def _grid_options(f):
         click.option("--preset", default=None, help="A paper experiment: table1, table2, table3, table4 (TOML presets)."),
         click.option("--suite", default="paper", show_default=True,
                      help="Dataset suite for --preset: paper (real datasets) or toy (their toy stand-ins)."),
-        click.option("--strategy", "strategies", default=None,
-                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; "
-                          "with --preset, filters its columns (strategy or column label)."),
-        click.option("--adapter", "adapters", default=None, help="Comma-separated adapters or 'all' [coop]."),
-        click.option("--dataset", "datasets", default=None,
-                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; with --preset, filters its datasets."),
-        click.option("--seeds", default=None, help="Comma-separated integer seeds [1; presets: 1,2,3]."),
+        click.option("--strategy", "strategies", multiple=True,
+                     help=f"Comma-separated strategies or 'all' [demo: {','.join(DEMO_STRATEGIES)}]; repeatable "
+                          "(the lists add up); with --preset, filters its columns (strategy or column label)."),
+        click.option("--adapter", "adapters", multiple=True,
+                     help="Comma-separated adapters or 'all' [coop]; repeatable."),
+        click.option("--dataset", "datasets", multiple=True,
+                     help=f"Comma-separated datasets or 'all' [{DEMO_DATASET}]; repeatable; with --preset, filters "
+                          f"its datasets."),
+        click.option("--seeds", default=None, help="Comma-separated integer seeds or ranges, e.g. 1,2,3 or 1-3 "
+                                                   "[1; presets: 1,2,3]."),
         click.option("--budget", "budgets", default=None,
-                     help="Comma-separated budgets in %% of the pool, tabulated from rounds of one trajectory [1,2,5]."),
+                     help="Comma-separated budgets in % of the pool, tabulated from rounds of one trajectory [1,2,5]."),
         click.option("--rounds", default=None, type=int, help="AL rounds per run [6]."),
         click.option("--round-budget", default=None, type=int,
-                     help="Labels per round (default: 1 %% of the pool); then --budget names rounds."),
-        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as %% of the pool."),
+                     help="Labels per round (default: 1 % of the pool); then --budget names rounds."),
+        click.option("--budget-pct", default=1.0, show_default=True, type=float, help="Labels per round as % of the pool."),
         click.option("--backbone", default=None, help="open_clip architecture or toy-clip [toy-clip; presets: theirs]."),
         click.option("--pretrained", default=None, help="Pretrained tag, local weights file, or 'random'."),
         click.option("--quick-gelu/--no-quick-gelu", default=None, help="Force QuickGELU on/off (default: from the tag)."),
@@ -118,6 +161,10 @@ def _grid_options(f):
         click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False)),
         click.option("--cache-dir", default=None, envvar="ALBENCH_CACHE", help="Feature cache [$ALBENCH_CACHE]."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
+        click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+                     help="Backbone precision: bf16 autocast (CUDA or CPU) or fp32; auto = bf16 on CUDA, fp32 on CPU."),
+        click.option("--deterministic", is_flag=True,
+                     help="torch deterministic algorithms (and the cuBLAS setting CUDA needs); recorded."),
         click.option("--strategy-opt", multiple=True,
                      help="Strategy option key=value, or name:key=value for one strategy (repeatable)."),
         click.option("--adapter-opt", multiple=True,
@@ -135,6 +182,11 @@ def _build_grid(kw: dict):
     from albench.engine.grid import build_grid, load_preset
     from albench.api.options import parse_option_strings
 
+    for key in ("strategies", "adapters", "datasets"):  # repeated options add up: --strategy a --strategy b
+        if isinstance(kw.get(key), tuple):
+            kw[key] = ",".join(kw[key]) if kw[key] else None
+    if not str(kw.get("results_dir", "results")).strip():
+        raise AlbenchError("--results-dir is empty; pass a folder, e.g. --results-dir results.")
     if not (0 < kw["budget_pct"] <= 100):
         raise AlbenchError(f"--budget-pct must be in (0, 100], got {kw['budget_pct']:g}.")
     if kw["preset"] is None and kw["suite"] != "paper":
@@ -147,9 +199,14 @@ def _build_grid(kw: dict):
     budgets = None
     if kw["budgets"]:
         try:
-            budgets = [float(b) if "." in b else int(b) for b in split_list(kw["budgets"])]
+            values = [float(b) for b in split_list(kw["budgets"])]
         except ValueError:
             raise AlbenchError(f"--budget takes numbers (percent of the pool), got {kw['budgets']!r}.") from None
+        for b in values:
+            if not (0 < b <= 100):  # also nan
+                raise AlbenchError(f"--budget {b:g} is not a budget: budgets are percentages of the pool in (0, 100] "
+                                   f"(e.g. --budget 1,2,5).")
+        budgets = [int(b) if b.is_integer() else b for b in values]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         grid = build_grid(preset=kw["preset"], suite=kw["suite"],
@@ -182,28 +239,21 @@ def _demo_strategies() -> list[str]:
     return [s for s in DEMO_STRATEGIES if s in STRATEGIES.names()]
 
 
-def _check_writable(results_dir: Path) -> None:
-    """Fail before any run when the results directory cannot be written (nothing is created)."""
-    import os
+def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
+    """The one preflight (``albench.engine.preflight``): every problem of the grid, before any run."""
+    from albench.engine.preflight import CHECKS, GridContext, PreflightError, preflight
 
-    probe = results_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise AlbenchError(f"Cannot write results to {results_dir}: {probe} is not a directory. Pass --results-dir "
-                           f"with a writable directory.")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise AlbenchError(f"Cannot write results to {results_dir}: {probe} is not writable. Pass --results-dir "
-                           f"with a writable directory.")
+    ctx = GridContext.from_grid(grid, kw.get("results_dir"), kw.get("cache_dir"), kw.get("device", "auto"),
+                                kw.get("precision", "auto"), workspace=workspace)
+    import warnings
 
-
-def _check_data_layouts(specs) -> None:
-    """Fail before any run (nothing written) when a CoOp dataset's folder or split file is missing."""
-    from albench.data.datasets.coop import COOP_SPLITS, check_layout
-
-    for name, root in dict.fromkeys((s.dataset, s.data_root) for s in specs):
-        if name in COOP_SPLITS:
-            check_layout(name, root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problems = preflight(ctx, [c for c in CHECKS if c.__name__ not in skip])
+    for w in caught:  # odd but valid inputs, e.g. class names that differ only by case
+        click.echo(f"warning: {w.message}", err=True)
+    if problems:
+        raise PreflightError(problems)
 
 
 @main.command("run")
@@ -223,9 +273,15 @@ def _check_data_layouts(specs) -> None:
 @click.option("--wait/--no-wait", default=True, show_default=True, help="slurm: wait for the jobs and summarise.")
 @click.option("--details/--no-details", default=None,
               help="Print each finished run's round table [on for grids of up to 4 runs].")
+@click.option("--threads", default=None, type=int, envvar="ALBENCH_THREADS",
+              help="CPU threads per run [1; $ALBENCH_THREADS]. The same in every worker, so results do not depend on "
+                   "--workers; a count other than 1 enters the run's identity.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars.")
-def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-            slurm_parallelism, slurm_executor, wait, details, progress, **kw) -> None:
+@click.option("--log-to", "log_to", default=None,
+              help="Experiment trackers fed each round: tensorboard, mlflow, wandb (comma-separated; optional "
+                   "extras; local/offline unless configured; see albench.engine.trackers). Local launcher only.")
+def run_cmd(threads, overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
+            slurm_parallelism, slurm_executor, wait, details, progress, log_to, **kw) -> None:
     """Run a grid of AL trajectories (strategy x adapter x dataset x seed, or a --preset).
 
     Runs whose record exists are skipped, so rerunning a killed grid finishes only what is
@@ -235,14 +291,31 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
     from tqdm.auto import tqdm
 
     from albench.engine.grid import budget_rounds
-    from albench.engine.launchers import Interrupted, SlurmOptions, run_local, run_slurm, summarise_results
+    from albench.engine.launchers import LAUNCHERS, Interrupted, LaunchRequest, SlurmOptions, summarise_results
     from albench.engine.protocol import Workspace
 
     from albench.api.errors import UnknownNameError
-    from albench.engine.launchers import LAUNCHERS
 
     if launcher not in LAUNCHERS:
-        raise UnknownNameError("launcher", launcher, LAUNCHERS)
+        raise UnknownNameError("launcher", launcher, LAUNCHERS.names())
+    launch = LAUNCHERS.get(launcher)
+    if threads is not None:  # for this command only (restored on exit; spawned workers inherit it)
+        import os
+
+        from albench.engine.threads import ENV_THREADS, MAX_THREADS
+
+        if not 1 <= threads <= MAX_THREADS:
+            raise AlbenchError(f"--threads must be an integer in 1..{MAX_THREADS}, got {threads}.")
+        old = os.environ.get(ENV_THREADS)
+        os.environ[ENV_THREADS] = str(threads)
+        click.get_current_context().call_on_close(
+            lambda: os.environ.__setitem__(ENV_THREADS, old) if old is not None else os.environ.pop(ENV_THREADS, None))
+    from albench.engine.trackers import check_trackers
+
+    trackers = check_trackers(split_list(log_to) if log_to else ())
+    if trackers and launcher != "local":
+        raise AlbenchError("--log-to works with --launcher local; slurm jobs run elsewhere (log from their records "
+                           "with `albench export`).")
     grid = _build_grid(kw)
     specs = grid.specs
     first = specs[0]
@@ -260,28 +333,28 @@ def run_cmd(overwrite, launcher, workers, slurm_partition, slurm_time, slurm_gpu
             tqdm.write(f"record: {res.path}")
 
     results_dir = kw["results_dir"]
-    _check_writable(Path(results_dir))
-    _check_data_layouts(specs)
-    if launcher == "local":
-        try:
-            results = run_local(specs, results_dir, ws_factory=lambda: Workspace(kw["cache_dir"], device=kw["device"], progress=progress),
-                                workers=workers, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
-                                rounds=first.rounds, report=report, progress=progress)
-        except Interrupted as stop:
-            done = [r for r in stop.results if r.status in ("done", "skipped")]
-            click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
-                       f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
-                       f"again to finish the rest.", err=True)
-            for r in done:
-                click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
-            for sp in stop.not_finished:
-                click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
-            sys.exit(130)
-    else:
-        opts = SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus, slurm_mem_gb,
-                            slurm_parallelism, None, wait)
-        results = run_slurm(specs, results_dir, opts, overwrite=overwrite, cache_dir=kw["cache_dir"],
-                            device=kw["device"], report=report, progress=progress, echo=click.echo)
+    ws = Workspace(kw["cache_dir"], device=kw["device"], progress=progress, precision=kw["precision"],
+                   deterministic=kw["deterministic"]) if launcher == "local" and workers == 1 else None
+    # exit 2 with every problem, nothing written; slurm nodes have the GPUs the submitting host may lack
+    _preflight(grid, kw, workspace=ws, skip=("check_device",) if launcher == "slurm" else ())
+    request = LaunchRequest(specs, results_dir, overwrite=overwrite, cache_dir=kw["cache_dir"], device=kw["device"],
+                            precision=kw["precision"], deterministic=kw["deterministic"], progress=progress,
+                            report=report, echo=click.echo, workers=workers, ws_factory=(lambda: ws) if ws else None,
+                            log_to=trackers,
+                            slurm=SlurmOptions(slurm_executor, slurm_partition, slurm_time, slurm_gpus, slurm_cpus,
+                                               slurm_mem_gb, slurm_parallelism, None, wait))
+    try:
+        results = launch(request)
+    except Interrupted as stop:
+        done = [r for r in stop.results if r.status in ("done", "skipped")]
+        click.echo(f"\ninterrupted: {len(done)} of {len(specs)} run(s) finished (records written atomically), "
+                   f"{len(stop.not_finished)} not finished; nothing partial was written. Run the same command "
+                   f"again to finish the rest.", err=True)
+        for r in done:
+            click.echo(f"  finished: {r.name}  [{r.path}]", err=True)
+        for sp in stop.not_finished:
+            click.echo(f"  not finished: {sp.dataset} {sp.slug()}", err=True)
+        sys.exit(130)
     counts = summarise_results(results)
     failed = [r for r in results if r.status == "failed"]
     parts = [f"{counts.get('done', 0)} run(s) done", f"{counts.get('skipped', 0)} skipped", f"{len(failed)} failed"]
@@ -306,7 +379,9 @@ def status_cmd(list_runs, **kw) -> None:
     from albench.engine.protocol import Workspace
 
     grid = _build_grid(kw)
-    states = grid_status(grid, kw["results_dir"], Workspace(kw["cache_dir"], device="cpu", progress=False))
+    ws = Workspace(kw["cache_dir"], device=kw["device"], progress=False, precision=kw["precision"])
+    _preflight(grid, kw, workspace=ws, skip=("check_results_dir", "check_cache_dir", "check_run_folders"))  # reading needs no write access
+    states = grid_status(grid, kw["results_dir"], ws)
     counts: dict = {}
     for st in states:
         counts[st.state] = counts.get(st.state, 0) + 1
@@ -314,62 +389,92 @@ def status_cmd(list_runs, **kw) -> None:
     click.echo(f"{title}: {len(states)} run(s): " + ", ".join(
         f"{counts.get(k, 0)} {k}" for k in ("done", "failed", "running", "pending", "unresolved") if counts.get(k) or k in ("done", "failed", "pending")))
     for st in states:
-        if list_runs or st.state in ("failed", "unresolved"):
+        if list_runs or st.state in ("failed", "unresolved") or st.detail:
             detail = f"  {st.detail}" if st.detail else ""
             click.echo(f"  {st.state:<10} {st.spec.dataset} {st.spec.slug()}{detail}")
     for note in grid.notes:
         click.echo(f"  note: {note}")
 
 
+def parse_budgets(value: str | None) -> list[int] | None:
+    """--budget 1,2,5 -> [1, 2, 5] (whole percentages of the pool)."""
+    if not value:
+        return None
+    try:
+        return [int(b) for b in split_list(value)]
+    except ValueError:
+        raise AlbenchError(f"--budget takes whole percentages, got {value!r}.") from None
+
+
+def config_option(f):
+    return click.option("--config", "configs", multiple=True, metavar="ID",
+                        help="In cells with several configurations, show this config id (prefix; repeatable). "
+                             "Default: the configuration with the most seeds, then the newest.")(f)
+
+
 @main.command("table")
 @click.option("--preset", default=None, help="Render a paper table layout: table1 .. table4.")
 @click.option("--suite", default="paper", show_default=True, help="paper or toy (with --preset).")
-@click.option("--budget", "budgets", default=None, help="Comma-separated budgets (%%) to show [the preset's: 1,2,5].")
-@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3].")
+@click.option("--budget", "budgets", default=None,
+              help="Comma-separated budgets (%) to show [the preset's: 1,2,5; without --preset: every round].")
+@click.option("--seeds", default=None, help="Only these seeds [the preset's: 1,2,3; without --preset: all].")
 @click.option("--compare", type=click.Choice(["paper"]), default=None,
-              help="Put the paper's published numbers beside ours, with the difference.")
+              help="Put the paper's published numbers beside ours, with the difference (--suite paper only).")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False),
-              help="Where the Markdown, LaTeX and CSV files go.")
-def table_cmd(preset, suite, budgets, seeds, compare, results_dir, out) -> None:
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Where the Markdown, LaTeX and CSV files go [with --preset: reports; without: only printed].")
+@click.option("--metric", default="accuracy", show_default=True,
+              help="What the cells show: accuracy, balanced_accuracy, max_softmax_auroc, entropy_auroc, margin_auroc, "
+                   "pclean_auroc, pseudo_label_precision, pseudo_label_size, pool_accuracy, fallback_picks "
+                   "(diagnostics: docs/records.md).")
+def table_cmd(preset, suite, budgets, seeds, compare, configs, results_dir, out, metric) -> None:
     """Mean ± std (sample std over seeds) tables, in the paper's layout with --preset.
 
-    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown.
+    Writes Markdown, LaTeX (booktabs) and CSV into --out and prints the Markdown. Each cell
+    holds one configuration; when several exist, the choice and what differs are listed.
     """
-    from albench.reporting.tables import simple_table, write_preset_tables
+    from albench.reporting.mechanism import check_metric
+    from albench.reporting.tables import write_preset_tables, write_simple_table
 
+    check_metric(metric)
+
+    budget_list = parse_budgets(budgets)
+    seed_list = parse_seeds(seeds) if seeds else None
     if preset is None:
         if compare:
             raise AlbenchError("--compare paper needs --preset (the paper's tables are table1 .. table4).")
+        if suite != "paper":
+            raise AlbenchError("--suite only applies to --preset tables.")
         import warnings
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            text = simple_table(results_dir)
-        for w in caught:  # mixed configuration hashes, unreadable records
+            written, text = write_simple_table(results_dir, out, budgets=budget_list, seeds=seed_list, configs=configs,
+                                               metric=metric)
+        for w in caught:  # unreadable records
             click.echo(f"warning: {w.message}", err=True)
         click.echo(text)
+        if written:
+            click.echo("\nwrote " + ", ".join(str(p) for p in written))
         return
-    budget_list = None
-    if budgets:
-        try:
-            budget_list = [int(b) for b in split_list(budgets)]
-        except ValueError:
-            raise AlbenchError(f"--budget takes whole percentages, got {budgets!r}.") from None
-    written, markdown = write_preset_tables(preset, suite, results_dir, out, budgets=budget_list,
-                                            seeds=parse_seeds(seeds) if seeds else None, compare=compare)
+    written, markdown = write_preset_tables(preset, suite, results_dir, out or "reports", budgets=budget_list, seeds=seed_list,
+                                            compare=compare, configs=configs, metric=metric)
     click.echo(markdown)
     click.echo("\nwrote " + ", ".join(str(p) for p in written))
 
 
 @main.command("report")
+@config_option
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
-def report_cmd(results_dir, out) -> None:
+def report_cmd(configs, results_dir, out) -> None:
     """Write reports/index.html: accuracy-vs-budget curves, tables and run metadata (static)."""
-    from albench.reporting.report import write_report
+    from albench.reporting.report import LAST_WARNINGS, write_report
 
-    path = write_report(results_dir, out)
+    path = write_report(results_dir, out, configs)
+    for w in LAST_WARNINGS:  # also listed on the page
+        click.echo(f"warning: {w}", err=True)
     click.echo(f"wrote {path}")
 
 
@@ -379,7 +484,9 @@ def report_cmd(results_dir, out) -> None:
 @click.option("--out", default="reports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--gpu", is_flag=True, help="Run the one-shot GPU benchmark instead (writes bench_gpu.json/.md).")
 @click.option("--dry-run", is_flag=True, help="With --gpu: tiny sizes on the CPU (writes bench_gpu_dryrun.json/.md).")
-def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
+@click.option("--stability", is_flag=True, help="Run each section twice in a row; report whether every ratio agrees "
+                                                "within ±15 %.")
+def bench_cmd(sections, quick, out, gpu, dry_run, stability) -> None:
     """Measure speed and memory; write reports/bench.json and reports/bench.md."""
     from albench.bench import run_sections
 
@@ -395,13 +502,18 @@ def bench_cmd(sections, quick, out, gpu, dry_run) -> None:
                    f"{' (dry run: meaningless)' if dry_run else ''}")
         return
 
-    result = run_sections(split_list(sections) if sections else None, quick, Path(out))
+    if stability and gpu:
+        raise AlbenchError("--stability applies to the CPU sections, not --gpu.")
+    result = run_sections(split_list(sections) if sections else None, quick, Path(out), stability=stability)
     click.echo(f"wrote {Path(out) / 'bench.json'} and {Path(out) / 'bench.md'} "
                f"({', '.join(result['sections'])})")
 
 
 # Command groups contributed by other modules: one line each.
 from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E402,E702
+from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
+from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
+from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
 from albench.cli.toy import toy_group; main.add_command(toy_group)  # noqa: E402,E702
 
 

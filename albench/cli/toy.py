@@ -77,7 +77,6 @@ def toy_zeroshot(backbone, cache_dir) -> None:
 @click.option("--cache-dir", default=None, envvar="ALBENCH_CACHE")
 def toy_regime(tasks, backbone, pretrained, seeds, coop, results_dir, out, cache_dir) -> None:
     """Per toy task: (a) zero-shot, (b) linear probe on frozen features, (c) Random x CoOp at 5 %."""
-    import json
     import subprocess
 
     from albench.cli.main import split_list

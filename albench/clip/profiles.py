@@ -65,9 +65,9 @@ def _geometry(arch: str) -> tuple[int, int]:
     """(patches, depth of the shallower tower) from the open_clip config of ``arch``."""
     import open_clip
 
-    from albench.data.toy.model import register_configs
+    from albench.clip.weights import register_shipped_configs
 
-    register_configs()
+    register_shipped_configs()
     cfg = open_clip.get_model_config(arch)
     v, t = cfg["vision_cfg"], cfg["text_cfg"]
     patches = (int(v["image_size"]) // int(v["patch_size"])) ** 2

@@ -4,10 +4,8 @@ Features are computed once per (backbone identity, split content, view) and
 stored as safetensors with a metadata header (key, shape, sha256 of the data);
 a file whose header or checksum does not match is deleted and rebuilt, never
 read as data. A file lock makes concurrent runners compute each entry once;
-writes go to a temp file and are renamed into place; temp files of a writer
-that was killed are removed by the next writer of that entry (under the lock).
-Test hook: ``ALBENCH_TEST_SLOW_CACHE`` (seconds) sleeps between writing the
-temp file and renaming it, so crash tests can kill a process mid-caching.
+writes go through the one atomic writer (``albench.api.atomic``); temp files of
+a writer that was killed are removed by the next writer of that entry (under the lock).
 """
 from __future__ import annotations
 
@@ -20,10 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from albench.api import accounting, atomic
 from albench.api.errors import AlbenchError
 
 ENV_CACHE = "ALBENCH_CACHE"
-TEST_SLOW_CACHE = "ALBENCH_TEST_SLOW_CACHE"
+#: Counter of images encoded to fill the frozen-feature cache (also counted as image-encoder images).
+CACHE_FILL = "feature_cache_images"
 
 
 def default_cache_dir() -> Path:
@@ -77,26 +77,11 @@ class FeatureCache:
             return None
 
     def save(self, key: str, t: torch.Tensor) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        p = self.path(key)
-        p.parent.mkdir(parents=True, exist_ok=True)
         t = t.detach().cpu().contiguous()
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.stem, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"features": t}, tmp, metadata={"key": key, "shape": json.dumps(list(t.shape)), "sha256": _sha(t)})
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            slow = os.environ.get(TEST_SLOW_CACHE)
-            if slow:  # test hook: widen the window between write and rename
-                import time
-
-                time.sleep(float(slow))
-            os.replace(tmp, p)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        data = save({"features": t}, metadata={"key": key, "shape": json.dumps(list(t.shape)), "sha256": _sha(t)})
+        atomic.atomic_write(self.path(key), data)
 
     def get_or_compute(self, key: str, compute) -> torch.Tensor:
         hit = self.load(key)
@@ -110,8 +95,7 @@ class FeatureCache:
             hit = self.load(key)  # another process may have finished it while we waited
             if hit is not None:
                 return hit
-            for stale in self.path(key).parent.glob(f"{self.path(key).stem}*.tmp"):  # from a killed writer
-                stale.unlink(missing_ok=True)
+            atomic.remove_stale_temps(self.path(key))  # left by a killed writer; we hold the entry's lock
             t = compute()
             self.save(key, t)
             return t
@@ -138,7 +122,10 @@ class DataBank:
 
     def feature_key(self, split: str, view: str = "eval") -> str:
         src = self.task.split(split).source
-        return f"v1|{self.backbone.identity}|{self.task.name}|{split}|{src.fingerprint()}|{self.backbone.image_size}|{view}"
+        # compute_identity: weights + activation + device type + precision (bf16 GPU features never
+        # stand in for fp32 CPU ones)
+        return (f"v2|{self.backbone.compute_identity}|{self.task.name}|{split}|{src.fingerprint()}|"
+                f"{self.backbone.image_size}|{view}")
 
     @torch.no_grad()
     def _encode_split(self, split: str) -> torch.Tensor:
@@ -155,6 +142,7 @@ class DataBank:
             x = self.backbone.normalize_pixels(torch.from_numpy(src.load(idx, self.backbone.image_size)))
             with self.backbone.autocast():
                 out.append(self.backbone.encode_images(x).float().cpu())
+        accounting.count(CACHE_FILL, n)  # caching, not training or selection: the protocol books it apart
         return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
 
     def features(self, split: str) -> torch.Tensor:
@@ -201,6 +189,7 @@ class DataBank:
             x = apply_crops(self.backbone.normalize_pixels(pix[sl]), crops[sl])
             with self.backbone.autocast():
                 out.append(self.backbone.encode_images(x).float().cpu())
+        accounting.count(CACHE_FILL, n)
         return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
 
     def augmented_features(self, split: str, views: int, seed: int = 0,

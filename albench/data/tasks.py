@@ -1,146 +1,45 @@
-"""Tasks: a class list, a zero-shot template, and pool/test(/val) splits.
+"""Dataset lookup by name, through the ``albench.datasets`` entry points.
 
-A split's images come from an ``ImageSource``: anything that can say how many
-images it holds, give a content fingerprint (the feature-cache key) and decode
-a batch to uint8 RGB arrays at a requested square resolution. The toy world
-keeps arrays in memory; the CoOp-layout loaders decode files.
+The dataset types (``Dataset``, ``Split``, ``ImageSource``, ``ArraySource``) are the
+plugin-facing contract in ``albench.api.dataset`` and re-exported here; ``Task``
+is the old name of ``Dataset`` and ``task_names`` / ``load_task`` / ``register_task``
+the old names of ``dataset_names`` / ``load_dataset`` / ``register_dataset``, kept
+for one release.
 """
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
-import numpy as np
+from albench.api.dataset import ArraySource, Dataset, DatasetLoader, ImageSource, Split
+from albench.api.errors import AlbenchError
+from albench.api.plugins import DATASETS
 
-from albench.api.errors import UnknownNameError
+Task = Dataset
 
-
-class ImageSource(Protocol):
-    """Where a split's images come from."""
-
-    def __len__(self) -> int: ...
-
-    def fingerprint(self) -> str:
-        """Stable hash of the images' identity (paths + sizes, or pixel bytes)."""
-        ...
-
-    def load(self, indices: np.ndarray, size: int) -> np.ndarray:
-        """Decode images ``indices`` as uint8 (n, size, size, 3): resize short side, centre crop."""
-        ...
+__all__ = ["ArraySource", "Dataset", "DatasetLoader", "ImageSource", "Split", "Task", "dataset_names", "load_dataset",
+           "load_task", "register_dataset", "register_task", "task_names"]
 
 
-class ArraySource:
-    """In-memory uint8 images (n, h, w, 3); resized with bicubic interpolation on demand."""
-
-    def __init__(self, images: np.ndarray):
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (n, h, w, 3) images, got {images.dtype} {images.shape}")
-        self.images = images
-        self._fp: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def fingerprint(self) -> str:
-        if self._fp is None:
-            self._fp = hashlib.sha256(np.ascontiguousarray(self.images).tobytes()).hexdigest()[:16]
-        return self._fp
-
-    def load(self, indices: np.ndarray, size: int) -> np.ndarray:
-        batch = self.images[np.asarray(indices)]
-        if batch.shape[1] == size and batch.shape[2] == size:
-            return batch
-        import torch
-        import torch.nn.functional as F
-
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
-        short = min(x.shape[-2:])
-        x = F.interpolate(x, scale_factor=size / short, mode="bicubic", align_corners=False)
-        top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
-        x = x[..., top:top + size, left:left + size].clamp(0, 255).round()
-        return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+def _checked_registry():
+    if not DATASETS.names():
+        raise AlbenchError("No dataset is registered under the entry-point group 'albench.datasets': the installed "
+                           "albench metadata is older than its pyproject.toml. Reinstall: pip install -e .")
+    return DATASETS
 
 
-@dataclass
-class Split:
-    source: ImageSource
-    labels: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.int64)
-        if len(self.labels) != len(self.source):
-            raise ValueError(f"{len(self.labels)} labels for {len(self.source)} images")
-
-    def __len__(self) -> int:
-        return len(self.labels)
+def dataset_names() -> list[str]:
+    """Registered dataset names (reads entry-point metadata only; imports no loader)."""
+    return _checked_registry().names()
 
 
-@dataclass
-class Task:
-    """One classification dataset as albench sees it. The pool is the train split."""
-
-    name: str
-    classnames: list[str]
-    template: str
-    pool: Split
-    test: Split
-    val: Split | None = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classnames)
-
-    def split(self, name: str) -> Split:
-        splits = {"pool": self.pool, "test": self.test, "val": self.val}
-        if splits.get(name) is None:
-            raise UnknownNameError("split", name, [k for k, v in splits.items() if v is not None])
-        return splits[name]
-
-    def fingerprint(self) -> str:
-        """Identity of the task's content: class names, template, every split's images and labels."""
-        h = hashlib.sha256()
-        h.update(repr((self.name, self.classnames, self.template)).encode())
-        for s in (self.pool, self.test, self.val):
-            if s is not None:
-                h.update(s.source.fingerprint().encode())
-                h.update(np.ascontiguousarray(s.labels).tobytes())
-        return h.hexdigest()[:16]
-
-    def prompts(self) -> list[str]:
-        return [self.template.format(c) for c in self.classnames]
+def load_dataset(name: str, data_root: str | None = None, **options) -> Dataset:
+    """Load a registered dataset: its loader called as ``loader(data_root=data_root, **options)``."""
+    return _checked_registry().get(name)(data_root=data_root, **options)
 
 
-# --- task lookup -------------------------------------------------------------
-# name -> loader(data_root, **options) -> Task. Filled by albench.data.toy and the
-# dataset loaders; a loader module registers itself when imported.
-_TASK_LOADERS: dict[str, Callable[..., Task]] = {}
-_TASK_MODULES = ("albench.data.toy.tasks", "albench.data.datasets")
+def register_dataset(name: str, loader: Callable[..., Dataset]) -> None:
+    """Register a loader in-process (notebooks, tests); entry points remain the way to ship a dataset."""
+    DATASETS.register(name, loader)
 
 
-def register_task(name: str, loader: Callable[..., Task]) -> None:
-    _TASK_LOADERS[name] = loader
-
-
-def _import_task_modules() -> None:
-    import importlib
-
-    for mod in _TASK_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-
-
-def task_names() -> list[str]:
-    _import_task_modules()
-    return sorted(_TASK_LOADERS)
-
-
-def load_task(name: str, data_root: str | None = None, **options) -> Task:
-    _import_task_modules()
-    if name not in _TASK_LOADERS:
-        raise UnknownNameError("dataset", name, _TASK_LOADERS)
-    return _TASK_LOADERS[name](data_root=data_root, **options)
+task_names, load_task, register_task = dataset_names, load_dataset, register_dataset

@@ -7,10 +7,20 @@ table columns (label, strategy, adapter), datasets, budgets, seeds and a
 backbone, plus ``suites.toml`` mapping each paper dataset to its toy stand-in.
 Columns whose strategy or adapter is not installed are skipped with a warning,
 so a preset runs with whatever plugins exist.
+
+Option sweeps are a grid axis. A plugin option given a list of values
+(``--adapter-opt dualprompt:lam=0.5,1,2``; in a preset column
+``adapter_options = {lam = [0.5, 1, 2]}``) expands into one configuration per
+value (the product when several options are swept), each with its own column
+label (``"<label> lam=0.5"``). A preset may declare an ``[ablation]``: the
+options of one base column varied one at a time; every ablation column pins
+all the ablated options (the base values except the one it varies), so a
+table cell matches the records of exactly one configuration.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tomllib
 import warnings
 from dataclasses import dataclass, field
@@ -19,9 +29,6 @@ from pathlib import Path
 
 from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, UnknownNameError
-
-SUITES = ("paper", "toy")
-
 
 # --- presets -----------------------------------------------------------------
 
@@ -34,6 +41,65 @@ class Column:
     adapter: str
     role: str = "baseline"  # baseline | ours
     dash_budgets: tuple[int, ...] = ()  # budgets the paper prints as "—"
+    strategy_options: tuple = ()  # (key, value) pairs this column fixes (sweeps and ablations)
+    adapter_options: tuple = ()
+    note: str = ""  # shown as "label†" in tables with the note in the caption (e.g. a reconstructed method)
+
+    def matches(self, record: dict) -> bool:
+        """Whether a run record has every option value this column fixes."""
+        cfg = record.get("config", {})
+        for kind, fixed in (("strategy_options", self.strategy_options), ("adapter_options", self.adapter_options)):
+            have = cfg.get(kind, {})
+            if any(k not in have or not _same_value(have[k], v) for k, v in fixed):
+                return False
+        return True
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def sweep_values(value, default=None) -> list:
+    """The values an option takes: a list or tuple is a sweep; ``"true,false"`` for a boolean option too."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise AlbenchError("An option sweep needs at least one value, got an empty list.")
+        return list(value)
+    if isinstance(value, str) and "," in value and isinstance(default, bool):
+        out = []
+        for part in value.split(","):
+            p = part.strip().lower()
+            if p not in ("true", "false"):
+                raise AlbenchError(f"Boolean option sweep {value!r}: {part.strip()!r} is not true or false.")
+            out.append(p == "true")
+        return out
+    return [value]
+
+
+def expand_sweeps(options: dict, defaults: dict) -> list[tuple[dict, tuple]]:
+    """Every combination of swept values: [(options, ((key, value), ...) of the swept keys)]."""
+    keys = list(options)
+    values = [sweep_values(options[k], defaults.get(k)) for k in keys]
+    swept = [k for k, v in zip(keys, values) if isinstance(options[k], (list, tuple)) or len(v) > 1]
+    out = []
+    for combo in itertools.product(*values):
+        opts = dict(zip(keys, combo))
+        out.append((opts, tuple((k, opts[k]) for k in swept)))
+    return out
+
+
+def sweep_label(base: str, swept: tuple) -> str:
+    return base if not swept else f"{base} " + " ".join(f"{k}={_fmt_value(v)}" for k, v in swept)
 
 
 @dataclass(frozen=True)
@@ -63,7 +129,8 @@ class Preset:
         return self.name if self.suite == "paper" else f"{self.name}_{self.suite}"
 
     def paper_title(self, dataset: str) -> str:
-        return _suites()["paper"]["titles"][self.paper_datasets[self.datasets.index(dataset)]]
+        d = self.paper_datasets[self.datasets.index(dataset)]
+        return _suites()["paper"]["titles"].get(d, d)
 
 
 def _preset_dir():
@@ -79,36 +146,104 @@ def _suites() -> dict:
 
 
 def load_preset(name: str, suite: str = "paper") -> Preset:
-    """Read ``presets/<name>.toml`` and map it onto ``suite`` (paper or toy)."""
-    if name not in preset_names():
+    """Read ``presets/<name>.toml`` (or a preset file: a path ending in ``.toml``), check it against the
+    preset schema (``albench.engine.preset_schema``) and map it onto ``suite`` (paper or toy)."""
+    from albench.engine.preset_schema import check_preset, read_preset_file
+
+    if str(name).endswith(".toml"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise AlbenchError(f"Preset file {path} does not exist. Built-in presets: {', '.join(preset_names())}.")
+        text, name = None, path.stem
+    elif name not in preset_names():
         raise UnknownNameError("preset", name, preset_names())
+    else:
+        path = Path(f"albench/engine/presets/{name}.toml")
+        text = (_preset_dir() / f"{name}.toml").read_text(encoding="utf-8")
     suites = _suites()
     if suite not in suites:
         raise UnknownNameError("suite", suite, suites)
-    raw = tomllib.loads((_preset_dir() / f"{name}.toml").read_text())
+    raw = check_preset(read_preset_file(path, text), path)
     s = suites[suite]
     paper_ds = list(raw["datasets"])
     if "datasets" in s:  # a stand-in suite: map, and drop datasets without a stand-in
         mapping = s["datasets"]
         paper_ds = [d for d in paper_ds if d in mapping]
         datasets = [mapping[d] for d in paper_ds]
-        titles = {mapping[d]: f"{mapping[d]} ({suites['paper']['titles'][d]})" for d in paper_ds}
+        titles = {mapping[d]: f"{mapping[d]} ({suites['paper']['titles'].get(d, d)})" for d in paper_ds}
     else:
         datasets = paper_ds
-        titles = {d: suites["paper"]["titles"][d] for d in paper_ds}
+        titles = {d: suites["paper"]["titles"].get(d, d) for d in paper_ds}
     bb = dict(raw.get("backbone", {}))
     bb.update(s.get("backbone", {}))
     if "backbone" in s and "pretrained" not in s["backbone"]:
         bb.pop("pretrained", None)
-    columns = tuple(Column(c["label"], c["strategy"], c.get("adapter", raw["adapter"]), c.get("role", "baseline"),
-                           tuple(c.get("dash_budgets", ()))) for c in raw["columns"])
+    options = {k: dict(v) for k, v in s.get("options", {}).items()}
+    columns = _preset_columns(raw, options)
     return Preset(name=name, suite=suite, title=raw["title"], paper_table=raw.get("paper_table"),
                   adapter=raw["adapter"], adapter_title=raw.get("adapter_title", raw["adapter"]),
                   backbone_title=raw.get("backbone_title", bb.get("arch", "")), columns=columns,
                   datasets=tuple(datasets), paper_datasets=tuple(paper_ds), titles=titles,
                   budgets=tuple(raw.get("budgets", (1, 2, 5))), seeds=tuple(raw.get("seeds", (1, 2, 3))),
-                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb),
-                  options={k: dict(v) for k, v in s.get("options", {}).items()})
+                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb), options=options)
+
+
+def _plugin_defaults(kind: str, name: str) -> dict:
+    from albench.api.plugins import ADAPTERS, STRATEGIES
+
+    try:
+        return dict((STRATEGIES if kind == "strategy" else ADAPTERS).get(name).defaults)
+    except AlbenchError:
+        return {}  # not installed: available_columns skips the column later
+
+
+def _preset_columns(raw: dict, suite_options: dict) -> tuple[Column, ...]:
+    """The preset's columns, with option sweeps expanded and the ``[ablation]`` (if any) added."""
+    out: list[Column] = []
+    for c in raw["columns"]:
+        strategy, adapter = c["strategy"], c.get("adapter", raw["adapter"])
+        s_def, a_def = _plugin_defaults("strategy", strategy), _plugin_defaults("adapter", adapter)
+        for s_opts, s_swept in expand_sweeps(dict(c.get("strategy_options", {})), s_def):
+            for a_opts, a_swept in expand_sweeps(dict(c.get("adapter_options", {})), a_def):
+                out.append(Column(sweep_label(c["label"], s_swept + a_swept), strategy, adapter,
+                                  c.get("role", "baseline"), tuple(c.get("dash_budgets", ())),
+                                  tuple(sorted(s_opts.items())), tuple(sorted(a_opts.items())), c.get("note", "")))
+    ab = raw.get("ablation")
+    if ab:
+        base = next((c for c in out if c.label == ab.get("column")), None)
+        if base is None:
+            raise AlbenchError(f"[ablation] column {ab.get('column')!r} is not a column of the preset; valid: "
+                               f"{', '.join(c.label for c in out)}.")
+        out.remove(base)
+        varied = {"strategy": dict(ab.get("strategy_options", {})), "adapter": dict(ab.get("adapter_options", {}))}
+        pinned = {}
+        for kind, name, fixed in (("strategy", base.strategy, base.strategy_options),
+                                  ("adapter", base.adapter, base.adapter_options)):
+            defaults = _plugin_defaults(kind, name)
+            for key in varied[kind]:
+                if defaults and key not in defaults:
+                    raise AlbenchError(f"[ablation] {kind} option {key!r} is not an option of {kind} '{name}'; "
+                                       f"valid: {', '.join(sorted(defaults))}.")
+            value = {**defaults, **suite_options.get(name, {}), **dict(fixed)}
+            pinned[kind] = {k: value.get(k) for k in varied[kind]}
+        def column(label: str, s_over: dict, a_over: dict) -> Column:
+            s_opts = {**dict(base.strategy_options), **pinned["strategy"], **s_over}
+            a_opts = {**dict(base.adapter_options), **pinned["adapter"], **a_over}
+            return dataclasses.replace(base, label=label, strategy_options=tuple(sorted(s_opts.items())),
+                                       adapter_options=tuple(sorted(a_opts.items())))
+        out.append(column(base.label, {}, {}))
+        for kind in ("strategy", "adapter"):
+            for key, values in varied[kind].items():
+                for v in sweep_values(values):
+                    if _same_value(v, pinned[kind][key]):
+                        continue  # the base column already has it
+                    over = {key: v}
+                    out.append(column(f"{base.label} {key}={_fmt_value(v)}", over if kind == "strategy" else {},
+                                      over if kind == "adapter" else {}))
+    labels = [c.label for c in out]
+    if len(set(labels)) != len(labels):
+        raise AlbenchError(f"Preset columns must have distinct labels, got {labels}.")
+    return tuple(out)
 
 
 def available_columns(preset: Preset) -> Preset:
@@ -139,6 +274,7 @@ class Grid:
     budgets: tuple[int, ...]
     preset: Preset | None = None
     notes: list[str] = field(default_factory=list)
+    default_backbone: bool = False  # nobody chose the backbone (the toy CLIP): the preflight refuses real data
 
 
 def split_scoped_options(items: dict) -> tuple[dict, dict]:
@@ -159,12 +295,20 @@ def _options_for(name: str, plain: dict, scoped: dict) -> dict:
 
 def expand_all(values: list[str], universe: list[str], kind: str) -> list[str]:
     """``all`` -> every registered name; otherwise the list, each name checked."""
-    if values == ["all"]:
+    if [v.lower() for v in values] == ["all"]:
         return list(universe)
-    for v in values:
-        if v not in universe:
+    by_lower: dict[str, list[str]] = {}
+    for u in universe:
+        by_lower.setdefault(u.lower(), []).append(u)
+    out = []
+    for v in values:  # names match case-insensitively (CoOp, DTD) when that is unambiguous
+        if v in universe:
+            out.append(v)
+        elif len(by_lower.get(v.lower(), [])) == 1:
+            out.append(by_lower[v.lower()][0])
+        else:
             raise UnknownNameError(kind, v, universe)
-    return values
+    return list(dict.fromkeys(out))
 
 
 def budget_rounds(budgets, round_fraction: float, round_budget: int | None) -> dict[int, int]:
@@ -189,7 +333,8 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
                strategy_options: dict | None = None, adapter_options: dict | None = None,
                data_root: str | None = None, default_strategies: list[str] | None = None) -> Grid:
     """Expand CLI axes (or a preset, filtered by them) to validated run specs."""
-    from albench.api.options import resolve_options
+    from albench.api.errors import InputProblems
+    from albench.api.options import option_problems
     from albench.api.plugins import ADAPTERS, STRATEGIES
     from albench.engine.protocol import RunSpec
     from albench.data.tasks import task_names
@@ -220,7 +365,13 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         budgets = list(budgets or p.budgets)
         rounds = p.rounds if rounds is None else rounds
         bspec = backbone or p.backbone
-        triples = [(c.strategy, c.adapter, c.label) for c in cols]
+        for opts, where in ((s_plain, "--strategy-opt"), (a_plain, "--adapter-opt"),
+                            *((v, "option") for v in list(s_scoped.values()) + list(a_scoped.values()))):
+            swept = [k for k, v in opts.items() if isinstance(v, (list, tuple))]
+            if swept:
+                raise AlbenchError(f"{where} sweeps ({', '.join(swept)}) do not combine with --preset: declare them "
+                                   f"in the preset (column options or an [ablation]) so its tables show them.")
+        triples = [(c.strategy, c.adapter, c.label, dict(c.strategy_options), dict(c.adapter_options)) for c in cols]
         in_grid = {t[0] for t in triples} | {t[1] for t in triples}
         for name, opts in p.options.items():  # the suite's options, under anything given on the command line
             if name in in_grid:
@@ -234,37 +385,49 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         rounds = 6 if rounds is None else rounds
         budgets = list(budgets or [b for b in (1, 2, 5) if b <= rounds * round_fraction * 100 + 1e-9] or [1])
         bspec = backbone or BackboneSpec()
-        triples = [(s, a, None) for a in a_names for s in s_names]
+        triples = [(s, a, None, {}, {}) for a in a_names for s in s_names]
         p = None
     if rounds <= 0:  # before budgets are mapped onto rounds
-        raise AlbenchError(f"--rounds must be a positive integer, got {rounds}.")
+        raise AlbenchError(f"{{field}} must be a positive integer, got {rounds}.", field="rounds")
     if len(set(seeds)) != len(seeds):
         raise AlbenchError(f"Duplicate seeds in {seeds}.")
     br = budget_rounds(budgets, round_fraction, round_budget)
     if max(br.values()) > rounds:
         b = max(br, key=br.get)
         raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
-                           f"raise --rounds or drop that budget.")
-    # Validate names and options once, before anything runs.
-    for s, a, _ in triples:
-        resolve_options("strategy", s, STRATEGIES.get(s).defaults, _options_for(s, s_plain, s_scoped))
-        resolve_options("adapter", a, ADAPTERS.get(a).defaults, _options_for(a, a_plain, a_scoped))
+                           f"raise {{field}} or drop that budget.", field="rounds")
+    # Expand option sweeps, then validate names and options once, before anything runs: every bad value,
+    # one message each.
+    configs = []
+    problems: list[str] = []
+    for s, a, label, s_col, a_col in triples:
+        s_cls, a_cls = STRATEGIES.get(s), ADAPTERS.get(a)
+        for s_opts, s_swept in expand_sweeps({**_options_for(s, s_plain, s_scoped), **s_col}, s_cls.defaults):
+            problems += option_problems("strategy", s, s_cls.defaults, s_opts, getattr(s_cls, "schema", None))[1]
+            for a_opts, a_swept in expand_sweeps({**_options_for(a, a_plain, a_scoped), **a_col}, a_cls.defaults):
+                problems += option_problems("adapter", a, a_cls.defaults, a_opts, getattr(a_cls, "schema", None))[1]
+                swept = s_swept + a_swept
+                configs.append((s, a, sweep_label(label or s, swept) if (label or swept) else None, s_opts, a_opts))
+    if problems:
+        raise InputProblems(list(dict.fromkeys(problems)))
     for name in list(s_scoped) + list(a_scoped):
         if name not in {t[0] for t in triples} | {t[1] for t in triples}:
             raise AlbenchError(f"Scoped option for '{name}', which is not in this grid.")
-    specs = [RunSpec(s, a, d, seed, _options_for(s, s_plain, s_scoped), _options_for(a, a_plain, a_scoped), bspec,
-                     rounds, round_fraction, round_budget, data_root, label)
-             for d in ds for s, a, label in triples for seed in seeds]
+    specs = [RunSpec(s, a, d, seed, s_opts, a_opts, bspec, rounds, round_fraction, round_budget, data_root, label)
+             for d in ds for s, a, label, s_opts, a_opts in configs for seed in seeds]
     seen = set()
     unique = []
     for sp in specs:  # the same run may back two columns (never happens in the shipped presets)
-        key = (sp.strategy, sp.adapter, sp.dataset, sp.seed)
+        from albench.engine.protocol import canonical
+
+        key = (sp.strategy, sp.adapter, sp.dataset, sp.seed, canonical(sp.strategy_options),
+               canonical(sp.adapter_options))
         if key not in seen:
             seen.add(key)
             unique.append(sp)
     for sp in unique:
         sp.validate()
-    return Grid(unique, tuple(budgets), p, notes)
+    return Grid(unique, tuple(budgets), p, notes, default_backbone=backbone is None and preset is None)
 
 
 # --- status --------------------------------------------------------------------
@@ -278,39 +441,35 @@ class RunState:
 
 
 def run_state(spec, results_dir: str | Path, ws) -> RunState:
-    """Where one run stands, resolved exactly as ``execute`` names its record."""
-    from filelock import FileLock, Timeout
+    """Where one run stands, resolved by the run store exactly as ``execute`` names its record."""
+    from albench.engine import store
 
-    from albench.engine.protocol import config_hash, record_path, run_config
-    from albench.engine.records import failure_path, read_record
-
-    results_dir = Path(results_dir)
     try:
-        backbone = ws.backbone(spec.backbone)
-        task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+        run = store.resolve(spec, results_dir, ws)
     except AlbenchError as exc:
         return RunState(spec, "unresolved", None, str(exc))
-    if read_record(path) is not None:
-        return RunState(spec, "done", path)
-    lock_file = results_dir / ".locks" / (path.stem + ".lock")
-    if lock_file.exists():
-        lock = FileLock(str(lock_file))
-        try:
-            lock.acquire(timeout=0)
-            lock.release()
-        except Timeout:
-            return RunState(spec, "running", path)
-    fail = failure_path(results_dir, path)
-    if fail.exists():
-        import json
+    loc, config = run.location, run.config
+    if loc.read() is not None:
+        return RunState(spec, "done", loc.record)
+    # A run recorded on another device type or precision (a GPU cluster seen from a CPU login node) is done
+    # there, under its own hash; say so rather than calling it pending.
+    from albench.clip.compute import compute_variants
+    from albench.engine.protocol import config_hash
 
-        try:
-            err = json.loads(fail.read_text()).get("error", "")
-        except (OSError, ValueError):
-            err = "(unreadable failure record)"
-        return RunState(spec, "failed", path, err)
-    return RunState(spec, "pending", path)
+    for variant in compute_variants():
+        if variant != config.get("compute"):
+            other = store.location(results_dir, spec.dataset, spec.slug(), config_hash({**config, "compute": variant}))
+            if other.read() is not None:
+                own = config.get("compute", {})
+                return RunState(spec, "done", other.record,
+                                f"recorded with {variant['device']}/{variant['precision']}, "
+                                f"not {own.get('device')}/{own.get('precision')} as asked")
+    if loc.running():
+        return RunState(spec, "running", loc.record)
+    err = loc.failure_error()
+    if err is not None:
+        return RunState(spec, "failed", loc.record, err)
+    return RunState(spec, "pending", loc.record)
 
 
 def grid_status(grid: Grid, results_dir: str | Path, ws) -> list[RunState]:

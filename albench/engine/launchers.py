@@ -9,16 +9,19 @@ launcher carries on with the rest.
 """
 from __future__ import annotations
 
+import queue
 import time
-import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from albench.api.errors import AlbenchError
+from albench.api.registry import Registry
 
-LAUNCHERS = ("local", "slurm")
+# Launchers are found like every other pluggable piece: entry points of the group albench.launchers
+# (albench's own two declared in pyproject.toml), each a function ``launch(request: LaunchRequest) ->
+# list[RunResult]``.
+LAUNCHERS: Registry = Registry("launcher", "albench.launchers", None)
 
 
 @dataclass
@@ -54,17 +57,6 @@ class RunResult:
         return f"{head} {self.name} | {zs}{accs}{tail}"
 
 
-def _unresolved_failure(results_dir: Path, spec, exc: BaseException) -> Path:
-    """Failure record for a run that failed before its configuration hash was known."""
-    from albench.engine.records import atomic_write_json
-
-    path = Path(results_dir) / "failed" / spec.dataset / f"{spec.slug()}__unresolved.json"
-    atomic_write_json(path, {"run_id": f"{spec.slug()}__unresolved", "config_hash": None, "spec": repr(spec),
-                             "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                             "at": datetime.now(timezone.utc).isoformat()})
-    return path
-
-
 class Interrupted(Exception):
     """Ctrl-C (SIGINT) stopped a launcher; ``results`` are the runs that finished before it."""
 
@@ -74,28 +66,44 @@ class Interrupted(Exception):
 
 
 def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
-            on_round: Callable[[dict], None] | None = None) -> RunResult:
-    """Execute one spec (skip if recorded, lock while running); never raises for a failing run."""
-    from albench.engine.protocol import config_hash, execute, record_path, run_config
-    from albench.engine.records import failure_path
+            on_round: Callable[[dict], None] | None = None, log_to: tuple[str, ...] = ()) -> RunResult:
+    """Execute one spec (skip if recorded, lock while running); never raises for a failing run.
+
+    ``log_to``: experiment trackers fed through the per-round callback (``albench.engine.trackers``).
+    """
+    from albench.engine import store
+    from albench.engine.protocol import execute
 
     results_dir = Path(results_dir)
     res = RunResult(spec.dataset, spec.slug(), "failed")
     try:
-        backbone = ws.backbone(spec.backbone)
-        task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-        path = record_path(results_dir, spec, config_hash(run_config(spec, task, backbone)))
+        loc = store.resolve(spec, results_dir, ws).location
     except Exception as exc:  # cannot even name the run: missing data, unreadable weights
         res.error = f"{type(exc).__name__}: {exc}"
-        res.failure_record = str(_unresolved_failure(results_dir, spec, exc))
+        res.failure_record = str(store.unresolved_failure(results_dir, spec, exc))
         return res
-    res.path = str(path)
+    res.path = str(loc.record)
+    loggers = None
+    if log_to:
+        from albench.engine.trackers import RunLoggers
+
+        loggers = RunLoggers(log_to, spec, results_dir)
+        user_cb = on_round
+
+        def on_round(info: dict) -> None:  # noqa: F811 - the trackers, then the caller's callback
+            loggers.on_round(info)
+            if user_cb:
+                user_cb(info)
     try:
         outcome = execute(spec, results_dir, ws, overwrite=overwrite, on_round=on_round)
     except Exception as exc:
+        if loggers:
+            loggers.finish(None)
         res.error = f"{type(exc).__name__}: {exc}"
-        res.failure_record = str(failure_path(results_dir, path))
+        res.failure_record = str(loc.failure)
         return res
+    if loggers:
+        loggers.finish(outcome.record)
     if outcome.record is None:
         res.status = "busy"
         return res
@@ -113,10 +121,46 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
 _WORKER: dict = {}
 
 
-def _init_worker(cache_dir, devices, counter, events) -> None:
-    """Per-process setup: its own Workspace, on its own device (one per visible GPU)."""
+def die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """Make this process end when ``parent`` does, however the parent ends (SIGKILL included).
+
+    Two mechanisms, because each has a gap: Linux's parent-death signal (``PR_SET_PDEATHSIG``; fires when
+    the *thread* that forked us exits, which is the main thread here) and a heartbeat thread that sees the
+    process re-parented (``os.getppid()`` changes) within ``interval`` seconds on any POSIX system. A worker
+    killed this way holds no lock (file locks die with their process) and leaves at most a temp file,
+    which the next run of that record removes; rerunning the grid finishes it.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before we got here
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="albench-parent-watch", daemon=True).start()
+
+
+def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", deterministic: bool = False,
+                 parent: int | None = None) -> None:
+    """Per-process setup: dies with the parent; its own Workspace, on its own device (one per visible GPU)."""
     import os
 
+    if parent is not None:
+        die_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from albench.engine.protocol import Workspace
 
@@ -124,13 +168,14 @@ def _init_worker(cache_dir, devices, counter, events) -> None:
         slot = counter.value
         counter.value += 1
     device = devices[slot % len(devices)]
-    _WORKER.update(ws=Workspace(cache_dir, device=device, progress=False), events=events, slot=slot, device=device)
+    _WORKER.update(ws=Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic),
+                   events=events, slot=slot, device=device)
 
 
-def _worker_run(spec, results_dir, overwrite) -> RunResult:
+def _worker_run(spec, results_dir, overwrite, log_to: tuple[str, ...] = ()) -> RunResult:
     events = _WORKER["events"]
     res = run_one(spec, results_dir, _WORKER["ws"], overwrite,
-                  on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])))
+                  on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])), log_to=log_to)
     res.record = None  # keep the answer small; the record is on disk
     return res
 
@@ -149,12 +194,13 @@ def local_devices(device: str, workers: int) -> list[str]:
 
 def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bool = False, cache_dir=None,
               device: str = "auto", rounds: int = 6, report: Callable[[RunResult], None] | None = None,
-              progress: bool = True) -> list[RunResult]:
+              progress: bool = True, precision: str = "auto", deterministic: bool = False,
+              log_to: tuple[str, ...] = ()) -> list[RunResult]:
     """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull runs one at a time."""
     from tqdm.auto import tqdm
 
     if workers < 1:
-        raise AlbenchError(f"--workers must be at least 1, got {workers}.")
+        raise AlbenchError(f"{{field}} must be at least 1, got {workers}.", field="workers")
     results: list[RunResult] = []
     bar = tqdm(total=len(specs), desc="runs", unit="run", position=0, disable=not progress)
 
@@ -171,7 +217,8 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
                 bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
                 rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
                 res = run_one(sp, results_dir, ws, overwrite,
-                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")))
+                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")),
+                              log_to=log_to)
                 rbar.close()
                 finish(res)
         except KeyboardInterrupt:  # the run in flight wrote nothing (records are atomic) and released its lock
@@ -186,20 +233,25 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
 
     ctx = mp.get_context("spawn")
     devices = local_devices(device, workers)
-    manager = ctx.Manager()
-    events = manager.Queue()
+    import os
+
+    events = ctx.Queue()  # a plain queue: no manager process that could outlive a killed parent
     counter = ctx.Value("i", 0)
     rbar = tqdm(total=len(specs) * rounds, desc="rounds (all workers)", unit="round", position=1, leave=False,
                 disable=not progress)
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cache_dir, devices, counter, events)) as pool:
-            futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite): sp for sp in specs}
+                                 initargs=(cache_dir, devices, counter, events, precision, deterministic,
+                                           os.getpid())) as pool:
+            futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite, log_to): sp for sp in specs}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                while not events.empty():
-                    events.get_nowait()
+                while True:
+                    try:
+                        events.get_nowait()
+                    except queue.Empty:
+                        break
                     rbar.update(1)
                 for f in done:
                     sp = futures[f]
@@ -218,17 +270,19 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
     finally:
         rbar.close()
         bar.close()
-        manager.shutdown()
+        events.close()
     return results
 
 
 # --- slurm via submitit ------------------------------------------------------------
 
-def _slurm_job(spec, results_dir: str, overwrite: bool, cache_dir, device: str) -> RunResult:
+def _slurm_job(spec, results_dir: str, overwrite: bool, cache_dir, device: str, precision: str = "auto",
+               deterministic: bool = False) -> RunResult:
     """Body of one array task: build a Workspace on the node and run the spec."""
     from albench.engine.protocol import Workspace
 
-    res = run_one(spec, results_dir, Workspace(cache_dir, device=device, progress=False), overwrite)
+    ws = Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic)
+    res = run_one(spec, results_dir, ws, overwrite)
     res.record = None
     return res
 
@@ -248,7 +302,8 @@ class SlurmOptions:
 
 def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False, cache_dir=None,
               device: str = "auto", report: Callable[[RunResult], None] | None = None,
-              progress: bool = True, echo: Callable[[str], None] = print) -> list[RunResult]:
+              progress: bool = True, echo: Callable[[str], None] = print, precision: str = "auto",
+              deterministic: bool = False) -> list[RunResult]:
     """Submit the specs as one job array (one task per run) and, by default, wait for them."""
     try:
         import submitit
@@ -270,7 +325,8 @@ def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False
     ex.update_parameters(**params)
     todo = list(specs)
     n = len(todo)
-    jobs = ex.map_array(_slurm_job, todo, [str(results_dir)] * n, [overwrite] * n, [cache_dir] * n, [device] * n)
+    jobs = ex.map_array(_slurm_job, todo, [str(results_dir)] * n, [overwrite] * n, [cache_dir] * n, [device] * n,
+                        [precision] * n, [deterministic] * n)
     echo(f"submitted {n} run(s) as {opts.executor} job array {jobs[0].job_id.split('_')[0] if jobs else '-'}; "
          f"logs in {folder.parent}")
     if not opts.wait:
@@ -305,3 +361,43 @@ def summarise_results(results: list[RunResult]) -> dict:
         out[r.status] = out.get(r.status, 0) + 1
     return out
 
+
+@dataclass
+class LaunchRequest:
+    """Everything a launcher is given: the runs and how the user asked to run them (one signature for all)."""
+
+    specs: list
+    results_dir: str | Path
+    overwrite: bool = False
+    cache_dir: str | Path | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    deterministic: bool = False
+    progress: bool = True
+    report: Callable[[RunResult], None] | None = None
+    echo: Callable[[str], None] = print
+    workers: int = 1  # local: worker processes
+    ws_factory: Callable[[], object] | None = None  # local, one worker: the workspace the preflight used
+    log_to: tuple[str, ...] = ()  # local: experiment trackers
+    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+
+
+def launch_local(req: LaunchRequest) -> list[RunResult]:
+    """The ``local`` launcher: in this process, or in ``req.workers`` spawned processes."""
+    def default_ws():
+        from albench.engine.protocol import Workspace
+
+        return Workspace(req.cache_dir, device=req.device, progress=req.progress, precision=req.precision,
+                         deterministic=req.deterministic)
+
+    return run_local(req.specs, req.results_dir, ws_factory=req.ws_factory or default_ws, workers=req.workers,
+                     overwrite=req.overwrite, cache_dir=req.cache_dir, device=req.device, rounds=req.specs[0].rounds,
+                     report=req.report, progress=req.progress, precision=req.precision,
+                     deterministic=req.deterministic, log_to=req.log_to)
+
+
+def launch_slurm(req: LaunchRequest) -> list[RunResult]:
+    """The ``slurm`` launcher: one submitit job array, one task per run."""
+    return run_slurm(req.specs, req.results_dir, req.slurm, overwrite=req.overwrite, cache_dir=req.cache_dir,
+                     device=req.device, report=req.report, progress=req.progress, echo=req.echo,
+                     precision=req.precision, deterministic=req.deterministic)

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,12 +27,17 @@ from albench import accounting
 from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
 from albench.clip.backbone import Backbone, BackboneSpec
 from albench.clip.profiles import apply_profile, profile_for
+from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
+from albench.engine.provenance import provenance
 from albench.api.errors import AlbenchError
-from albench.data.features import DataBank, FeatureCache
+from albench.data.features import CACHE_FILL, DataBank, FeatureCache
 from albench.api.options import resolve_options
 from albench.api.plugins import ADAPTERS, STRATEGIES
-from albench.engine.records import SCHEMA, atomic_write_json, failure_path, read_record, remove_stale_temps
+from albench.engine import store
+from albench.engine.threads import DEFAULT_THREADS, apply_threads, run_threads
+from albench.engine.records import SCHEMA, check_record
+from albench.engine.schema import RoundRecord, RunRecord
 from albench.api.seeding import numpy_rng
 from albench.api.strategy import RoundContext, check_selection
 from albench.data.tasks import Task, load_task
@@ -60,13 +64,14 @@ class RunSpec:
 
     def validate(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise AlbenchError(f"Seed {self.seed!r} is not an integer.")
+            raise AlbenchError(f"Seed {self.seed!r} is not an integer.", field="seed")
         if self.rounds <= 0:
-            raise AlbenchError(f"--rounds must be a positive integer, got {self.rounds}.")
+            raise AlbenchError(f"{{field}} must be a positive integer, got {self.rounds}.", field="rounds")
         if self.round_budget is not None and self.round_budget <= 0:
-            raise AlbenchError(f"--round-budget must be a positive integer, got {self.round_budget}.")
+            raise AlbenchError(f"{{field}} must be a positive integer, got {self.round_budget}.", field="round_budget")
         if not isinstance(self.dataset_options, dict):
-            raise AlbenchError(f"dataset_options must be a dict of loader options, got {self.dataset_options!r}.")
+            raise AlbenchError(f"{{field}} must be a dict of loader options, got {self.dataset_options!r}.",
+                               field="dataset_options")
         if not (0 < self.round_fraction <= 1):
             raise AlbenchError(f"Per-round budget fraction must be in (0, 100 %], got {self.round_fraction * 100:g} %.")
 
@@ -84,12 +89,14 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
     config = {
         "strategy": spec.strategy,
-        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options),
+        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options,
+                                            s_cls.schema),
         "adapter": spec.adapter,
-        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options),
+        "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options, a_cls.schema),
         "dataset": spec.dataset,
         "task_fingerprint": task.fingerprint(),
         "backbone": backbone.identity,
+        "compute": backbone.compute.describe(),  # device type and precision change the numbers
         "protocol": {"rounds": spec.rounds, "round_fraction": spec.round_fraction, "round_budget": spec.round_budget},
         "seed": spec.seed,
         "albench": albench.__version__,
@@ -99,6 +106,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
         config["backbone_profile"] = profile.describe()
     if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
         config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
+    threads = run_threads()
+    if threads != DEFAULT_THREADS:  # CPU reductions depend on the thread count (albench.engine.threads)
+        config["threads"] = threads
     return config
 
 
@@ -117,9 +127,16 @@ def round_budget(spec: RunSpec, pool_size: int) -> int:
 class Workspace:
     """Per-process caches of loaded backbones, tasks and data banks (shared across runs)."""
 
-    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True):
+    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True,
+                 precision: str = "auto", deterministic: bool = False):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
+        self.threads = apply_threads()  # the same CPU thread count in every process that runs runs
+        self.precision, self.deterministic = precision, deterministic
+        if deterministic:
+            from albench.clip.compute import set_deterministic
+
+            set_deterministic(True)
         self._backbones: dict = {}
         self._tasks: dict = {}
         self._banks: dict = {}
@@ -127,7 +144,7 @@ class Workspace:
     def backbone(self, spec: BackboneSpec) -> Backbone:
         key = canonical(dataclasses.asdict(spec))
         if key not in self._backbones:
-            self._backbones[key] = Backbone.load(spec, device=self.device)
+            self._backbones[key] = Backbone.load(spec, device=self.device, precision=self.precision)
         return self._backbones[key]
 
     def task(self, name: str, data_root: str | None, options: dict | None = None) -> Task:
@@ -136,8 +153,13 @@ class Workspace:
             self._tasks[key] = load_task(name, data_root=data_root, **(options or {}))
         return self._tasks[key]
 
+    @staticmethod
+    def bank_key(backbone: Backbone, task: Task) -> tuple:
+        """Banks are shared by runs on the same features: weights, activation, device type, precision, task."""
+        return (backbone.compute_identity, task.name, task.fingerprint())
+
     def bank(self, backbone: Backbone, task: Task) -> DataBank:
-        key = (backbone.identity, task.name, task.fingerprint())
+        key = self.bank_key(backbone, task)
         if key not in self._banks:
             self._banks[key] = DataBank(backbone, task, self.cache, progress=self.progress)
         return self._banks[key]
@@ -151,7 +173,8 @@ class RunOutcome:
 
 
 def record_path(results_dir: Path, spec: RunSpec, chash: str) -> Path:
-    return Path(results_dir) / spec.dataset / f"{spec.slug()}__{chash}.json"
+    """The record of ``spec`` with configuration hash ``chash`` (``albench.engine.store`` names every run file)."""
+    return store.location(results_dir, spec.dataset, spec.slug(), chash).record
 
 
 def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
@@ -165,46 +188,42 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
     spec.validate()
     results_dir = Path(results_dir)
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
-    backbone = ws.backbone(spec.backbone)
-    task = ws.task(spec.dataset, spec.data_root, spec.dataset_options)
-    config = run_config(spec, task, backbone)
-    chash = config_hash(config)
-    path = record_path(results_dir, spec, chash)
-    if not overwrite and path.exists() and read_record(path) is not None:
-        return RunOutcome(path, read_record(path), skipped=True)
-    from filelock import FileLock, Timeout
+    run = store.resolve(spec, results_dir, ws)
+    loc = run.location
+    if not overwrite and loc.read() is not None:
+        return RunOutcome(loc.record, loc.read(), skipped=True)
+    from filelock import Timeout
 
-    lock_dir = results_dir / ".locks"
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AlbenchError(f"Cannot write results to {results_dir}: {exc.strerror}. "
-                           f"Check its permissions or pass --results-dir.") from exc
-    lock = FileLock(str(lock_dir / (path.stem + ".lock")))
+    lock = loc.lock()
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        return RunOutcome(path, None, skipped=True)  # another process is running it right now
+        return RunOutcome(loc.record, None, skipped=True)  # another process is running it right now
     try:
-        remove_stale_temps(path)  # left by a writer killed mid-write; we hold the run's lock
-        remove_stale_temps(failure_path(results_dir, path))
-        if not overwrite and read_record(path) is not None:
-            return RunOutcome(path, read_record(path), skipped=True)
+        loc.remove_stale_temps()  # left by a writer killed mid-write; we hold the run's lock
+        if not overwrite and loc.read() is not None:
+            return RunOutcome(loc.record, loc.read(), skipped=True)
         try:
-            record = _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
+            record = _trajectory(spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls,
+                                 on_round)
+            check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
         except Exception as exc:
-            fail = {"run_id": path.stem, "config_hash": chash, "config": config, "error": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(), "at": datetime.now(timezone.utc).isoformat()}
-            try:
-                atomic_write_json(failure_path(results_dir, path), fail)
-            except AlbenchError:
-                pass
+            loc.write_failure(run.config_hash, run.config, exc)
             raise
-        atomic_write_json(path, record)
-        failure_path(results_dir, path).unlink(missing_ok=True)
-        return RunOutcome(path, record)
+        loc.write(record)
+        return RunOutcome(loc.record, record)
     finally:
         lock.release()
+
+
+def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
+    """A round's image-encoder images by phase; filling the frozen-feature cache (whichever phase first
+    needed the features) is booked as ``caching``, not as that phase's work."""
+    def own(p: dict) -> int:
+        return p.get("image_encoder_images", 0) - p.get(CACHE_FILL, 0)
+
+    return {"select": own(select), "train": own(train), "diagnostics": own(diagnostics),
+            "caching": sum(p.get(CACHE_FILL, 0) for p in (select, train, diagnostics))}
 
 
 def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
@@ -225,13 +244,15 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
         labeled = np.zeros(0, dtype=np.int64)
         state: dict = {}
         for r in range(1, spec.rounds + 1):
-            env = AdapterEnv(backbone, task, bank, seed=spec.seed, round=r)
+            env = AdapterEnv(backbone, task, bank, seed=spec.seed, round=r,
+                             extra={"adapter": spec.adapter, "adapter_options": config["adapter_options"]})
             ctx = RoundContext(round=r, budget=b, pool_size=n_pool, num_classes=n_classes, labeled=labeled,
                                labels=task.pool.labels[labeled], rng=numpy_rng(spec.seed, "select", r), model=model,
                                env=env, state=state)
             t0 = time.perf_counter()
+            protocol_random = s_cls.needs_labels and labeled.size == 0
             with accounting.measure() as sel_passes:
-                if s_cls.needs_labels and labeled.size == 0:
+                if protocol_random:
                     picked, mode = ctx.rng.choice(ctx.unlabeled, size=b, replace=False), "random (no labels yet)"
                 else:
                     picked, mode = strategy.select(ctx), spec.strategy
@@ -247,30 +268,36 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
                 train_info = adapter.fit(Labeled(labeled, task.pool.labels[labeled]), pseudo)
             t_fit = time.perf_counter() - t0
             t0 = time.perf_counter()
-            acc = accuracy(adapter.predict_logits("test"), test_labels)
+            test_logits = adapter.predict_logits("test")
+            acc = accuracy(test_logits, test_labels)
             t_eval = time.perf_counter() - t0
-            info = {"round": r, "labeled": int(labeled.size), "budget_pct": round(100.0 * labeled.size / n_pool, 4),
-                    "accuracy": acc, "selection_mode": mode, "selected": picked.tolist(),
-                    "selected_class_hist": _class_hist(task.pool.labels[picked], n_classes),
-                    "classes_covered": int(np.unique(task.pool.labels[labeled]).size),
-                    "pseudo_labeled": 0 if pseudo is None else len(pseudo),
-                    "train": train_info,
-                    "seconds": {"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4)},
-                    "encoder": {"select": sel_passes.get("image_encoder_images", 0),
-                                "train": fit_passes.get("image_encoder_images", 0)}}
+            with accounting.measure() as diag_passes:
+                diagnostics = round_diagnostics(ctx, ctx.unlabeled, picked, task.pool.labels, test_logits,
+                                                test_labels, pseudo_used=pseudo is not None,
+                                                protocol_random=protocol_random)
+            info = RoundRecord(
+                round=r, labeled=int(labeled.size), budget_pct=round(100.0 * labeled.size / n_pool, 4), accuracy=acc,
+                selection_mode=mode, selected=picked.tolist(),
+                selected_class_hist=_class_hist(task.pool.labels[picked], n_classes),
+                classes_covered=int(np.unique(task.pool.labels[labeled]).size),
+                pseudo_labeled=0 if pseudo is None else len(pseudo), train=train_info,
+                seconds={"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
+                         "diagnostics": diagnostics["seconds"]},
+                encoder=_encoder_passes(sel_passes, fit_passes, diag_passes), diagnostics=diagnostics).to_dict()
             rounds.append(info)
             if on_round:
                 on_round(info)
             model = adapter
-    return {
-        "schema": SCHEMA, "run_id": f"{spec.slug()}__{chash}", "config_hash": chash, "config": config,
-        "label": spec.label or spec.strategy, "strategy": spec.strategy, "adapter": spec.adapter, "dataset": spec.dataset,
-        "seed": spec.seed, "pool_size": n_pool, "test_size": len(task.test), "num_classes": n_classes,
-        "round_budget": b, "zero_shot_accuracy": zs_acc, "backbone": backbone.describe(), "rounds": rounds,
-        "encoder_passes": {"image_encoder_images": passes.get("image_encoder_images", 0)},
-        "plugins": {"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
-                    "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
-        "timing": {"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
-                   "finished_at": datetime.now(timezone.utc).isoformat()},
-        "environment": environment(), "device": str(backbone.device),
-    }
+    return RunRecord(
+        schema=SCHEMA, run_id=f"{spec.slug()}__{chash}", config_hash=chash, config=config,
+        label=spec.label or spec.strategy, strategy=spec.strategy, adapter=spec.adapter, dataset=spec.dataset,
+        seed=spec.seed, pool_size=n_pool, test_size=len(task.test), num_classes=n_classes, round_budget=b,
+        zero_shot_accuracy=zs_acc, backbone=backbone.describe(), rounds=rounds,
+        encoder_passes={"image_encoder_images": passes.get("image_encoder_images", 0)},
+        plugins={"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
+                 "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
+        timing={"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
+                "finished_at": datetime.now(timezone.utc).isoformat()},
+        environment=environment(), device=str(backbone.device), provenance=provenance(),
+        compute={**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
+    ).to_dict()

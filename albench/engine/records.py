@@ -5,26 +5,22 @@ renamed over its final name, so a reader sees either no record or a whole
 one. Failed runs write a separate failure record (error and traceback) under
 ``failed/``; a later success removes it.
 
-A process killed mid-write leaves at most a ``.<name>.*.tmp`` file next to the
-record; the next run of the same record removes it (``remove_stale_temps``,
-called while holding the run's lock). Test hook: ``ALBENCH_TEST_SLOW_WRITE``
-(seconds) sleeps between writing the temp file and renaming it, so crash tests
-can kill a process inside a record write. It is read only by tests.
+All writes go through the one atomic writer (``albench.api.atomic``). A process
+killed mid-write leaves at most a ``.<name>.*.tmp`` file next to the record; the
+next run of the same record removes it (``remove_stale_temps``, called while
+holding the run's lock).
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Iterator
 
+from albench.api import atomic
 from albench.api.errors import AlbenchError
 
 SCHEMA = 1
-TEST_SLOW_WRITE = "ALBENCH_TEST_SLOW_WRITE"
 REQUIRED = ("schema", "run_id", "config_hash", "config", "strategy", "adapter", "dataset", "seed", "rounds")
 
 
@@ -42,61 +38,28 @@ def json_safe(obj):
 
 
 def atomic_write_json(path: Path, data: dict) -> None:
-    """Write JSON so that ``path`` is either absent/old or complete, never partial."""
-    path = Path(path)
+    """Write a record (strict JSON) so that ``path`` is either absent/old or complete, never partial."""
+    text = json.dumps(json_safe(data), indent=1, sort_keys=False, allow_nan=False) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise AlbenchError(f"Cannot write results to {path.parent}: {exc.strerror}. "
-                           f"Check the directory's permissions and free space, or pass --results-dir.") from exc
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(json_safe(data), f, indent=1, sort_keys=False, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; records are ordinary files
-        slow = os.environ.get(TEST_SLOW_WRITE)
-        if slow:  # test hook: widen the window between write and rename
-            time.sleep(float(slow))
-        os.replace(tmp, path)
-    except OSError as exc:
+        atomic.atomic_write(path, text)
+    except atomic.AtomicWriteError as exc:
+        if exc.stage == "open":
+            raise AlbenchError(f"Cannot write results to {exc.path.parent}: {exc.strerror}. Check the directory's "
+                               f"permissions and free space, or choose another {{field}}.", field="results_dir") from exc
         raise AlbenchError(f"Writing {path} failed: {exc.strerror}; no partial record was left.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def temp_files(directory: Path, name: str | None = None) -> list[Path]:
-    """Temp files left by interrupted ``atomic_write_json`` calls (for ``name``, or all)."""
+    """Temp files left by interrupted atomic writes (for ``name``, or all) in ``directory``."""
     directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    return sorted(directory.glob(f".{name}.*.tmp" if name else ".*.tmp"))
+    if name is not None:
+        return atomic.stale_temps(directory / name)
+    return sorted(directory.glob(".*.tmp")) if directory.is_dir() else []
 
 
 def remove_stale_temps(path: Path) -> int:
     """Delete temp files of ``path`` left by a killed writer. Call only while holding the run's lock."""
-    n = 0
-    for t in temp_files(Path(path).parent, Path(path).name):
-        t.unlink(missing_ok=True)
-        n += 1
-    return n
+    return atomic.remove_stale_temps(path)
 
 
 def read_record(path: Path) -> dict | None:
@@ -107,23 +70,63 @@ def read_record(path: Path) -> dict | None:
         return None
     if not isinstance(data, dict) or any(k not in data for k in REQUIRED) or data.get("schema") != SCHEMA:
         return None
+    if accuracy_problem(data):
+        return None
     return data
 
 
+def accuracy_problem(rec: dict) -> str | None:
+    """Why a record's accuracies cannot be tabulated (missing, not a number, nan or inf), or None."""
+    import math
+
+    values = [("zero-shot", rec.get("zero_shot_accuracy"))] if "zero_shot_accuracy" in rec else []
+    values += [(f"round {r.get('round', i + 1)}", r.get("accuracy")) for i, r in enumerate(rec.get("rounds") or [])
+               if isinstance(r, dict)]
+    for where, v in values:
+        if v is None and where == "zero-shot":
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"test accuracy {v!r} in {where} is not a finite number"
+    return None
+
+
+def check_record(rec: dict) -> None:
+    """Refuse to write a finished-run record whose accuracies are not finite numbers (an empty test split
+    gives nan): the run fails with the reason instead of poisoning every table of the results directory."""
+    why = accuracy_problem(rec)
+    if why:
+        raise AlbenchError(f"Run {rec.get('run_id', '?')} on '{rec.get('dataset', '?')}': {why}; the record was not "
+                           f"written. Check that the dataset's test split has images.")
+
+
 def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict]]:
-    """All valid run records below ``results_dir`` (failure records and temp files excluded)."""
+    """All valid run records below ``results_dir`` (failure records and temp files excluded), each run once.
+
+    A run is identified by its run id and configuration hash. A copy of a record elsewhere under
+    ``results_dir`` (a backup folder, a file copied by hand) is counted once, with a warning naming both
+    files: the copy at the run's own path (``<dataset>/<run id>.json``) wins, else the first in path order.
+    """
     root = Path(results_dir)
     if not root.exists():
         return
+    found: dict[tuple, list[tuple[Path, dict]]] = {}
     for p in sorted(root.rglob("*.json")):
         if p.name.startswith(".") or "failed" in p.relative_to(root).parts:
             continue
         rec = read_record(p)
         if rec is not None:
-            yield p, rec
+            found.setdefault((rec["run_id"], rec["config_hash"]), []).append((p, rec))
         else:
-            warnings.warn(f"{p} is not a valid run record (truncated or corrupt); ignored. Running its grid again "
-                          f"rebuilds it.", stacklevel=2)
+            warnings.warn(f"{p} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
+                          f"ignored. Running its grid again rebuilds it.", stacklevel=2)
+    for (run_id, _), copies in found.items():
+        own = [c for c in copies if c[0] == root / str(c[1]["dataset"]) / f"{run_id}.json"]
+        keep = (own or copies)[0]
+        for p, _ in copies:
+            if p != keep[0]:
+                warnings.warn(f"{p} is a copy of the run record {keep[0]} (same run id and configuration hash); "
+                              f"counted once.", stacklevel=2)
+        yield keep
 
 
 def failure_path(results_dir: Path, record_path: Path) -> Path:

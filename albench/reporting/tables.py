@@ -12,30 +12,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
+from albench.reporting.mechanism import metric_title, metric_value
+from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, labelled_cell_key, seeds_text, select
 
 STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
 
 
-def config_group(record: dict) -> str:
-    """Hash of the configuration without the seed: records sharing it may be averaged."""
-    from albench.engine.protocol import canonical
-    import hashlib
-
-    cfg = {k: v for k, v in record["config"].items() if k != "seed"}
-    return hashlib.sha256(canonical(cfg).encode()).hexdigest()[:8]
+config_group = config_id  # the name other modules and tests use
 
 
-def load_rounds(results_dir: str | Path) -> pd.DataFrame:
-    """One row per (run, round), plus a round-0 zero-shot row per run."""
+def load_rounds(source, budgets=None, seeds=None, metric: str = "accuracy") -> pd.DataFrame:
+    """One row per (run, round), plus a round-0 zero-shot row per run.
+
+    ``source`` is a results directory or records already read; ``budgets`` keeps only the rounds that
+    stand for those budgets (% of the pool), ``seeds`` only those seeds. With another ``metric``
+    (``albench.reporting.mechanism.METRICS``) its value fills the ``accuracy`` column (NaN where a
+    record lacks it; the zero-shot row has none).
+    """
     rows = []
-    for path, rec in iter_records(Path(results_dir)):
+    for rec in _records(source):
+        if seeds is not None and rec["seed"] not in set(seeds):
+            continue
         base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "strategy": rec["strategy"],
                 "label": rec.get("label", rec["strategy"]), "seed": rec["seed"], "backbone": rec["config"]["backbone"],
-                "group": config_group(rec), "path": str(path)}
-        rows.append({**base, "round": 0, "budget_pct": 0.0, "accuracy": rec["zero_shot_accuracy"]})
+                "group": config_group(rec), "run_id": rec["run_id"]}
+        rows.append({**base, "round": 0, "budget_pct": 0.0,
+                     "accuracy": rec["zero_shot_accuracy"] if metric == "accuracy" else np.nan})
+        keep = None if budgets is None else {_budget_round(rec, b) for b in budgets}
         for r in rec["rounds"]:
-            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"], "accuracy": r["accuracy"],
+            if keep is not None and r["round"] not in keep:
+                continue
+            v = metric_value(r, metric)
+            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"],
+                         "accuracy": np.nan if v is None else v,
                          "select_seconds": r["seconds"]["select"], "classes_covered": r.get("classes_covered")})
     return pd.DataFrame(rows)
 
@@ -55,25 +66,24 @@ def format_cell(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def simple_table(results_dir: str | Path) -> str:
-    """Markdown: rows = dataset / adapter / round, columns = strategy labels (plus zero-shot)."""
-    df = load_rounds(results_dir)
-    if df.empty:
-        return f"No run records found in {results_dir}."
-    s = summarise(df)
-    groups_per_label = s.groupby(["dataset", "adapter", "label"])["group"].nunique()
-    if (groups_per_label > 1).any():
-        import warnings
+def simple_table(source, budgets=None, seeds=None, configs=(), metric: str = "accuracy") -> tuple[str, pd.DataFrame, list[str]]:
+    """Markdown: rows = dataset / adapter / round, columns = strategy labels (plus zero-shot).
 
-        clash = groups_per_label[groups_per_label > 1].index.tolist()
-        warnings.warn(f"records with different configurations for {clash}; shown apart (column suffix = config hash)",
-                      stacklevel=2)
-        s["column"] = np.where(s.set_index(["dataset", "adapter", "label"]).index.isin(clash), s["label"] + "@" + s["group"], s["label"])
-    else:
-        s["column"] = s["label"]
+    One configuration per cell (``albench.reporting.cells``). Returns the Markdown, the long frame
+    (mean, std, n, seeds per cell) and one note per cell that had several configurations.
+    """
+    recs, notes = chosen_records(_records(source), configs, key=labelled_cell_key)
+    df = load_rounds(recs, budgets, seeds, metric)
+    if df.empty or not (df["round"] > 0).any():
+        what = "" if budgets is None and seeds is None else " for these budgets/seeds"
+        return f"No run records found{what}.", pd.DataFrame(), notes
+    s = summarise(df)
+    seeds_of = df.groupby(["dataset", "adapter", "label", "group", "round"])["seed"].apply(
+        lambda v: ",".join(str(x) for x in sorted(set(v)))).reset_index(name="seeds")
+    s = s.merge(seeds_of, on=["dataset", "adapter", "label", "group", "round"])
+    s["column"] = s["label"]
     s["cell"] = [format_cell(m, sd) for m, sd in zip(s["mean"], s["std"])]
-    zs = s[s["round"] == 0].groupby(["dataset", "adapter"]).apply(
-        lambda x: format_cell(*_pool_zero_shot(df, x.name)), include_groups=False)
+    zs = {key: format_cell(*_pool_zero_shot(df, key)) for key in df[["dataset", "adapter"]].drop_duplicates().itertuples(index=False)}
     body = s[s["round"] > 0]
     table = body.pivot_table(index=["dataset", "adapter", "round"], columns="column", values="cell", aggfunc="first")
     budget = body.groupby(["dataset", "adapter", "round"])["budget_pct"].mean()
@@ -83,9 +93,51 @@ def simple_table(results_dir: str | Path) -> str:
              "|" + "---|" * (3 + len(table.columns))]
     for (d, a, r), row in table.iterrows():
         lines.append(f"| {d} | {a} | {r} | " + " | ".join("—" if pd.isna(v) else str(v) for v in row.values) + " |")
-    n_seeds = int(s["n"].max())
-    lines.append(f"\nAccuracy (%) on the test split; {STD_NOTE}; up to {n_seeds} seed(s) per cell.")
-    return "\n".join(lines)
+    lines.append(f"\n{metric_title(metric)}; {STD_NOTE}; {_seed_phrase(body)}."
+                 + (f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]} (listed below)." if notes else ""))
+    lines += [f"- {n}" for n in notes]
+    return "\n".join(lines), body.drop(columns=["cell"]), notes
+
+
+def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+                       ) -> tuple[list[Path], str]:
+    """Write ``table.md`` and ``table.csv`` (the simple table; ``table_<metric>.*`` for another metric) into
+    ``out_dir`` (None: nothing written); return paths and the Markdown."""
+    md, frame, _ = simple_table(source, budgets, seeds, configs, metric)
+    if frame.empty or out_dir is None:
+        return [], md
+    out = _out_dir(out_dir)
+    name = "table" if metric == "accuracy" else f"table_{metric}"
+    return [atomic_write(out / f"{name}.md", md + "\n"),
+            atomic_write(out / f"{name}.csv", frame.to_csv(index=False, float_format="%.4f"))], md
+
+
+def _out_dir(out_dir) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from albench.api.errors import AlbenchError
+
+        raise AlbenchError(f"Cannot write reports to {out}: {exc.strerror}; pass --out.") from exc
+    return out
+
+
+def _seed_phrase(frame: pd.DataFrame) -> str:
+    """'over 3 seeds (seeds 1, 2, 3)', '1 seed (seed 1)', or the range per cell when cells differ.
+
+    Counted from the cells actually shown (their ``n`` and ``seeds``), never from the seeds asked for.
+    """
+    if frame.empty:
+        return "over no seeds"
+    all_seeds = sorted({int(x) for v in frame["seeds"] for x in str(v).split(",") if x})
+    lo, hi = int(frame["n"].min()), int(frame["n"].max())
+    listed = ", ".join(map(str, all_seeds))
+    one = "; a cell with one seed shows no ±" if lo == 1 else ""
+    if lo == hi == len(all_seeds):
+        return f"over {seeds_text(all_seeds)}{one}"
+    per_cell = f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
+    return f"over {per_cell} per cell (seed{'s' if len(all_seeds) > 1 else ''} {listed} present{one})"
 
 
 def _pool_zero_shot(df: pd.DataFrame, key) -> tuple[float, float]:
@@ -112,21 +164,6 @@ def _budget_round(rec: dict, budget: float) -> int:
     return int(round(budget / (proto["round_fraction"] * 100.0)))
 
 
-def _pick_group(recs: list[dict], where: str, warn: list[str]) -> list[dict]:
-    """Records of one configuration (never averaged across config hashes): the one with most seeds, then newest."""
-    groups: dict[str, list[dict]] = {}
-    for r in recs:
-        groups.setdefault(config_group(r), []).append(r)
-    if len(groups) == 1:
-        return next(iter(groups.values()))
-    ranked = sorted(groups.items(), key=lambda kv: (len({r["seed"] for r in kv[1]}),
-                                                    max(r.get("timing", {}).get("finished_at", "") for r in kv[1])))
-    chosen = ranked[-1]
-    warn.append(f"{where}: records of {len(groups)} configurations; showing config {chosen[0]} "
-                f"({len(chosen[1])} run(s)), ignoring {', '.join(k for k, _ in ranked[:-1])}")
-    return chosen[1]
-
-
 def _records(source) -> list[dict]:
     """A results directory, or records already read (the report reads them once)."""
     if isinstance(source, (str, Path)):
@@ -134,32 +171,53 @@ def _records(source) -> list[dict]:
     return list(source)
 
 
-def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.DataFrame, list[str]]:
+def preset_cells(preset, source, seeds=None, configs=()) -> dict:
+    """The preset's cells: {(dataset, strategy, adapter): Cell} over the records of its datasets, seeds and
+    backbone, one configuration each (``albench.reporting.cells.select``)."""
+    seeds = set(seeds or preset.seeds)
+    recs = [r for r in _records(source) if r["dataset"] in preset.datasets and r["seed"] in seeds
+            and r.get("backbone", {}).get("arch") == preset.backbone.arch]
+    plain = {(c.strategy, c.adapter) for c in preset.columns if not (c.strategy_options or c.adapter_options)}
+    out = {k[:3]: cell for k, cell in select([r for r in recs if (r["strategy"], r["adapter"]) in plain],
+                                              configs).items()}
+    for c in preset.columns:  # columns that fix options (sweeps, ablations): only their own configuration
+        if c.strategy_options or c.adapter_options:
+            mine = [r for r in recs if (r["strategy"], r["adapter"]) == (c.strategy, c.adapter) and c.matches(r)]
+            out.update({(k[0], c.label): cell for k, cell in select(mine, configs, strict=False).items()})
+    return out
+
+
+def cell_of(cells: dict, dataset: str, column):
+    """The cell of a preset column (from ``preset_cells``) for one dataset, or None."""
+    if column.strategy_options or column.adapter_options:
+        return cells.get((dataset, column.label))
+    return cells.get((dataset, column.strategy, column.adapter))
+
+
+def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+                 ) -> tuple[pd.DataFrame, list[str]]:
     """Long table for a preset: one row per (dataset, budget, column) with mean, std (ddof=1), n.
 
     Includes the Zero-shot column (budget 0 of every run; deterministic, so one value per
     dataset) and the per-budget Average over datasets (only when every dataset has a value).
+    Each cell holds one configuration (``preset_cells``); ``config`` names it.
     """
     budgets = list(budgets or preset.budgets)
-    seeds = set(seeds or preset.seeds)
+    cells = preset_cells(preset, results_dir, seeds, configs)
     warn: list[str] = []
-    by_cell: dict[tuple, list[dict]] = {}
-    for rec in _records(results_dir):
-        if rec["dataset"] not in preset.datasets or rec["seed"] not in seeds:
-            continue
-        if rec.get("backbone", {}).get("arch") != preset.backbone.arch:
-            continue
-        by_cell.setdefault((rec["dataset"], rec["strategy"], rec["adapter"]), []).append(rec)
     rows = []
     for d in preset.datasets:
         chosen_all: list[dict] = []
         for c in preset.columns:
-            recs = by_cell.get((d, c.strategy, c.adapter), [])
-            recs = _pick_group(recs, f"{d} {c.label}", warn) if recs else []
+            cell = cell_of(cells, d, c)
+            recs = cell.records if cell else []
+            if cell and cell.note(f"{d} {c.label}"):
+                warn.append(cell.note(f"{d} {c.label}"))
             chosen_all += recs
             for b in budgets:
                 base = {"dataset": d, "title": preset.titles[d], "paper_dataset": preset.paper_title(d),
-                        "budget": b, "column": c.label, "strategy": c.strategy, "adapter": c.adapter, "role": c.role}
+                        "budget": b, "column": c.label, "strategy": c.strategy, "adapter": c.adapter, "role": c.role,
+                        "config": cell.chosen.id if cell else ""}
                 if b in c.dash_budgets:
                     rows.append({**base, "mean": np.nan, "std": np.nan, "n": 0, "seeds": "", "status": "dash"})
                     continue
@@ -167,24 +225,24 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.Data
                 for r in recs:
                     rr = _budget_round(r, b)
                     hit = [x for x in r["rounds"] if x["round"] == rr]
-                    if hit:
-                        vals[r["seed"]] = hit[0]["accuracy"]
+                    if hit and metric_value(hit[0], metric) is not None:
+                        vals[r["seed"]] = metric_value(hit[0], metric)
                 v = np.array([vals[s] for s in sorted(vals)], dtype=float)
                 rows.append({**base, "mean": v.mean() if v.size else np.nan,
                              "std": v.std(ddof=1) if v.size > 1 else np.nan, "n": int(v.size),
                              "seeds": ",".join(str(s) for s in sorted(vals)), "status": "ok" if v.size else "missing"})
-        zs = {}
+        zs: dict[int, set[float]] = {}
         for r in chosen_all:
             zs.setdefault(r["seed"], set()).add(round(r["zero_shot_accuracy"], 6))
         if any(len(v) > 1 for v in zs.values()):
             warn.append(f"{d}: zero-shot accuracy differs between runs of one seed (different backbones?)")
-        zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float)
+        zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float) if metric == "accuracy" else np.zeros(0)
         for b in budgets:
             rows.append({"dataset": d, "title": preset.titles[d], "paper_dataset": preset.paper_title(d), "budget": b,
                          "column": "Zero-shot", "strategy": "zero-shot", "adapter": "-", "role": "zero-shot",
                          "mean": zv.mean() if zv.size else np.nan, "std": zv.std(ddof=1) if zv.size > 1 else np.nan,
                          "n": int(zv.size), "seeds": ",".join(str(s) for s in sorted(zs)),
-                         "status": "ok" if zv.size else "missing"})
+                         "status": "ok" if zv.size else "missing", "config": ""})
     df = pd.DataFrame(rows)
     avg = []
     for (col, b), g in df.groupby(["column", "budget"], sort=False):
@@ -194,7 +252,7 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None) -> tuple[pd.Data
         avg.append({"dataset": "Average", "title": "Average", "paper_dataset": "Average", "budget": b, "column": col,
                     "strategy": first["strategy"], "adapter": first["adapter"], "role": first["role"],
                     "mean": g["mean"].mean() if ok else np.nan, "std": np.nan, "n": int(g["n"].min()), "seeds": "",
-                    "status": status})
+                    "status": status, "config": ""})
     df = pd.concat([df, pd.DataFrame(avg)], ignore_index=True)
     # best per row and deltas of Ours over the strongest baseline
     df["best"] = False
@@ -227,33 +285,46 @@ def _cell_text(row, digits: int = 1, bold=("**", "**"), pm: str = " ± ") -> str
 
 
 def _layout(df: pd.DataFrame, preset, budgets, cell) -> tuple[list[str], list[tuple[str, str, list[str]]]]:
-    columns = ["Zero-shot"] + [c.label for c in preset.columns]
+    labels = ["Zero-shot"] + [c.label for c in preset.columns]
+    columns = ["Zero-shot"] + [c.label + ("†" if c.note else "") for c in preset.columns]  # † = see caption
     order = list(preset.datasets) + ["Average"]
     rows = []
     for d in order:
         for b in budgets:
             g = df[(df["dataset"] == d) & (df["budget"] == b)].set_index("column", drop=False)
             title = g["title"].iloc[0] if not g.empty else d
-            rows.append((title, f"{b:g}%", [cell(g.loc[c]) if c in g.index else "n/a" for c in columns]))
+            rows.append((title, f"{b:g}%", [cell(g.loc[c]) if c in g.index else "n/a" for c in labels]))
     return columns, rows
 
 
-def caption(preset, n_seeds: int, seeds, budgets) -> str:
-    budgets_txt = "/".join(f"{b:g}" for b in budgets)
-    seeds_txt = ",".join(str(s) for s in sorted(seeds))
-    suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
+def display_title(preset) -> str:
+    """The preset's title, naming the backbone the runs used when it is not the paper's."""
     title = preset.title
     paper_bb = f"({preset.backbone_title})"
     if preset.suite != "paper" and paper_bb in title:  # say which backbone the toy runs used
         title = title.replace(paper_bb, f"({preset.backbone.arch}; paper: {preset.backbone_title})")
+    return title
+
+
+def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False, metric: str = "accuracy") -> str:
+    """The table's caption: what is shown, over which seeds (counted from the cells shown), which backbone."""
+    budgets_txt = "/".join(f"{b:g}" for b in budgets)
+    suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
+    title = display_title(preset)
     from albench.clip.profiles import profile_for
 
     prof = profile_for(preset.backbone.arch).caption()
     profile = f" Backbone profile, where it differs from the paper's values: {prof}." if prof else ""
     skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
-    return (f"{title}{suite}. Accuracy (%) on the test split after {budgets_txt} % of the pool is labeled "
-            f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) over {n_seeds} seed(s) "
-            f"(seeds {seeds_txt}). {PAPER_NOTE}.{profile}{skipped}")
+    shown = frame[(frame["status"] == "ok") & (frame["dataset"] != "Average") & (frame["column"] != "Zero-shot")]
+    seeds = _seed_phrase(shown) if not shown.empty else "no records yet"
+    choice = f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the others are listed below the table." if several_configs else ""
+    notes = "".join(f" {c.label}†: {c.note}." for c in preset.columns if c.note)
+    what = metric_title(metric) if metric == "accuracy" else (
+        f"{metric_title(metric)} (metric {metric}; the diagnostics of round r judge the model that selected its labels)")
+    return (f"{title}{suite}. {what} after {budgets_txt} % of the pool is labeled "
+            f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) {seeds}. "
+            f"{PAPER_NOTE}.{profile}{choice}{notes}{skipped}")
 
 
 def to_markdown(columns, rows, cap: str) -> str:
@@ -317,70 +388,74 @@ def _compare_text(row) -> str:
     return f"{ours} / paper {paper}{diff}"
 
 
-def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds=None, compare: str | None = None):
-    """Everything `albench table --preset` renders: {"md", "tex", "csv" (DataFrame), "extras_md", ...}."""
+def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds=None, compare: str | None = None,
+                  configs=(), metric: str = "accuracy"):
+    """Everything `albench table --preset` renders: {"md", "tex", "csv" (DataFrame), "extras_md", ...}.
+
+    ``compare="paper"`` puts the paper's published numbers beside ours; refused on a suite other
+    than "paper" (toy numbers do not estimate the paper's). ``configs``: config ids to prefer in
+    cells that hold several configurations.
+    """
+    from albench.api.errors import AlbenchError
     from albench.engine.grid import load_preset
 
     # Every column of the preset is shown (n/a without records): records may come from a machine
     # with more plugins installed than this one.
     preset = load_preset(preset_name, suite)
+    if compare == "paper" and preset.suite != "paper":
+        raise AlbenchError(f"--compare paper needs --suite paper: the {preset.suite} suite's datasets are stand-ins, "
+                           f"so differences to the paper's numbers would mean nothing.")
     results_dir = _records(results_dir)  # read once for the table and the extras
     budgets = list(budgets or preset.budgets)
     seeds = list(seeds or preset.seeds)
-    df, warn = preset_frame(preset, results_dir, budgets, seeds)
-    n_seeds = int(df.loc[(df["status"] == "ok") & (df["dataset"] != "Average"), "n"].max() or 0) if (df["status"] == "ok").any() else 0
-    cap = caption(preset, n_seeds, seeds, budgets)
+    if compare == "paper" and metric != "accuracy":
+        raise AlbenchError(f"--compare paper compares accuracy; it does not combine with --metric {metric}.")
+    df, warn = preset_frame(preset, results_dir, budgets, seeds, configs, metric)
+    cap = caption(preset, df, budgets, several_configs=bool(warn), metric=metric)
     columns, rows = _layout(df, preset, budgets, _cell_text)
-    result = {"preset": preset, "frame": df, "warnings": warn, "md": to_markdown(columns, rows, cap),
+    notes = "".join(f"\n- {w}" for w in warn)
+    result = {"preset": preset, "frame": df, "warnings": warn, "md": to_markdown(columns, rows, cap) + notes,
               "tex": to_latex(columns, rows, cap, preset.slug), "columns": columns, "rows": rows, "caption": cap}
     if compare == "paper":
         cdf = compare_frame(df, preset)
         ccols, crows = _layout(cdf, preset, budgets, _compare_text)
         ccap = (f"{preset.title}: ours / the paper's published number (Δ = ours − paper). "
-                + ("The toy suite's numbers are not comparable to the paper's datasets; the pairing shows which "
-                   "paper cell each toy cell stands for. " if preset.suite != "paper" else "")
-                + "Ours: mean ± sample std over seeds.")
+                "Ours: mean ± sample std over seeds.")
         result.update(frame=cdf, compare_md=to_markdown(ccols, crows, ccap),
                       compare_tex=to_latex(ccols, crows, ccap, preset.slug + "_vs_paper"))
-    result["extras"] = extras_frame(preset, results_dir, budgets, seeds)
+    result["extras"] = extras_frame(preset, results_dir, budgets, seeds, configs)
     result["extras_md"] = extras_markdown(result["extras"], preset)
     return result
 
 
 def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budgets=None, seeds=None,
-                        compare: str | None = None) -> tuple[list[Path], str]:
-    """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown."""
-    t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare)
-    slug = t["preset"].slug
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from albench.api.errors import AlbenchError
+                        compare: str | None = None, configs=(), metric: str = "accuracy") -> tuple[list[Path], str]:
+    """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown.
 
-        raise AlbenchError(f"Cannot write reports to {out}: {exc.strerror}; pass --out.") from exc
-    paths = []
+    With a ``metric`` other than accuracy the files are named <slug>_<metric>.*."""
+    t = preset_tables(preset_name, suite, results_dir, budgets, seeds, compare, configs, metric)
+    slug = t["preset"].slug + ("" if metric == "accuracy" else f"_{metric}")
+    out = _out_dir(out_dir)
+    files: dict[str, str] = {}  # rendered in full first, then written: a kill leaves old or new files, never partial
 
     def put(name: str, text: str) -> None:
-        p = out / name
-        p.write_text(text)
-        paths.append(p)
+        files[name] = text
+
+    def csv(frame: pd.DataFrame) -> str:
+        return frame.to_csv(index=False, float_format="%.4f")
 
     put(f"{slug}.md", t["md"] + "\n")
     put(f"{slug}.tex", t["tex"])
     csv_cols = ["dataset", "title", "paper_dataset", "budget", "column", "strategy", "adapter", "role", "mean", "std",
-                "n", "seeds", "status", "best", "delta"] + (["paper_mean", "paper_std", "diff"] if compare else [])
-    t["frame"][csv_cols].to_csv(out / f"{slug}.csv", index=False, float_format="%.4f")
-    paths.append(out / f"{slug}.csv")
+                "n", "seeds", "config", "status", "best", "delta"] + (["paper_mean", "paper_std", "diff"] if compare else [])
+    put(f"{slug}.csv", csv(t["frame"][csv_cols]))
     if compare:
         put(f"{slug}_vs_paper.md", t["compare_md"] + "\n")
         put(f"{slug}_vs_paper.tex", t["compare_tex"])
     put(f"{slug}_extras.md", t["extras_md"] + "\n")
-    t["extras"].to_csv(out / f"{slug}_extras.csv", index=False, float_format="%.4f")
-    paths.append(out / f"{slug}_extras.csv")
+    put(f"{slug}_extras.csv", csv(t["extras"]))
+    paths = [atomic_write(out / name, text) for name, text in files.items()]
     md = t["md"] + ("\n\n" + t["compare_md"] if compare else "") + "\n\n" + t["extras_md"]
-    if t["warnings"]:
-        md += "\n\nwarnings:\n" + "\n".join(f"- {w}" for w in t["warnings"])
     return paths, md
 
 
@@ -396,38 +471,39 @@ def aubc(rounds: list[dict]) -> float:
     return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
 
 
-def extras_frame(preset, results_dir, budgets, seeds) -> pd.DataFrame:
-    """Per (dataset, column, seed): AUBC, classes covered at each budget, mean selection seconds per round."""
-    seeds = set(seeds)
+def extras_frame(preset, results_dir, budgets, seeds, configs=()) -> pd.DataFrame:
+    """Per (dataset, column, seed): AUBC, classes covered at each budget, mean selection seconds per round.
+
+    Over the same cells (and so the same configuration of each column) as the preset's table.
+    """
+    cells = preset_cells(preset, results_dir, seeds, configs)
     rows = []
-    for rec in _records(results_dir):
-        if rec["dataset"] not in preset.datasets or rec["seed"] not in seeds:
-            continue
-        if rec.get("backbone", {}).get("arch") != preset.backbone.arch:
-            continue
+    for d in preset.datasets:
         for c in preset.columns:
-            if (rec["strategy"], rec["adapter"]) != (c.strategy, c.adapter):
-                continue
-            base = {"dataset": rec["dataset"], "column": c.label, "seed": rec["seed"], "group": config_group(rec),
-                    "num_classes": rec["num_classes"]}
-            rows.append({**base, "metric": "aubc", "budget": np.nan, "value": aubc(rec["rounds"])})
-            rows.append({**base, "metric": "select_seconds", "budget": np.nan,
-                         "value": float(np.mean([r["seconds"]["select"] for r in rec["rounds"]]))})
-            for b in budgets:
-                hit = [r for r in rec["rounds"] if r["round"] == _budget_round(rec, b)]
-                if hit and hit[0].get("classes_covered") is not None:
-                    rows.append({**base, "metric": "classes_covered", "budget": b, "value": float(hit[0]["classes_covered"])})
+            cell = cell_of(cells, d, c)
+            for rec in (cell.records if cell else []):
+                rows += _extra_rows(rec, c.label, budgets)
     return pd.DataFrame(rows, columns=["dataset", "column", "seed", "group", "num_classes", "metric", "budget", "value"])
+
+
+def _extra_rows(rec: dict, label: str, budgets) -> list[dict]:
+    rows = []
+    base = {"dataset": rec["dataset"], "column": label, "seed": rec["seed"], "group": config_group(rec),
+            "num_classes": rec["num_classes"]}
+    rows.append({**base, "metric": "aubc", "budget": np.nan, "value": aubc(rec["rounds"])})
+    rows.append({**base, "metric": "select_seconds", "budget": np.nan,
+                 "value": float(np.mean([r["seconds"]["select"] for r in rec["rounds"]]))})
+    for b in budgets:
+        hit = [r for r in rec["rounds"] if r["round"] == _budget_round(rec, b)]
+        if hit and hit[0].get("classes_covered") is not None:
+            rows.append({**base, "metric": "classes_covered", "budget": b, "value": float(hit[0]["classes_covered"])})
+    return rows
 
 
 def extras_markdown(ex: pd.DataFrame, preset) -> str:
     if ex.empty:
         return "No records for the extra figures yet."
-    labels = [c.label for c in preset.columns]
-    # one configuration per (dataset, column): the one with most seeds
-    keep = ex.groupby(["dataset", "column", "group"])["seed"].nunique().reset_index()
-    keep = keep.sort_values("seed").groupby(["dataset", "column"]).tail(1)
-    ex = ex.merge(keep[["dataset", "column", "group"]], on=["dataset", "column", "group"])
+    labels = [c.label for c in preset.columns]  # one configuration per cell already (extras_frame)
     out = []
 
     def block(title: str, metric: str, fmt, by_budget: bool) -> None:
@@ -436,7 +512,9 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
             return
         cols = [c for c in labels if c in set(sub["column"])]
         out.append(f"**{title}**\n")
-        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " " + " | ".join(cols) + " |")
+        marked = {c.label: c.label + "†" for c in preset.columns if c.note}
+        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " "
+                   + " | ".join(marked.get(c, c) for c in cols) + " |")
         out.append("|---|" + ("---|" if by_budget else "") + "---|" * len(cols))
         keys = ["dataset", "budget"] if by_budget else ["dataset"]
         for key, g in sub.groupby(keys, sort=False, dropna=False):
@@ -458,4 +536,7 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
           lambda v, g: f"{v.mean():.1f}/{int(g['num_classes'].iloc[0])}", True)
     block("Selection time per round (seconds, mean over rounds and seeds)", "select_seconds",
           lambda v, g: f"{v.mean():.3f}", False)
+    notes = [f"{c.label}†: {c.note}." for c in preset.columns if c.note and c.label in set(ex["column"])]
+    if notes:
+        out.append(" ".join(notes))
     return "\n".join(out).rstrip()

@@ -1,4 +1,5 @@
-"""Shared checks for file-based tasks: safe relative paths, files present, corrupt images, options.
+"""Shared checks for file-based tasks: safe relative paths, files present, one label per image,
+no train/test overlap, no symlink out of the dataset folder, corrupt images, options.
 
 Every loader (CoOp layouts, imagefolder, csv) ends in ``build_task``: paths
 are checked not to leave the dataset folder, every file is stat-ed (missing
@@ -108,15 +109,79 @@ def find_corrupt(base: Path, relpaths: list[str]) -> dict[str, str]:
     return bad
 
 
+def check_duplicates(dataset: str, splits: dict[str, Entries], classnames: list[str]) -> dict[str, Entries]:
+    """One entry per path and split: a path listed twice with different labels is an error (which label
+    is true?); listed twice with the same label it is kept once (a duplicate row would count twice)."""
+    out = {}
+    for split, entries in splits.items():
+        label_of: dict[str, int] = {}
+        conflicts: dict[str, set] = {}
+        kept = []
+        for p, y in entries:
+            if p not in label_of:
+                label_of[p] = y
+                kept.append((p, y))
+            elif label_of[p] != y:
+                conflicts.setdefault(p, {label_of[p]}).add(y)
+        if conflicts:
+            shown = [f"{p} ({' vs '.join(repr(classnames[y]) for y in sorted(ys))})" for p, ys in sorted(conflicts.items())]
+            raise DataError(f"Dataset '{dataset}': {len(conflicts)} image(s) listed in the {split} split with "
+                            f"different labels: {_listing(shown)}. Each image needs exactly one label; fix the "
+                            f"split file.")
+        out[split] = kept
+    return out
+
+
+def check_overlap(dataset: str, base: Path, splits: dict[str, Entries], allow: bool) -> None:
+    """The pool (train) and the test split share no image, by path or by content (``allow_overlap`` opts in)."""
+    if allow or "test" not in splits:
+        return
+    from albench.data.content import file_digests
+
+    train = [p for p, _ in splits["train"]]
+    test = [p for p, _ in splits["test"]]
+    same = sorted(set(train) & set(test))
+    if not same:
+        d_train = dict(zip(file_digests([base / p for p in train]), train))
+        same = sorted(f"{p} = {d_train[d]}" for p, d in zip(test, file_digests([base / p for p in test]))
+                      if d in d_train)
+    if same:
+        raise DataError(f"Dataset '{dataset}': {len(same)} test image(s) are also in the train split (the pool), by "
+                        f"path or identical content: {_listing(same)}. Test accuracy would count images the model "
+                        f"was trained on. Remove them from one split, or pass --dataset-opt allow_overlap=true to "
+                        f"accept the overlap (recorded in the run's configuration).")
+
+
+def check_symlinks(dataset: str, base: Path, relpaths: list[str], follow: bool) -> None:
+    """Images reached through a symlink that leaves the dataset folder are refused (``follow_symlinks`` opts in)."""
+    if follow:
+        return
+    root = os.path.realpath(base)
+    outside = []
+    for rel in relpaths:
+        real = os.path.realpath(base / rel)
+        if real != root and not real.startswith(root + os.sep):
+            outside.append(f"{rel} -> {real}")
+    if outside:
+        raise DataError(f"Dataset '{dataset}': {len(outside)} image(s) are symlinks that leave the dataset folder "
+                        f"{base}: {_listing(sorted(outside))}. Copy the images into the folder, or pass --dataset-opt "
+                        f"follow_symlinks=true to follow them.")
+
+
 def build_task(name: str, base: Path, splits: dict[str, Entries], classnames: list[str], template: str,
                layout_hint: str, skip_corrupt: bool = False, meta: dict | None = None,
-               check_after_skip: Callable[[dict[str, Entries]], None] | None = None) -> Task:
-    """Stat every file, optionally drop corrupt images, and assemble the Task (pool = train split)."""
+               check_after_skip: Callable[[dict[str, Entries]], None] | None = None,
+               allow_overlap: bool = False, follow_symlinks: bool = False) -> Task:
+    """Stat every file, check labels, overlap and symlinks, optionally drop corrupt images, and assemble
+    the Task (pool = train split)."""
     meta = dict(meta or {})
+    splits = check_duplicates(name, splits, classnames)
     size_of: dict[str, int] = {}
     for split, entries in splits.items():
         rel = [p for p, _ in entries]
         size_of.update(zip(rel, stat_files(name, base, rel, layout_hint, allow_empty=skip_corrupt).tolist()))
+    check_symlinks(name, base, sorted(size_of), follow_symlinks)
+    check_overlap(name, base, splits, allow_overlap)
     skipped: list[dict] = []
     if skip_corrupt:
         all_paths = sorted({p for entries in splits.values() for p, _ in entries})

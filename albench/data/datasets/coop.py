@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from albench.api.errors import DataError
@@ -111,7 +112,7 @@ COOP_SPLITS: dict[str, CoOpDataset] = {d.name: d for d in (
                  "classnames.txt   (lines '<wnid> <class name>')")),
 )}
 
-LOADER_OPTIONS = {"allow_custom_split": bool, "skip_corrupt": bool}
+LOADER_OPTIONS = {"allow_custom_split": bool, "skip_corrupt": bool, "allow_overlap": bool, "follow_symlinks": bool}
 
 
 def _layout_error(d: CoOpDataset, problem: str, data_root: Path | str | None) -> DataError:
@@ -309,4 +310,13 @@ def load_coop(name: str, data_root: str | os.PathLike | None = None, **options) 
             "coop_classnames": raw, "val_used": False,
             "description": f"CoOp {d.coop_name}: pool = train split, evaluation = test split, val loaded but unused"}
     return build_task(name, ds, splits, [c.replace("_", " ") for c in raw], d.template, hint, skip_corrupt=skip,
+                      allow_overlap=opts.get("allow_overlap", False), follow_symlinks=opts.get("follow_symlinks", False),
                       meta=meta, check_after_skip=lambda s: check_train_coverage(name, s["train"], raw, source))
+
+
+# The dataset loaders the ``albench.datasets`` entry points in pyproject.toml name, one per CoOp dataset.
+caltech101, dtd, eurosat = partial(load_coop, "caltech101"), partial(load_coop, "dtd"), partial(load_coop, "eurosat")
+fgvc_aircraft, oxford_flowers = partial(load_coop, "fgvc_aircraft"), partial(load_coop, "oxford_flowers")
+ucf101, oxford_pets = partial(load_coop, "ucf101"), partial(load_coop, "oxford_pets")
+stanford_cars, food101 = partial(load_coop, "stanford_cars"), partial(load_coop, "food101")
+sun397, imagenet = partial(load_coop, "sun397"), partial(load_coop, "imagenet")

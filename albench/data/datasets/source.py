@@ -37,11 +37,56 @@ def decode_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def preprocess(img, size: int) -> np.ndarray:
-    """PIL image -> uint8 (size, size, 3): RGB, bicubic resize of the short side to ``size``, centre crop."""
+DECODER = "rgb-v2"  # enters every file source's fingerprint: a change of conversion never reuses old features
+BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as an image viewer or a browser does
+
+
+def to_rgb(img):
+    """Any PIL image as 8-bit RGB, converted by what its pixels mean rather than by truncation.
+
+    * 16- and 32-bit integer grayscale (``I;16*``, ``I``): scaled to 8 bits by the type's range (a plain
+      ``convert("RGB")`` clips every value above 255 and a 16-bit PNG decodes to white);
+    * float grayscale (``F``): values in [0, 1] scaled by 255, otherwise clipped to [0, 255];
+    * alpha (``RGBA``, ``LA``, ``PA``, palette with transparency): composited over white; dropping the alpha
+      would show whatever colour the transparent pixels happen to store (often black);
+    * CMYK: ``R = 255 (1 - C)(1 - K)`` (and so on), the standard separation formula;
+    * everything else (``1``, ``L``, ``P``, ``YCbCr``, ``RGB``): PIL's own conversion.
+    """
     from PIL import Image
 
-    img = img.convert("RGB")
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        a = np.asarray(img)
+        if a.dtype.kind == "u" and a.dtype.itemsize == 2 or mode.startswith("I;16"):
+            a8 = (a.astype(np.float64) / 65535.0 * 255.0).round()
+        else:  # 32-bit signed: 16-bit data stored as I (PNG readers do this), else its own range
+            a = a.astype(np.float64)
+            top = 65535.0 if a.max(initial=0) > 255 else 255.0
+            a8 = (np.clip(a, 0, top) / top * 255.0).round()
+        return Image.fromarray(a8.astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        a = a * 255.0 if a.size and np.nanmax(a) <= 1.0 else a
+        return Image.fromarray(np.clip(np.nan_to_num(a), 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if mode == "CMYK":
+        c, m, y, k = (np.asarray(img, dtype=np.float64)[..., i] / 255.0 for i in range(4))
+        rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], -1) * 255.0
+        return Image.fromarray(rgb.round().astype(np.uint8), "RGB")
+    if mode == "P" and "transparency" in img.info:
+        img, mode = img.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(base, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def preprocess(img, size: int) -> np.ndarray:
+    """PIL image -> uint8 (size, size, 3): RGB (``to_rgb``), bicubic resize of the short side to ``size``,
+    centre crop."""
+    from PIL import Image
+
+    img = to_rgb(img)
     w, h = img.size
     if w <= h:  # torchvision Resize(int): the long side is truncated, not rounded
         nw, nh = size, int(size * h / w)
@@ -55,8 +100,24 @@ def preprocess(img, size: int) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def _unreadable(path, exc: Exception) -> DataError | None:
+    """A DataError for problems that are not corruption (permission, size, a folder), or None."""
+    from PIL import Image
+
+    if isinstance(exc, PermissionError):
+        return DataError(f"Cannot read image {path}: permission denied. Make the file readable (chmod a+r).")
+    if isinstance(exc, IsADirectoryError):
+        return DataError(f"Cannot read image {path}: it is a folder, not an image file.")
+    if isinstance(exc, Image.DecompressionBombError):
+        return DataError(f"Image {path} is too large to decode safely ({exc}). Downscale it, or leave it out of the "
+                         f"split.")
+    if isinstance(exc, MemoryError):
+        return DataError(f"Image {path} is too large to decode in the available memory. Downscale it.")
+    return None
+
+
 def decode_file(path: str | Path, size: int) -> np.ndarray:
-    """Decode one image file; any failure is a DataError naming the file."""
+    """Decode one image file; any failure is a DataError naming the file and what is wrong with it."""
     from PIL import Image
 
     try:
@@ -65,13 +126,17 @@ def decode_file(path: str | Path, size: int) -> np.ndarray:
     except DataError:
         raise
     except Exception as exc:  # PIL raises many types (UnidentifiedImageError, OSError, SyntaxError, ...)
+        named = _unreadable(path, exc)
+        if named is not None:
+            raise named from exc
         raise DataError(f"Cannot decode image {path}: {type(exc).__name__}: {exc}. The file is corrupt or not an "
                         f"image; replace it (re-extract the dataset archive), or pass --skip-corrupt-images to "
                         f"leave it out of the task (the skipped files are recorded in the run record).") from exc
 
 
 def check_decodable(path: str | Path) -> str | None:
-    """None if the file decodes completely, else the reason it does not."""
+    """None if the file decodes completely, else the reason it does not (corruption only: a permission or
+    size problem raises a DataError that names it, so it is never skipped as "corrupt")."""
     from PIL import Image
 
     try:
@@ -79,15 +144,20 @@ def check_decodable(path: str | Path) -> str | None:
             img.load()
         return None
     except Exception as exc:
+        named = _unreadable(path, exc)
+        if named is not None:
+            raise named from exc
         return f"{type(exc).__name__}: {exc}"
 
 
 class FileSource:
     """A list of image files (absolute paths) with their sizes in bytes, as recorded when the split was loaded.
 
-    ``fingerprint()`` hashes the paths relative to ``root`` and the file sizes:
-    cheap (no file content is read) and independent of where the data root is
-    mounted. ``load(indices, size)`` decodes with CLIP's eval preprocessing.
+    ``fingerprint()`` hashes the paths relative to ``root`` and each file's content
+    (so it is independent of where the data root is mounted, and two trees with equal
+    names and sizes but different pixels differ); digests are cached by path, size and
+    times, so an unchanged tree is not re-read. ``load(indices, size)`` decodes with
+    CLIP's eval preprocessing.
     """
 
     def __init__(self, root: str | Path, relpaths: Sequence[str], sizes: Sequence[int], desc: str = "decoding"):
@@ -106,10 +176,13 @@ class FileSource:
         return self.root / self.relpaths[i]
 
     def fingerprint(self) -> str:
+        """Hash of every file's relative path and content (``albench.data.content``; unchanged files are not re-read)."""
         if self._fp is None:
-            h = hashlib.sha256()
-            for rel, n in zip(self.relpaths, self.sizes.tolist()):
-                h.update(f"{rel}\0{n}\n".encode())
+            from albench.data.content import file_digests
+
+            h = hashlib.sha256(DECODER.encode())
+            for rel, digest in zip(self.relpaths, file_digests([self.path(i) for i in range(len(self))])):
+                h.update(f"{rel}\0{digest}\n".encode())
             self._fp = h.hexdigest()[:16]
         return self._fp
 

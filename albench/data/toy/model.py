@@ -10,7 +10,6 @@ Both are plain open_clip configs (``configs/*.json``) registered with
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -37,19 +36,9 @@ def register_configs() -> None:
         _registered = True
 
 
-def toy_config(arch: str = TOY_ARCH) -> dict:
-    return json.loads((CONFIG_DIR / f"{arch}.json").read_text())
-
-
 def build_toy_clip(arch: str = TOY_ARCH) -> torch.nn.Module:
     """A randomly initialised toy CLIP (weights are loaded by the backbone)."""
     import open_clip
 
     register_configs()
     return open_clip.create_model(arch, pretrained=None)
-
-
-def load_card(arch: str = TOY_ARCH) -> dict:
-    """The pretraining record shipped beside the weights (recipe, steps, accuracies)."""
-    f = CARD_FILES[arch]
-    return json.loads(f.read_text()) if f.exists() else {}

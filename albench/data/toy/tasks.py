@@ -35,7 +35,7 @@ from typing import Callable
 
 import numpy as np
 
-from albench.data.tasks import ArraySource, Split, Task, register_task
+from albench.api.dataset import ArraySource, Dataset as Task, Split
 from albench.data.toy.render import BACKGROUNDS, COLORS, DIGIT_WORDS, PATTERNS, SHAPES, ShapeSpec, render_shape
 from albench.data.toy.vocab import name_of, shared_word
 
@@ -165,16 +165,11 @@ def build_toy_task(name: str) -> Task:
 
 
 def _atomic_savez(path: Path, arrays: dict) -> None:
-    import os
-    import tempfile
+    from albench.api.atomic import AtomicWriteError, atomic_write
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except OSError:
+        atomic_write(path, lambda f: np.savez(f, **arrays))
+    except AtomicWriteError:
         pass  # caching is an optimisation; an unwritable cache only costs a re-render
 
 
@@ -204,14 +199,20 @@ def build_digits() -> Task:
                 meta={"suite": "toy", "description": "scikit-learn handwritten digits (real), 8x8 upscaled to 20x20 on a 32x32 canvas"})
 
 
-def _loader(name: str):
-    def load(data_root=None, **options) -> Task:
-        return build_toy_task(name)
-    return load
+class ToyLoader:
+    """The dataset loader of one toy task; the ``albench.datasets`` entry points in pyproject.toml name these."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, data_root: str | None = None, **options) -> Task:
+        return build_digits() if self.name == "digits" else build_toy_task(self.name)
+
+    def __repr__(self) -> str:
+        return f"ToyLoader({self.name!r})"
 
 
-for _name in TOY_TASKS:
-    register_task(_name, _loader(_name))
-register_task("digits", lambda data_root=None, **options: build_digits())
+toy_shapes, toy_textures, toy_shifted = ToyLoader("toy_shapes"), ToyLoader("toy_textures"), ToyLoader("toy_shifted")
+toy_patterns, toy_fine, digits = ToyLoader("toy_patterns"), ToyLoader("toy_fine"), ToyLoader("digits")
 
 TOY_SUITE = (*TOY_TASKS, "digits")
