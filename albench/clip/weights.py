@@ -325,17 +325,17 @@ def _resolve_toy(spec: BackboneSpec) -> ResolvedWeights:
 
     arch = spec.arch
     if spec.quick_gelu:
-        raise AlbenchError(f"{arch} was trained with GELU; --quick-gelu does not apply to it.")
+        raise AlbenchError("The toy CLIP was trained with GELU; --quick-gelu does not apply to it.")
     src = spec.pretrained or TOY_TAG
     reason = f"{arch} is trained with GELU"
     if src == RANDOM:
         return ResolvedWeights(arch, None, "random", None, False, reason, "random")
     path = SHIPPED_WEIGHTS[arch] if src == TOY_TAG else Path(src).expanduser()
     if src != TOY_TAG and not path.exists():
-        raise WeightsError(f"Weights file {path} does not exist. For {arch} use --pretrained {TOY_TAG} "
+        raise WeightsError(f"Weights file {path} does not exist. For the toy CLIP use --pretrained {TOY_TAG} "
                            f"(shipped), a file saved from it, or --pretrained random.")
     if not path.exists():
-        raise WeightsError(f"The shipped {arch} weights are missing ({path}). Reinstall albench or run "
+        raise WeightsError(f"The shipped toy CLIP weights ({arch}) are missing ({path}). Reinstall albench or run "
                            f"'albench toy pretrain' to recreate them.")
     return ResolvedWeights(arch, path, "toy" if src == TOY_TAG else file_format(path), TOY_TAG if src == TOY_TAG else None,
                            False, reason, "shipped" if src == TOY_TAG else "file")
