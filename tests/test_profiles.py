@@ -77,9 +77,12 @@ def test_profile_is_in_the_config_and_reaches_the_adapter(workspace, tmp_path, m
 
 
 def test_table_caption_names_what_differs_from_the_paper():
+    import pandas as pd
+
     from albench.engine.grid import load_preset
     from albench.reporting.tables import caption
 
-    toy = load_preset("table2", suite="toy")
-    assert "toy-clip: 6 visual prompt tokens for 64 patches (paper: 20 for 196)" in caption(toy, 3, [1, 2, 3], [1, 2, 5])
-    assert "visual prompt tokens" not in caption(load_preset("table2", suite="paper"), 3, [1, 2, 3], [1, 2, 5])
+    empty = pd.DataFrame({"status": [], "dataset": [], "column": []})
+    toy = caption(load_preset("table2", suite="toy"), empty, [1, 2, 5])
+    assert "toy-clip: 6 visual prompt tokens for 64 patches (paper: 20 for 196)" in toy
+    assert "visual prompt tokens" not in caption(load_preset("table2", suite="paper"), empty, [1, 2, 5])
