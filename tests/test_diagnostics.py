@@ -279,3 +279,12 @@ def test_mechanism_section_never_averages_two_configurations():
     df = mechanism_frame([a, b])
     assert len(df) == 2 and sorted(df["pclean_auroc"]) == [0.5, 0.7]
     assert all(c.startswith("Ours / dualprompt @") for c in df["column"])
+
+
+def test_mechanism_section_marks_cec_as_a_reconstruction():
+    from albench.reporting.mechanism import mechanism_markdown
+
+    rec = _rec(4, "CEC", "coop", None, 0.7, None)
+    rec["strategy"] = "cec"
+    md = mechanism_markdown([rec])
+    assert "| CEC† / coop | 1 |" in md and "† CEC is a reconstruction" in md

@@ -198,8 +198,8 @@ def test_truncated_or_corrupt_record_is_reported_and_rebuilt(warm, tmp_path):
         assert read_record(victim) is None  # never read as data
         t = cli("table", "--results-dir", res)
         assert t.exit_code == 0
-        assert (f"warning: {victim} is not a valid run record (truncated or corrupt); ignored. Running its grid "
-                f"again rebuilds it.") in t.stderr
+        assert (f"warning: {victim} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
+                f"ignored. Running its grid again rebuilds it.") in t.stderr
         assert "| digits | coop | 1 |" in t.stdout
         out = cli("run", *GRID, "--cache-dir", cache, "--results-dir", res)
         assert out.exit_code == 0 and "1 run(s) done, 3 skipped, 0 failed" in out.output, out.output

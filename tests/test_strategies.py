@@ -12,7 +12,7 @@ from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
 from albench.api.strategy import RoundContext, check_selection
 
-MINE = ["entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
+MINE = ["random", "entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
         "probcover"]
 FAST_OPTS = {"gcnal": {"steps": 4, "subset": 60}}
 
@@ -548,6 +548,42 @@ def test_typiclust_takes_the_most_typical_sample_of_each_cluster():
     ctx = ctx_from(np.zeros((60, 3)), f, budget=3)
     out = STRATEGIES.get("typiclust")(k_nn=5).select(ctx)
     assert sorted(out.tolist()) == sorted(expected)  # exactly the most typical sample of each cluster
+
+
+def blobs(sizes, seed=0):
+    """Well-separated groups of the given sizes (L2-normalised), and each group's most typical member
+    (the reference's typicality with k = min(20, size // 2) inside the group)."""
+    rng = np.random.default_rng(seed)
+    f = np.concatenate([np.eye(len(sizes), 8)[g] * 4 + rng.normal(scale=0.3, size=(n, 8)) for g, n in enumerate(sizes)])
+    f /= np.linalg.norm(f, axis=1, keepdims=True)
+    y = np.repeat(np.arange(len(sizes)), sizes)
+
+    def most_typical(members):
+        d = ((f[members][:, None] - f[members][None]) ** 2).sum(-1)
+        np.fill_diagonal(d, np.inf)
+        k = min(20, members.size // 2)
+        return int(members[np.argmax(1 / (np.sort(d, 1)[:, :k].mean(1) + 1e-5))])
+
+    return f, y, most_typical
+
+
+def test_typiclust_visits_uncovered_clusters_by_size_then_covered_ones():
+    """Groups of 10, 6 and 8 with one label in the 6: K = |L| + B = 3 clusters; the unlabelled clusters come
+    first, largest first (10 then 8); the labelled sample itself is never picked."""
+    f, y, typical = blobs([10, 6, 8])
+    lab = [12]
+    ctx = ctx_from(np.zeros((24, 3)), f, labeled=lab, labels=[1], budget=2)
+    out = STRATEGIES.get("typiclust")().select(ctx)
+    assert out.tolist() == [typical(np.flatnonzero(y == 0)), typical(np.flatnonzero(y == 2))]
+
+
+def test_typiclust_drops_clusters_of_min_size_or_smaller():
+    """Groups of 8, 8 and 5, min_cluster_size 5: the group of 5 is dropped, so the third pick is the second
+    most typical sample of a kept group (round-robin), never a member of the small group."""
+    f, y, typical = blobs([8, 8, 5], seed=1)
+    out = STRATEGIES.get("typiclust")(min_cluster_size=5).select(ctx_from(np.zeros((21, 3)), f, budget=3))
+    assert set(out[:2].tolist()) == {typical(np.flatnonzero(y == 0)), typical(np.flatnonzero(y == 1))}
+    assert y[out[2]] in (0, 1)
 
 
 def test_probcover_greedy_max_coverage():

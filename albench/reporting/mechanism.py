@@ -65,6 +65,10 @@ def metric_title(name: str) -> str:
     return METRICS[check_metric(name)][0]
 
 
+#: strategies rebuilt without public code or method text: marked † in the section, with this note
+RECONSTRUCTED = {"cec": "†"}
+RECONSTRUCTED_NOTE = "† CEC is a reconstruction (no code or method text of CEC is public; see strategies/cec.py)."
+
 MECHANISM_COLUMNS = [("max_softmax_auroc", "AUROC max-softmax"), ("entropy_auroc", "AUROC entropy"),
                      ("margin_auroc", "AUROC margin"), ("pclean_auroc", "AUROC p_clean"),
                      ("pseudo_label_precision", "pseudo-label precision"), ("pool_accuracy", "pool acc. %")]
@@ -80,7 +84,7 @@ def mechanism_frame(records: list[dict]) -> pd.DataFrame:
 
     rows = []
     for rec in records:
-        col = f"{rec.get('label', rec['strategy'])} / {rec['adapter']}"
+        col = f"{rec.get('label', rec['strategy'])}{RECONSTRUCTED.get(rec['strategy'], '')} / {rec['adapter']}"
         for rnd in rec.get("rounds", []):
             if "diagnostics" not in rnd:
                 continue
@@ -114,5 +118,7 @@ def mechanism_markdown(records: list[dict]) -> str:
             cells = ["—" if pd.isna(r[m]) else (f"{r[m]:.1f}" if m == "pool_accuracy" else f"{r[m]:.3f}")
                      for m, _ in MECHANISM_COLUMNS]
             out.append(f"| {r['column']} | {int(r['round'])} | {int(r['seeds'])} | " + " | ".join(cells) + " |")
+        if g["column"].str.contains("†", regex=False).any():
+            out += ["", RECONSTRUCTED_NOTE]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
