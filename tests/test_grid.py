@@ -197,19 +197,6 @@ def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
     assert "0 run(s) done, 2 skipped" in res.output
 
 
-def test_toy_suite_options_apply_under_command_line_options():
-    from albench.engine.grid import build_grid
-
-    g = build_grid(preset="table2", suite="toy", datasets=["digits"], seeds=[1])
-    by_label = {s.label: s for s in g.specs}
-    assert by_label["Random"].adapter_options == {"n_tokens": 2}
-    assert by_label["Ours"].strategy_options == {"vpt_tokens": 0} and by_label["Ours"].adapter_options == {"vpt_tokens": 0}
-    g = build_grid(preset="table2", suite="toy", datasets=["digits"], seeds=[1], adapter_options={"vpt:n_tokens": 4})
-    assert {s.label: s for s in g.specs}["Random"].adapter_options == {"n_tokens": 4}
-    paper = build_grid(preset="table2", suite="paper", datasets=["dtd"], seeds=[1])
-    assert all(s.adapter_options == {} for s in paper.specs)
-
-
 # ---------------------------------------------------------------- option sweeps and ablations
 def test_option_sweep_expands_to_one_configuration_per_value():
     from albench.api.options import parse_option_strings
@@ -240,19 +227,19 @@ def test_ablation_preset_varies_one_option_at_a_time_and_pins_the_rest():
     cols = {c.label: c for c in p.columns}
     assert p.seeds == (4, 5, 6)  # tuning seeds, never the tables' 1-3
     base = cols["Ours"]
-    # base values: plugin defaults, then the toy suite's options (vpt_tokens = 0 for dualprompt)
-    assert dict(base.adapter_options) == {"lam": 1.0, "vpt_tokens": 0, "detach_image": False,
+    # base values: plugin defaults, then the backbone profile (toy-clip: 6 visual tokens for 64 patches)
+    assert dict(base.adapter_options) == {"lam": 1.0, "vpt_tokens": 6, "detach_image": False,
                                           "detach_positive": True}
     assert dict(base.strategy_options) == {"K": 16, "k": 16}
     lam0 = cols["Ours lam=0"]
     assert dict(lam0.adapter_options) == {**dict(base.adapter_options), "lam": 0.0}
     assert dict(cols["Ours k=64"].strategy_options) == {"K": 16, "k": 64}
-    assert "Ours vpt_tokens=0" not in cols and "Ours vpt_tokens=20" in cols  # the base value is not repeated
+    assert "Ours vpt_tokens=0" in cols and "Ours vpt_tokens=20" in cols and "Ours vpt_tokens=6" not in cols
     assert dict(load_preset("ablation_dualprompt", "paper").columns[1].adapter_options)["vpt_tokens"] == 20
     g = build_grid(preset="ablation_dualprompt", suite="toy", datasets=["digits"])
     assert len(g.specs) == len(p.columns) * 3
     spec = next(s for s in g.specs if s.label == "Ours lam=0" and s.seed == 4)
-    assert spec.adapter_options["lam"] == 0.0 and spec.adapter_options["vpt_tokens"] == 0
+    assert spec.adapter_options["lam"] == 0.0 and spec.adapter_options["vpt_tokens"] == 6
 
 
 def _fake_record(adapter_options, acc, seed=4):
@@ -270,7 +257,7 @@ def test_ablation_cells_read_only_their_own_configuration():
 
     p = load_preset("ablation_dualprompt", "toy")
     p = __import__("dataclasses").replace(p, datasets=("digits",))
-    base = {"lam": 1.0, "vpt_tokens": 0, "detach_image": False, "detach_positive": True, "epochs": 10}
+    base = {"lam": 1.0, "vpt_tokens": 6, "detach_image": False, "detach_positive": True, "epochs": 10}
     recs = [_fake_record(base, 30.0, 4), _fake_record(base, 32.0, 5), _fake_record({**base, "lam": 0.0}, 20.0, 4),
             _fake_record({**base, "lam": 2}, 40.0, 4)]
     df, warn = preset_frame(p, recs, budgets=[1], seeds=[4, 5])
@@ -278,3 +265,15 @@ def test_ablation_cells_read_only_their_own_configuration():
     assert cell.loc["Ours", "mean"] == 31.0 and cell.loc["Ours", "n"] == 2
     assert cell.loc["Ours lam=0", "mean"] == 20.0 and cell.loc["Ours lam=2", "mean"] == 40.0  # int 2 == 2.0
     assert cell.loc["Ours lam=0.5", "status"] == "missing" and not warn
+
+
+def test_sweep_columns_stay_apart_in_the_simple_table(tmp_path, workspace):
+    from albench.engine.protocol import execute
+    from albench.reporting.tables import simple_table
+
+    g = build_grid(strategies=["random"], adapters=["coop"], datasets=["toy_shapes"], rounds=1, seeds=[4],
+                   budgets=[1], adapter_options={"epochs": (1, 2), "min_steps": 0})
+    for spec in g.specs:
+        execute(spec, tmp_path, workspace)
+    md, frame, notes = simple_table(tmp_path)
+    assert set(frame["column"]) == {"random epochs=1", "random epochs=2"} and not notes

@@ -7,9 +7,10 @@ adapters is that every image is encoded once per backbone across a whole grid.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-COUNTERS: Counter = Counter()
+COUNTERS: Counter[str] = Counter()
 
 
 def count(name: str, n: int) -> None:
@@ -17,7 +18,7 @@ def count(name: str, n: int) -> None:
 
 
 @contextmanager
-def measure():
+def measure() -> Iterator[dict[str, int]]:
     """Yields a dict filled, on exit, with the counter increments inside the block."""
     before = COUNTERS.copy()
     out: dict[str, int] = {}

@@ -60,7 +60,7 @@ class AdapterEnv:
     bank: DataBank
     seed: int = 0  # the run seed; derive streams with albench.api.seeding
     round: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task(self) -> Dataset:
@@ -84,15 +84,15 @@ class Adapter(ABC):
     name: ClassVar[str] = "base"
     frozen_image_encoder: ClassVar[bool] = True
     accepts_pseudo_labels: ClassVar[bool] = False
-    defaults: ClassVar[dict] = {}
-    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
+    defaults: ClassVar[dict[str, Any]] = {}
+    schema: ClassVar[dict[str, Any]] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, env: AdapterEnv, **options: Any) -> None:
         self.env = env
         self.options = resolve_options("adapter", self.name, self.defaults, options, self.schema)
 
     @abstractmethod
-    def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
+    def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict[str, Any]:
         """Train on ``labeled`` (and ``pseudo`` when ``accepts_pseudo_labels``); return training facts."""
 
     @abstractmethod

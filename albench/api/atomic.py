@@ -53,7 +53,7 @@ def temp_prefix(path: Path) -> str:
     return f".{Path(path).name}."
 
 
-def atomic_write(path: str | os.PathLike, content: Content, *, mode: int | None = None) -> Path:
+def atomic_write(path: str | os.PathLike[str], content: Content, *, mode: int | None = None) -> Path:
     """Write ``content`` to ``path`` atomically and durably; return the path.
 
     ``content`` is bytes, text (written as UTF-8) or a callable ``fill(f)`` that writes into a
@@ -87,13 +87,13 @@ def atomic_write(path: str | os.PathLike, content: Content, *, mode: int | None 
     return path
 
 
-def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 1) -> Path:
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 1) -> Path:
     """Strict JSON (non-finite floats refused) through :func:`atomic_write`, with a final newline."""
     text = json.dumps(data, indent=indent, allow_nan=False) + "\n"
     return atomic_write(path, text)
 
 
-def stale_temps(path: str | os.PathLike) -> list[Path]:
+def stale_temps(path: str | os.PathLike[str]) -> list[Path]:
     """Temp files of ``path`` left by writers that were killed mid-write."""
     path = Path(path)
     if not path.parent.is_dir():
@@ -101,7 +101,7 @@ def stale_temps(path: str | os.PathLike) -> list[Path]:
     return sorted(path.parent.glob(f"{_glob_escape(temp_prefix(path))}*.tmp"))
 
 
-def remove_stale_temps(path: str | os.PathLike) -> int:
+def remove_stale_temps(path: str | os.PathLike[str]) -> int:
     """Delete ``path``'s stale temp files; call only while no other process writes ``path``."""
     n = 0
     for t in stale_temps(path):

@@ -144,7 +144,7 @@ class _Fitted:
     backbone_after: str
 
 
-_FITTED: dict[tuple, _Fitted] = {}
+_FITTED: dict[tuple[Any, ...], _Fitted] = {}
 
 
 def _fitted(cls: type[Adapter], env: AdapterEnv, options: Mapping[str, Any]) -> _Fitted:

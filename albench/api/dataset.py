@@ -90,7 +90,7 @@ class Dataset:
     pool: Split
     test: Split
     val: Split | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

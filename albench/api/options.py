@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ class Opt:
     type: type
     low: float | None = None
     high: float | None = None
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     low_open: bool = False
     high_open: bool = False
     help: str = ""
@@ -46,7 +46,7 @@ class Opt:
         if self.type is str:
             return "a string"
         noun = "an integer" if self.type is int else "a finite number"
-        g = (lambda x: str(int(x))) if self.type is int else (lambda x: f"{x:g}")
+        g: Callable[[float], str] = (lambda x: str(int(x))) if self.type is int else (lambda x: f"{x:g}")
         if self.low is None and self.high is None:
             return noun
         if self.low is not None and self.high is not None:
@@ -55,6 +55,7 @@ class Opt:
             return f"{noun} in {'(' if self.low_open else '['}{g(self.low)}, {g(self.high)}{')' if self.high_open else ']'}"
         if self.low is not None:
             return f"{noun} {'>' if self.low_open else '>='} {g(self.low)}"
+        assert self.high is not None
         return f"{noun} {'<' if self.high_open else '<='} {g(self.high)}"
 
     def check(self, value: Any) -> tuple[Any, bool]:
@@ -81,7 +82,7 @@ class Opt:
         return value, ok
 
 
-def schema_for(defaults: Mapping, schema: Mapping | None = None) -> dict[str, Opt]:
+def schema_for(defaults: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Opt]:
     """The declared schema, completed for undeclared options by the type of their default."""
     out = dict(schema or {})
     for key, default in defaults.items():
@@ -91,8 +92,8 @@ def schema_for(defaults: Mapping, schema: Mapping | None = None) -> dict[str, Op
     return out
 
 
-def option_problems(kind: str, name: str, defaults: Mapping, given: Mapping,
-                    schema: Mapping | None = None) -> tuple[dict, list[str]]:
+def option_problems(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any],
+                    schema: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
     """(resolved options, one message per invalid option): unknown keys, wrong types, out of range."""
     full = schema_for(defaults, schema)
     out, problems = dict(defaults), []
@@ -109,7 +110,8 @@ def option_problems(kind: str, name: str, defaults: Mapping, given: Mapping,
     return out, problems
 
 
-def resolve_options(kind: str, name: str, defaults: Mapping, given: Mapping, schema: Mapping | None = None) -> dict:
+def resolve_options(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any],
+                    schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults updated with ``given``; an unknown or invalid value is an error naming the valid ones."""
     out, problems = option_problems(kind, name, defaults, given, schema)
     if problems:
@@ -117,7 +119,7 @@ def resolve_options(kind: str, name: str, defaults: Mapping, given: Mapping, sch
     return out
 
 
-def parse_option_strings(items: Iterable[str]) -> dict:
+def parse_option_strings(items: Iterable[str]) -> dict[str, Any]:
     """["k=10", "calibration=temperature", "deep=true"] -> {"k": 10, ...}."""
     out = {}
     for item in items:

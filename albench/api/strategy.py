@@ -66,11 +66,11 @@ class RoundContext:
     rng: np.random.Generator
     model: Predictor | None = None  # the current model (zero-shot in round 1)
     env: AdapterEnv | None = None  # backbone, dataset, data bank, device, seed
-    state: dict = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
     pseudo_labels: tuple[np.ndarray, np.ndarray] | None = None
     selection_model: Any = None  # set by ``selected_with``: the model that selected, when not ``model``
     selection_model_note: str | None = None
-    fallbacks: dict = field(default_factory=dict)  # reason -> picks not chosen by the strategy's criterion
+    fallbacks: dict[str, int] = field(default_factory=dict)  # reason -> picks not chosen by the strategy's criterion
 
     def __post_init__(self) -> None:
         from albench.api.errors import AlbenchError
@@ -138,8 +138,8 @@ class Strategy(ABC):
     name: ClassVar[str] = "base"
     needs_labels: ClassVar[bool] = False  # True: random selection while nothing is labelled
     stochastic: ClassVar[bool] = True  # False: the selection does not depend on the rng
-    defaults: ClassVar[dict] = {}
-    schema: ClassVar[dict] = {}  # option name -> albench.api.options.Opt (type, range, choices)
+    defaults: ClassVar[dict[str, Any]] = {}
+    schema: ClassVar[dict[str, Any]] = {}  # option name -> albench.api.options.Opt (type, range, choices)
 
     def __init__(self, **options: Any) -> None:
         self.options = resolve_options("strategy", self.name, self.defaults, options, self.schema)

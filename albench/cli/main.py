@@ -478,48 +478,6 @@ def report_cmd(configs, results_dir, out) -> None:
     click.echo(f"wrote {path}")
 
 
-@main.group("toy")
-def toy_group() -> None:
-    """The embedded toy world: pretraining recipe and zero-shot figures."""
-
-
-@toy_group.command("pretrain")
-@click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="Weights file to write (default: replace the shipped checkpoint).")
-@click.option("--steps-scale", default=1.0, show_default=True, type=float,
-              help="Multiply every stage's steps (e.g. 0.01 for a smoke test).")
-def toy_pretrain(out: str | None, steps_scale: float) -> None:
-    """Re-create the shipped toy CLIP: the two-stage recipe (about 30 minutes on 2 cores)."""
-    from albench.data.toy.model import CARD_FILE, WEIGHTS_FILE
-    from albench.data.toy.pretrain import RECIPE, pretrain_recipe
-
-    if steps_scale <= 0:
-        raise AlbenchError(f"--steps-scale must be positive, got {steps_scale:g}.")
-    recipe = tuple(dict(st, steps=max(1, int(round(st["steps"] * steps_scale)))) for st in RECIPE)
-    w = Path(out) if out else WEIGHTS_FILE
-    card = pretrain_recipe(w, w.with_suffix(".json") if out else CARD_FILE, recipe)
-    click.echo(f"wrote {w}; probe zero-shot accuracy {card['probe_accuracy']}")
-
-
-@toy_group.command("zeroshot")
-@click.option("--cache-dir", default=None, envvar="ALBENCH_CACHE")
-def toy_zeroshot(cache_dir) -> None:
-    """Zero-shot accuracy of the shipped toy CLIP on every toy task (the README table)."""
-    from albench.api.adapter import AdapterEnv, ZeroShotClassifier, accuracy
-    from albench.engine.protocol import Workspace
-    from albench.clip.backbone import BackboneSpec
-    from albench.data.toy.tasks import TOY_SUITE
-
-    ws = Workspace(cache_dir, progress=False)
-    bb = ws.backbone(BackboneSpec())
-    click.echo("| task | classes | pool | test | template | zero-shot % |\n|---|---|---|---|---|---|")
-    for name in TOY_SUITE:
-        task = ws.task(name, None)
-        zs = ZeroShotClassifier(AdapterEnv(bb, task, ws.bank(bb, task)))
-        acc = accuracy(zs.predict_logits("test"), task.test.labels)
-        click.echo(f"| {name} | {task.num_classes} | {len(task.pool)} | {len(task.test)} | `{task.template}` | {acc:.1f} |")
-
-
 @main.command("bench")
 @click.option("--section", "sections", default=None, help="Comma-separated sections (default: all).")
 @click.option("--quick/--full", default=True, show_default=True, help="Quick sizes (CI machine) or full sizes.")
@@ -556,6 +514,7 @@ from albench.cli.data import data_group; main.add_command(data_group)  # noqa: E
 from albench.cli.compare import compare_cmd; main.add_command(compare_cmd)  # noqa: E402,E702
 from albench.cli.records import diff_cmd, export_cmd; main.add_command(export_cmd); main.add_command(diff_cmd)  # noqa: E402,E702,E501
 from albench.cli.doctor import doctor_cmd; main.add_command(doctor_cmd)  # noqa: E402,E702
+from albench.cli.toy import toy_group; main.add_command(toy_group)  # noqa: E402,E702
 
 
 if __name__ == "__main__":

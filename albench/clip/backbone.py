@@ -79,7 +79,7 @@ class Backbone:
 
     def describe(self) -> dict:
         """What records store about the backbone."""
-        return {"arch": self.spec.arch, "pretrained": self.spec.pretrained or (TOY_TAG if self.spec.arch == TOY else None),
+        return {"arch": self.spec.arch, "pretrained": self.spec.pretrained or (TOY_TAG if self.resolved.found_in == "shipped" else None),
                 "weights": self.weights, "identity": self.identity, "quick_gelu": self.quick_gelu,
                 "quick_gelu_reason": self.resolved.quick_gelu_reason, "format": self.resolved.format,
                 "tag": self.resolved.tag, "random_init": self.resolved.path is None,

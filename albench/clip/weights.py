@@ -2,7 +2,8 @@
 
 Sources (``--backbone ARCH --pretrained SOURCE``):
 
-* ``toy-clip`` with ``albench-toy`` (default): the tiny CLIP shipped in the package;
+* ``toy-clip`` (default) or ``toy-clip-v1`` with ``albench-toy`` (their default): the tiny CLIPs
+  shipped in the package, open_clip configs registered from ``albench/data/toy/configs``;
 * an open_clip pretrained tag (``ViT-B-16`` + ``openai``): the file must already be in
   the Hugging Face hub cache (``models--<org>--<repo>/snapshots/<rev>/open_clip_model.safetensors``
   or ``open_clip_pytorch_model.bin``) or, for OpenAI's own archives, in ``~/.cache/clip``;
@@ -226,15 +227,25 @@ def _flag(value: bool) -> str:
     return "--quick-gelu" if value else "--no-quick-gelu"
 
 
+def register_shipped_configs() -> None:
+    """Make the architectures whose configs ship with albench (the toy CLIPs) known to open_clip."""
+    from albench.data.toy.model import register_configs
+
+    register_configs()
+
+
 def resolve_weights(spec: BackboneSpec) -> ResolvedWeights:
     """Find the weights and decide the activation; reads no tensors. Raises a clear ``AlbenchError``."""
-    if spec.arch == TOY:
+    from albench.data.toy.model import SHIPPED_WEIGHTS, register_configs
+
+    register_configs()  # the toy CLIPs are open_clip configs shipped in albench/data/toy/configs
+    if spec.arch in SHIPPED_WEIGHTS:
         return _resolve_toy(spec)
     import open_clip
 
     arch = spec.arch
     if arch not in open_clip.list_models():
-        raise UnknownNameError("backbone architecture", arch, open_clip.list_models() + [TOY])
+        raise UnknownNameError("backbone architecture", arch, open_clip.list_models())
     src = spec.pretrained
     tags = _tags(arch)
     if src is None:
@@ -309,22 +320,24 @@ def _decide_quick_gelu(spec: BackboneSpec, arch: str, tag: str | None, fmt: str,
 
 
 def _resolve_toy(spec: BackboneSpec) -> ResolvedWeights:
-    from albench.data.toy.model import WEIGHTS_FILE
+    """Weights for an architecture whose weights ship with albench (``--pretrained albench-toy``, the default)."""
+    from albench.data.toy.model import SHIPPED_WEIGHTS
 
+    arch = spec.arch
     if spec.quick_gelu:
         raise AlbenchError("The toy CLIP was trained with GELU; --quick-gelu does not apply to it.")
     src = spec.pretrained or TOY_TAG
-    reason = "the toy CLIP is trained with GELU"
+    reason = f"{arch} is trained with GELU"
     if src == RANDOM:
-        return ResolvedWeights(TOY, None, "random", None, False, reason, "random")
-    path = WEIGHTS_FILE if src == TOY_TAG else Path(src).expanduser()
+        return ResolvedWeights(arch, None, "random", None, False, reason, "random")
+    path = SHIPPED_WEIGHTS[arch] if src == TOY_TAG else Path(src).expanduser()
     if src != TOY_TAG and not path.exists():
         raise WeightsError(f"Weights file {path} does not exist. For the toy CLIP use --pretrained {TOY_TAG} "
                            f"(shipped), a file saved from it, or --pretrained random.")
     if not path.exists():
-        raise WeightsError(f"The shipped toy CLIP weights are missing ({path}). Reinstall albench or run "
+        raise WeightsError(f"The shipped toy CLIP weights ({arch}) are missing ({path}). Reinstall albench or run "
                            f"'albench toy pretrain' to recreate them.")
-    return ResolvedWeights(TOY, path, "toy" if src == TOY_TAG else file_format(path), TOY_TAG if src == TOY_TAG else None,
+    return ResolvedWeights(arch, path, "toy" if src == TOY_TAG else file_format(path), TOY_TAG if src == TOY_TAG else None,
                            False, reason, "shipped" if src == TOY_TAG else "file")
 
 
@@ -357,15 +370,6 @@ def _quiet_random_init_notice():
 def load_model(spec: BackboneSpec) -> tuple[Any, ResolvedWeights, str]:  # Any: an open_clip CLIP
     """Build the model on the CPU in fp32 with its weights: (model, resolution, identity)."""
     res = resolve_weights(spec)
-    if res.arch == TOY:
-        from albench.data.toy.model import build_toy_clip
-
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            model = build_toy_clip()
-        if res.path is not None:
-            load_strict(model, read_state_dict(res.path), TOY, res.path)
-        return model, res, (f"{TOY}:{RANDOM}:seed0" if res.path is None else f"{TOY}:{file_sha256(res.path)[:16]}")
     import open_clip
 
     if res.format == "openai-torchscript":

@@ -179,7 +179,9 @@ def load_preset(name: str, suite: str = "paper") -> Preset:
     if "backbone" in s and "pretrained" not in s["backbone"]:
         bb.pop("pretrained", None)
     options = {k: dict(v) for k, v in s.get("options", {}).items()}
-    columns = _preset_columns(raw, options)
+    from albench.clip.profiles import profile_for
+
+    columns = _preset_columns(raw, options, profile_for(bb.get("arch", "toy-clip")))
     return Preset(name=name, suite=suite, title=raw["title"], paper_table=raw.get("paper_table"),
                   adapter=raw["adapter"], adapter_title=raw.get("adapter_title", raw["adapter"]),
                   backbone_title=raw.get("backbone_title", bb.get("arch", "")), columns=columns,
@@ -197,7 +199,7 @@ def _plugin_defaults(kind: str, name: str) -> dict:
         return {}  # not installed: available_columns skips the column later
 
 
-def _preset_columns(raw: dict, suite_options: dict) -> tuple[Column, ...]:
+def _preset_columns(raw: dict, suite_options: dict, profile=None) -> tuple[Column, ...]:
     """The preset's columns, with option sweeps expanded and the ``[ablation]`` (if any) added."""
     out: list[Column] = []
     for c in raw["columns"]:
@@ -224,7 +226,8 @@ def _preset_columns(raw: dict, suite_options: dict) -> tuple[Column, ...]:
                 if defaults and key not in defaults:
                     raise AlbenchError(f"[ablation] {kind} option {key!r} is not an option of {kind} '{name}'; "
                                        f"valid: {', '.join(sorted(defaults))}.")
-            value = {**defaults, **suite_options.get(name, {}), **dict(fixed)}
+            from_profile = profile.defaults(kind, name) if profile is not None else {}  # the backbone's defaults
+            value = {**defaults, **from_profile, **suite_options.get(name, {}), **dict(fixed)}
             pinned[kind] = {k: value.get(k) for k in varied[kind]}
         def column(label: str, s_over: dict, a_over: dict) -> Column:
             s_opts = {**dict(base.strategy_options), **pinned["strategy"], **s_over}

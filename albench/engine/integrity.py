@@ -171,11 +171,11 @@ def _context_length(ctx: GridContext, spec) -> int | None:
         except AlbenchError:
             return None  # the weights check names that problem
     try:
-        if spec.arch == "toy-clip":
-            from albench.data.toy.model import TOY_CLIP_CONFIG
-
-            return int(TOY_CLIP_CONFIG["text_cfg"]["context_length"])
         import open_clip
+
+        from albench.data.toy.model import register_configs
+
+        register_configs()  # the toy CLIPs are open_clip configs too
 
         cfg = open_clip.get_model_config(spec.arch)
         return int((cfg or {}).get("text_cfg", {}).get("context_length", 77))

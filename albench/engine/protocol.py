@@ -26,6 +26,7 @@ import albench
 from albench import accounting
 from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
 from albench.clip.backbone import Backbone, BackboneSpec
+from albench.clip.profiles import apply_profile, profile_for
 from albench.engine.diagnostics import round_diagnostics
 from albench.engine.environment import environment
 from albench.engine.provenance import provenance
@@ -84,6 +85,7 @@ def canonical(obj) -> str:
 
 def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     """Everything that affects a run's numbers; its hash names the record."""
+    spec = apply_profile(spec)
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
     config = {
         "strategy": spec.strategy,
@@ -99,6 +101,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
         "seed": spec.seed,
         "albench": albench.__version__,
     }
+    profile = profile_for(spec.backbone.arch)
+    if profile.overrides:  # absent on the paper's backbones, whose defaults are the paper's values
+        config["backbone_profile"] = profile.describe()
     if spec.dataset_options:  # absent when empty, so existing runs keep their config hash
         config["dataset_options"] = dict(sorted(spec.dataset_options.items()))
     threads = run_threads()
@@ -179,6 +184,7 @@ def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
 def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bool = False,
             on_round: Callable[[dict], None] | None = None) -> RunOutcome:
     """Run one trajectory unless its record exists; write the record atomically."""
+    spec = apply_profile(spec)
     spec.validate()
     results_dir = Path(results_dir)
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)

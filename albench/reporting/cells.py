@@ -46,6 +46,12 @@ def cell_key(record: dict) -> CellKey:
     return (record["dataset"], record["strategy"], record["adapter"], record.get("backbone", {}).get("arch", "?"))
 
 
+def labelled_cell_key(record: dict) -> CellKey:
+    """``cell_key`` plus the run's column label: the columns of an option sweep or an ablation (same
+    strategy and adapter, one label per configuration) stay separate cells."""
+    return cell_key(record) + (record.get("label") or record["strategy"],)
+
+
 def _flatten(obj, prefix: str = "") -> dict[str, object]:
     if isinstance(obj, dict):  # an empty dict adds no key: "no options" and "options absent" read the same
         out: dict[str, object] = {}
@@ -134,7 +140,7 @@ class Cell:
         """One line naming the choice and what differs in the others; None when the cell has one configuration."""
         if not self.others:
             return None
-        d, s, a, arch = self.key
+        d, s, a, arch = self.key[:4]
         where = where or f"{d} {s} × {a} ({arch})"
         parts = [f"{describe_diff(option_diff(self.chosen.config, o.config))} ({seeds_text(o.seeds)}; config {o.id})"
                  for o in self.others]
@@ -189,9 +195,10 @@ def _neg(s: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in s)
 
 
-def chosen_records(records: Iterable[dict], configs: Sequence[str] = (), strict: bool = True) -> tuple[list[dict], list[str]]:
+def chosen_records(records: Iterable[dict], configs: Sequence[str] = (), strict: bool = True,
+                   key: Callable[[dict], CellKey] = cell_key) -> tuple[list[dict], list[str]]:
     """Records of the chosen configuration of every cell, plus one note per cell that had several."""
-    cells = select(records, configs, strict=strict)
+    cells = select(records, configs, key=key, strict=strict)
     recs = [r for c in cells.values() for r in c.records]
     notes = [n for c in cells.values() if (n := c.note())]
     return recs, notes

@@ -21,7 +21,7 @@ import pandas as pd
 from albench.api.atomic import atomic_write
 from albench.api.errors import AlbenchError
 from albench.engine.records import iter_records
-from albench.reporting.cells import chosen_records
+from albench.reporting.cells import chosen_records, labelled_cell_key
 from albench.reporting.tables import STD_NOTE, config_group, display_title
 
 
@@ -386,7 +386,7 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
     all_records = [rec for _, rec in iter_records(results_dir)]
     if not all_records:
         raise AlbenchError(f"No run records found in {results_dir}; run `albench run` first or pass --results-dir.")
-    records, config_notes = chosen_records(all_records, configs)
+    records, config_notes = chosen_records(all_records, configs, key=labelled_cell_key)
     fig_dir = out_dir / "figures"
     try:
         fig_dir.mkdir(parents=True, exist_ok=True)

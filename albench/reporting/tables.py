@@ -15,7 +15,7 @@ import pandas as pd
 from albench.api.atomic import atomic_write
 from albench.engine.records import iter_records
 from albench.reporting.mechanism import metric_title, metric_value
-from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, seeds_text, select
+from albench.reporting.cells import RULE_TEXT, chosen_records, config_id, labelled_cell_key, seeds_text, select
 
 STD_NOTE = "± = sample standard deviation over seeds (ddof = 1)"
 
@@ -72,7 +72,7 @@ def simple_table(source, budgets=None, seeds=None, configs=(), metric: str = "ac
     One configuration per cell (``albench.reporting.cells``). Returns the Markdown, the long frame
     (mean, std, n, seeds per cell) and one note per cell that had several configurations.
     """
-    recs, notes = chosen_records(_records(source), configs)
+    recs, notes = chosen_records(_records(source), configs, key=labelled_cell_key)
     df = load_rounds(recs, budgets, seeds, metric)
     if df.empty or not (df["round"] > 0).any():
         what = "" if budgets is None and seeds is None else " for these budgets/seeds"
@@ -311,6 +311,10 @@ def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False,
     budgets_txt = "/".join(f"{b:g}" for b in budgets)
     suite = "" if preset.suite == "paper" else f" — {preset.suite} suite (toy stand-ins for the paper's datasets)"
     title = display_title(preset)
+    from albench.clip.profiles import profile_for
+
+    prof = profile_for(preset.backbone.arch).caption()
+    profile = f" Backbone profile, where it differs from the paper's values: {prof}." if prof else ""
     skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
     shown = frame[(frame["status"] == "ok") & (frame["dataset"] != "Average") & (frame["column"] != "Zero-shot")]
     seeds = _seed_phrase(shown) if not shown.empty else "no records yet"
@@ -320,7 +324,7 @@ def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False,
         f"{metric_title(metric)} (metric {metric}; the diagnostics of round r judge the model that selected its labels)")
     return (f"{title}{suite}. {what} after {budgets_txt} % of the pool is labeled "
             f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) {seeds}. "
-            f"{PAPER_NOTE}.{choice}{notes}{skipped}")
+            f"{PAPER_NOTE}.{profile}{choice}{notes}{skipped}")
 
 
 def to_markdown(columns, rows, cap: str) -> str:

@@ -1,22 +1,27 @@
 """Downstream tasks of the embedded toy world.
 
-Each mimics one kind of dataset in the paper, with its own classes, zero-shot
-template and distribution shift relative to the pretraining renders:
+Each mimics one kind of dataset in the paper. As with real CLIP, the image
+features carry every task's classes (they were all learned in pretraining from
+the primary names, see ``vocab.py``); a task's zero-shot difficulty comes from
+the text side (class names that pretraining captions used rarely or
+ambiguously, a template unlike the captions) and from distribution shift:
 
-* ``toy_shapes``   easy object recognition (Caltech-like): 10 colour-shape
-  objects, two shapes per colour, any pattern/background;
-* ``toy_textures`` texture recognition (DTD-like): full-frame pattern swatches,
-  never seen whole in pretraining, lower contrast, noise;
-* ``toy_shifted``  strongly shifted (EuroSAT-like): small, blurred shapes on
-  noise;
-* ``toy_patterns`` fine-grained on a weakly learned attribute (Aircraft-like):
-  32 pattern x shape classes;
+* ``toy_shapes``   object recognition (Caltech-like): 10 colour-shape objects,
+  one per colour, named with the ambiguous colour word where one exists
+  ("reddish circle" vs "reddish ring"), so zero-shot leans on the shape word;
+* ``toy_textures`` texture recognition (DTD-like): 8 full-frame pattern
+  swatches named by their secondary synonyms, with a generic template
+  ("a photo of a banded object.") that CoOp's learned context replaces;
+* ``toy_shifted``  strongly shifted (EuroSAT-like): 10 object colours seen
+  through a fixed colour transform (the image features still separate them,
+  the colour words no longer point at them);
+* ``toy_patterns`` fine-grained (Aircraft-like): 32 pattern x colour swatches
+  whose pattern words are the rare synonyms ("annulus"-like words);
 * ``toy_fine``     fine-grained with many classes (Flowers-like): 80 colour x
-  shape classes, long-tailed (imbalanced) pool;
+  pattern swatches with synonym colour words, long-tailed (imbalanced) pool;
 * ``digits``       scikit-learn's real handwritten digits (``load_digits``,
-  8x8 upscaled to 20x20 and centred on a 32x32 canvas, the size of the typeset
-  digits in pretraining), zero-shot from typeset-digit captions (UCF-like: the
-  hardest shift).
+  8x8 upscaled to 20x20 and centred on a 32x32 canvas), zero-shot from
+  typeset-digit captions (UCF-like: the hardest shift).
 
 Images depend only on the task definition, never on the run seed, and are
 cached on disk after the first render.
@@ -31,9 +36,10 @@ from typing import Callable
 import numpy as np
 
 from albench.api.dataset import ArraySource, Dataset as Task, Split
-from albench.data.toy.render import COLORS, PATTERNS, SHAPES, DIGIT_WORDS, BACKGROUNDS, ShapeSpec, render_shape
+from albench.data.toy.render import BACKGROUNDS, COLORS, DIGIT_WORDS, PATTERNS, SHAPES, ShapeSpec, render_shape
+from albench.data.toy.vocab import name_of, shared_word
 
-TOY_VERSION = 2  # bump when rendering changes (invalidates the on-disk cache)
+TOY_VERSION = 5  # bump when rendering or class names change (invalidates the on-disk cache)
 COLOR_NAMES = tuple(COLORS)
 
 
@@ -46,11 +52,22 @@ class ToyTaskDef:
     test_per_class: int
     make: Callable[[int, np.random.Generator], ShapeSpec]
     description: str
+    post: Callable[[np.ndarray], np.ndarray] | None = None  # applied to every rendered image (a shift)
 
 
-SHAPE_PAIRS = (("red", "circle"), ("red", "square"), ("blue", "triangle"), ("blue", "star"), ("green", "ring"),
-               ("green", "cross"), ("yellow", "diamond"), ("yellow", "crescent"), ("purple", "circle"),
-               ("purple", "triangle"))
+# toy_shapes: one colour-shape object per colour; the colour words are the ambiguous ones where one exists, and the
+# two objects that share a colour word have look-alike shapes (circle/ring, square/diamond, triangle/star, ...)
+SHAPE_PAIRS = (("red", "circle"), ("pink", "ring"), ("orange", "square"), ("yellow", "diamond"), ("blue", "triangle"),
+               ("cyan", "star"), ("purple", "cross"), ("brown", "crescent"), ("green", "circle"), ("white", "square"))
+FINE_PAIRS = tuple((c, p) for c in COLOR_NAMES for p in PATTERNS)
+PATTERN_PAIRS = tuple((p, c) for p in PATTERNS for c in ("red", "blue", "green", "yellow"))
+# a fixed colour transform: the strong shift of toy_shifted (its colour words still name the hue before it)
+SHIFT_MIX = 0.5 * np.eye(3) + 0.5 * np.array([[0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.7, 0.1, 0.2]])
+
+
+def _color_word(color: str, kind: str) -> str:
+    return shared_word("color", color) if kind == "shared" and shared_word("color", color) else name_of(
+        "color", color, "primary" if kind == "shared" else kind)
 
 
 def _shapes(label: int, rng: np.random.Generator) -> ShapeSpec:
@@ -65,27 +82,25 @@ def _textures(label: int, rng: np.random.Generator) -> ShapeSpec:
                      period=float(rng.uniform(0.12, 0.22)), contrast=float(rng.uniform(0.4, 0.7)), noise=0.04)
 
 
-FINE_CLASSES = tuple(f"{c} {s}" for c in COLOR_NAMES for s in SHAPES)
-PATTERN_CLASSES = tuple(f"{p} {s}" for p in ("striped", "dotted", "checkered", "ringed") for s in SHAPES)
-
-
 def _fine(label: int, rng: np.random.Generator) -> ShapeSpec:
-    color, shape = FINE_CLASSES[label].split(" ")
-    return ShapeSpec(shape, PATTERNS[rng.integers(8)], color, BACKGROUNDS[rng.integers(4)],
-                     scale=float(rng.uniform(0.22, 0.4)), period=float(rng.uniform(0.12, 0.22)),
-                     contrast=float(rng.uniform(0.3, 0.6)))
+    color, pattern = FINE_PAIRS[label]
+    return ShapeSpec("circle", pattern, color, "dark", full_frame=True, period=float(rng.uniform(0.12, 0.22)),
+                     contrast=float(rng.uniform(0.4, 0.8)), noise=0.04)
 
 
 def _patterns(label: int, rng: np.random.Generator) -> ShapeSpec:
-    pattern, shape = PATTERN_CLASSES[label].split(" ")
-    return ShapeSpec(shape, pattern, COLOR_NAMES[rng.integers(10)], BACKGROUNDS[rng.integers(4)],
-                     scale=float(rng.uniform(0.3, 0.42)), period=float(rng.uniform(0.14, 0.22)),
-                     contrast=float(rng.uniform(0.5, 0.8)))
+    pattern, color = PATTERN_PAIRS[label]
+    return ShapeSpec("circle", pattern, color, "dark", full_frame=True, period=float(rng.uniform(0.12, 0.22)),
+                     contrast=float(rng.uniform(0.4, 0.8)), noise=0.04)
 
 
 def _shifted(label: int, rng: np.random.Generator) -> ShapeSpec:
-    return ShapeSpec(SHAPES[label], PATTERNS[rng.integers(8)], COLOR_NAMES[rng.integers(10)], "noisy",
-                     scale=float(rng.uniform(0.17, 0.26)), noise=0.08, blur=True)
+    return ShapeSpec(SHAPES[rng.integers(8)], PATTERNS[rng.integers(8)], COLOR_NAMES[label], BACKGROUNDS[rng.integers(4)],
+                     scale=float(rng.uniform(0.2, 0.35)))
+
+
+def _colour_shift(images: np.ndarray) -> np.ndarray:
+    return np.clip(images.astype(np.float64) @ SHIFT_MIX.T + 0.5, 0, 255).astype(np.uint8)
 
 
 def _long_tail(n_classes: int, head: int, ratio: float) -> tuple[int, ...]:
@@ -95,16 +110,19 @@ def _long_tail(n_classes: int, head: int, ratio: float) -> tuple[int, ...]:
 
 TOY_TASKS: dict[str, ToyTaskDef] = {
     d.name: d for d in (
-        ToyTaskDef("toy_shapes", tuple(f"{c} {s}" for c, s in SHAPE_PAIRS), "a photo of a {}.", (200,) * 10, 100,
-                   _shapes, "10 colour-shape objects, two shapes per colour (easy, Caltech-like)"),
-        ToyTaskDef("toy_textures", PATTERNS, "{} texture.", (250,) * 8, 125, _textures,
-                   "8 full-frame texture swatches, never seen whole in pretraining (DTD-like)"),
-        ToyTaskDef("toy_shifted", SHAPES, "a photo of a {}.", (250,) * 8, 125, _shifted,
-                   "8 shapes, small, blurred, on noise (strong shift, EuroSAT-like)"),
-        ToyTaskDef("toy_patterns", PATTERN_CLASSES, "a photo of a {}.", (75,) * 32, 30, _patterns,
-                   "32 pattern-shape classes (fine-grained on a weakly learned attribute, Aircraft-like)"),
-        ToyTaskDef("toy_fine", FINE_CLASSES, "a photo of a {}.", _long_tail(80, 70, 10.0), 20, _fine,
-                   "80 colour-shape classes, long-tailed pool (fine-grained, Flowers-like)"),
+        ToyTaskDef("toy_shapes", tuple(f"{_color_word(c, 'shared')} {s}" for c, s in SHAPE_PAIRS), "a photo of a {}.",
+                   (200,) * 10, 100, _shapes,
+                   "10 colour-shape objects named with ambiguous colour words where one exists (Caltech-like)"),
+        ToyTaskDef("toy_textures", tuple(name_of("pattern", p, "secondary") for p in PATTERNS), "a photo of a {} object.",
+                   (250,) * 8, 125, _textures, "8 texture swatches named by their synonyms (DTD-like)"),
+        ToyTaskDef("toy_shifted", COLOR_NAMES, "something {}.", (200,) * 10, 100, _shifted,
+                   "10 object colours under a fixed colour transform (strong shift, EuroSAT-like)", post=_colour_shift),
+        ToyTaskDef("toy_patterns", tuple(f"{name_of('pattern', p, 'rare')} {c}" for p, c in PATTERN_PAIRS),
+                   "a {} texture.", (75,) * 32, 30, _patterns,
+                   "32 pattern-colour swatches whose pattern words are the rare ones (fine-grained, Aircraft-like)"),
+        ToyTaskDef("toy_fine", tuple(f"{_color_word(c, 'secondary')} {p}" for c, p in FINE_PAIRS), "a photo of a {}.",
+                   _long_tail(80, 70, 10.0), 20, _fine,
+                   "80 colour-pattern swatches with synonym colour words, long-tailed pool (fine-grained, Flowers-like)"),
     )
 }
 
@@ -123,7 +141,7 @@ def _render_split(d: ToyTaskDef, split: str, per_class: tuple[int, ...]) -> tupl
     specs = [d.make(int(y), rng) for y in labels]
     seeds = rng.integers(0, 2**31 - 1, size=len(labels))
     images = np.stack([render_shape(s, int(z)) for s, z in zip(specs, seeds)])
-    return images, labels
+    return (d.post(images) if d.post is not None else images), labels
 
 
 def build_toy_task(name: str) -> Task:
