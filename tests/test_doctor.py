@@ -8,7 +8,7 @@ def test_doctor_on_the_demo_grid_is_ready(tmp_path):
     r = CliRunner().invoke(main, ["doctor", "--device", "cpu", "--results-dir", str(tmp_path / "r")])
     assert r.exit_code == 0, r.output
     assert "toy-clip / default" in r.output and "[toy, found in shipped]" in r.output
-    assert "activation: GELU (the toy CLIP is trained with GELU)" in r.output
+    assert "activation: GELU (toy-clip is trained with GELU)" in r.output
     assert "digits (data root -): ok" in r.output and r.output.rstrip().endswith("would start.")
     assert not (tmp_path / "r").exists()
 

@@ -350,10 +350,11 @@ def test_patch_mean_init_keeps_the_prompted_tower_at_zero_shot(toy_backbone, wor
     acc = {(init, n): accuracy(cosine_logits(DualPrompt(env, vpt_init=init, vpt_tokens=n).image_features("test"),
                                              text, toy_backbone.logit_scale), y)
            for init in ("patch_mean", "uniform") for n in (2, 20)}
-    # untrained: 2 centred tokens leave zero-shot (85.5 %) nearly intact; the VPT init costs tens of points
-    assert acc["patch_mean", 2] >= zs - 3.0 and acc["uniform", 2] < zs - 20.0, (acc, zs)
-    # 20 tokens outnumber the toy ViT's 16 patches: centring still recovers most of what the VPT init loses
-    assert acc["patch_mean", 20] > acc["uniform", 20] + 25.0, (acc, zs)
+    # untrained, on the 64-patch toy CLIP: 2 centred tokens leave zero-shot (78.5 %) within 3 points, while
+    # VPT's uniform init already costs about 7; with 20 tokens centring still keeps about 13 points more
+    assert acc["patch_mean", 2] >= zs - 3.0, (acc, zs)
+    assert acc["patch_mean", 2] > acc["uniform", 2] + 3.0, (acc, zs)
+    assert acc["patch_mean", 20] > acc["uniform", 20] + 8.0, (acc, zs)
     a = DualPrompt(env)
     b = DualPrompt(env, vpt_init="uniform")
     assert torch.allclose(a.model.visual.shallow - b.model.visual.shallow,
