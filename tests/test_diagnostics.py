@@ -235,6 +235,7 @@ def test_mechanism_section_means_over_seeds():
     assert "| entropy / coop | 1 | 1 | 0.750 | 0.600 | 0.700 | — | — | 50.0 |" in md
 
 
+@pytest.mark.slow
 def test_table_metric_cli(tmp_path, workspace):
     from click.testing import CliRunner
 

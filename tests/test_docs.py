@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 FIXTURE = ROOT / "tests" / "fixtures" / "albench_demo_plugin"
@@ -37,6 +39,8 @@ def _tested_commands() -> list[str]:
     return [line for line in block.group(1).splitlines() if line.strip()]
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 def test_plugin_guide_commands_run(tmp_path):
     """Each command of the guide's tested block, in order; `pip install -e DIR` installs into a private
     site folder (the test must not change the environment it runs in)."""

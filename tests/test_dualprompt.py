@@ -337,6 +337,7 @@ def test_ours_names_strategy_model_options_it_ignores(env):
     assert opts["vpt_tokens"] == 0 and whose == "the adapter's options; ignored strategy options vpt_tokens=20"
 
 
+@pytest.mark.slow
 def test_patch_mean_init_keeps_the_prompted_tower_at_zero_shot(toy_backbone, workspace):
     """The toy ViT loses its features when near-zero prompt tokens join its sequence; centred prompts do not."""
     from albench.api.adapter import AdapterEnv, accuracy
