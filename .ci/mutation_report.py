@@ -4,6 +4,7 @@ surviving mutant (one changed line each), for reports/mutation.md.
 
 usage: python .ci/mutation_report.py [--survivors FILE]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,17 @@ import difflib
 import json
 from pathlib import Path
 
-STATUS = {1: "killed", 3: "killed", 0: "survived", -24: "timeout", 24: "timeout", 33: "no tests", 34: "skipped",
-          37: "type-checked", None: "not checked"}
+STATUS = {
+    1: "killed",
+    3: "killed",
+    0: "survived",
+    -24: "timeout",
+    24: "timeout",
+    33: "no tests",
+    34: "skipped",
+    37: "type-checked",
+    None: "not checked",
+}
 
 
 def functions(path: Path) -> dict[str, str]:
@@ -59,10 +69,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for mod, c in per_module.items():
         total.update(c)
-        print(f"| `{mod}` | {sum(c.values())} | {c['killed']} | {c['timeout']} | {c['survived']} | {c['no tests']} "
-              f"| {c['not checked']} |")
-    print(f"| **all** | {sum(total.values())} | {total['killed']} | {total['timeout']} | {total['survived']} "
-          f"| {total['no tests']} | {total['not checked']} |")
+        print(
+            f"| `{mod}` | {sum(c.values())} | {c['killed']} | {c['timeout']} | {c['survived']} | {c['no tests']} "
+            f"| {c['not checked']} |"
+        )
+    print(
+        f"| **all** | {sum(total.values())} | {total['killed']} | {total['timeout']} | {total['survived']} "
+        f"| {total['no tests']} | {total['not checked']} |"
+    )
     if args.survivors:
         args.survivors.write_text("".join(f"{k}\t{d}\n" for k, d in survivors))
 

@@ -30,6 +30,7 @@ SGD). The floor is a documented departure from the paper's epoch count; set
 ``min_steps=0`` for the paper's exact schedule. A round on cached features
 costs a few seconds on CPU either way.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,11 @@ from albench.components.prompts import PromptLearner, class_name_token_ids
 from albench.components.training import TrainConfig, train
 from albench.components.training_options import check_training_options
 
-__all__ = ["CoOp", "PromptLearner", "check_training_options"]  # the components stay importable from here for one release
+__all__ = [
+    "CoOp",
+    "PromptLearner",
+    "check_training_options",
+]  # the components stay importable from here for one release
 
 
 class CoOp(Adapter):
@@ -52,11 +57,27 @@ class CoOp(Adapter):
 
     name = "coop"
     frozen_image_encoder = True
-    defaults = {"n_ctx": 16, "csc": False, "class_token_position": "end", "ctx_init": "", "epochs": 20, "lr": 0.01,
-                "batch_size": 16, "min_steps": 200, "aug_views": 0, "aug_seed": 0}
-    schema = {"n_ctx": Opt(int, 0, 72), "class_token_position": Opt(str, choices=("end", "middle", "front")),
-              "aug_views": Opt(int, 0, 64), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
-              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
+    defaults = {
+        "n_ctx": 16,
+        "csc": False,
+        "class_token_position": "end",
+        "ctx_init": "",
+        "epochs": 20,
+        "lr": 0.01,
+        "batch_size": 16,
+        "min_steps": 200,
+        "aug_views": 0,
+        "aug_seed": 0,
+    }
+    schema = {
+        "n_ctx": Opt(int, 0, 72),
+        "class_token_position": Opt(str, choices=("end", "middle", "front")),
+        "aug_views": Opt(int, 0, 64),
+        "epochs": Opt(int, 1, 1000),
+        "lr": Opt(float, 0, None, low_open=True),
+        "batch_size": Opt(int, 1, 65536),
+        "min_steps": Opt(int, 0, 1_000_000),
+    }
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)
@@ -66,18 +87,32 @@ class CoOp(Adapter):
         if o["n_ctx"] < 0:
             raise AlbenchError(f"coop: n_ctx={o['n_ctx']!r}; valid: an integer >= 0 (paper: 16).")
         if o["aug_views"] < 0:
-            raise AlbenchError(f"coop: aug_views={o['aug_views']!r}; valid: 0 (no augmentation) or a number of views >= 1.")
+            raise AlbenchError(
+                f"coop: aug_views={o['aug_views']!r}; valid: 0 (no augmentation) or a number of views >= 1."
+            )
         if not isinstance(o["ctx_init"], str):
-            raise AlbenchError(f"coop: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or '' (random).")
+            raise AlbenchError(
+                f"coop: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or '' (random)."
+            )
         check_training_options("coop", o)
         seed_everything(env.seed, "coop-init", env.round)
-        self.prompt = PromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["csc"],
-                                    o["class_token_position"], ctx_init=o["ctx_init"])
-        longest = max(len(t) for t in class_name_token_ids(env.backbone, env.dataset.classnames)) + 1  # SOS, name, ".", EOT
+        self.prompt = PromptLearner(
+            env.backbone,
+            env.dataset.classnames,
+            o["n_ctx"],
+            o["csc"],
+            o["class_token_position"],
+            ctx_init=o["ctx_init"],
+        )
+        longest = (
+            max(len(t) for t in class_name_token_ids(env.backbone, env.dataset.classnames)) + 1
+        )  # SOS, name, ".", EOT
         if self.prompt.n_ctx + longest > env.backbone.context_length:
-            raise AlbenchError(f"coop: n_ctx={self.prompt.n_ctx} plus the longest class name does not fit the text "
-                               f"encoder's {env.backbone.context_length} positions; valid: n_ctx <= "
-                               f"{env.backbone.context_length - longest} for this task.")
+            raise AlbenchError(
+                f"coop: n_ctx={self.prompt.n_ctx} plus the longest class name does not fit the text "
+                f"encoder's {env.backbone.context_length} positions; valid: n_ctx <= "
+                f"{env.backbone.context_length - longest} for this task."
+            )
         self._text: torch.Tensor | None = None
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
@@ -94,8 +129,12 @@ class CoOp(Adapter):
             feats = bank.augmented_features("pool", k, seed=self.options["aug_seed"]).to(device)
         else:
             feats = bank.features("pool").to(device)
-        cfg = TrainConfig(epochs=self.options["epochs"], lr=self.options["lr"], batch_size=self.options["batch_size"],
-                          min_steps=self.options["min_steps"])
+        cfg = TrainConfig(
+            epochs=self.options["epochs"],
+            lr=self.options["lr"],
+            batch_size=self.options["batch_size"],
+            min_steps=self.options["min_steps"],
+        )
         g_view = torch_generator(self.env.seed, "coop-views", self.env.round)
 
         def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:

@@ -66,6 +66,7 @@ split once per fit (``encode_split``) and reuses it. Visual prompts are
 ``vpt`` adapter). Defaults: see the README section "DualPrompt (the paper's
 method)" for how they were chosen.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,15 +86,28 @@ from albench.components.training import PixelFeed, TrainConfig, encode_split, tr
 from albench.components.training_options import check_training_options
 from albench.components.visual_prompts import VisualPrompts
 
-__all__ = ["DualPrompt", "DualPromptModel", "clean_probability_from_logits", "complementary_labels",
-           "dual_logits", "dualprompt_loss"]
+__all__ = [
+    "DualPrompt",
+    "DualPromptModel",
+    "clean_probability_from_logits",
+    "complementary_labels",
+    "dual_logits",
+    "dualprompt_loss",
+]
 
 
 class DualPromptModel(torch.nn.Module):
     """Positive and negative CoOp contexts sharing the class-name tokens, plus optional VPT."""
 
-    def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, vpt_tokens: int = 20, vpt_deep: bool = False,
-                 ctx_init: str = ""):
+    def __init__(
+        self,
+        backbone,
+        classnames: list[str],
+        n_ctx: int = 16,
+        vpt_tokens: int = 20,
+        vpt_deep: bool = False,
+        ctx_init: str = "",
+    ):
         super().__init__()
         self.backbone = backbone
         self.pos = PromptLearner(backbone, classnames, n_ctx, ctx_init=ctx_init)
@@ -108,11 +122,15 @@ class DualPromptModel(torch.nn.Module):
 
     def text_features(self) -> tuple[torch.Tensor, torch.Tensor]:
         """L2-normalised (T+, T-), each (C, D); each side's shared context prefix runs once."""
-        return (F.normalize(self.pos.text_features().float(), dim=-1),
-                F.normalize(self.neg.text_features().float(), dim=-1))
+        return (
+            F.normalize(self.pos.text_features().float(), dim=-1),
+            F.normalize(self.neg.text_features().float(), dim=-1),
+        )
 
 
-def dual_logits(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def dual_logits(
+    img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled cosine logits of images against positive and negative prompts, (n, C) each."""
     v = F.normalize(img.float(), dim=-1)
     return scale * v @ t_pos.T, scale * v @ t_neg.T
@@ -131,9 +149,17 @@ class LossParts:
     l2: torch.Tensor
 
 
-def dualprompt_loss(img: torch.Tensor, t_pos: torch.Tensor, t_neg: torch.Tensor, labels: torch.Tensor,
-                    comp: torch.Tensor | None, scale: float, lam: float = 1.0, detach_positive: bool = True,
-                    detach_image: bool = False) -> LossParts:
+def dualprompt_loss(
+    img: torch.Tensor,
+    t_pos: torch.Tensor,
+    t_neg: torch.Tensor,
+    labels: torch.Tensor,
+    comp: torch.Tensor | None,
+    scale: float,
+    lam: float = 1.0,
+    detach_positive: bool = True,
+    detach_image: bool = False,
+) -> LossParts:
     """L = L1 + lam * L2 (module docstring); ``comp`` = complementary labels (None when C = 1).
 
     ``detach_positive``: L2 sees the positive logits detached (no L2 gradient to the positive prompt);
@@ -166,15 +192,39 @@ class DualPrompt(Adapter):
     name = "dualprompt"
     frozen_image_encoder = False
     accepts_pseudo_labels = True
-    defaults = {"n_ctx": 16, "vpt_tokens": 20, "vpt_deep": False, "lam": 1.0, "detach_positive": True,
-                "detach_image": False, "ctx_init": "", "vpt_init": "patch_mean", "epochs": 10, "lr": 0.03, "visual_lr_scale": 1.0, "batch_size": 16,
-                "pseudo_batch_size": 64, "augment": True, "aug_min_scale": 0.08, "min_steps": 0, "eval_batch": 512}
-    schema = {"n_ctx": Opt(int, 0, 72), "vpt_tokens": Opt(int, 0, 512), "lam": Opt(float, 0, 1000),
-              "pseudo_batch_size": Opt(int, 1, 65536), "aug_min_scale": Opt(float, 0, 1, low_open=True),
-              "eval_batch": Opt(int, 1, 1_000_000), "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
-              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000),
-              "visual_lr_scale": Opt(float, 0, 1000, low_open=True),
-              "vpt_init": Opt(str, choices=("patch_mean", "uniform"))}
+    defaults = {
+        "n_ctx": 16,
+        "vpt_tokens": 20,
+        "vpt_deep": False,
+        "lam": 1.0,
+        "detach_positive": True,
+        "detach_image": False,
+        "ctx_init": "",
+        "vpt_init": "patch_mean",
+        "epochs": 10,
+        "lr": 0.03,
+        "visual_lr_scale": 1.0,
+        "batch_size": 16,
+        "pseudo_batch_size": 64,
+        "augment": True,
+        "aug_min_scale": 0.08,
+        "min_steps": 0,
+        "eval_batch": 512,
+    }
+    schema = {
+        "n_ctx": Opt(int, 0, 72),
+        "vpt_tokens": Opt(int, 0, 512),
+        "lam": Opt(float, 0, 1000),
+        "pseudo_batch_size": Opt(int, 1, 65536),
+        "aug_min_scale": Opt(float, 0, 1, low_open=True),
+        "eval_batch": Opt(int, 1, 1_000_000),
+        "epochs": Opt(int, 1, 1000),
+        "lr": Opt(float, 0, None, low_open=True),
+        "batch_size": Opt(int, 1, 65536),
+        "min_steps": Opt(int, 0, 1_000_000),
+        "visual_lr_scale": Opt(float, 0, 1000, low_open=True),
+        "vpt_init": Opt(str, choices=("patch_mean", "uniform")),
+    }
 
     def __init__(self, env: AdapterEnv, *, seed_key: str = "adapter", **options):
         super().__init__(env, **options)
@@ -185,22 +235,31 @@ class DualPrompt(Adapter):
                 raise AlbenchError(f"dualprompt: {key}={o[key]!r}; valid: an integer >= {lo}.")
         if not (o["lam"] >= 0 and math.isfinite(o["lam"])):
             raise AlbenchError(f"dualprompt: lam={o['lam']!r}; valid: a finite number >= 0 (paper: 1).")
-        if not (isinstance(o["visual_lr_scale"], (int, float)) and o["visual_lr_scale"] > 0
-                and math.isfinite(o["visual_lr_scale"])):
-            raise AlbenchError(f"dualprompt: visual_lr_scale={o['visual_lr_scale']!r}; valid: a finite number > 0 "
-                               f"(the visual prompts' lr = lr x visual_lr_scale).")
+        if not (
+            isinstance(o["visual_lr_scale"], (int, float))
+            and o["visual_lr_scale"] > 0
+            and math.isfinite(o["visual_lr_scale"])
+        ):
+            raise AlbenchError(
+                f"dualprompt: visual_lr_scale={o['visual_lr_scale']!r}; valid: a finite number > 0 "
+                f"(the visual prompts' lr = lr x visual_lr_scale)."
+            )
         if not 0 < o["aug_min_scale"] <= 1:
-            raise AlbenchError(f"dualprompt: aug_min_scale={o['aug_min_scale']!r}; valid: a number in (0, 1] "
-                               f"(CoOp: 0.08).")
+            raise AlbenchError(
+                f"dualprompt: aug_min_scale={o['aug_min_scale']!r}; valid: a number in (0, 1] (CoOp: 0.08)."
+            )
         if o["vpt_deep"] and o["vpt_tokens"] == 0:
-            raise AlbenchError("dualprompt: vpt_deep=true needs vpt_tokens > 0 (valid: vpt_tokens >= 1 with "
-                               "vpt_deep, or vpt_tokens=0 without visual prompts).")
+            raise AlbenchError(
+                "dualprompt: vpt_deep=true needs vpt_tokens > 0 (valid: vpt_tokens >= 1 with "
+                "vpt_deep, or vpt_tokens=0 without visual prompts)."
+            )
         if env.num_classes < 2:
             raise AlbenchError(f"dualprompt needs at least 2 classes, the task has {env.num_classes}.")
         self.seed_key = seed_key
         seed_everything(env.seed, "dualprompt-init", seed_key, env.round)
-        self.model = DualPromptModel(env.backbone, env.task.classnames, o["n_ctx"], o["vpt_tokens"], o["vpt_deep"],
-                                     o["ctx_init"])
+        self.model = DualPromptModel(
+            env.backbone, env.task.classnames, o["n_ctx"], o["vpt_tokens"], o["vpt_deep"], o["ctx_init"]
+        )
         if self.model.visual is not None and o["vpt_init"] == "patch_mean":
             self._centre_visual_prompts()
         self.fitted = False
@@ -221,7 +280,7 @@ class DualPrompt(Adapter):
         env = self.env
         n = len(env.task.pool)
         g = torch_generator(env.seed, "dualprompt-vpt-init", self.seed_key, env.round)
-        idx = torch.randperm(n, generator=g)[:min(n, n_images)].numpy()
+        idx = torch.randperm(n, generator=g)[: min(n, n_images)].numpy()
         tokens = env.backbone.input_tokens(env.bank.pixels("pool", np.sort(idx)))
         mean_patch = tokens[:, 1:].float().mean((0, 1))
         shallow = self.model.visual.shallow
@@ -255,8 +314,9 @@ class DualPrompt(Adapter):
             if self.model.visual is None:
                 self._feats[split] = self.env.bank.features(split).float().cpu()
             else:
-                self._feats[split] = encode_split(self._encode_pixels, self.env.bank, split, None,
-                                                  self.options["eval_batch"])
+                self._feats[split] = encode_split(
+                    self._encode_pixels, self.env.bank, split, None, self.options["eval_batch"]
+                )
         return self._feats[split]
 
     @torch.no_grad()
@@ -277,17 +337,29 @@ class DualPrompt(Adapter):
             pseudo = Labeled(pseudo.indices[keep], pseudo.labels[keep])
         for name, part in (("labeled", labeled), ("pseudo", pseudo)):
             if part is not None and len(part) and (part.labels.min() < 0 or part.labels.max() >= c):
-                raise AlbenchError(f"dualprompt: {name} labels must lie in 0..{c - 1}, got "
-                                   f"{sorted(set(part.labels[(part.labels < 0) | (part.labels >= c)].tolist()))[:5]}.")
-        cfg = TrainConfig(epochs=o["epochs"], lr=o["lr"], batch_size=o["batch_size"],
-                          pseudo_batch_size=o["pseudo_batch_size"], min_steps=o["min_steps"])
+                raise AlbenchError(
+                    f"dualprompt: {name} labels must lie in 0..{c - 1}, got "
+                    f"{sorted(set(part.labels[(part.labels < 0) | (part.labels >= c)].tolist()))[:5]}."
+                )
+        cfg = TrainConfig(
+            epochs=o["epochs"],
+            lr=o["lr"],
+            batch_size=o["batch_size"],
+            pseudo_batch_size=o["pseudo_batch_size"],
+            min_steps=o["min_steps"],
+        )
         keys = (env.seed, "dualprompt", self.seed_key, env.round)
         g_batches = torch_generator(*keys, "batches")
         g_comp = torch_generator(*keys, "complementary")
         feed = None
         if self.model.visual is not None:
-            feed = PixelFeed(env.bank, "pool", augment=o["augment"], generator=torch_generator(*keys, "augment"),
-                             scale=(o["aug_min_scale"], 1.0))
+            feed = PixelFeed(
+                env.bank,
+                "pool",
+                augment=o["augment"],
+                generator=torch_generator(*keys, "augment"),
+                scale=(o["aug_min_scale"], 1.0),
+            )
         scale = env.backbone.logit_scale
         parts: dict[str, float] = {}
 
@@ -299,26 +371,43 @@ class DualPrompt(Adapter):
             with env.backbone.autocast():
                 img = self._train_features(idx, feed)
                 t_pos, t_neg = self.model.text_features()
-            loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"],
-                                   o["detach_image"])
+            loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"], o["detach_image"])
             parts["l1"], parts["l2"] = float(loss.l1.detach()), float(loss.l2.detach())
             return loss.total
 
-        report = train(self._param_groups(), step, labeled if len(labeled) else None, pseudo, cfg, g_batches,
-                       where=f"dualprompt round {env.round}")
+        report = train(
+            self._param_groups(),
+            step,
+            labeled if len(labeled) else None,
+            pseudo,
+            cfg,
+            g_batches,
+            where=f"dualprompt round {env.round}",
+        )
         self.fitted = True
         self._text, self._feats = None, {}
-        report.update({"final_l1": parts.get("l1"), "final_l2": parts.get("l2"),
-                       "labeled": len(labeled), "pseudo": 0 if pseudo is None else len(pseudo)})
+        report.update(
+            {
+                "final_l1": parts.get("l1"),
+                "final_l2": parts.get("l2"),
+                "labeled": len(labeled),
+                "pseudo": 0 if pseudo is None else len(pseudo),
+            }
+        )
         return report
 
     # ---- prediction -----------------------------------------------------------
     def _rows(self, split: str, indices: np.ndarray | None) -> torch.Tensor:
-        if (indices is not None and split not in self._feats and self.model.visual is not None
-                and len(indices) < len(self.env.task.split(split)) // 2):  # a small subset: encode only it
+        if (
+            indices is not None
+            and split not in self._feats
+            and self.model.visual is not None
+            and len(indices) < len(self.env.task.split(split)) // 2
+        ):  # a small subset: encode only it
             with torch.no_grad():
-                return encode_split(self._encode_pixels, self.env.bank, split, np.asarray(indices),
-                                    self.options["eval_batch"])
+                return encode_split(
+                    self._encode_pixels, self.env.bank, split, np.asarray(indices), self.options["eval_batch"]
+                )
         f = self._split_features(split)
         return f if indices is None else f[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 
@@ -339,12 +428,14 @@ class DualPrompt(Adapter):
         return self.dual_logits(split, indices)[0]
 
     @torch.no_grad()
-    def clean_probability(self, split: str, indices: np.ndarray | None = None,
-                          labels: np.ndarray | None = None) -> torch.Tensor:
+    def clean_probability(
+        self, split: str, indices: np.ndarray | None = None, labels: np.ndarray | None = None
+    ) -> torch.Tensor:
         """p_clean (n,) of the given labels, or of the predicted classes when ``labels`` is None."""
         pos, neg = self.dual_logits(split, indices)
         lab = None if labels is None else torch.as_tensor(np.asarray(labels), dtype=torch.long)
         if lab is not None and lab.shape != (pos.shape[0],):
-            raise AlbenchError(f"clean_probability: {lab.shape[0] if lab.ndim else 'scalar'} labels for "
-                               f"{pos.shape[0]} samples.")
+            raise AlbenchError(
+                f"clean_probability: {lab.shape[0] if lab.ndim else 'scalar'} labels for {pos.shape[0]} samples."
+            )
         return clean_probability_from_logits(pos, neg, lab)

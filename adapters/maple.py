@@ -35,6 +35,7 @@ roughly 0.01). On the toy world (digits, 5 % labels): 45 % vs 29 % zero-shot;
 the CoOp crop + flip for images of at least 64 px, off for the toy world's
 32 px images (21 % with it on digits).
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,7 @@ from albench.components.visual_prompts import PromptedImageAdapter, vision_layer
 class MultiModalPromptLearner(torch.nn.Module):
     """MaPLe's coupled text and vision prompts."""
 
-    def __init__(self, backbone, classnames: list[str], n_ctx: int = 2, depth: int = 9,
-                 ctx_init: str = "a photo of a"):
+    def __init__(self, backbone, classnames: list[str], n_ctx: int = 2, depth: int = 9, ctx_init: str = "a photo of a"):
         super().__init__()
         if n_ctx < 0:
             raise AlbenchError(f"maple: n_ctx={n_ctx!r}; valid: an integer >= 0 (paper: 2).")
@@ -71,7 +71,7 @@ class MultiModalPromptLearner(torch.nn.Module):
         if ctx_init and n_ctx <= len(ctx_init.split(" ")):
             with torch.no_grad():
                 emb = backbone.token_embeddings(backbone.tokenize([ctx_init]))
-            ctx = emb[0, 1:1 + n_ctx].clone()
+            ctx = emb[0, 1 : 1 + n_ctx].clone()
             prefix_text = ctx_init  # the whole phrase: words after the first n_ctx tokens stay fixed
         else:
             ctx = torch.empty(n_ctx, wt, device=dev).normal_(std=0.02)
@@ -79,19 +79,21 @@ class MultiModalPromptLearner(torch.nn.Module):
         self.ctx = torch.nn.Parameter(ctx)
         self.proj = torch.nn.Linear(wt, wv).to(dev)
         self.text_deep = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.empty(n_ctx, wt, device=dev).normal_(std=0.02)) for _ in range(self.depth - 1)])
+            [torch.nn.Parameter(torch.empty(n_ctx, wt, device=dev).normal_(std=0.02)) for _ in range(self.depth - 1)]
+        )
         single = torch.nn.Linear(wt, wv).to(dev)
         self.proj_deep = torch.nn.ModuleList([copy.deepcopy(single) for _ in range(self.depth - 1)])
         names = [c.replace("_", " ") for c in classnames]
         self.prompt_texts = [f"{prefix_text} {n}." if prefix_text else f"{n}." for n in names]
         tokens = backbone.tokenize(self.prompt_texts)
         if int(backbone.eot_positions(tokens).max()) >= backbone.context_length - 1:  # may have been truncated
-            raise AlbenchError(f"maple: prompts with n_ctx={n_ctx} do not fit the text encoder's "
-                               f"{backbone.context_length} positions.")
+            raise AlbenchError(
+                f"maple: prompts with n_ctx={n_ctx} do not fit the text encoder's {backbone.context_length} positions."
+            )
         with torch.no_grad():
             emb = backbone.token_embeddings(tokens)
         self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)
-        self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)
+        self.register_buffer("suffix", emb[:, 1 + n_ctx :].clone(), persistent=False)
         self.register_buffer("eot", backbone.eot_positions(tokens), persistent=False)
 
     def text_features(self) -> torch.Tensor:
@@ -111,11 +113,27 @@ class MaPLe(PromptedImageAdapter):
     """Multi-modal prompt learning: coupled text and vision prompts, depth 9, 2 context tokens."""
 
     name = "maple"
-    defaults = {"n_ctx": 2, "depth": 9, "ctx_init": "a photo of a", "epochs": 10, "lr": 0.01, "batch_size": 16,
-                "min_steps": 0, "augment": "auto", "aug_min_scale": 0.08}
-    schema = {"n_ctx": Opt(int, 0, 72), "depth": Opt(int, 1, 48), "augment": Opt(object, choices=(True, False, "auto")), "aug_min_scale": Opt(float, 0, 1, low_open=True),
-              "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
-              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
+    defaults = {
+        "n_ctx": 2,
+        "depth": 9,
+        "ctx_init": "a photo of a",
+        "epochs": 10,
+        "lr": 0.01,
+        "batch_size": 16,
+        "min_steps": 0,
+        "augment": "auto",
+        "aug_min_scale": 0.08,
+    }
+    schema = {
+        "n_ctx": Opt(int, 0, 72),
+        "depth": Opt(int, 1, 48),
+        "augment": Opt(object, choices=(True, False, "auto")),
+        "aug_min_scale": Opt(float, 0, 1, low_open=True),
+        "epochs": Opt(int, 1, 1000),
+        "lr": Opt(float, 0, None, low_open=True),
+        "batch_size": Opt(int, 1, 65536),
+        "min_steps": Opt(int, 0, 1_000_000),
+    }
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)
@@ -127,7 +145,9 @@ class MaPLe(PromptedImageAdapter):
         if not isinstance(o["ctx_init"], str):
             raise AlbenchError(f"maple: ctx_init={o['ctx_init']!r}; valid: a phrase such as 'a photo of a', or ''.")
         seed_everything(env.seed, "maple-init", env.round)
-        self.prompt = MultiModalPromptLearner(env.backbone, env.dataset.classnames, o["n_ctx"], o["depth"], o["ctx_init"])
+        self.prompt = MultiModalPromptLearner(
+            env.backbone, env.dataset.classnames, o["n_ctx"], o["depth"], o["ctx_init"]
+        )
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.prompt.parameters())
@@ -141,8 +161,12 @@ class MaPLe(PromptedImageAdapter):
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
         device, bb = self.env.device, self.env.backbone
         feed = self.train_feed("maple")
-        cfg = TrainConfig(epochs=self.options["epochs"], lr=self.options["lr"], batch_size=self.options["batch_size"],
-                          min_steps=self.options["min_steps"])
+        cfg = TrainConfig(
+            epochs=self.options["epochs"],
+            lr=self.options["lr"],
+            batch_size=self.options["batch_size"],
+            min_steps=self.options["min_steps"],
+        )
 
         def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
             with bb.autocast():

@@ -47,6 +47,7 @@ digits); ``deep=True`` with lr 0.01 reaches +11.
 The prompt tokens and their forward (``VisualPrompts``) and the shared plumbing
 (``PromptedImageAdapter``) live in ``albench.components.visual_prompts``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -67,11 +68,25 @@ class VPT(PromptedImageAdapter):
     """Visual prompt tuning (shallow by default, ``deep=True`` for VPT-deep) with fixed template text features."""
 
     name = "vpt"
-    defaults = {"n_tokens": 20, "deep": False, "epochs": 20, "lr": 0.03, "batch_size": 16, "min_steps": 0,
-                "augment": "auto", "aug_min_scale": 0.08}
-    schema = {"n_tokens": Opt(int, 0, 512), "augment": Opt(object, choices=(True, False, "auto")), "aug_min_scale": Opt(float, 0, 1, low_open=True),
-              "epochs": Opt(int, 1, 1000), "lr": Opt(float, 0, None, low_open=True),
-              "batch_size": Opt(int, 1, 65536), "min_steps": Opt(int, 0, 1_000_000)}
+    defaults = {
+        "n_tokens": 20,
+        "deep": False,
+        "epochs": 20,
+        "lr": 0.03,
+        "batch_size": 16,
+        "min_steps": 0,
+        "augment": "auto",
+        "aug_min_scale": 0.08,
+    }
+    schema = {
+        "n_tokens": Opt(int, 0, 512),
+        "augment": Opt(object, choices=(True, False, "auto")),
+        "aug_min_scale": Opt(float, 0, 1, low_open=True),
+        "epochs": Opt(int, 1, 1000),
+        "lr": Opt(float, 0, None, low_open=True),
+        "batch_size": Opt(int, 1, 65536),
+        "min_steps": Opt(int, 0, 1_000_000),
+    }
 
     def __init__(self, env: AdapterEnv, **options):
         super().__init__(env, **options)
@@ -97,8 +112,12 @@ class VPT(PromptedImageAdapter):
     def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
         device, bb = self.env.device, self.env.backbone
         feed = self.train_feed("vpt")
-        cfg = TrainConfig(epochs=self.options["epochs"], lr=self.options["lr"], batch_size=self.options["batch_size"],
-                          min_steps=self.options["min_steps"])
+        cfg = TrainConfig(
+            epochs=self.options["epochs"],
+            lr=self.options["lr"],
+            batch_size=self.options["batch_size"],
+            min_steps=self.options["min_steps"],
+        )
 
         def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
             with bb.autocast():

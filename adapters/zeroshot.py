@@ -9,6 +9,7 @@ CLIP's temperature times cosine similarity with the cached frozen image
 features. Nothing is trained: ``fit`` ignores its labels, so every AL round
 gives the same model, and the image tower runs only to fill the feature cache.
 """
+
 from __future__ import annotations
 
 import numpy as np

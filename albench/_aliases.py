@@ -4,6 +4,7 @@ The modules moved into layer packages (``albench.api``, ``albench.clip``, ...). 
 name returns the very module object of its new home, so ``monkeypatch`` and ``isinstance`` see one
 module, not a copy. New code imports the new paths; this table is deleted after the next release.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -13,15 +14,31 @@ import sys
 from types import ModuleType
 
 MOVED_MODULES: dict[str, str] = {
-    "strategy": "api.strategy", "adapter": "api.adapter", "options": "api.options", "errors": "api.errors",
-    "seeding": "api.seeding", "accounting": "api.accounting", "registry": "api.registry",
-    "plugins": "api.plugins", "conformance": "testing",
-    "augment": "components.augment", "training": "components.training",
-    "backbone": "clip.backbone", "text_prefix": "clip.text_prefix",
-    "tasks": "data.tasks", "features": "data.features", "datasets": "data.datasets", "toy": "data.toy",
-    "protocol": "engine.protocol", "records": "engine.records", "grid": "engine.grid",
-    "launchers": "engine.launchers", "environment": "engine.environment",
-    "tables": "reporting.tables", "report": "reporting.report", "paper": "reporting.paper",
+    "strategy": "api.strategy",
+    "adapter": "api.adapter",
+    "options": "api.options",
+    "errors": "api.errors",
+    "seeding": "api.seeding",
+    "accounting": "api.accounting",
+    "registry": "api.registry",
+    "plugins": "api.plugins",
+    "conformance": "testing",
+    "augment": "components.augment",
+    "training": "components.training",
+    "backbone": "clip.backbone",
+    "text_prefix": "clip.text_prefix",
+    "tasks": "data.tasks",
+    "features": "data.features",
+    "datasets": "data.datasets",
+    "toy": "data.toy",
+    "protocol": "engine.protocol",
+    "records": "engine.records",
+    "grid": "engine.grid",
+    "launchers": "engine.launchers",
+    "environment": "engine.environment",
+    "tables": "reporting.tables",
+    "report": "reporting.report",
+    "paper": "reporting.paper",
     "cli_data": "cli.data",
 }
 
@@ -46,7 +63,9 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         moved = new_name(fullname)
         if moved is None:
             return None

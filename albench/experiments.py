@@ -13,6 +13,7 @@ fails before any run with the same message.
 
 See docs/python-api.md for a worked example (run by the test suite).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,29 +21,75 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-__all__ = ["run", "run_grid", "load_records", "records", "table", "compare", "register_strategy",
-           "register_adapter", "unregister"]
+__all__ = [
+    "run",
+    "run_grid",
+    "load_records",
+    "records",
+    "table",
+    "compare",
+    "register_strategy",
+    "register_adapter",
+    "unregister",
+]
 
 
-def _grid(strategies, adapters, datasets, seeds, rounds, round_fraction, round_budget, backbone, pretrained,
-          strategy_options, adapter_options, data_root):
+def _grid(
+    strategies,
+    adapters,
+    datasets,
+    seeds,
+    rounds,
+    round_fraction,
+    round_budget,
+    backbone,
+    pretrained,
+    strategy_options,
+    adapter_options,
+    data_root,
+):
     from albench.clip.backbone import BackboneSpec
     from albench.engine.grid import build_grid
 
     bspec = BackboneSpec(backbone, pretrained) if backbone else None
-    return build_grid(strategies=list(strategies), adapters=list(adapters), datasets=list(datasets),
-                      seeds=list(seeds), rounds=rounds, round_fraction=round_fraction, round_budget=round_budget,
-                      backbone=bspec, strategy_options=dict(strategy_options or {}),
-                      adapter_options=dict(adapter_options or {}), data_root=data_root)
+    return build_grid(
+        strategies=list(strategies),
+        adapters=list(adapters),
+        datasets=list(datasets),
+        seeds=list(seeds),
+        rounds=rounds,
+        round_fraction=round_fraction,
+        round_budget=round_budget,
+        backbone=bspec,
+        strategy_options=dict(strategy_options or {}),
+        adapter_options=dict(adapter_options or {}),
+        data_root=data_root,
+    )
 
 
-def run_grid(strategies: Sequence[str], adapters: Sequence[str], datasets: Sequence[str], seeds: Sequence[int] = (1,),
-             *, rounds: int = 6, round_fraction: float = 0.01, round_budget: int | None = None,
-             backbone: str | None = None, pretrained: str | None = None, strategy_options: dict | None = None,
-             adapter_options: dict | None = None, data_root: str | None = None,
-             results_dir: str | Path = "results", cache_dir: str | Path | None = None, device: str = "auto",
-             precision: str = "auto", deterministic: bool = False, overwrite: bool = False, log_to: Sequence[str] = (),
-             on_round: Callable[[dict], None] | None = None) -> list[dict]:
+def run_grid(
+    strategies: Sequence[str],
+    adapters: Sequence[str],
+    datasets: Sequence[str],
+    seeds: Sequence[int] = (1,),
+    *,
+    rounds: int = 6,
+    round_fraction: float = 0.01,
+    round_budget: int | None = None,
+    backbone: str | None = None,
+    pretrained: str | None = None,
+    strategy_options: dict | None = None,
+    adapter_options: dict | None = None,
+    data_root: str | None = None,
+    results_dir: str | Path = "results",
+    cache_dir: str | Path | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    deterministic: bool = False,
+    overwrite: bool = False,
+    log_to: Sequence[str] = (),
+    on_round: Callable[[dict], None] | None = None,
+) -> list[dict]:
     """Run every (strategy, adapter, dataset, seed) in this process and return their records.
 
     Runs whose record exists are read back, not rerun (``overwrite=True`` reruns them). Options
@@ -60,8 +107,20 @@ def run_grid(strategies: Sequence[str], adapters: Sequence[str], datasets: Seque
     from albench.engine.trackers import check_trackers
 
     trackers = check_trackers(log_to)
-    grid = _grid(strategies, adapters, datasets, seeds, rounds, round_fraction, round_budget, backbone, pretrained,
-                 strategy_options, adapter_options, data_root)
+    grid = _grid(
+        strategies,
+        adapters,
+        datasets,
+        seeds,
+        rounds,
+        round_fraction,
+        round_budget,
+        backbone,
+        pretrained,
+        strategy_options,
+        adapter_options,
+        data_root,
+    )
     ws = Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic)
     problems = preflight(GridContext.from_grid(grid, results_dir, cache_dir, device, precision, workspace=ws))
     if problems:
@@ -106,9 +165,16 @@ def load_records(source: str | Path | Iterable[dict] = "results", level: str = "
     return records_frame(str(source) if isinstance(source, Path) else source, level)
 
 
-def table(preset: str, suite: str = "paper", source: str | Path | Iterable[dict] = "results", *,
-          budgets: Sequence[int] | None = None, seeds: Sequence[int] | None = None, configs: Sequence[str] = (),
-          compare_paper: bool = False) -> dict:
+def table(
+    preset: str,
+    suite: str = "paper",
+    source: str | Path | Iterable[dict] = "results",
+    *,
+    budgets: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    configs: Sequence[str] = (),
+    compare_paper: bool = False,
+) -> dict:
     """A preset's table as `albench table --preset` renders it: {"md", "tex", "frame", "extras", "warnings", ...}.
 
     ``frame`` is the long DataFrame (one row per dataset x budget x column: mean, std, n, seeds,
@@ -119,9 +185,18 @@ def table(preset: str, suite: str = "paper", source: str | Path | Iterable[dict]
     return preset_tables(preset, suite, source, budgets, seeds, "paper" if compare_paper else None, configs)
 
 
-def compare(preset: str, suite: str = "paper", source: str | Path | Iterable[dict] = "results", *,
-            reference: str = "Ours", budgets: Sequence[int] | None = None, seeds: Sequence[int] | None = None,
-            configs: Sequence[str] = (), alpha: float = 0.05, metric: str = "accuracy"):
+def compare(
+    preset: str,
+    suite: str = "paper",
+    source: str | Path | Iterable[dict] = "results",
+    *,
+    reference: str = "Ours",
+    budgets: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    configs: Sequence[str] = (),
+    alpha: float = 0.05,
+    metric: str = "accuracy",
+):
     """`albench compare` as an object: ``.summary``, ``.cells`` (DataFrames), ``.rankings``, ``.markdown``."""
     from albench.reporting.stats import compare as _compare
 

@@ -15,6 +15,7 @@ The tiny world is a random-initialised toy CLIP (CPU) and 4 solid-colour classes
 with noise (60 pool, 20 test images); a full run of the checks takes seconds. The
 rules themselves live in ``albench.api.conformance`` (one function per rule).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,16 @@ from albench.api.conformance import ConformanceError, CheckFn, adapter_checks, r
 from albench.api.strategy import Strategy
 from albench.api.dataset import ArraySource, Dataset, Split
 
-__all__ = ["ConformanceError", "check_adapter", "check_strategy", "parametrize_with_checks", "plugin_checks",
-           "tiny_dataset", "tiny_env", "tiny_task"]
+__all__ = [
+    "ConformanceError",
+    "check_adapter",
+    "check_strategy",
+    "parametrize_with_checks",
+    "plugin_checks",
+    "tiny_dataset",
+    "tiny_env",
+    "tiny_task",
+]
 
 
 def tiny_dataset(num_classes: int = 4, pool_per_class: int = 15, test_per_class: int = 5, seed: int = 0) -> Dataset:
@@ -77,22 +86,25 @@ def _resolve(plugin: type | str, kind: str | None = None) -> tuple[str, type]:
     return kind, plugin
 
 
-def check_strategy(strategy: type[Strategy] | str, options: Mapping[str, Any] | None = None,
-                   env: AdapterEnv | None = None) -> None:
+def check_strategy(
+    strategy: type[Strategy] | str, options: Mapping[str, Any] | None = None, env: AdapterEnv | None = None
+) -> None:
     """Run every strategy rule on a Strategy subclass (or registered name); raises ``ConformanceError``."""
     _, cls = _resolve(strategy, "strategy")
     run_checks(strategy_checks(), cls, env or tiny_env(), options)
 
 
-def check_adapter(adapter: type[Adapter] | str, options: Mapping[str, Any] | None = None,
-                  env: AdapterEnv | None = None) -> None:
+def check_adapter(
+    adapter: type[Adapter] | str, options: Mapping[str, Any] | None = None, env: AdapterEnv | None = None
+) -> None:
     """Run every adapter rule on an Adapter subclass (or registered name); raises ``ConformanceError``."""
     _, cls = _resolve(adapter, "adapter")
     run_checks(adapter_checks(), cls, env or tiny_env(), options)
 
 
-def plugin_checks(plugin: type | str, options: Mapping[str, Any] | None = None,
-                  env_factory: Callable[[], AdapterEnv] = _shared_env) -> list[tuple[str, Callable[[Any], None]]]:
+def plugin_checks(
+    plugin: type | str, options: Mapping[str, Any] | None = None, env_factory: Callable[[], AdapterEnv] = _shared_env
+) -> list[tuple[str, Callable[[Any], None]]]:
     """(rule name, check) pairs for one plugin; ``check(plugin)`` runs that rule on the tiny world."""
     kind, cls = _resolve(plugin)
     rules: list[CheckFn] = strategy_checks() if kind == "strategy" else adapter_checks()
@@ -101,6 +113,7 @@ def plugin_checks(plugin: type | str, options: Mapping[str, Any] | None = None,
     def bind(rule: CheckFn) -> Callable[[Any], None]:
         def check(_plugin: Any) -> None:
             rule(cls, env_factory(), opts)
+
         check.__name__ = rule.__name__
         check.__doc__ = rule.__doc__
         return check
@@ -108,8 +121,10 @@ def plugin_checks(plugin: type | str, options: Mapping[str, Any] | None = None,
     return [(rule.__name__, bind(rule)) for rule in rules]
 
 
-def parametrize_with_checks(plugins: Iterable[type | str | tuple[type | str, Mapping[str, Any]]],
-                            env_factory: Callable[[], AdapterEnv] = _shared_env) -> Any:
+def parametrize_with_checks(
+    plugins: Iterable[type | str | tuple[type | str, Mapping[str, Any]]],
+    env_factory: Callable[[], AdapterEnv] = _shared_env,
+) -> Any:
     """A ``pytest.mark.parametrize("plugin, check", ...)`` with one id per (plugin, rule).
 
     ``plugins``: classes, registered names, or (class or name, options) pairs.

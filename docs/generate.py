@@ -5,6 +5,7 @@ attributes (``needs_labels``, ``stochastic``, ``frozen_image_encoder``, ``accept
 its ``defaults``. ``python docs/generate.py`` rewrites the blocks between the markers;
 ``python docs/generate.py --check`` exits 1 when a block is out of date (tests/test_docs.py runs it).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -39,22 +40,28 @@ def strategies_table() -> str:
         if info.distribution != "albench":
             continue
         cls = STRATEGIES.get(info.name)
-        rows.append(f"| `{info.name}` | `{info.target}` | {summary(cls)} | {yes(cls.needs_labels)} | "
-                    f"{yes(cls.stochastic)} | {fmt_defaults(cls.defaults)} |")
+        rows.append(
+            f"| `{info.name}` | `{info.target}` | {summary(cls)} | {yes(cls.needs_labels)} | "
+            f"{yes(cls.stochastic)} | {fmt_defaults(cls.defaults)} |"
+        )
     return "\n".join(rows)
 
 
 def adapters_table() -> str:
     from albench.api.plugins import ADAPTERS
 
-    rows = ["| name | module | what | frozen image tower | takes pseudo-labels | defaults |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| name | module | what | frozen image tower | takes pseudo-labels | defaults |",
+        "|---|---|---|---|---|---|",
+    ]
     for info in ADAPTERS.describe():
         if info.distribution != "albench":
             continue
         cls = ADAPTERS.get(info.name)
-        rows.append(f"| `{info.name}` | `{info.target}` | {summary(cls)} | {yes(cls.frozen_image_encoder)} | "
-                    f"{yes(cls.accepts_pseudo_labels)} | {fmt_defaults(cls.defaults)} |")
+        rows.append(
+            f"| `{info.name}` | `{info.target}` | {summary(cls)} | {yes(cls.frozen_image_encoder)} | "
+            f"{yes(cls.accepts_pseudo_labels)} | {fmt_defaults(cls.defaults)} |"
+        )
     return "\n".join(rows)
 
 

@@ -36,6 +36,7 @@ moves and is not a candidate (the reference divides by zero there). k-means is
 our seeded Lloyd (greedy k-means++ init from ``ctx.rng``, the seeding of
 scikit-learn's KMeans; ``kmeans_iters`` steps) instead of sklearn's unseeded KMeans.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -134,8 +135,9 @@ class AlfaMix(Strategy):
         if pos.size:
             cz = ctx.features[u[pos]]
             cz = cz / np.clip(np.linalg.norm(cz, axis=1, keepdims=True), 1e-12, None)
-            centres, labels = kmeans(cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]),
-                                    device=device_of(ctx))
+            centres, labels = kmeans(
+                cz, min(B, pos.size), ctx.rng, max_iter=int(self.options["kmeans_iters"]), device=device_of(ctx)
+            )
             picked = u[pos[nearest_to_centres(cz, centres, labels)]]
         if picked.size < B:
             ctx.note_fallback(B - picked.size, "random fill: fewer ALFA-Mix candidates than the budget")

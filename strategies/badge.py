@@ -24,6 +24,7 @@ so memory is O(N·(C+D)), never the N×(C·D) matrix. Sampling uses ``ctx.rng``
 upper bounds (``albench.components.selection.d2``), so pick *distributions* equal the
 reference's, not its exact sequences under numpy's global seed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -42,8 +43,9 @@ def badge_factors(probs: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.
     return q, np.asarray(feats)
 
 
-def badge_distance(q: np.ndarray, f: np.ndarray, device: torch.device | str = "cpu"
-                   ) -> tuple[torch.Tensor, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def badge_distance(
+    q: np.ndarray, f: np.ndarray, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """(‖g‖² per row, sq_to) for the gradient embeddings g = q ⊗ f, never formed.
 
     ``sq_to(rows, cols)`` returns ‖g_r − g_c‖² = ‖g_r‖² + ‖g_c‖² − 2 (q_r·q_c)(f_r·f_c)

@@ -38,6 +38,7 @@ takes a few seconds.
 
 Selection works from predictions, so round 1 uses zero-shot CLIP.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,11 +75,24 @@ class CEC(Strategy):
     """Calibrated entropy + neighbour uncertainty, uncertainty-weighted k-means (assumed formulas)."""
 
     name = "cec"
-    defaults = {"k": 10, "calibration": "class-mean", "combination": "sum", "beta": 1.0, "kmeans_iters": 10,
-                "exact_knn_max": 20000, "knn_probe": 4}
-    schema = {"k": Opt(int, 1, 10000), "calibration": Opt(str, choices=CALIBRATIONS),
-              "combination": Opt(str, choices=COMBINATIONS), "beta": Opt(float), "kmeans_iters": Opt(int, 1, 10000),
-              "exact_knn_max": Opt(int, 0, None), "knn_probe": Opt(int, 1, 10000)}
+    defaults = {
+        "k": 10,
+        "calibration": "class-mean",
+        "combination": "sum",
+        "beta": 1.0,
+        "kmeans_iters": 10,
+        "exact_knn_max": 20000,
+        "knn_probe": 4,
+    }
+    schema = {
+        "k": Opt(int, 1, 10000),
+        "calibration": Opt(str, choices=CALIBRATIONS),
+        "combination": Opt(str, choices=COMBINATIONS),
+        "beta": Opt(float),
+        "kmeans_iters": Opt(int, 1, 10000),
+        "exact_knn_max": Opt(int, 0, None),
+        "knn_probe": Opt(int, 1, 10000),
+    }
 
     def uncertainty(self, ctx: RoundContext) -> np.ndarray:
         """U for every unlabelled sample (aligned with ``ctx.unlabeled``)."""
@@ -89,8 +103,9 @@ class CEC(Strategy):
         if len(u) < 2:
             h_nn = h.copy()
         else:
-            _, nn = knn(ctx.features[u], int(o["k"]), ctx.rng, exact_max=int(o["exact_knn_max"]),
-                        n_probe=int(o["knn_probe"]))
+            _, nn = knn(
+                ctx.features[u], int(o["k"]), ctx.rng, exact_max=int(o["exact_knn_max"]), n_probe=int(o["knn_probe"])
+            )
             h_nn = h[nn].mean(axis=1)
         return h + float(o["beta"]) * h_nn if o["combination"] == "sum" else h * h_nn
 
@@ -98,8 +113,14 @@ class CEC(Strategy):
         u, B = ctx.unlabeled, ctx.budget
         score = self.uncertainty(ctx)
         feats = ctx.features[u]
-        centres, labels = kmeans(feats, B, ctx.rng, weights=np.clip(score, 0, None),
-                                 max_iter=int(self.options["kmeans_iters"]), device=device_of(ctx))
+        centres, labels = kmeans(
+            feats,
+            B,
+            ctx.rng,
+            weights=np.clip(score, 0, None),
+            max_iter=int(self.options["kmeans_iters"]),
+            device=device_of(ctx),
+        )
         picked = nearest_to_centres(feats, centres, labels)
         if picked.size < B:
             ctx.note_fallback(B - picked.size, "fill by highest uncertainty: empty clusters")

@@ -18,6 +18,7 @@ is identical to the naive loop, which tests/test_strategies.py checks. The
 robust (MIP) variant of the paper is not implemented (the references dropped it
 too: it needs a commercial solver).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,5 +36,6 @@ class CoreSet(Strategy):
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         feats = ctx.features
-        return kcenter_greedy(feats, np.unique(ctx.labeled), ctx.budget, candidates=ctx.unlabeled,
-                              device=device_of(ctx))
+        return kcenter_greedy(
+            feats, np.unique(ctx.labeled), ctx.budget, candidates=ctx.unlabeled, device=device_of(ctx)
+        )

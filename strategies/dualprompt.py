@@ -45,6 +45,7 @@ The strategy's model is seeded from the run seed (``seed_key="strategy"``), not
 from ``ctx.rng``, so the selection is a deterministic function of the run seed
 and round (``stochastic = False``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,7 +66,9 @@ def _model_class():
     return ADAPTERS.get(MODEL_ADAPTER)
 
 
-def per_class_top(scores: np.ndarray, classes: np.ndarray, k: int, num_classes: int, highest: bool = True) -> np.ndarray:
+def per_class_top(
+    scores: np.ndarray, classes: np.ndarray, k: int, num_classes: int, highest: bool = True
+) -> np.ndarray:
     """Positions of the ``k`` highest (or lowest) ``scores`` within each class, ties by position."""
     out = []
     for c in range(num_classes):
@@ -91,7 +94,7 @@ def quota_select(p_clean: np.ndarray, pred: np.ndarray, budget: int, num_classes
     rest_mask = np.ones(p_clean.size, dtype=bool)
     rest_mask[first] = False
     rest = np.flatnonzero(rest_mask)
-    extra = rest[np.argsort(p_clean[rest], kind="stable")[:budget - first.size]]
+    extra = rest[np.argsort(p_clean[rest], kind="stable")[: budget - first.size]]
     return np.concatenate([first, extra]).astype(np.int64), quota * num_classes - first.size
 
 
@@ -172,7 +175,10 @@ class DualPromptStrategy(Strategy):
         mined_pos = rest_pos[per_class_top(p_clean[rest_pos], pred[rest_pos], self.options["k"], ctx.num_classes)]
         mined = (unl[mined_pos], pred[mined_pos].astype(np.int64))
         ctx.state[STATE_KEY] = mined
-        ctx.state["dualprompt_last"] = {"model": how, "pseudo_labeled": int(mined[0].size),
-                                        "mean_p_clean": float(p_clean.mean()) if p_clean.size else None}
+        ctx.state["dualprompt_last"] = {
+            "model": how,
+            "pseudo_labeled": int(mined[0].size),
+            "mean_p_clean": float(p_clean.mean()) if p_clean.size else None,
+        }
         ctx.offer_pseudo_labels(*mined)
         return unl[picked_pos]

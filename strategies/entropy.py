@@ -19,6 +19,7 @@ Differences from the references, on purpose:
 Round 1 scores the zero-shot CLIP predictions (the harness passes zero-shot CLIP
 as the model before any adapter is trained).
 """
+
 from __future__ import annotations
 
 import numpy as np

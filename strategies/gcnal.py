@@ -41,6 +41,7 @@ alone, as the paper's text describes) and ``input`` (the image features, what an
 earlier reference commit 2900cdb used) are available. The subset and the GCN
 initialisation come from ``ctx.rng``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -138,12 +139,30 @@ class GCNAL(Strategy):
 
     name = "gcnal"
     needs_labels = True
-    defaults = {"method": "uncertain", "subset": 10000, "hidden": 128, "dropout": 0.3, "lambda_loss": 1.2,
-                "steps": 200, "lr": 1e-3, "weight_decay": 5e-4, "s_margin": 0.1, "coregcn_space": "hidden-score"}
-    schema = {"method": Opt(str, choices=METHODS), "subset": Opt(int, 0, None), "hidden": Opt(int, 1, 65536),
-              "dropout": Opt(float, 0, 1, high_open=True), "lambda_loss": Opt(float, 0, None),
-              "steps": Opt(int, 1, 100_000), "lr": Opt(float, 0, None, low_open=True), "weight_decay": Opt(float, 0, None),
-              "s_margin": Opt(float, 0, None), "coregcn_space": Opt(str, choices=SPACES)}
+    defaults = {
+        "method": "uncertain",
+        "subset": 10000,
+        "hidden": 128,
+        "dropout": 0.3,
+        "lambda_loss": 1.2,
+        "steps": 200,
+        "lr": 1e-3,
+        "weight_decay": 5e-4,
+        "s_margin": 0.1,
+        "coregcn_space": "hidden-score",
+    }
+    schema = {
+        "method": Opt(str, choices=METHODS),
+        "subset": Opt(int, 0, None),
+        "hidden": Opt(int, 1, 65536),
+        "dropout": Opt(float, 0, 1, high_open=True),
+        "lambda_loss": Opt(float, 0, None),
+        "steps": Opt(int, 1, 100_000),
+        "lr": Opt(float, 0, None, low_open=True),
+        "weight_decay": Opt(float, 0, None),
+        "s_margin": Opt(float, 0, None),
+        "coregcn_space": Opt(str, choices=SPACES),
+    }
 
     def fit(self, ctx: RoundContext) -> GCNFit:
         """Draw the subset, build the graph and train a fresh GCN (all randomness from ``ctx.rng``)."""
@@ -157,7 +176,8 @@ class GCNAL(Strategy):
         nodes = np.concatenate([sub, lab])  # unlabelled first, as the reference
         device = device_of(ctx)  # train on the run's device: a GPU worker does not wait on one CPU core
         feats = torch.nn.functional.normalize(
-            torch.from_numpy(np.ascontiguousarray(ctx.features[nodes])).float().to(device), dim=1)
+            torch.from_numpy(np.ascontiguousarray(ctx.features[nodes])).float().to(device), dim=1
+        )
         adj = LowRankAdjacency(feats)
         gen = torch.Generator(device=device).manual_seed(int(ctx.rng.integers(2**63 - 1)))
         gcn = _GCN(feats.shape[1], int(o["hidden"]), float(o["dropout"]), gen)

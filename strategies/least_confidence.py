@@ -7,6 +7,7 @@ Paper: Lewis & Gale, "A Sequential Algorithm for Training Text Classifiers"
 
 Ties go to the lowest pool index (stable sort), so the rng is not used.
 """
+
 from __future__ import annotations
 
 import numpy as np

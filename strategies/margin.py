@@ -9,6 +9,7 @@ Ties go to the lowest pool index (stable sort), so the rng is not used. The
 probabilities are ``ctx.probs`` (float64 softmax of the model's logits; zero-shot
 CLIP in round 1).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -24,6 +24,7 @@ Quirks of the reference, documented:
 A base strategy that needs labels gets random candidates while nothing is
 labelled (as the harness would do for it).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,9 +49,15 @@ def sub_context(ctx: RoundContext, budget: int, rng: np.random.Generator) -> Rou
     return sub
 
 
-def balance(candidates: np.ndarray, predicted: np.ndarray, counts: np.ndarray, budget: int,
-            rng: np.random.Generator, fallback: str = "skip",
-            on_fallback: Callable[[int], None] | None = None) -> np.ndarray:
+def balance(
+    candidates: np.ndarray,
+    predicted: np.ndarray,
+    counts: np.ndarray,
+    budget: int,
+    rng: np.random.Generator,
+    fallback: str = "skip",
+    on_fallback: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """PCB's balancing loop over ``candidates`` with predicted classes ``predicted``.
 
     Each pick drawn from any free candidate rather than the neediest class is
@@ -108,5 +115,12 @@ class PCB(Strategy):
             cand = check_selection(self.options["base"], self.base.select(sub), sub)
         predicted = ctx.probs[cand].argmax(axis=1)
         counts = np.bincount(ctx.labels, minlength=ctx.num_classes)
-        return balance(cand, predicted, counts, B, ctx.rng, self.options["fallback"],
-                       on_fallback=lambda n: ctx.note_fallback(n, "random pick: neediest class has no candidate"))
+        return balance(
+            cand,
+            predicted,
+            counts,
+            B,
+            ctx.rng,
+            self.options["fallback"],
+            on_fallback=lambda n: ctx.note_fallback(n, "random pick: neediest class has no candidate"),
+        )

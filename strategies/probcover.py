@@ -22,6 +22,7 @@ search, like the reference (about N²·D multiply-adds after the symmetry halvin
 ~1 min at N = 100k on one core), so it is superlinear by design; memory is
 O(N·D + edges + one block), never N×N.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,15 +58,17 @@ def delta_graph(x: np.ndarray, delta: float, max_edges: int) -> tuple[np.ndarray
         w = n - s
         g = torch.addmm(x_sq[None, s:], xt[s:e], xt[s:].T, alpha=-2.0)  # ||x_j||² − 2 x_i·x_j, j ≥ s
         mask = (g < (thr - x_sq[s:e])[:, None]).numpy()
-        mask[:, :e - s] &= np.triu(np.ones((e - s, e - s), dtype=bool))  # pairs with j >= i only
+        mask[:, : e - s] &= np.triu(np.ones((e - s, e - s), dtype=bool))  # pairs with j >= i only
         flat = np.flatnonzero(mask.ravel())
         r, c = np.divmod(flat, w)
         rows.append((r + s).astype(np.int32))
         cols.append((c + s).astype(np.int32))
         total += 2 * flat.size - int(np.count_nonzero(r + s == c + s))
         if total > max_edges:
-            raise AlbenchError(f"probcover: delta={delta} gives more than {max_edges:,} edges on {n:,} samples; "
-                               f"use a smaller delta or raise max_edges.")
+            raise AlbenchError(
+                f"probcover: delta={delta} gives more than {max_edges:,} edges on {n:,} samples; "
+                f"use a smaller delta or raise max_edges."
+            )
         s = e
     r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
     c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int32)
@@ -97,7 +100,7 @@ class ProbCover(Strategy):
             """Mark the balls of ``nodes`` covered; return newly covered nodes."""
             if nodes.size == 0:
                 return nodes
-            balls = np.concatenate([nbr[indptr[i]:indptr[i + 1]] for i in nodes]).astype(np.int64)
+            balls = np.concatenate([nbr[indptr[i] : indptr[i + 1]] for i in nodes]).astype(np.int64)
             new = np.unique(balls[~covered[balls]])
             covered[new] = True
             return new
@@ -114,7 +117,7 @@ class ProbCover(Strategy):
                 break
             new = cover(np.array([cur]))
             if new.size:
-                into = np.concatenate([nbr[indptr[y]:indptr[y + 1]] for y in new]).astype(np.int64)
+                into = np.concatenate([nbr[indptr[y] : indptr[y + 1]] for y in new]).astype(np.int64)
                 np.subtract.at(degree, into, 1)
             if not is_picked[cur]:
                 picked.append(cur)

@@ -1,4 +1,5 @@
 """Random sampling: the baseline every AL paper reports."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -24,6 +24,7 @@ rest is filled uniformly at random.
 Cost: k-means O(iters·N·K·D) with K ≤ 500; each pick's typicality is an exact
 kNN inside one cluster, O(|cluster|²·D) time in row chunks (memory O(chunk·|cluster|)).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,8 +59,12 @@ class TypiClust(Strategy):
 
     name = "typiclust"
     defaults = {"max_clusters": 500, "min_cluster_size": 5, "k_nn": 20, "kmeans_iters": 10}
-    schema = {"max_clusters": Opt(int, 1, 1_000_000), "min_cluster_size": Opt(int, 1, None), "k_nn": Opt(int, 1, 10000),
-              "kmeans_iters": Opt(int, 1, 10000)}
+    schema = {
+        "max_clusters": Opt(int, 1, 1_000_000),
+        "min_cluster_size": Opt(int, 1, None),
+        "k_nn": Opt(int, 1, 10000),
+        "kmeans_iters": Opt(int, 1, 10000),
+    }
 
     def select(self, ctx: RoundContext) -> np.ndarray:
         o = self.options

@@ -18,7 +18,7 @@ if "mutmut" in sys.modules:  # mutation testing: the mutated copy of strategies/
             return None
 
         def create_module(self, spec):
-            return importlib.import_module("strategies" + spec.name[len("albench_strategies"):])
+            return importlib.import_module("strategies" + spec.name[len("albench_strategies") :])
 
         def exec_module(self, module):
             pass

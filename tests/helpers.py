@@ -4,6 +4,7 @@
 * ``Victim``: a ``python -m albench.cli.main run`` subprocess read line by line;
 * synthetic run records with known numbers for table and report tests.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,8 +25,25 @@ from albench.engine.records import read_record
 #: Folder holding the test-only ``sitecustomize`` that injects crash timing (see tests/crashhooks/).
 CRASH_HOOKS = Path(__file__).parent / "crashhooks"
 
-GRID = ["--strategy", "random,entropy", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
-        "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--device", "cpu", "--no-progress"]
+GRID = [
+    "--strategy",
+    "random,entropy",
+    "--adapter",
+    "coop",
+    "--dataset",
+    "digits",
+    "--seeds",
+    "1,2",
+    "--rounds",
+    "2",
+    "--adapter-opt",
+    "epochs=2",
+    "--adapter-opt",
+    "min_steps=0",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 RUNS = 4
 
 
@@ -48,8 +66,11 @@ def strip_timing(rec: dict, encoder: bool = False) -> dict:
 
 
 def valid_records(res: Path) -> dict[str, Path]:
-    return {p.stem: p for p in res.rglob("*.json")
-            if "failed" not in p.relative_to(res).parts and not p.name.startswith(".") and read_record(p)}
+    return {
+        p.stem: p
+        for p in res.rglob("*.json")
+        if "failed" not in p.relative_to(res).parts and not p.name.startswith(".") and read_record(p)
+    }
 
 
 def temp_files(root: Path) -> list[Path]:
@@ -80,8 +101,13 @@ class Victim:
 
     def __init__(self, args, extra_env=None):
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **(extra_env or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "albench.cli.main", "run", *map(str, args)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "albench.cli.main", "run", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -116,26 +142,65 @@ class Victim:
         return rc, "\n".join(self.lines)
 
 
-
 # accuracy at round r for (column strategy, adapter) and seed: base + r + seed offset
-BASE = {("random", "coop"): 40.0, ("coreset", "coop"): 41.0, ("badge", "coop"): 45.0,
-        ("dualprompt", "coop"): 47.0, ("dualprompt", "dualprompt"): 50.0}
+BASE = {
+    ("random", "coop"): 40.0,
+    ("coreset", "coop"): 41.0,
+    ("badge", "coop"): 45.0,
+    ("dualprompt", "coop"): 47.0,
+    ("dualprompt", "dualprompt"): 50.0,
+}
 SEED_OFF = {1: -1.0, 2: 0.0, 3: 1.0}
-DATASET_SHIFT = {"toy_shapes": 10.0, "toy_textures": 0.0, "toy_shifted": -10.0, "toy_patterns": -15.0, "toy_fine": -5.0, "digits": 5.0}
+DATASET_SHIFT = {
+    "toy_shapes": 10.0,
+    "toy_textures": 0.0,
+    "toy_shifted": -10.0,
+    "toy_patterns": -15.0,
+    "toy_fine": -5.0,
+    "digits": 5.0,
+}
 
 
 def make_record(root: Path, dataset, strategy, adapter, seed, accs, zs=30.0, epochs=20, arch="toy-clip"):
-    config = {"strategy": strategy, "adapter": adapter, "dataset": dataset, "adapter_options": {"epochs": epochs},
-              "backbone": f"{arch}-id", "seed": seed, "protocol": {"rounds": len(accs), "round_fraction": 0.01,
-                                                                   "round_budget": None}}
+    config = {
+        "strategy": strategy,
+        "adapter": adapter,
+        "dataset": dataset,
+        "adapter_options": {"epochs": epochs},
+        "backbone": f"{arch}-id",
+        "seed": seed,
+        "protocol": {"rounds": len(accs), "round_fraction": 0.01, "round_budget": None},
+    }
     chash = f"{abs(hash(json.dumps(config, sort_keys=True))) % 10**12:012d}"
-    rounds = [{"round": r, "labeled": 10 * r, "budget_pct": float(r), "accuracy": a, "classes_covered": min(8, 3 + r),
-               "seconds": {"select": 0.01 * r, "train": 0.1, "evaluate": 0.01}} for r, a in enumerate(accs, 1)]
-    rec = {"schema": 1, "run_id": f"{strategy}__{adapter}__seed{seed}__{chash}", "config_hash": chash,
-           "config": config, "label": strategy, "strategy": strategy, "adapter": adapter, "dataset": dataset,
-           "seed": seed, "num_classes": 8, "zero_shot_accuracy": zs, "backbone": {"arch": arch}, "rounds": rounds,
-           "timing": {"total_seconds": 1.0, "finished_at": f"2026-01-0{seed}T00:00:00"}, "environment": {},
-           "device": "cpu"}
+    rounds = [
+        {
+            "round": r,
+            "labeled": 10 * r,
+            "budget_pct": float(r),
+            "accuracy": a,
+            "classes_covered": min(8, 3 + r),
+            "seconds": {"select": 0.01 * r, "train": 0.1, "evaluate": 0.01},
+        }
+        for r, a in enumerate(accs, 1)
+    ]
+    rec = {
+        "schema": 1,
+        "run_id": f"{strategy}__{adapter}__seed{seed}__{chash}",
+        "config_hash": chash,
+        "config": config,
+        "label": strategy,
+        "strategy": strategy,
+        "adapter": adapter,
+        "dataset": dataset,
+        "seed": seed,
+        "num_classes": 8,
+        "zero_shot_accuracy": zs,
+        "backbone": {"arch": arch},
+        "rounds": rounds,
+        "timing": {"total_seconds": 1.0, "finished_at": f"2026-01-0{seed}T00:00:00"},
+        "environment": {},
+        "device": "cpu",
+    }
     path = root / dataset / f"{rec['run_id']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec))

@@ -2,6 +2,7 @@
 
 Used by tests/test_weights.py and tests/test_real_clip_docs.py.
 """
+
 import hashlib
 import os
 from pathlib import Path

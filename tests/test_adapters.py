@@ -1,4 +1,5 @@
 """Adapters: exact splicing, parameter isolation, options, augmentation, feature reuse."""
+
 import hashlib
 import math
 
@@ -186,7 +187,11 @@ def test_reinitialised_per_round_and_seed(random_backbone):
     task = tiny_task()
     bank = DataBank(random_backbone, task, cache=None)
     for cls in (CoOp, VPT, MaPLe):
-        p = lambda s, r: torch.cat([t.detach().flatten() for t in cls(AdapterEnv(random_backbone, task, bank, s, r)).trainable_parameters()])  # noqa: E731
+
+        def p(s, r, cls=cls):
+            adapter = cls(AdapterEnv(random_backbone, task, bank, s, r))
+            return torch.cat([t.detach().flatten() for t in adapter.trainable_parameters()])
+
         assert torch.equal(p(1, 1), p(1, 1))
         assert not torch.equal(p(1, 1), p(1, 2)) and not torch.equal(p(1, 1), p(2, 1))
 
@@ -203,18 +208,21 @@ def test_zeroshot_adapter_is_clip_with_the_template(env):
 
 
 # ---- user errors ------------------------------------------------------------
-@pytest.mark.parametrize("name, opts, needle", [
-    ("coop", {"class_token_position": "left"}, "end, middle, front"),
-    ("coop", {"aug_views": -1}, "aug_views=-1"),
-    ("coop", {"n_ctx": 40}, "n_ctx=40"),
-    ("coop", {"lr": 0.0}, "lr=0.0"),
-    ("vpt", {"n_tokens": -2}, "n_tokens=-2"),
-    ("vpt", {"epochs": 0}, "epochs=0"),
-    ("vpt", {"aug_min_scale": 1.5}, "aug_min_scale=1.5"),
-    ("maple", {"depth": 0}, "depth=0"),
-    ("maple", {"n_ctx": -1}, "n_ctx=-1"),
-    ("maple", {"nctx": 2}, "n_ctx"),
-])
+@pytest.mark.parametrize(
+    "name, opts, needle",
+    [
+        ("coop", {"class_token_position": "left"}, "end, middle, front"),
+        ("coop", {"aug_views": -1}, "aug_views=-1"),
+        ("coop", {"n_ctx": 40}, "n_ctx=40"),
+        ("coop", {"lr": 0.0}, "lr=0.0"),
+        ("vpt", {"n_tokens": -2}, "n_tokens=-2"),
+        ("vpt", {"epochs": 0}, "epochs=0"),
+        ("vpt", {"aug_min_scale": 1.5}, "aug_min_scale=1.5"),
+        ("maple", {"depth": 0}, "depth=0"),
+        ("maple", {"n_ctx": -1}, "n_ctx=-1"),
+        ("maple", {"nctx": 2}, "n_ctx"),
+    ],
+)
 def test_bad_options_are_user_errors(name, opts, needle, env):
     with pytest.raises(AlbenchError, match="valid|Did you mean|Available") as ei:
         ADAPTERS.get(name)(env, **opts)
@@ -224,12 +232,22 @@ def test_bad_options_are_user_errors(name, opts, needle, env):
 # ---- augmentation -------------------------------------------------------------
 def test_augment_exact_boxes_and_flip():
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
-    whole = Crops(torch.tensor([0, 0]), torch.tensor([0, 0]), torch.tensor([8, 8]), torch.tensor([8, 8]),
-                  torch.tensor([False, True]))
+    whole = Crops(
+        torch.tensor([0, 0]),
+        torch.tensor([0, 0]),
+        torch.tensor([8, 8]),
+        torch.tensor([8, 8]),
+        torch.tensor([False, True]),
+    )
     y = apply_crops(x, whole)
     assert torch.allclose(y[0], x[0]) and torch.allclose(y[1], x[1].flip(-1))
-    box = Crops(torch.tensor([2, 0]), torch.tensor([4, 0]), torch.tensor([4, 8]), torch.tensor([4, 8]),
-                torch.tensor([False, False]))
+    box = Crops(
+        torch.tensor([2, 0]),
+        torch.tensor([4, 0]),
+        torch.tensor([4, 8]),
+        torch.tensor([4, 8]),
+        torch.tensor([False, False]),
+    )
     assert torch.allclose(apply_crops(x, box, size=4)[0], x[0, :, 2:6, 4:8], atol=1e-5)
 
 
@@ -302,7 +320,9 @@ def test_trainer_handles_tiny_sets_and_counts_steps():
         seen.append((len(lb), None if pb is None else len(pb)))
         return ((p - torch.as_tensor(lb.labels[:1], dtype=torch.float32)) ** 2).sum()
 
-    info = train([p], step, Labeled([0, 1, 2], [1, 1, 1]), Labeled(np.arange(70), np.ones(70)), TrainConfig(epochs=2), g)
+    info = train(
+        [p], step, Labeled([0, 1, 2], [1, 1, 1]), Labeled(np.arange(70), np.ones(70)), TrainConfig(epochs=2), g
+    )
     assert info["steps"] == 4 and seen[0] == (3, 64) and seen[1] == (3, 6)  # 70 pseudo = batches of 64 + 6
     assert train([p], step, Labeled([], []), None, TrainConfig(), g)["steps"] == 0
     assert train([p], step, Labeled([0], [1]), None, TrainConfig(epochs=1, min_steps=5), g)["steps"] == 5

@@ -7,6 +7,7 @@ zero-shot from typeset-digit captions: ~27 %). VPT is checked on ``toy_shifted``
 which visual prompts can undo; on digits the fault is the text side, which VPT
 does not touch (measured: 26.6-27.0 % vs zero-shot 26.8 % with 6 or 20 tokens).
 """
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """The import rules of docs/architecture.md hold (import-linter contracts in pyproject.toml)."""
+
 import shutil
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """The one atomic writer: old or new file, never a partial one; killed `albench table` / `albench report`."""
+
 import errno
 import os
 import signal
@@ -76,6 +77,7 @@ def test_stale_temps_are_found_per_target_and_removed(tmp_path):
 
 # --- killing the real commands mid-write ------------------------------------------------------------------
 
+
 def _records(root: Path, bump: float) -> None:
     for d, shift in list(DATASET_SHIFT.items())[:2]:
         for (s, a), base in BASE.items():
@@ -90,8 +92,13 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def _kill_mid_write(args: list[str], target: str) -> None:
     """Run ``albench ARGS`` in a subprocess; SIGKILL it while ``target``'s temp file exists, unrenamed."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **slow_write_env(120, target))
-    proc = subprocess.Popen([sys.executable, "-m", "albench.cli.main", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "albench.cli.main", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out = Path(args[args.index("--out") + 1])
     end = time.monotonic() + 300
     try:

@@ -48,9 +48,12 @@ def test_openai_tag_means_quick_gelu():
     assert get_pretrained_cfg("ViT-B-16", "openai").get("quick_gelu") is True
 
 
-TINY = {"embed_dim": 32, "quick_gelu": False,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+TINY = {
+    "embed_dim": 32,
+    "quick_gelu": False,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Bench sections harness / peer-protocol / scaling and the GPU script, at tiny sizes (not timed)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,25 +24,34 @@ def test_sections_registered():
 
 def _fake_vit(width=768, layers=12, patch=16, image=224):
     blk = SimpleNamespace(mlp=SimpleNamespace(c_fc=torch.nn.Linear(1, 4 * width, bias=False)))
-    visual = SimpleNamespace(conv1=SimpleNamespace(out_channels=width, kernel_size=(patch, patch)),
-                             transformer=SimpleNamespace(resblocks=[blk] * layers),
-                             positional_embedding=torch.zeros((image // patch) ** 2 + 1, 1))
+    visual = SimpleNamespace(
+        conv1=SimpleNamespace(out_channels=width, kernel_size=(patch, patch)),
+        transformer=SimpleNamespace(resblocks=[blk] * layers),
+        positional_embedding=torch.zeros((image // patch) ** 2 + 1, 1),
+    )
     return SimpleNamespace(model=SimpleNamespace(visual=visual))
 
 
 def test_vit_flops_matches_known_counts():
     f = gpu.vit_flops(_fake_vit())  # ViT-B/16 at 224: 17.6 GMACs = 35.2 GFLOPs forward
     assert f["forward"] / 1e9 == pytest.approx(35.2, rel=0.01)
-    lin = 12 * 2 * 197 * 12 * 768 ** 2
-    attn = 12 * 4 * 197 ** 2 * 768
+    lin = 12 * 2 * 197 * 12 * 768**2
+    attn = 12 * 4 * 197**2 * 768
     assert f["train"] - f["forward"] == pytest.approx(lin + 2 * attn)  # input gradients only
     assert gpu.vit_flops(_fake_vit(1024, 24, 14))["forward"] / 1e9 == pytest.approx(162, rel=0.02)  # ViT-L/14
 
 
 def test_project_table1_formula():
     ds = [{"dataset": "dtd", "pool": 200, "test": 100, "classes": 4}]
-    zero = {"encode_rate": 100.0, "prompted_rate": 1e30, "coop_step_s": {4: 0.0}, "dp_step_s": {4: 0.0},
-            "select_s": {"dtd": {s: 0.0 for s in gpu.BASELINES}}, "coop_eval_s": 0.0, "coop_options": {}}
+    zero = {
+        "encode_rate": 100.0,
+        "prompted_rate": 1e30,
+        "coop_step_s": {4: 0.0},
+        "dp_step_s": {4: 0.0},
+        "select_s": {"dtd": {s: 0.0 for s in gpu.BASELINES}},
+        "coop_eval_s": 0.0,
+        "coop_options": {},
+    }
     assert gpu.project_table1(ds, zero)["total_s"] == pytest.approx(3.0)  # (200 + 100) / 100, encoded once
     one = {**zero, "coop_step_s": {4: 1.0}, "coop_options": {"min_steps": 0, "epochs": 1}}
     p = gpu.project_table1(ds, one, rounds=2, seeds=1)
@@ -53,9 +63,15 @@ def test_project_table1_formula():
 
 def test_calibration_reproduces_the_measured_trajectory():
     ds = {"dataset": "dtd", "pool": 200, "test": 100, "classes": 4}
-    m = {"encode_rate": 100.0, "prompted_rate": 1e30, "coop_step_s": {4: 0.01}, "dp_step_s": {4: 0.0},
-         "select_s": {"dtd": {s: 0.5 for s in gpu.BASELINES}}, "coop_eval_s": 0.0,
-         "coop_options": {"min_steps": 0, "epochs": 1}}
+    m = {
+        "encode_rate": 100.0,
+        "prompted_rate": 1e30,
+        "coop_step_s": {4: 0.01},
+        "dp_step_s": {4: 0.0},
+        "select_s": {"dtd": {s: 0.5 for s in gpu.BASELINES}},
+        "coop_eval_s": 0.0,
+        "coop_options": {"min_steps": 0, "epochs": 1},
+    }
     measured = {"strategy": "entropy", "total_s": 10.0, "mean_evaluate_s": 0.2}
     cal = gpu.calibrate(m, measured, ds, rounds=2)
     assert cal["coop_eval_per_image"] == pytest.approx(0.002)
@@ -72,8 +88,12 @@ def test_table1_sizes_come_from_catalog():
 
     ds = {d["dataset"]: d for d in gpu.table1_datasets(gpu.GPU_SIZES)}
     assert set(ds) == set(gpu.TABLE1_DATASETS)
-    assert ds["dtd"] == {"dataset": "dtd", "pool": COOP_SPLITS["dtd"].train, "test": COOP_SPLITS["dtd"].test,
-                         "classes": 47}
+    assert ds["dtd"] == {
+        "dataset": "dtd",
+        "pool": COOP_SPLITS["dtd"].train,
+        "test": COOP_SPLITS["dtd"].test,
+        "classes": 47,
+    }
 
 
 def test_feature_task_never_decodes_and_bank_never_encodes():
@@ -98,15 +118,18 @@ def test_scaling_measures_rounds_in_process():
         assert "error" not in r, r
         assert r["budget"] == 3 and r["labeled"] == 6 and r["encoder_passes"] == 0
         assert r["round_s"] > 0 and r["peak_mib"] >= 0
-    summ = scaling.summarise(rows + [{**r, "pool": 3000, "select_s": r["select_s"] * 10, "round_s": r["round_s"] * 10}
-                                     for r in rows], (300, 3000))
+    summ = scaling.summarise(
+        rows + [{**r, "pool": 3000, "select_s": r["select_s"] * 10, "round_s": r["round_s"] * 10} for r in rows],
+        (300, 3000),
+    )
     assert summ[0]["k_round 0k→3k"] == pytest.approx(1.0)
 
 
 @pytest.mark.slow
 def test_harness_encode_once_ratio():
-    sec = harness.run(quick=True, datasets=["dtd"], strategies=["random", "entropy"], rounds=1,
-                      include_dualprompt=False)
+    sec = harness.run(
+        quick=True, datasets=["dtd"], strategies=["random", "entropy"], rounds=1, include_dualprompt=False
+    )
     coop, zs = sec["rows"]
     assert coop["failed"] == 0 and zs["failed"] == 0
     assert coop["ratio_to_minimum"] == 1.0  # every image encoded exactly once
@@ -118,8 +141,11 @@ def test_harness_encode_once_ratio():
 def test_peer_protocol_ratios_on_toy_backbone():
     from albench.clip.backbone import BackboneSpec
 
-    sec = peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3,
-                                      "block_steps": 7}, backbone_spec=BackboneSpec())
+    sec = peer.run(
+        quick=True,
+        sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3, "block_steps": 7},
+        backbone_spec=BackboneSpec(),
+    )
     ref, cold, warm = sec["rows"]
     assert cold["image_encoder_passes"] == 16  # pool + test, once
     assert ref["image_encoder_passes"] == 12 + 8 * 200 + 4  # pool + batch x 200 epochs + test
@@ -132,8 +158,7 @@ def test_peer_protocol_ratios_on_toy_backbone():
 
 def test_peer_protocol_refuses_projection_from_few_steps():
     with pytest.raises(ValueError, match="at least 20 measured steps"):
-        peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3,
-                                    "block_steps": 6})
+        peer.run(quick=True, sizes={"pool": 12, "test": 4, "classes": 3, "labeled": 8, "blocks": 3, "block_steps": 6})
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Benchmark methodology: CPU + wall samples, interleaving, summaries, per-section commit, stability check."""
+
 from __future__ import annotations
 
 import json
@@ -53,10 +54,12 @@ def test_compare_runs_flags_ratios_outside_15_percent():
 
 def test_sections_record_commit_dirty_flag_and_stability(tmp_path, monkeypatch):
     mod = tmp_path / "fake_bench_section.py"
-    mod.write_text("N = [0]\n"
-                   "def run(quick=False):\n"
-                   "    N[0] += 1\n"
-                   "    return {'title': 't', 'rows': [{'a': N[0]}], 'ratios': {'r': 10.0 * N[0]}}\n")
+    mod.write_text(
+        "N = [0]\n"
+        "def run(quick=False):\n"
+        "    N[0] += 1\n"
+        "    return {'title': 't', 'rows': [{'a': N[0]}], 'ratios': {'r': 10.0 * N[0]}}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(bench, "SECTIONS", Registry("bench section", "albench.bench", None))  # restored after
     bench.register_section("fake", "fake_bench_section:run")

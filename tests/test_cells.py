@@ -1,4 +1,5 @@
 """One configuration per cell: tables, extras, figures data and the report agree on which records form a cell."""
+
 import json
 
 import numpy as np
@@ -35,9 +36,14 @@ def two_configs(tmp_path):
             make_record(root, "toy_textures", s, a, seed, [base + r + off for r in range(1, 7)])
     p = make_record(root, "toy_textures", "dualprompt", "dualprompt", 1, [11.0] * 6, epochs=21)
     rec = _with_options(p, epochs=20, vpt_tokens=0)
-    default = next(r for r in map(lambda q: json.loads(q.read_text()), root.rglob("*.json"))
-                   if r["strategy"] == "dualprompt" and r["adapter"] == "dualprompt" and r["seed"] == 1
-                   and "vpt_tokens" not in r["config"]["adapter_options"])
+    default = next(
+        r
+        for r in map(lambda q: json.loads(q.read_text()), root.rglob("*.json"))
+        if r["strategy"] == "dualprompt"
+        and r["adapter"] == "dualprompt"
+        and r["seed"] == 1
+        and "vpt_tokens" not in r["config"]["adapter_options"]
+    )
     return root, config_id(default), config_id(rec)
 
 
@@ -57,8 +63,17 @@ def _outputs(root, tmp_path, configs=()):
     bar = af[af["label"] == "dualprompt × dualprompt"]
     simple, frame, _ = simple_table(root, configs=configs)
     html = write_report(root, tmp_path / f"rep{len(configs)}", configs).read_text()
-    return {"table": table, "extras_configs": set(ex_aubc["group"]), "extras_aubc": ex_aubc["value"].mean(),
-            "curve": curve, "bar": bar, "notes": notes, "simple": simple, "html": html, "frame": t["frame"]}
+    return {
+        "table": table,
+        "extras_configs": set(ex_aubc["group"]),
+        "extras_aubc": ex_aubc["value"].mean(),
+        "curve": curve,
+        "bar": bar,
+        "notes": notes,
+        "simple": simple,
+        "html": html,
+        "frame": t["frame"],
+    }
 
 
 @pytest.mark.slow
@@ -91,16 +106,37 @@ def test_every_output_shows_the_same_configuration(two_configs, tmp_path):
 
 def test_unknown_config_is_refused_with_the_known_ids(two_configs, tmp_path):
     root, default_id, other_id = two_configs
-    res = CliRunner().invoke(main, ["table", "--preset", "table1", "--suite", "toy", "--config", "zzzz",
-                                    "--results-dir", str(root), "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "table",
+            "--preset",
+            "table1",
+            "--suite",
+            "toy",
+            "--config",
+            "zzzz",
+            "--results-dir",
+            str(root),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "--config 'zzzz' matches no configuration" in res.output
     assert default_id in res.output and other_id in res.output and not (tmp_path / "o").exists()
 
 
 def test_choice_ignores_file_order_and_prefers_seeds_then_newest():
     def rec(seed, epochs, finished):
-        return {"dataset": "d", "strategy": "s", "adapter": "a", "backbone": {"arch": "x"}, "seed": seed,
-                "config": {"seed": seed, "adapter_options": {"epochs": epochs}}, "timing": {"finished_at": finished}}
+        return {
+            "dataset": "d",
+            "strategy": "s",
+            "adapter": "a",
+            "backbone": {"arch": "x"},
+            "seed": seed,
+            "config": {"seed": seed, "adapter_options": {"epochs": epochs}},
+            "timing": {"finished_at": finished},
+        }
 
     a = [rec(1, 1, "2026-01-01"), rec(2, 1, "2026-01-01")]
     b = [rec(1, 2, "2026-02-01"), rec(2, 2, "2026-02-01")]
@@ -116,8 +152,9 @@ def test_choice_ignores_file_order_and_prefers_seeds_then_newest():
 def test_table_without_preset_honours_out_budget_seeds(two_configs, tmp_path):
     root, _, _ = two_configs
     out = tmp_path / "plain"
-    res = CliRunner().invoke(main, ["table", "--results-dir", str(root), "--out", str(out), "--budget", "2,5",
-                                    "--seeds", "2,3"])
+    res = CliRunner().invoke(
+        main, ["table", "--results-dir", str(root), "--out", str(out), "--budget", "2,5", "--seeds", "2,3"]
+    )
     assert res.exit_code == 0, res.output
     md = (out / "table.md").read_text()
     rounds = {ln.split("|")[3].strip() for ln in md.splitlines() if ln.startswith("| toy_textures")}
@@ -133,8 +170,24 @@ def test_table_without_preset_honours_out_budget_seeds(two_configs, tmp_path):
 
 def test_table_with_preset_honours_out_budget_seeds(two_configs, tmp_path):
     root, _, _ = two_configs
-    res = CliRunner().invoke(main, ["table", "--preset", "table1", "--suite", "toy", "--results-dir", str(root),
-                                    "--out", str(tmp_path / "p"), "--budget", "2", "--seeds", "1"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "table",
+            "--preset",
+            "table1",
+            "--suite",
+            "toy",
+            "--results-dir",
+            str(root),
+            "--out",
+            str(tmp_path / "p"),
+            "--budget",
+            "2",
+            "--seeds",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     md = (tmp_path / "p" / "table1_toy.md").read_text()
     assert "| 2% |" in md and "| 1% |" not in md and "| 5% |" not in md

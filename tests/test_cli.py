@@ -25,8 +25,23 @@ def test_bad_seed_and_empty_list(tmp_path):
 
 @pytest.mark.slow
 def test_run_then_table(tmp_path):
-    res = run("run", "--strategy", "random", "--adapter", "coop", "--dataset", "digits", "--seeds", "1,2",
-              "--rounds", "2", "--adapter-opt", "epochs=3", "--results-dir", str(tmp_path / "r"))
+    res = run(
+        "run",
+        "--strategy",
+        "random",
+        "--adapter",
+        "coop",
+        "--dataset",
+        "digits",
+        "--seeds",
+        "1,2",
+        "--rounds",
+        "2",
+        "--adapter-opt",
+        "epochs=3",
+        "--results-dir",
+        str(tmp_path / "r"),
+    )
     assert res.exit_code == 0, res.output
     assert "2 run(s) done" in res.output and "record:" in res.output and "(zero-shot)" in res.output
     res = run("table", "--results-dir", str(tmp_path / "r"))

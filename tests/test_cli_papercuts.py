@@ -1,5 +1,6 @@
 """CLI papercuts: -h, no literal %% in help, case-insensitive names, repeated options add up, seed ranges,
 list --options."""
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -26,8 +27,9 @@ def test_dash_h_and_help_texts_without_double_percent():
     assert "in % of the pool" in r.invoke(main, ["run", "-h"]).output
 
 
-@pytest.mark.parametrize("text, seeds", [("1,2,3", [1, 2, 3]), ("1-3", [1, 2, 3]), ("1-3,7", [1, 2, 3, 7]),
-                                         ("4 - 6", [4, 5, 6]), ("5", [5])])
+@pytest.mark.parametrize(
+    "text, seeds", [("1,2,3", [1, 2, 3]), ("1-3", [1, 2, 3]), ("1-3,7", [1, 2, 3, 7]), ("4 - 6", [4, 5, 6]), ("5", [5])]
+)
 def test_seed_ranges(text, seeds):
     assert parse_seeds(text) == seeds
 
@@ -46,14 +48,38 @@ def test_names_match_case_insensitively_when_unambiguous():
 
 
 def test_repeated_strategy_options_add_up_and_names_ignore_case(tmp_path):
-    out = CliRunner().invoke(main, ["run", "--strategy", "Random", "--strategy", "entropy", "--adapter", "ZeroShot",
-                                    "--dataset", "DIGITS", "--rounds", "1", "--seeds", "1-2", "--device", "cpu",
-                                    "--no-progress", "--results-dir", str(tmp_path)])
+    out = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--strategy",
+            "Random",
+            "--strategy",
+            "entropy",
+            "--adapter",
+            "ZeroShot",
+            "--dataset",
+            "DIGITS",
+            "--rounds",
+            "1",
+            "--seeds",
+            "1-2",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--results-dir",
+            str(tmp_path),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "grid: 4 run(s) over 1 dataset(s)" in out.output
     names = sorted(p.name.rsplit("__", 1)[0] for p in (tmp_path / "digits").glob("*.json"))
-    assert names == ["entropy__zeroshot__seed1", "entropy__zeroshot__seed2", "random__zeroshot__seed1",
-                     "random__zeroshot__seed2"]
+    assert names == [
+        "entropy__zeroshot__seed1",
+        "entropy__zeroshot__seed2",
+        "random__zeroshot__seed1",
+        "random__zeroshot__seed2",
+    ]
 
 
 def test_list_options_prints_types_defaults_and_valid_values():
@@ -68,12 +94,27 @@ def test_list_options_prints_types_defaults_and_valid_values():
     assert out.exit_code == 2 and "error: Unknown strategy or adapter 'cop'. Did you mean: coop?" in out.stderr
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--budget", "-1", "--budget -1 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5)."),
-    ("--budget", "0", "--budget 0 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5)."),
-    ("--budget", "1e9", "--budget 1e+09 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5)."),
-    ("--results-dir", "", "--results-dir is empty; pass a folder, e.g. --results-dir results."),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        (
+            "--budget",
+            "-1",
+            "--budget -1 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5).",
+        ),
+        (
+            "--budget",
+            "0",
+            "--budget 0 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5).",
+        ),
+        (
+            "--budget",
+            "1e9",
+            "--budget 1e+09 is not a budget: budgets are percentages of the pool in (0, 100] (e.g. --budget 1,2,5).",
+        ),
+        ("--results-dir", "", "--results-dir is empty; pass a folder, e.g. --results-dir results."),
+    ],
+)
 def test_budget_and_results_dir_explanations(tmp_path, flag, value, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["run", "--adapter", "zeroshot", "--device", "cpu", flag, value]
@@ -83,6 +124,7 @@ def test_budget_and_results_dir_explanations(tmp_path, flag, value, message, mon
 
 
 # --- threads: the same count in every process, and in the identity when not the default ------------------------
+
 
 def test_every_workspace_uses_the_run_thread_count(monkeypatch, tmp_path):
     import torch

@@ -1,4 +1,5 @@
 """`albench compare` on constructed tables: ranks, Friedman, Nemenyi CD and paired differences by hand."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,17 +8,23 @@ from click.testing import CliRunner
 pytest.importorskip("scikit_posthocs", reason="optional extra 'stats' (pip install albench[stats])")
 
 from albench.cli.main import main  # noqa: E402
-from albench.reporting.stats import (critical_difference, paired_differences, rank_budget,  # noqa: E402
-                                     summary_vs_reference)
+from albench.reporting.stats import (
+    critical_difference,
+    paired_differences,
+    rank_budget,  # noqa: E402
+    summary_vs_reference,
+)
 
 from helpers import make_record  # noqa: E402
 
 # mean accuracy per (dataset, method) at one budget; hand ranks below (1 = best, ties averaged)
-MEANS = {"d1": {"A": 80, "B": 70, "C": 60, "D": 50},
-         "d2": {"A": 75, "B": 76, "C": 60, "D": 55},
-         "d3": {"A": 90, "B": 80, "C": 80, "D": 70},
-         "d4": {"A": 66, "B": 65, "C": 64, "D": 67},
-         "d5": {"A": 71, "B": 60, "C": 61, "D": 59}}
+MEANS = {
+    "d1": {"A": 80, "B": 70, "C": 60, "D": 50},
+    "d2": {"A": 75, "B": 76, "C": 60, "D": 55},
+    "d3": {"A": 90, "B": 80, "C": 80, "D": 70},
+    "d4": {"A": 66, "B": 65, "C": 64, "D": 67},
+    "d5": {"A": 71, "B": 60, "C": 61, "D": 59},
+}
 HAND_RANKS = {"d1": [1, 2, 3, 4], "d2": [2, 1, 3, 4], "d3": [1, 2.5, 2.5, 4], "d4": [2, 3, 4, 1], "d5": [1, 3, 2, 4]}
 
 
@@ -39,9 +46,9 @@ def test_average_ranks_friedman_and_cd_match_hand_computation():
     assert list(rk.average.index) == ["A", "B", "C", "D"]
     # Friedman without tie correction: 12N/(k(k+1)) * (sum R_j^2 - k(k+1)^2/4); scipy corrects for the one tie (d3)
     n, k = 5, 4
-    chi2 = 12 * n / (k * (k + 1)) * (np.sum(avg ** 2) - k * (k + 1) ** 2 / 4)
-    ties = 2 ** 3 - 2  # one pair tied in one block
-    chi2_tie = chi2 / (1 - ties / (n * (k ** 3 - k)))
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(avg**2) - k * (k + 1) ** 2 / 4)
+    ties = 2**3 - 2  # one pair tied in one block
+    chi2_tie = chi2 / (1 - ties / (n * (k**3 - k)))
     assert rk.friedman_stat == pytest.approx(chi2_tie)
     # Nemenyi CD, Demsar (2006) Table 5: q_0.05 for k = 4 is 2.569
     assert rk.cd == pytest.approx(2.569 * np.sqrt(k * (k + 1) / (6 * n)), abs=2e-3)
@@ -82,8 +89,12 @@ def test_unknown_reference_names_the_columns(tmp_path):
 def toy_results(tmp_path):
     """Table 1 toy suite: Random < BADGE < Ours_CoOp < Ours on every dataset, 3 seeds."""
     root = tmp_path / "results"
-    base = {("random", "coop"): 40.0, ("badge", "coop"): 45.0, ("dualprompt", "coop"): 47.0,
-            ("dualprompt", "dualprompt"): 50.0}
+    base = {
+        ("random", "coop"): 40.0,
+        ("badge", "coop"): 45.0,
+        ("dualprompt", "coop"): 47.0,
+        ("dualprompt", "dualprompt"): 50.0,
+    }
     datasets = {"toy_shapes": 10.0, "toy_textures": 0.0, "toy_shifted": -10.0, "toy_patterns": -15.0, "toy_fine": -5.0}
     for d, shift in datasets.items():
         for (s, a), b in base.items():
@@ -95,8 +106,9 @@ def toy_results(tmp_path):
 @pytest.mark.slow
 def test_compare_cli_prints_cis_ranks_and_writes_cd_diagrams(toy_results, tmp_path):
     out = tmp_path / "rep"
-    res = CliRunner().invoke(main, ["compare", "--preset", "table1", "--suite", "toy", "--results-dir",
-                                    str(toy_results), "--out", str(out)])
+    res = CliRunner().invoke(
+        main, ["compare", "--preset", "table1", "--suite", "toy", "--results-dir", str(toy_results), "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     txt = res.output
     assert "| Random | 15 | +10.00 | [+10.00, +10.00] |" in txt  # Ours - Random = 10 on every cell and seed
@@ -110,8 +122,22 @@ def test_compare_cli_prints_cis_ranks_and_writes_cd_diagrams(toy_results, tmp_pa
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv = pd.read_csv(out / "compare_table1_toy.csv")
     assert len(csv) == 3 * 5 * 3  # 3 others x 5 datasets x 3 budgets
-    res = CliRunner().invoke(main, ["compare", "--preset", "table1", "--suite", "toy", "--reference", "Nope",
-                                    "--results-dir", str(toy_results), "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            "--preset",
+            "table1",
+            "--suite",
+            "toy",
+            "--reference",
+            "Nope",
+            "--results-dir",
+            str(toy_results),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert res.exit_code == 2 and "--reference 'Nope' is not a column of table1_toy" in res.output
     assert not (tmp_path / "x").exists()
 
@@ -130,6 +156,20 @@ def test_compare_another_metric(toy_results, tmp_path):
     s = c.summary.set_index("other")
     assert s.loc["Random", "mean_diff"] == pytest.approx(10.0) and "Metric: Balanced accuracy" in c.markdown
     assert set(c.frame["accuracy"]) == {a - 5.0 for a in compare("table1", "toy", toy_results).frame["accuracy"]}
-    res = CliRunner().invoke(main, ["compare", "--preset", "table1", "--suite", "toy", "--metric", "fallback_picks",
-                                    "--results-dir", str(toy_results), "--out", str(tmp_path / "x")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "compare",
+            "--preset",
+            "table1",
+            "--suite",
+            "toy",
+            "--metric",
+            "fallback_picks",
+            "--results-dir",
+            str(toy_results),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert res.exit_code == 2 and "--metric 'fallback_picks' cannot be compared" in res.output

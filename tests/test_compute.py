@@ -1,4 +1,5 @@
 """Device and precision: resolved up front, part of every identity, and bf16 runs on the CPU too."""
+
 import json
 
 import pytest
@@ -59,9 +60,31 @@ def restore_determinism():
 def test_record_says_precision_device_and_determinism(tmp_path, restore_determinism):
     from albench.cli.main import main
 
-    args = ["run", "--strategy", "random", "--adapter", "coop", "--dataset", "digits", "--seeds", "1", "--rounds", "1",
-            "--adapter-opt", "coop:epochs=1", "--adapter-opt", "coop:min_steps=0", "--device", "cpu", "--no-progress",
-            "--precision", "bf16", "--deterministic", "--results-dir", str(tmp_path / "r")]
+    args = [
+        "run",
+        "--strategy",
+        "random",
+        "--adapter",
+        "coop",
+        "--dataset",
+        "digits",
+        "--seeds",
+        "1",
+        "--rounds",
+        "1",
+        "--adapter-opt",
+        "coop:epochs=1",
+        "--adapter-opt",
+        "coop:min_steps=0",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--precision",
+        "bf16",
+        "--deterministic",
+        "--results-dir",
+        str(tmp_path / "r"),
+    ]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert torch.are_deterministic_algorithms_enabled()
@@ -75,9 +98,26 @@ def test_record_says_precision_device_and_determinism(tmp_path, restore_determin
 def test_status_finds_runs_recorded_with_another_precision(tmp_path):
     from albench.cli.main import main
 
-    grid = ["--strategy", "random", "--adapter", "coop", "--dataset", "digits", "--seeds", "1", "--rounds", "1",
-            "--adapter-opt", "coop:epochs=1", "--adapter-opt", "coop:min_steps=0", "--device", "cpu",
-            "--results-dir", str(tmp_path / "r")]
+    grid = [
+        "--strategy",
+        "random",
+        "--adapter",
+        "coop",
+        "--dataset",
+        "digits",
+        "--seeds",
+        "1",
+        "--rounds",
+        "1",
+        "--adapter-opt",
+        "coop:epochs=1",
+        "--adapter-opt",
+        "coop:min_steps=0",
+        "--device",
+        "cpu",
+        "--results-dir",
+        str(tmp_path / "r"),
+    ]
     assert CliRunner().invoke(main, ["run", *grid, "--precision", "bf16", "--no-progress"]).exit_code == 0
     st = CliRunner().invoke(main, ["status", *grid])  # asks for cpu/fp32 (auto on a CPU)
     assert st.exit_code == 0, st.output

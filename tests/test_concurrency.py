@@ -1,4 +1,5 @@
 """Concurrency (issue 7): 2 and 4 runner processes started at once on one grid and one results directory."""
+
 import json
 import re
 

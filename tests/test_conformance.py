@@ -1,4 +1,5 @@
 """The contract's named checks: built-ins pass every rule, broken plugins fail exactly the rule they break."""
+
 import numpy as np
 import pytest
 import torch
@@ -85,8 +86,9 @@ class Noisy(Linear):
 
     def __init__(self, env, **options):
         super().__init__(env, **options)
-        self.w = torch.nn.Parameter(torch.randn(self.w.shape, generator=torch.Generator().manual_seed(
-            int(torch.seed() % 2**31))))
+        self.w = torch.nn.Parameter(
+            torch.randn(self.w.shape, generator=torch.Generator().manual_seed(int(torch.seed() % 2**31)))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -105,19 +107,25 @@ def failing_rules(plugin, env, kind):
     return failed
 
 
-@pytest.mark.parametrize("cls, rule", [
-    (Duplicates, "check_strategy_selection_valid"),
-    (IgnoresRng, "check_strategy_uses_rng_when_stochastic"),
-    (MutatesContext, "check_strategy_leaves_context_unchanged"),
-])
+@pytest.mark.parametrize(
+    "cls, rule",
+    [
+        (Duplicates, "check_strategy_selection_valid"),
+        (IgnoresRng, "check_strategy_uses_rng_when_stochastic"),
+        (MutatesContext, "check_strategy_leaves_context_unchanged"),
+    ],
+)
 def test_broken_strategy_fails_exactly_its_rule(env, cls, rule):
     assert failing_rules(cls, env, "strategy") == [rule]
 
 
-@pytest.mark.parametrize("cls, rule", [
-    (TouchesBackbone, "check_adapter_backbone_frozen"),
-    (Noisy, "check_adapter_deterministic"),
-])
+@pytest.mark.parametrize(
+    "cls, rule",
+    [
+        (TouchesBackbone, "check_adapter_backbone_frozen"),
+        (Noisy, "check_adapter_deterministic"),
+    ],
+)
 def test_broken_adapter_fails_exactly_its_rule(cls, rule):
     assert failing_rules(cls, tiny_env(), "adapter") == [rule]  # a fresh env: TouchesBackbone edits its weights
 
@@ -140,8 +148,10 @@ def test_parametrize_with_checks_gives_one_id_per_rule():
     argnames, params = mark.args
     assert argnames == "plugin, check"
     ids = mark.kwargs["ids"]
-    assert ids == ([f"ignores-rng-{c.__name__}" for c in rules.strategy_checks()]
-                   + [f"linear-{c.__name__}" for c in rules.adapter_checks()])
+    assert ids == (
+        [f"ignores-rng-{c.__name__}" for c in rules.strategy_checks()]
+        + [f"linear-{c.__name__}" for c in rules.adapter_checks()]
+    )
     plugin, check = params[ids.index("ignores-rng-check_strategy_uses_rng_when_stochastic")]
     with pytest.raises(ConformanceError, match="ignores ctx.rng"):
         check(plugin)

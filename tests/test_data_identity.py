@@ -1,4 +1,5 @@
 """Data identity by content: same names and sizes but different bytes never share a fingerprint."""
+
 import os
 import shutil
 

@@ -1,4 +1,5 @@
 """CoOp-layout loaders on generated stand-in trees, their validation errors, and the image pipeline."""
+
 from __future__ import annotations
 
 import json
@@ -49,13 +50,32 @@ EXPECTED_NAMES = {  # (first classes in label order, a class name CoOp's rules p
     "sun397": (["abbey", "airplane cabin", "airport terminal"], "outdoor church"),
     "imagenet": (["tench", "goldfish", "great white shark"], "toilet paper"),
 }
-TEMPLATES = {"caltech101": "a photo of a {}.", "dtd": "{} texture.", "eurosat": "a centered satellite photo of {}.",
-             "fgvc_aircraft": "a photo of a {}, a type of aircraft.", "oxford_flowers": "a photo of a {}, a type of flower.",
-             "ucf101": "a photo of a person doing {}.", "oxford_pets": "a photo of a {}, a type of pet.",
-             "stanford_cars": "a photo of a {}.", "food101": "a photo of {}, a type of food.",
-             "sun397": "a photo of a {}.", "imagenet": "a photo of a {}."}
-CLASSES = {"caltech101": 100, "dtd": 47, "eurosat": 10, "fgvc_aircraft": 100, "oxford_flowers": 102, "ucf101": 101,
-           "oxford_pets": 37, "stanford_cars": 196, "food101": 101, "sun397": 397, "imagenet": 1000}
+TEMPLATES = {
+    "caltech101": "a photo of a {}.",
+    "dtd": "{} texture.",
+    "eurosat": "a centered satellite photo of {}.",
+    "fgvc_aircraft": "a photo of a {}, a type of aircraft.",
+    "oxford_flowers": "a photo of a {}, a type of flower.",
+    "ucf101": "a photo of a person doing {}.",
+    "oxford_pets": "a photo of a {}, a type of pet.",
+    "stanford_cars": "a photo of a {}.",
+    "food101": "a photo of {}, a type of food.",
+    "sun397": "a photo of a {}.",
+    "imagenet": "a photo of a {}.",
+}
+CLASSES = {
+    "caltech101": 100,
+    "dtd": 47,
+    "eurosat": 10,
+    "fgvc_aircraft": 100,
+    "oxford_flowers": 102,
+    "ucf101": 101,
+    "oxford_pets": 37,
+    "stanford_cars": 196,
+    "food101": 101,
+    "sun397": 397,
+    "imagenet": 1000,
+}
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -71,7 +91,7 @@ def test_loader_on_small_fake_tree(small_root, name):
         assert len(task.val) == SMALL_PER_CLASS["val"] * c
         assert task.meta["val_used"] is False
     first, member = EXPECTED_NAMES[name]
-    assert task.classnames[:len(first)] == first and member in task.classnames
+    assert task.classnames[: len(first)] == first and member in task.classnames
     assert len(task.classnames) == c  # (CLIP's ImageNet names repeat two: 'crane', 'maillot')
     assert task.template == TEMPLATES[name] == COOP_SPLITS[name].template
     assert task.prompts()[0] == TEMPLATES[name].format(first[0])
@@ -108,7 +128,8 @@ def test_small_tree_needs_allow_custom_split(small_root):
         f"Dataset 'dtd': the split does not match CoOp's official DescribableTextures split: expected 47 classes and "
         f"train/val/test 2,820/1,128/1,692 images, found 47 classes and 94/47/47 in {split}. Use the official "
         f"split file ({DATASETS_URL}#dtd), or pass --allow-custom-split to accept this split (results are then not "
-        f"comparable to published numbers).")
+        f"comparable to published numbers)."
+    )
 
 
 @pytest.mark.slow
@@ -122,14 +143,17 @@ def test_full_size_dtd_passes_official_validation(tmp_path):
 
 # --- validation errors --------------------------------------------------------------------------------------------
 
+
 def test_missing_data_root(monkeypatch):
     monkeypatch.delenv("ALBENCH_DATA", raising=False)
     with pytest.raises(DataError) as e:
         load_task("eurosat")
     msg = str(e.value)
-    assert msg.startswith("Dataset 'eurosat': no data root given. Pass --data-root DIR (or set $ALBENCH_DATA) to the "
-                          "folder that holds eurosat/.\nExpected layout under the data root:\n  eurosat/\n"
-                          "    2750/<class>/<class>_1.jpg")
+    assert msg.startswith(
+        "Dataset 'eurosat': no data root given. Pass --data-root DIR (or set $ALBENCH_DATA) to the "
+        "folder that holds eurosat/.\nExpected layout under the data root:\n  eurosat/\n"
+        "    2750/<class>/<class>_1.jpg"
+    )
     assert msg.endswith(f"Get the files as described in CoOp's DATASETS.md: {DATASETS_URL}#eurosat")
 
 
@@ -141,7 +165,8 @@ def test_missing_dataset_folder(tmp_path):
         f"Expected layout under the data root ({tmp_path}):\n"
         "  dtd/\n    images/<class>/<class>_0001.jpg   (banded/, blotchy/, ...)\n"
         "    split_zhou_DescribableTextures.json\n"
-        f"Get the files as described in CoOp's DATASETS.md: {DATASETS_URL}#dtd")
+        f"Get the files as described in CoOp's DATASETS.md: {DATASETS_URL}#dtd"
+    )
     with pytest.raises(DataError, match="the data root .*nope does not exist or is not a folder"):
         load_task("dtd", data_root=str(tmp_path / "nope"))
 
@@ -170,14 +195,21 @@ def test_malformed_json(dtd_copy):
     split.write_text('{"train": [["banded/banded_0001.jpg", 0, "banded"],]}')
     with pytest.raises(DataError) as e:
         load_task("dtd", data_root=str(dtd_copy), allow_custom_split=True)
-    assert str(e.value).startswith(f"Dataset 'dtd': split file {split} is not valid JSON (line 1, column 52: "
-                                   f"Expecting value). Download the official file again.")
+    assert str(e.value).startswith(
+        f"Dataset 'dtd': split file {split} is not valid JSON (line 1, column 52: "
+        f"Expecting value). Download the official file again."
+    )
     split.write_text('{"train": [], "test": []}')
     with pytest.raises(DataError, match=r"has no list for key\(s\) val; expected"):
         load_task("dtd", data_root=str(dtd_copy), allow_custom_split=True)
     split.write_text('{"train": [["a.jpg", "0", "banded"]], "val": [], "test": []}')
-    with pytest.raises(DataError, match=re_escape("split_zhou_DescribableTextures.json train[0] is ['a.jpg', '0', "
-                                                  "'banded']; expected [relative_path, integer label, classname].")):
+    with pytest.raises(
+        DataError,
+        match=re_escape(
+            "split_zhou_DescribableTextures.json train[0] is ['a.jpg', '0', "
+            "'banded']; expected [relative_path, integer label, classname]."
+        ),
+    ):
         load_task("dtd", data_root=str(dtd_copy), allow_custom_split=True)
 
 
@@ -199,19 +231,27 @@ def test_missing_image(dtd_copy):
     gone.unlink()
     with pytest.raises(DataError) as e:
         load_task("dtd", data_root=str(dtd_copy), allow_custom_split=True)
-    assert str(e.value).startswith(f"Dataset 'dtd': 1 of 94 image(s) listed in the split are missing: {gone}.\n"
-                                   f"Expected layout:\n  dtd/")
+    assert str(e.value).startswith(
+        f"Dataset 'dtd': 1 of 94 image(s) listed in the split are missing: {gone}.\nExpected layout:\n  dtd/"
+    )
 
 
-@pytest.mark.parametrize("bad, why", [("../outside.jpg", "contains '..' and would leave the dataset folder"),
-                                      ("banded/../../x.jpg", "contains '..' and would leave the dataset folder"),
-                                      ("/etc/passwd", "is absolute"), ("C:\\x.jpg", "is absolute")])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("../outside.jpg", "contains '..' and would leave the dataset folder"),
+        ("banded/../../x.jpg", "contains '..' and would leave the dataset folder"),
+        ("/etc/passwd", "is absolute"),
+        ("C:\\x.jpg", "is absolute"),
+    ],
+)
 def test_path_escaping_root(dtd_copy, bad, why):
     _edit_split(dtd_copy, lambda d: d["train"].__setitem__(0, [bad, 0, "banded"]))
     with pytest.raises(DataError) as e:
         load_task("dtd", data_root=str(dtd_copy), allow_custom_split=True)
-    assert str(e.value).startswith(f"Dataset 'dtd': split_zhou_DescribableTextures.json train[0]: image path "
-                                   f"{bad!r} {why}")
+    assert str(e.value).startswith(
+        f"Dataset 'dtd': split_zhou_DescribableTextures.json train[0]: image path {bad!r} {why}"
+    )
 
 
 def test_class_without_training_images(dtd_copy):
@@ -224,16 +264,21 @@ def test_class_without_training_images(dtd_copy):
 
 def test_inconsistent_class_names_and_label_gaps(dtd_copy):
     _edit_split(dtd_copy, lambda d: d["test"][0].__setitem__(2, "stripy"))
-    with pytest.raises(DataError, match=r"test\[0\] gives label 0 the class name 'stripy', but earlier entries call "
-                                        r"it 'banded'"):
+    with pytest.raises(
+        DataError,
+        match=r"test\[0\] gives label 0 the class name 'stripy', but earlier entries call "
+        r"it 'banded'",
+    ):
         load_task("dtd", data_root=str(dtd_copy), allow_custom_split=True)
 
 
 def test_unknown_option(small_root):
     with pytest.raises(DataError) as e:
         load_task("dtd", data_root=str(small_root), allow_custom_splits=True)
-    assert str(e.value) == ("Unknown option(s) 'allow_custom_splits' for dataset 'dtd'. "
-                            "Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt.")
+    assert str(e.value) == (
+        "Unknown option(s) 'allow_custom_splits' for dataset 'dtd'. "
+        "Valid options: allow_custom_split, allow_overlap, follow_symlinks, skip_corrupt."
+    )
     with pytest.raises(DataError, match=r"Option skip_corrupt='yes' for dataset 'dtd' must be true or false"):
         load_task("dtd", data_root=str(small_root), skip_corrupt="yes")
 
@@ -270,6 +315,7 @@ def test_empty_image_file_is_reported_at_load(dtd_copy):
 
 # --- image pipeline ------------------------------------------------------------------------------------------------
 
+
 def test_preprocess_matches_torchvision_clip_eval_transform(tmp_path):
     from PIL import Image
     from torchvision import transforms as T
@@ -277,7 +323,7 @@ def test_preprocess_matches_torchvision_clip_eval_transform(tmp_path):
     from albench.data.datasets.source import FileSource, preprocess
 
     rng = np.random.default_rng(0)
-    for (w, h) in [(97, 61), (40, 130), (50, 50), (300, 224)]:
+    for w, h in [(97, 61), (40, 130), (50, 50), (300, 224)]:
         img = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
         ref = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32)])(img)
         assert np.array_equal(preprocess(img, 32), np.asarray(ref)), (w, h)

@@ -1,4 +1,5 @@
 """Determinism and configuration identity (issue 7)."""
+
 import json
 import shutil
 
@@ -66,6 +67,7 @@ def test_results_do_not_depend_on_order_or_parallelism(warm, tmp_path):
 
 # --- configuration identity ----------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_config_hash_covers_everything_that_affects_numbers(warm, monkeypatch):
     ws = Workspace(warm["cache"], device="cpu", progress=False)
@@ -73,15 +75,23 @@ def test_config_hash_covers_everything_that_affects_numbers(warm, monkeypatch):
 
     def h(**kw):
         spec = RunSpec(**{**base, **kw})
-        return config_hash(run_config(spec, ws.task(spec.dataset, None, spec.dataset_options), ws.backbone(spec.backbone)))
+        return config_hash(
+            run_config(spec, ws.task(spec.dataset, None, spec.dataset_options), ws.backbone(spec.backbone))
+        )
 
     variants = {
-        "base": h(), "strategy": h(strategy="typiclust"),
+        "base": h(),
+        "strategy": h(strategy="typiclust"),
         "strategy option": h(strategy="typiclust", strategy_options={"k_nn": 10}),
-        "adapter": h(adapter="zeroshot", adapter_options={}), "adapter option": h(adapter_options={"epochs": 3}),
-        "adapter option lr": h(adapter_options={"epochs": 2, "lr": 0.03}), "dataset": h(dataset="toy_textures"),
-        "backbone weights": h(backbone=BackboneSpec(pretrained="random")), "rounds": h(rounds=3),
-        "round fraction": h(round_fraction=0.02), "round budget": h(round_budget=5), "seed": h(seed=2),
+        "adapter": h(adapter="zeroshot", adapter_options={}),
+        "adapter option": h(adapter_options={"epochs": 3}),
+        "adapter option lr": h(adapter_options={"epochs": 2, "lr": 0.03}),
+        "dataset": h(dataset="toy_textures"),
+        "backbone weights": h(backbone=BackboneSpec(pretrained="random")),
+        "rounds": h(rounds=3),
+        "round fraction": h(round_fraction=0.02),
+        "round budget": h(round_budget=5),
+        "seed": h(seed=2),
         "dataset options": h(dataset_options={"template": "a photo of the number {}."}),
     }
     assert len(set(variants.values())) == len(variants), variants
@@ -145,12 +155,18 @@ def test_changing_an_option_reruns_and_table_never_averages_different_hashes(war
     row1 = next(line for line in t.stdout.splitlines() if line.startswith("| digits | coop | 1 |"))
     for strategy in ("random", "entropy"):
         # one column per strategy: the newer configuration (epochs=3; both have 2 seeds), never a mean of both
-        accs = [rec["rounds"][0]["accuracy"] for rec in recs
-                if rec["strategy"] == strategy and rec["config"]["adapter_options"]["epochs"] == 3]
-        assert [c.strip() for c in row1.strip("|").split("|")][cols.index(strategy)] == \
-            f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}"
+        accs = [
+            rec["rounds"][0]["accuracy"]
+            for rec in recs
+            if rec["strategy"] == strategy and rec["config"]["adapter_options"]["epochs"] == 3
+        ]
+        assert [c.strip() for c in row1.strip("|").split("|")][
+            cols.index(strategy)
+        ] == f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs):.2f}"
         (old,) = groups[(strategy, 2)]
         (new,) = groups[(strategy, 3)]
         # the other configuration is listed by what differs
-        assert (f"showing config {new} (2 seeds (seeds 1, 2); chosen by most seeds, then newest); left out: "
-                f"adapter_options.epochs: 3 → 2 (2 seeds (seeds 1, 2); config {old})") in t.stdout
+        assert (
+            f"showing config {new} (2 seeds (seeds 1, 2); chosen by most seeds, then newest); left out: "
+            f"adapter_options.epochs: 3 → 2 (2 seeds (seeds 1, 2); config {old})"
+        ) in t.stdout

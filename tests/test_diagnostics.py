@@ -1,12 +1,18 @@
 """Per-round diagnostics: AUROCs against scikit-learn, pseudo-label precision by hand, fallbacks, records."""
+
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
 from albench.api.strategy import RoundContext, Strategy
-from albench.engine.diagnostics import (detection_auroc, pseudo_label_stats, round_diagnostics, evaluation_stats,
-                                        uncertainty_scores)
+from albench.engine.diagnostics import (
+    detection_auroc,
+    pseudo_label_stats,
+    round_diagnostics,
+    evaluation_stats,
+    uncertainty_scores,
+)
 
 POOL_LABELS = np.array([0, 1, 2, 0, 1, 2, 0, 1])
 
@@ -35,27 +41,37 @@ class _FixedDual(_Fixed):
 
 def _ctx(model, labeled=(7,), budget=2):
     labeled = np.asarray(labeled)
-    return RoundContext(round=2, budget=budget, pool_size=8, num_classes=3, labeled=labeled,
-                        labels=POOL_LABELS[labeled], rng=np.random.default_rng(0), model=model)
+    return RoundContext(
+        round=2,
+        budget=budget,
+        pool_size=8,
+        num_classes=3,
+        labeled=labeled,
+        labels=POOL_LABELS[labeled],
+        rng=np.random.default_rng(0),
+        model=model,
+    )
 
 
 def _pool_logits():
     # rows 0..7; predicted classes 0,1,1,2,1,0,0,(labelled) -> wrong at rows 2, 3, 5
-    return np.array([[4.0, 0, 0], [0, 3, 0], [0, 1, .9], [0, 0, 2], [0, 5, 0], [.5, 0, .4], [2, 1, 0], [0, 9, 0]])
+    return np.array([[4.0, 0, 0], [0, 3, 0], [0, 1, 0.9], [0, 0, 2], [0, 5, 0], [0.5, 0, 0.4], [2, 1, 0], [0, 9, 0]])
 
 
 def test_uncertainty_scores_by_hand():
-    p = np.array([[.7, .2, .1], [.4, .4, .2]])
+    p = np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]])
     s = uncertainty_scores(p)
-    assert np.allclose(s["max_softmax"], [.3, .6])
-    assert np.allclose(s["margin"], [-.5, 0.0])
-    assert np.allclose(s["entropy"], [-(.7 * np.log(.7) + .2 * np.log(.2) + .1 * np.log(.1)),
-                                      -(2 * .4 * np.log(.4) + .2 * np.log(.2))])
+    assert np.allclose(s["max_softmax"], [0.3, 0.6])
+    assert np.allclose(s["margin"], [-0.5, 0.0])
+    assert np.allclose(
+        s["entropy"],
+        [-(0.7 * np.log(0.7) + 0.2 * np.log(0.2) + 0.1 * np.log(0.1)), -(2 * 0.4 * np.log(0.4) + 0.2 * np.log(0.2))],
+    )
 
 
 def test_detection_auroc_hand_case_and_degenerate():
     # wrong = [1, 0, 1, 0]; scores rank the wrong ones 1st and 3rd of 4 -> 3 of 4 pairs ordered -> 0.75
-    assert detection_auroc(np.array([1, 0, 1, 0]), np.array([.9, .8, .3, .1])) == 0.75
+    assert detection_auroc(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.3, 0.1])) == 0.75
     assert detection_auroc(np.zeros(4), np.arange(4)) is None  # no errors: undefined
     assert detection_auroc(np.ones(4), np.arange(4)) is None
 
@@ -64,8 +80,16 @@ def test_round_aurocs_equal_sklearn_on_constructed_pool():
     logits = _pool_logits()
     ctx = _ctx(_Fixed(logits))
     cand = ctx.unlabeled
-    d = round_diagnostics(ctx, cand, np.array([2, 3]), POOL_LABELS, torch.zeros(3, 3), np.array([0, 1, 2]),
-                          pseudo_used=False, protocol_random=False)
+    d = round_diagnostics(
+        ctx,
+        cand,
+        np.array([2, 3]),
+        POOL_LABELS,
+        torch.zeros(3, 3),
+        np.array([0, 1, 2]),
+        pseudo_used=False,
+        protocol_random=False,
+    )
     z = logits[cand] - logits[cand].max(1, keepdims=True)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     wrong = p.argmax(1) != POOL_LABELS[cand]
@@ -91,8 +115,16 @@ def test_p_clean_auroc_equals_sklearn_and_uses_predicted_class():
     ctx = _ctx(None)
     ctx.selected_with(model, "a model the strategy trained")
     cand = ctx.unlabeled
-    d = round_diagnostics(ctx, cand, np.array([0, 1]), POOL_LABELS, torch.zeros(3, 3), np.array([0, 1, 2]),
-                          pseudo_used=True, protocol_random=False)
+    d = round_diagnostics(
+        ctx,
+        cand,
+        np.array([0, 1]),
+        POOL_LABELS,
+        torch.zeros(3, 3),
+        np.array([0, 1, 2]),
+        pseudo_used=True,
+        protocol_random=False,
+    )
     pred = pos[cand].argmax(1)
     pc = 1 / (1 + np.exp(-(pos[cand, pred] - neg[cand, pred])))
     wrong = pred != POOL_LABELS[cand]
@@ -113,8 +145,16 @@ def test_pseudo_label_precision_by_hand():
 def test_offered_pseudo_labels_reach_the_diagnostics():
     ctx = _ctx(_Fixed(_pool_logits()))
     ctx.offer_pseudo_labels(np.array([0, 1, 2]), np.array([0, 1, 0]))  # row 2 (true 2) is wrong
-    d = round_diagnostics(ctx, ctx.unlabeled, np.array([3, 4]), POOL_LABELS, torch.zeros(3, 3), np.array([0, 1, 2]),
-                          pseudo_used=False, protocol_random=False)
+    d = round_diagnostics(
+        ctx,
+        ctx.unlabeled,
+        np.array([3, 4]),
+        POOL_LABELS,
+        torch.zeros(3, 3),
+        np.array([0, 1, 2]),
+        pseudo_used=False,
+        protocol_random=False,
+    )
     assert d["pseudo_labels"]["precision"] == pytest.approx(2 / 3) and d["pseudo_labels"]["used_by_adapter"] is False
 
 
@@ -130,8 +170,16 @@ def test_fallbacks_counted_and_protocol_random_round():
     ctx = _ctx(_Fixed(_pool_logits()))
     ctx.note_fallback(1, "random fill")
     ctx.note_fallback(0, "nothing")  # zero picks: not listed
-    d = round_diagnostics(ctx, ctx.unlabeled, np.array([0, 1]), POOL_LABELS, torch.zeros(3, 3), np.array([0, 1, 2]),
-                          pseudo_used=False, protocol_random=True)
+    d = round_diagnostics(
+        ctx,
+        ctx.unlabeled,
+        np.array([0, 1]),
+        POOL_LABELS,
+        torch.zeros(3, 3),
+        np.array([0, 1, 2]),
+        pseudo_used=False,
+        protocol_random=True,
+    )
     assert d["selection"]["fallbacks"] == {"random fill": 1, "random first round (strategy needs labels)": 2}
     assert d["selection"]["fallback_picks"] == 3
 
@@ -150,12 +198,26 @@ def test_pcb_balance_reports_fallback_picks():
 
     calls = []
     # class 1 is the neediest but has no candidate; "reference" draws from any free candidate instead
-    out = balance(np.arange(4), np.array([0, 0, 0, 0]), np.array([5, 0]), 2, np.random.default_rng(0),
-                  fallback="reference", on_fallback=calls.append)
+    out = balance(
+        np.arange(4),
+        np.array([0, 0, 0, 0]),
+        np.array([5, 0]),
+        2,
+        np.random.default_rng(0),
+        fallback="reference",
+        on_fallback=calls.append,
+    )
     assert out.size == 2 and sum(calls) == 2
     calls.clear()
-    balance(np.arange(4), np.array([0, 0, 0, 0]), np.array([5, 0]), 2, np.random.default_rng(0),
-            fallback="skip", on_fallback=calls.append)
+    balance(
+        np.arange(4),
+        np.array([0, 0, 0, 0]),
+        np.array([5, 0]),
+        2,
+        np.random.default_rng(0),
+        fallback="skip",
+        on_fallback=calls.append,
+    )
     assert calls == []  # skip: class 1 is marked exhausted, class 0 fills by its own rule
 
 
@@ -179,8 +241,14 @@ def test_every_round_record_holds_diagnostics(tmp_path, workspace):
 
     STRATEGIES.register("half_random_test", _HalfRandom)
     try:
-        spec = RunSpec(strategy="half_random_test", adapter="coop", dataset="toy_shapes", seed=4, rounds=2,
-                       adapter_options={"epochs": 1})
+        spec = RunSpec(
+            strategy="half_random_test",
+            adapter="coop",
+            dataset="toy_shapes",
+            seed=4,
+            rounds=2,
+            adapter_options={"epochs": 1},
+        )
         rec = execute(spec, tmp_path, workspace).record
     finally:
         STRATEGIES.unregister("half_random_test")
@@ -201,12 +269,22 @@ def test_every_round_record_holds_diagnostics(tmp_path, workspace):
 
 # ---------------------------------------------------------------- diagnostics in tables and the report
 def _rec(seed, label, adapter, pclean, msp, precision):
-    diag = {"auroc": {"max_softmax": msp, "entropy": 0.6, "margin": 0.7, "p_clean": pclean},
-            "pseudo_labels": None if precision is None else {"precision": precision, "size": 10},
-            "pool_accuracy": 50.0, "test": {"balanced_accuracy": 40.0 + seed}, "selection": {"fallback_picks": 0}}
-    return {"dataset": "digits", "seed": seed, "strategy": "dualprompt", "adapter": adapter, "label": label,
-            "config": {"adapter": adapter, "seed": seed},
-            "rounds": [{"round": 1, "accuracy": 45.0, "budget_pct": 1.0, "diagnostics": diag}]}
+    diag = {
+        "auroc": {"max_softmax": msp, "entropy": 0.6, "margin": 0.7, "p_clean": pclean},
+        "pseudo_labels": None if precision is None else {"precision": precision, "size": 10},
+        "pool_accuracy": 50.0,
+        "test": {"balanced_accuracy": 40.0 + seed},
+        "selection": {"fallback_picks": 0},
+    }
+    return {
+        "dataset": "digits",
+        "seed": seed,
+        "strategy": "dualprompt",
+        "adapter": adapter,
+        "label": label,
+        "config": {"adapter": adapter, "seed": seed},
+        "rounds": [{"round": 1, "accuracy": 45.0, "budget_pct": 1.0, "diagnostics": diag}],
+    }
 
 
 def test_metric_values_and_unknown_metric():
@@ -224,8 +302,11 @@ def test_metric_values_and_unknown_metric():
 def test_mechanism_section_means_over_seeds():
     from albench.reporting.mechanism import mechanism_frame, mechanism_markdown
 
-    recs = [_rec(4, "Ours", "dualprompt", 0.5, 0.8, 0.9), _rec(5, "Ours", "dualprompt", 0.7, 0.6, 0.7),
-            _rec(4, "entropy", "coop", None, 0.75, None)]
+    recs = [
+        _rec(4, "Ours", "dualprompt", 0.5, 0.8, 0.9),
+        _rec(5, "Ours", "dualprompt", 0.7, 0.6, 0.7),
+        _rec(4, "entropy", "coop", None, 0.75, None),
+    ]
     df = mechanism_frame(recs).set_index("column")
     assert df.loc["Ours / dualprompt", "pclean_auroc"] == pytest.approx(0.6)
     assert df.loc["Ours / dualprompt", "pseudo_label_precision"] == pytest.approx(0.8)
@@ -242,8 +323,13 @@ def test_table_metric_cli(tmp_path, workspace):
     from albench.cli.main import main
     from albench.engine.protocol import RunSpec, execute
 
-    execute(RunSpec(strategy="entropy", adapter="coop", dataset="toy_shapes", seed=4, rounds=1,
-                    adapter_options={"epochs": 1}), tmp_path, workspace)
+    execute(
+        RunSpec(
+            strategy="entropy", adapter="coop", dataset="toy_shapes", seed=4, rounds=1, adapter_options={"epochs": 1}
+        ),
+        tmp_path,
+        workspace,
+    )
     res = CliRunner().invoke(main, ["table", "--results-dir", str(tmp_path), "--metric", "balanced_accuracy"])
     assert res.exit_code == 0, res.output
     assert "Balanced accuracy" in res.output and "| toy_shapes | coop | 1 |" in res.output

@@ -1,4 +1,5 @@
 """The docs cannot drift: generated plugin tables are current, the plugin guide's commands run, links resolve."""
+
 import os
 import re
 import shlex
@@ -47,14 +48,28 @@ def test_plugin_guide_commands_run(tmp_path):
     shutil.copytree(FIXTURE, tmp_path / "albench-demo-plugin", ignore=shutil.ignore_patterns("*.egg-info", "build"))
     site = tmp_path / "site"
     bindir = str(Path(sys.executable).parent)
-    env = dict(os.environ, PYTHONPATH=str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
+    )
     outputs = []
     for line in _tested_commands():
         argv = shlex.split(line)
         if argv[:3] == ["pip", "install", "-e"]:
-            argv = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--target", str(site), argv[3]]
+            argv = [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-index",
+                "--target",
+                str(site),
+                argv[3],
+            ]
         elif argv[0] in ("python", "pytest"):
             argv = [sys.executable] + (["-m", "pytest"] if argv[0] == "pytest" else []) + argv[1:]
         res = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

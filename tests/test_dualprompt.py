@@ -1,4 +1,5 @@
 """DualPrompt (the seed paper's method): adapter, losses, selection rule, mining, end-to-end runs."""
+
 import numpy as np
 import pytest
 import torch
@@ -7,10 +8,8 @@ from albench.api.adapter import Labeled, ZeroShotClassifier
 from albench.testing import check_adapter, check_strategy, tiny_env
 from albench.api.errors import AlbenchError
 from albench.api.strategy import RoundContext, check_selection
-from albench_adapters.dualprompt import (DualPrompt, clean_probability_from_logits, complementary_labels,
-                                         dualprompt_loss)
-from albench_strategies.dualprompt import (STATE_KEY, DualPromptStrategy, per_class_top, quota_select,
-                                           zero_shot_pseudo)
+from albench_adapters.dualprompt import DualPrompt, clean_probability_from_logits, complementary_labels, dualprompt_loss
+from albench_strategies.dualprompt import STATE_KEY, DualPromptStrategy, per_class_top, quota_select, zero_shot_pseudo
 
 FAST = {"epochs": 2}
 
@@ -48,8 +47,11 @@ def test_bad_options_name_values():
 def test_loss_is_the_corrected_eq5():
     """L2 = -log p_clean(y) - log(1 - p_clean(y~)), not the printed -log p(y~) + log(1 - p(y~))."""
     torch.manual_seed(0)
-    img, tp, tn = torch.randn(6, 8), torch.nn.functional.normalize(torch.randn(3, 8), dim=-1), \
-        torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    img, tp, tn = (
+        torch.randn(6, 8),
+        torch.nn.functional.normalize(torch.randn(3, 8), dim=-1),
+        torch.nn.functional.normalize(torch.randn(3, 8), dim=-1),
+    )
     y, comp = torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([1, 2, 0, 2, 0, 1])
     parts = dualprompt_loss(img, tp, tn, y, comp, scale=10.0, lam=0.5)
     v = torch.nn.functional.normalize(img, dim=-1)
@@ -138,7 +140,7 @@ def test_quota_and_remainder_rule_exact():
     # 3 classes, budget 8 -> quota floor(8/3) = 2 per class; class 1 has a single candidate (shortfall 1),
     # so the remainder is 8 mod 3 = 2 plus 1 = 3 samples, chosen by lowest p_clean among everything left.
     pred = np.array([0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 0, 2])
-    p = np.array([.10, .20, .05, .90, .15, .80, .30, .35, .60, .70, .12, .33])
+    p = np.array([0.10, 0.20, 0.05, 0.90, 0.15, 0.80, 0.30, 0.35, 0.60, 0.70, 0.12, 0.33])
     got, shortfall = quota_select(p, pred, 8, 3)
     assert shortfall == 1  # class 1's missing candidate is the fallback; 8 mod 3 is the designed remainder
     # per class: class 0 -> positions 2 (.05), 0 (.10); class 1 -> 5 (.80); class 2 -> 6 (.30), 11 (.33)
@@ -149,17 +151,17 @@ def test_quota_and_remainder_rule_exact():
     # budget below C: everything by lowest p_clean overall
     assert quota_select(p, pred, 2, 3)[0].tolist() == [2, 0]
     # exact multiple: pure per-class quotas
-    assert sorted(quota_select(np.array([.5, .4, .3, .2]), np.array([0, 0, 1, 1]), 2, 2)[0].tolist()) == [1, 3]
+    assert sorted(quota_select(np.array([0.5, 0.4, 0.3, 0.2]), np.array([0, 0, 1, 1]), 2, 2)[0].tolist()) == [1, 3]
     with pytest.raises(AlbenchError, match="budget 13 exceeds the 12"):
         quota_select(p, pred, 13, 3)
 
 
 def test_mining_picks_per_class_top_k():
     pred = np.array([0, 0, 0, 1, 1, 2, 0, 1])
-    p = np.array([.9, .2, .95, .4, .8, .7, .5, .99])
+    p = np.array([0.9, 0.2, 0.95, 0.4, 0.8, 0.7, 0.5, 0.99])
     assert per_class_top(p, pred, 2, 4).tolist() == [0, 2, 4, 5, 7]  # class 2 has one, class 3 none
     assert per_class_top(p, pred, 0, 4).tolist() == []
-    probs = np.array([[.7, .3], [.9, .1], [.2, .8], [.6, .4], [.4, .6]])
+    probs = np.array([[0.7, 0.3], [0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.4, 0.6]])
     idx, lab = zero_shot_pseudo(probs, np.array([0, 2, 3, 4]), K=1)  # candidate 1 excluded
     assert idx.tolist() == [0, 2] and lab.tolist() == [0, 1]
 
@@ -189,8 +191,18 @@ def test_strategy_select_and_mine_on_constructed_case(env, monkeypatch):
     fits = []
     monkeypatch.setattr(DualPrompt, "fit", lambda self, *a, **k: fits.append(1))
     labeled = np.array([0, 1, 2])
-    ctx = RoundContext(round=2, budget=7, pool_size=n, num_classes=c, labeled=labeled,
-                       labels=env.task.pool.labels[labeled], rng=np.random.default_rng(0), model=model, env=env, state={})
+    ctx = RoundContext(
+        round=2,
+        budget=7,
+        pool_size=n,
+        num_classes=c,
+        labeled=labeled,
+        labels=env.task.pool.labels[labeled],
+        rng=np.random.default_rng(0),
+        model=model,
+        env=env,
+        state={},
+    )
     picked = check_selection("dualprompt", DualPromptStrategy(k=3).select(ctx), ctx)
     assert fits == []  # the run's trained dual-prompt adapter is reused, not retrained
     unl = ctx.unlabeled
@@ -223,14 +235,25 @@ def test_round1_trains_own_model_on_zero_shot_top_K(env, monkeypatch):
     monkeypatch.setattr(DualPrompt, "fit", spy)
     n = len(env.task.pool)
     zs = ZeroShotClassifier(env)
-    ctx = RoundContext(round=1, budget=4, pool_size=n, num_classes=env.num_classes, labeled=np.zeros(0, int),
-                       labels=np.zeros(0, int), rng=np.random.default_rng(0), model=zs, env=env, state={})
+    ctx = RoundContext(
+        round=1,
+        budget=4,
+        pool_size=n,
+        num_classes=env.num_classes,
+        labeled=np.zeros(0, int),
+        labels=np.zeros(0, int),
+        rng=np.random.default_rng(0),
+        model=zs,
+        env=env,
+        state={},
+    )
     DualPromptStrategy(K=3, **FAST).select(ctx)
     exp_idx, exp_lab = zero_shot_pseudo(ctx.probs, np.arange(n), 3)
     assert seen["labeled"] == 0 and np.array_equal(seen["pseudo"].indices, exp_idx)
     assert np.array_equal(seen["pseudo"].labels, exp_lab) and np.bincount(exp_lab).max() <= 3
     assert ctx.state["dualprompt_last"]["model"].startswith(
-        "trained its own model (the strategy's options) on 0 labels + zero-shot top-3")
+        "trained its own model (the strategy's options) on 0 labels + zero-shot top-3"
+    )
 
 
 # ---------------------------------------------------------------- learning on the shipped toy CLIP
@@ -261,8 +284,15 @@ def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace
 def test_runs_complete(tmp_path, workspace, adapter):
     from albench.engine.protocol import RunSpec, execute
 
-    spec = RunSpec(strategy="dualprompt", adapter=adapter, dataset="toy_shapes", seed=1, rounds=2,
-                   strategy_options={"epochs": 1, "k": 4}, adapter_options={"epochs": 1})
+    spec = RunSpec(
+        strategy="dualprompt",
+        adapter=adapter,
+        dataset="toy_shapes",
+        seed=1,
+        rounds=2,
+        strategy_options={"epochs": 1, "k": 4},
+        adapter_options={"epochs": 1},
+    )
     rec = execute(spec, tmp_path, workspace).record
     b = rec["round_budget"]
     assert [r["labeled"] for r in rec["rounds"]] == [b, 2 * b]
@@ -284,15 +314,26 @@ def test_runs_complete(tmp_path, workspace, adapter):
     assert all(0 <= r["accuracy"] <= 100 for r in rec["rounds"])
     # pseudo-labels reach the adapter that accepts them (k per predicted class), never CoOp
     for r in rec["rounds"]:
-        assert (0 < r["pseudo_labeled"] <= 4 * rec["num_classes"]) if adapter == "dualprompt" else r["pseudo_labeled"] == 0
+        assert (
+            (0 < r["pseudo_labeled"] <= 4 * rec["num_classes"]) if adapter == "dualprompt" else r["pseudo_labeled"] == 0
+        )
 
 
 # ---------------------------------------------------------------- "Ours" consistency
 def _round1_ctx(env):
     n = len(env.task.pool)
-    return RoundContext(round=1, budget=4, pool_size=n, num_classes=env.num_classes, labeled=np.zeros(0, int),
-                        labels=np.zeros(0, int), rng=np.random.default_rng(0), model=ZeroShotClassifier(env), env=env,
-                        state={})
+    return RoundContext(
+        round=1,
+        budget=4,
+        pool_size=n,
+        num_classes=env.num_classes,
+        labeled=np.zeros(0, int),
+        labels=np.zeros(0, int),
+        rng=np.random.default_rng(0),
+        model=ZeroShotClassifier(env),
+        env=env,
+        state={},
+    )
 
 
 def _built_models(monkeypatch):
@@ -330,8 +371,9 @@ def test_ours_round1_model_takes_the_adapter_options(env, monkeypatch):
 def test_ours_names_strategy_model_options_it_ignores(env):
     import dataclasses
 
-    ours = dataclasses.replace(env, extra={"adapter": "dualprompt",
-                                           "adapter_options": {**DualPrompt.defaults, "vpt_tokens": 0, "epochs": 1}})
+    ours = dataclasses.replace(
+        env, extra={"adapter": "dualprompt", "adapter_options": {**DualPrompt.defaults, "vpt_tokens": 0, "epochs": 1}}
+    )
     s = DualPromptStrategy(K=2, vpt_tokens=20, epochs=1)
     opts, whose = s.own_model_options(_round1_ctx(ours))
     assert opts["vpt_tokens"] == 0 and whose == "the adapter's options; ignored strategy options vpt_tokens=20"
@@ -348,9 +390,16 @@ def test_patch_mean_init_keeps_the_prompted_tower_at_zero_shot(toy_backbone, wor
     text = toy_backbone.text_classifier(task.prompts()).cpu()
     y = task.test.labels
     zs = accuracy(ZeroShotClassifier(env).predict_logits("test"), y)
-    acc = {(init, n): accuracy(cosine_logits(DualPrompt(env, vpt_init=init, vpt_tokens=n).image_features("test"),
-                                             text, toy_backbone.logit_scale), y)
-           for init in ("patch_mean", "uniform") for n in (2, 20)}
+    acc = {
+        (init, n): accuracy(
+            cosine_logits(
+                DualPrompt(env, vpt_init=init, vpt_tokens=n).image_features("test"), text, toy_backbone.logit_scale
+            ),
+            y,
+        )
+        for init in ("patch_mean", "uniform")
+        for n in (2, 20)
+    }
     # untrained, on the 64-patch toy CLIP: 2 centred tokens leave zero-shot (78.5 %) within 3 points, while
     # VPT's uniform init already costs about 7; with 20 tokens centring still keeps about 13 points more
     assert acc["patch_mean", 2] >= zs - 3.0, (acc, zs)
@@ -358,5 +407,7 @@ def test_patch_mean_init_keeps_the_prompted_tower_at_zero_shot(toy_backbone, wor
     assert acc["patch_mean", 20] > acc["uniform", 20] + 8.0, (acc, zs)
     a = DualPrompt(env)
     b = DualPrompt(env, vpt_init="uniform")
-    assert torch.allclose(a.model.visual.shallow - b.model.visual.shallow,
-                          (a.model.visual.shallow - b.model.visual.shallow)[0].expand_as(a.model.visual.shallow))
+    assert torch.allclose(
+        a.model.visual.shallow - b.model.visual.shallow,
+        (a.model.visual.shallow - b.model.visual.shallow)[0].expand_as(a.model.visual.shallow),
+    )

@@ -1,4 +1,5 @@
 """Errors carry the field at fault; the library names the field, the command line spells it as a flag."""
+
 import pickle
 
 import pytest
@@ -22,8 +23,13 @@ def test_field_survives_pickling_to_a_launcher():
     assert type(err) is DataError and err.field == "results_dir" and message(err) == "cannot write --results-dir"
 
 
-@pytest.mark.parametrize("spec, field", [(RunSpec("random", "coop", "digits", rounds=0), "rounds"),
-                                         (RunSpec("random", "coop", "digits", round_budget=0), "round_budget")])
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        (RunSpec("random", "coop", "digits", rounds=0), "rounds"),
+        (RunSpec("random", "coop", "digits", round_budget=0), "round_budget"),
+    ],
+)
 def test_library_messages_name_fields_not_flags(spec, field):
     with pytest.raises(AlbenchError) as info:
         spec.validate()

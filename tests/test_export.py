@@ -1,4 +1,5 @@
 """Provenance in records, `albench export` (CSV, Parquet) and `albench diff` on real (tiny) runs."""
+
 import json
 import socket
 
@@ -58,12 +59,26 @@ def test_export_csv_and_parquet(two_runs, tmp_path):
     rows = df[df["run_id"] == rec["run_id"]].set_index("round")
     assert rows.loc[0, "accuracy"] == pytest.approx(rec["zero_shot_accuracy"])
     assert rows.loc[2, "accuracy"] == pytest.approx(rec["rounds"][1]["accuracy"])
-    assert rows.loc[2, "balanced_accuracy"] == pytest.approx(rec["rounds"][1]["diagnostics"]["test"]["balanced_accuracy"])
+    assert rows.loc[2, "balanced_accuracy"] == pytest.approx(
+        rec["rounds"][1]["diagnostics"]["test"]["balanced_accuracy"]
+    )
     assert rows.loc[2, "hostname"] == socket.gethostname()
     assert df["config_id"].nunique() == 2
     pytest.importorskip("pyarrow", reason="optional extra 'export' (pip install albench[export])")
-    r = CliRunner().invoke(main, ["export", "--results-dir", str(res), "--format", "parquet", "--level", "runs",
-                                  "--out", str(tmp_path / "runs.parquet")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "export",
+            "--results-dir",
+            str(res),
+            "--format",
+            "parquet",
+            "--level",
+            "runs",
+            "--out",
+            str(tmp_path / "runs.parquet"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     runs = pd.read_parquet(tmp_path / "runs.parquet").set_index("rounds")
     assert runs.loc[2, "final_accuracy"] == pytest.approx(rec["rounds"][-1]["accuracy"])

@@ -1,4 +1,5 @@
 """Grid harness: presets, expansion, failures, locking, kill-and-resume, worker processes, submitit."""
+
 import os
 import signal
 import subprocess
@@ -16,8 +17,19 @@ from albench.api.plugins import STRATEGIES
 from albench.engine.records import read_record
 from albench.api.strategy import Strategy
 
-TINY = ["--dataset", "digits", "--rounds", "2", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--pretrained", "random",
-        "--no-progress"]
+TINY = [
+    "--dataset",
+    "digits",
+    "--rounds",
+    "2",
+    "--adapter-opt",
+    "epochs=2",
+    "--adapter-opt",
+    "min_steps=0",
+    "--pretrained",
+    "random",
+    "--no-progress",
+]
 
 
 def cli(*args):
@@ -26,8 +38,11 @@ def cli(*args):
 
 def records(root: Path) -> dict[str, int]:
     """run id -> mtime_ns of every valid record."""
-    return {p.stem: p.stat().st_mtime_ns for p in root.rglob("*.json")
-            if "failed" not in p.parts and not p.name.startswith(".") and read_record(p)}
+    return {
+        p.stem: p.stat().st_mtime_ns
+        for p in root.rglob("*.json")
+        if "failed" not in p.parts and not p.name.startswith(".") and read_record(p)
+    }
 
 
 def test_presets_are_data_and_map_to_the_toy_suite():
@@ -44,14 +59,22 @@ def test_presets_are_data_and_map_to_the_toy_suite():
     assert [c.label for c in t2.columns][-2:] == ["Ours_VPT", "Ours"] and t2.columns[0].adapter == "vpt"
     assert load_preset("table3").columns[-2].label == "Ours_MaPLe"
     assert load_preset("table4").backbone.arch == "ViT-L-14"
-    assert load_preset("table1", "toy").datasets == ("toy_shapes", "toy_textures", "toy_shifted", "toy_patterns", "toy_fine", "digits")
+    assert load_preset("table1", "toy").datasets == (
+        "toy_shapes",
+        "toy_textures",
+        "toy_shifted",
+        "toy_patterns",
+        "toy_fine",
+        "digits",
+    )
     with pytest.raises(UnknownNameError, match="Did you mean: table2"):
         load_preset("table22")
 
 
 def test_grid_expansion_lists_all_and_budget_checks():
-    g = build_grid(strategies=["random"], adapters=["coop"], datasets=["digits", "toy_textures"], seeds=[1, 2, 3],
-                   rounds=6)
+    g = build_grid(
+        strategies=["random"], adapters=["coop"], datasets=["digits", "toy_textures"], seeds=[1, 2, 3], rounds=6
+    )
     assert len(g.specs) == 6 and {s.seed for s in g.specs} == {1, 2, 3} and g.budgets == (1, 2, 5)
     g = build_grid(strategies=["all"], datasets=["digits"], rounds=2, budgets=[1, 2])
     assert {s.strategy for s in g.specs} == set(STRATEGIES.names())
@@ -63,7 +86,9 @@ def test_grid_expansion_lists_all_and_budget_checks():
     g = build_grid(preset="table1", suite="toy", strategies=["random"], datasets=["dtd", "digits"], seeds=[1])
     assert [(s.dataset, s.label, s.rounds) for s in g.specs] == [("toy_textures", "Random", 6), ("digits", "Random", 6)]
     # scoped options reach only their adapter
-    g = build_grid(strategies=["random"], datasets=["digits"], adapter_options={"coop:epochs": 3}, rounds=2, budgets=[1])
+    g = build_grid(
+        strategies=["random"], datasets=["digits"], adapter_options={"coop:epochs": 3}, rounds=2, budgets=[1]
+    )
     assert g.specs[0].adapter_options == {"epochs": 3}
 
 
@@ -105,8 +130,14 @@ def test_per_run_lock_makes_a_busy_run_skip(tmp_path, workspace):
     from albench.engine.launchers import run_one
 
     out = tmp_path / "r"
-    g = build_grid(strategies=["random"], datasets=["digits"], rounds=2, budgets=[1], adapter_options={"epochs": 2},
-                   backbone=__import__("albench.clip.backbone", fromlist=["BackboneSpec"]).BackboneSpec(pretrained="random"))
+    g = build_grid(
+        strategies=["random"],
+        datasets=["digits"],
+        rounds=2,
+        budgets=[1],
+        adapter_options={"epochs": 2},
+        backbone=__import__("albench.clip.backbone", fromlist=["BackboneSpec"]).BackboneSpec(pretrained="random"),
+    )
     spec = g.specs[0]
     st = run_state(spec, out, workspace)
     assert st.state == "pending"
@@ -131,8 +162,13 @@ def warm_digits(workspace):
 
 
 def _albench(*args, env=None):
-    return subprocess.Popen([sys.executable, "-m", "albench.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "albench.cli.main", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
 
 
 def _env():
@@ -144,9 +180,26 @@ def _env():
 @pytest.mark.timeout(900)
 def test_kill_halfway_then_rerun_finishes_without_redoing(tmp_path, warm_digits):
     out = tmp_path / "r"
-    args = ["run", "--strategy", "random", "--seeds", "1,2,3,4,5,6,7,8", "--dataset", "digits", "--rounds", "3",
-            "--budget", "1,2", "--adapter-opt", "epochs=20", "--pretrained", "random", "--no-progress",
-            "--results-dir", str(out)]
+    args = [
+        "run",
+        "--strategy",
+        "random",
+        "--seeds",
+        "1,2,3,4,5,6,7,8",
+        "--dataset",
+        "digits",
+        "--rounds",
+        "3",
+        "--budget",
+        "1,2",
+        "--adapter-opt",
+        "epochs=20",
+        "--pretrained",
+        "random",
+        "--no-progress",
+        "--results-dir",
+        str(out),
+    ]
     proc = _albench(*args, env=_env())
     deadline = time.time() + 900  # generous: the CI machine may be shared
     while time.time() < deadline and len(records(out)) < 1 and proc.poll() is None:
@@ -187,8 +240,26 @@ def test_two_processes_on_one_results_dir_never_run_a_run_twice(tmp_path, warm_d
 def test_slurm_launcher_with_submitit_local_executor(tmp_path, warm_digits):
     pytest.importorskip("submitit")
     out = tmp_path / "r"
-    args = ["run", "--strategy", "random", "--seeds", "1,2", *TINY, "--results-dir", str(out), "--launcher", "slurm",
-            "--slurm-executor", "local", "--slurm-gpus", "0", "--slurm-cpus", "1", "--slurm-time", "10"]
+    args = [
+        "run",
+        "--strategy",
+        "random",
+        "--seeds",
+        "1,2",
+        *TINY,
+        "--results-dir",
+        str(out),
+        "--launcher",
+        "slurm",
+        "--slurm-executor",
+        "local",
+        "--slurm-gpus",
+        "0",
+        "--slurm-cpus",
+        "1",
+        "--slurm-time",
+        "10",
+    ]
     res = cli(*args)
     assert res.exit_code == 0, res.output
     assert "submitted 2 run(s) as local job array" in res.output and "2 run(s) done" in res.output
@@ -203,21 +274,38 @@ def test_option_sweep_expands_to_one_configuration_per_value():
 
     opts = parse_option_strings(["dualprompt:lam=0.5,1,2", "dualprompt:detach_image=true,false"])
     assert opts == {"dualprompt:lam": (0.5, 1, 2), "dualprompt:detach_image": "true,false"}
-    g = build_grid(strategies=["random"], adapters=["coop", "dualprompt"], datasets=["digits"], rounds=2, seeds=[4, 5],
-                   adapter_options=opts)
+    g = build_grid(
+        strategies=["random"],
+        adapters=["coop", "dualprompt"],
+        datasets=["digits"],
+        rounds=2,
+        seeds=[4, 5],
+        adapter_options=opts,
+    )
     dp = [s for s in g.specs if s.adapter == "dualprompt"]
     assert len(dp) == 3 * 2 * 2 and len(g.specs) == len(dp) + 2  # coop: no sweep, one configuration x 2 seeds
     combos = {(s.adapter_options["lam"], s.adapter_options["detach_image"]) for s in dp}
     assert combos == {(lam, d) for lam in (0.5, 1, 2) for d in (True, False)}
-    assert {s.label for s in dp if s.seed == 4} == {f"random lam={x} detach_image={d}" for x in ("0.5", "1", "2")
-                                                    for d in ("true", "false")}
+    assert {s.label for s in dp if s.seed == 4} == {
+        f"random lam={x} detach_image={d}" for x in ("0.5", "1", "2") for d in ("true", "false")
+    }
     assert all(s.label is None for s in g.specs if s.adapter == "coop")
     with pytest.raises(AlbenchError, match="'yes' is not true or false"):
-        build_grid(strategies=["random"], adapters=["dualprompt"], datasets=["digits"], rounds=2,
-                   adapter_options={"detach_image": "true,yes"})
+        build_grid(
+            strategies=["random"],
+            adapters=["dualprompt"],
+            datasets=["digits"],
+            rounds=2,
+            adapter_options={"detach_image": "true,yes"},
+        )
     with pytest.raises(AlbenchError, match="lam"):  # every swept value is validated before anything runs
-        build_grid(strategies=["random"], adapters=["dualprompt"], datasets=["digits"], rounds=2,
-                   adapter_options={"lam": (1, "x")})
+        build_grid(
+            strategies=["random"],
+            adapters=["dualprompt"],
+            datasets=["digits"],
+            rounds=2,
+            adapter_options={"lam": (1, "x")},
+        )
     with pytest.raises(AlbenchError, match="do not combine with --preset"):
         build_grid(preset="table1", suite="toy", adapter_options={"dualprompt:lam": (1, 2)})
 
@@ -228,8 +316,7 @@ def test_ablation_preset_varies_one_option_at_a_time_and_pins_the_rest():
     assert p.seeds == (4, 5, 6)  # tuning seeds, never the tables' 1-3
     base = cols["Ours"]
     # base values: plugin defaults, then the backbone profile (toy-clip: 6 visual tokens for 64 patches)
-    assert dict(base.adapter_options) == {"lam": 1.0, "vpt_tokens": 6, "detach_image": False,
-                                          "detach_positive": True}
+    assert dict(base.adapter_options) == {"lam": 1.0, "vpt_tokens": 6, "detach_image": False, "detach_positive": True}
     assert dict(base.strategy_options) == {"K": 16, "k": 16}
     lam0 = cols["Ours lam=0"]
     assert dict(lam0.adapter_options) == {**dict(base.adapter_options), "lam": 0.0}
@@ -243,13 +330,27 @@ def test_ablation_preset_varies_one_option_at_a_time_and_pins_the_rest():
 
 
 def _fake_record(adapter_options, acc, seed=4):
-    return {"dataset": "digits", "seed": seed, "strategy": "dualprompt", "adapter": "dualprompt",
-            "backbone": {"arch": "toy-clip"}, "zero_shot_accuracy": 29.0, "num_classes": 10,
-            "config": {"strategy": "dualprompt", "strategy_options": {"K": 16, "k": 16}, "adapter": "dualprompt",
-                       "adapter_options": adapter_options, "seed": seed,
-                       "protocol": {"rounds": 2, "round_fraction": 0.01, "round_budget": None}},
-            "rounds": [{"round": 1, "accuracy": acc, "budget_pct": 1.0}, {"round": 2, "accuracy": acc + 1,
-                                                                           "budget_pct": 2.0}]}
+    return {
+        "dataset": "digits",
+        "seed": seed,
+        "strategy": "dualprompt",
+        "adapter": "dualprompt",
+        "backbone": {"arch": "toy-clip"},
+        "zero_shot_accuracy": 29.0,
+        "num_classes": 10,
+        "config": {
+            "strategy": "dualprompt",
+            "strategy_options": {"K": 16, "k": 16},
+            "adapter": "dualprompt",
+            "adapter_options": adapter_options,
+            "seed": seed,
+            "protocol": {"rounds": 2, "round_fraction": 0.01, "round_budget": None},
+        },
+        "rounds": [
+            {"round": 1, "accuracy": acc, "budget_pct": 1.0},
+            {"round": 2, "accuracy": acc + 1, "budget_pct": 2.0},
+        ],
+    }
 
 
 def test_ablation_cells_read_only_their_own_configuration():
@@ -258,8 +359,12 @@ def test_ablation_cells_read_only_their_own_configuration():
     p = load_preset("ablation_dualprompt", "toy")
     p = __import__("dataclasses").replace(p, datasets=("digits",))
     base = {"lam": 1.0, "vpt_tokens": 6, "detach_image": False, "detach_positive": True, "epochs": 10}
-    recs = [_fake_record(base, 30.0, 4), _fake_record(base, 32.0, 5), _fake_record({**base, "lam": 0.0}, 20.0, 4),
-            _fake_record({**base, "lam": 2}, 40.0, 4)]
+    recs = [
+        _fake_record(base, 30.0, 4),
+        _fake_record(base, 32.0, 5),
+        _fake_record({**base, "lam": 0.0}, 20.0, 4),
+        _fake_record({**base, "lam": 2}, 40.0, 4),
+    ]
     df, warn = preset_frame(p, recs, budgets=[1], seeds=[4, 5])
     cell = df[(df.dataset == "digits") & (df.budget == 1)].set_index("column")
     assert cell.loc["Ours", "mean"] == 31.0 and cell.loc["Ours", "n"] == 2
@@ -271,8 +376,15 @@ def test_sweep_columns_stay_apart_in_the_simple_table(tmp_path, workspace):
     from albench.engine.protocol import execute
     from albench.reporting.tables import simple_table
 
-    g = build_grid(strategies=["random"], adapters=["coop"], datasets=["toy_shapes"], rounds=1, seeds=[4],
-                   budgets=[1], adapter_options={"epochs": (1, 2), "min_steps": 0})
+    g = build_grid(
+        strategies=["random"],
+        adapters=["coop"],
+        datasets=["toy_shapes"],
+        rounds=1,
+        seeds=[4],
+        budgets=[1],
+        adapter_options={"epochs": (1, 2), "min_steps": 0},
+    )
     for spec in g.specs:
         execute(spec, tmp_path, workspace)
     md, frame, notes = simple_table(tmp_path)

@@ -1,4 +1,5 @@
 """Images decoded right: every pixel format against a reference conversion; corrupt only when undecodable."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,13 +54,13 @@ def test_palette_with_transparency(tmp_path):
     im = Image.new("P", (S, S))
     im.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
     px = np.zeros((S, S), np.uint8)
-    px[:, S // 2:] = 1
+    px[:, S // 2 :] = 1
     im.putdata(px.flatten().tolist())
     im.info["transparency"] = 0  # index 0 (black) is transparent
     im.save(tmp_path / "p.png", transparency=0)
     got = decode_file(tmp_path / "p.png", S)
     assert (got[:, : S // 2] == 255).all()  # transparent -> white, not black
-    assert (got[:, S // 2:] == [0, 0, 255]).all()
+    assert (got[:, S // 2 :] == [0, 0, 255]).all()
 
 
 def test_cmyk_uses_the_separation_formula(tmp_path):

@@ -1,4 +1,5 @@
 """Install a throwaway third-party plugin distribution and use it from the CLI."""
+
 import os
 import subprocess
 import sys
@@ -19,14 +20,30 @@ def plugin_site(tmp_path_factory):
 
     src = build / "src"
     shutil.copytree(FIXTURE, src)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--target", str(target), str(src)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+    )
     return target
 
 
 def albench(site, *args, cwd):
     env = dict(os.environ, PYTHONPATH=str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "albench.cli.main", *args], capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "albench.cli.main", *args], capture_output=True, text=True, env=env, cwd=cwd
+    )
 
 
 def test_third_party_plugin_listed_and_runs(plugin_site, tmp_path):
@@ -34,8 +51,23 @@ def test_third_party_plugin_listed_and_runs(plugin_site, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "first-k  albench_demo_plugin:FirstK  [albench-demo-plugin 0.0.1]" in out.stdout
     assert "broken" in out.stdout  # listed without importing
-    res = albench(plugin_site, "run", "--strategy", "first-k", "--dataset", "digits", "--rounds", "2",
-                  "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--results-dir", str(tmp_path / "r"), cwd=tmp_path)
+    res = albench(
+        plugin_site,
+        "run",
+        "--strategy",
+        "first-k",
+        "--dataset",
+        "digits",
+        "--rounds",
+        "2",
+        "--adapter-opt",
+        "epochs=2",
+        "--adapter-opt",
+        "min_steps=0",
+        "--results-dir",
+        str(tmp_path / "r"),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     rec = next((tmp_path / "r" / "digits").glob("first-k__coop__seed1__*.json"))
     import json
@@ -51,9 +83,25 @@ def test_third_party_dataset_listed_and_runs(plugin_site, tmp_path):
     datasets = out.stdout.split("datasets:")[1]
     assert "stripes  albench_demo_plugin:load_stripes  [albench-demo-plugin 0.0.1]" in datasets
     assert "digits  albench.data.toy.tasks:digits  [albench 0.1.0]" in datasets  # built-ins: the same mechanism
-    res = albench(plugin_site, "run", "--strategy", "first-k", "--dataset", "stripes", "--rounds", "2", "--round-budget",
-                  "6", "--adapter-opt", "epochs=2", "--adapter-opt", "min_steps=0", "--results-dir",
-                  str(tmp_path / "r"), cwd=tmp_path)
+    res = albench(
+        plugin_site,
+        "run",
+        "--strategy",
+        "first-k",
+        "--dataset",
+        "stripes",
+        "--rounds",
+        "2",
+        "--round-budget",
+        "6",
+        "--adapter-opt",
+        "epochs=2",
+        "--adapter-opt",
+        "min_steps=0",
+        "--results-dir",
+        str(tmp_path / "r"),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     import json
 
@@ -63,7 +111,9 @@ def test_third_party_dataset_listed_and_runs(plugin_site, tmp_path):
 
 
 def test_broken_plugin_reported_with_distribution(plugin_site, tmp_path):
-    res = albench(plugin_site, "run", "--strategy", "broken", "--dataset", "digits", "--results-dir", str(tmp_path), cwd=tmp_path)
+    res = albench(
+        plugin_site, "run", "--strategy", "broken", "--dataset", "digits", "--results-dir", str(tmp_path), cwd=tmp_path
+    )
     assert res.returncode == 2
     assert "strategy 'broken' from distribution albench-demo-plugin 0.0.1 failed to import" in res.stderr
     assert "Traceback" not in res.stderr

@@ -1,4 +1,5 @@
 """Backbone profiles: one place for backbone-dependent defaults, applied by every entry point."""
+
 import pytest
 
 from albench.clip.backbone import BackboneSpec
@@ -51,8 +52,9 @@ def test_plain_run_equals_the_toy_suite_ours_columns(preset, workspace):
     if preset == "table1":
         coop = _hashes(build_grid(strategies=["dualprompt"], adapters=["coop"]), workspace)
         assert table["Ours_CoOp"] == coop["dualprompt/coop"]
-    other = _hashes(build_grid(strategies=["dualprompt"], adapters=["dualprompt"],
-                               adapter_options={"vpt_tokens": 0}), workspace)
+    other = _hashes(
+        build_grid(strategies=["dualprompt"], adapters=["dualprompt"], adapter_options={"vpt_tokens": 0}), workspace
+    )
     assert other["dualprompt/dualprompt"] != table["Ours"]  # the hash does see the option
 
 

@@ -10,8 +10,14 @@ from albench.api.strategy import Strategy
 
 
 def spec(**kw):
-    base = dict(strategy="random", adapter="coop", dataset="toy_textures", seed=1, rounds=3,
-                adapter_options={"epochs": 5, "min_steps": 0})
+    base = dict(
+        strategy="random",
+        adapter="coop",
+        dataset="toy_textures",
+        seed=1,
+        rounds=3,
+        adapter_options={"epochs": 5, "min_steps": 0},
+    )
     base.update(kw)
     return RunSpec(**base)
 
@@ -76,7 +82,11 @@ class BadStrategy(Strategy):
     name = "bad"
 
     def select(self, ctx):
-        return np.concatenate([ctx.labeled[:1], ctx.unlabeled[: ctx.budget - 1]]) if ctx.labeled.size else ctx.unlabeled[: ctx.budget + 1]
+        return (
+            np.concatenate([ctx.labeled[:1], ctx.unlabeled[: ctx.budget - 1]])
+            if ctx.labeled.size
+            else ctx.unlabeled[: ctx.budget + 1]
+        )
 
 
 def test_harness_checks_strategy_output(tmp_path, workspace):

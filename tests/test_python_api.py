@@ -1,4 +1,5 @@
 """The Python API (albench.experiments): the documented example runs as written; bad input fails early."""
+
 import re
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """`albench toy regime`: the checks and the probe it reports."""
+
 import numpy as np
 from click.testing import CliRunner
 

@@ -14,7 +14,10 @@ def make_registry(monkeypatch, entries):
 
 
 def test_listing_does_not_import(monkeypatch):
-    reg = make_registry(monkeypatch, [("ghost", "module_that_does_not_exist:Thing"), ("random", "albench_strategies.random:RandomStrategy")])
+    reg = make_registry(
+        monkeypatch,
+        [("ghost", "module_that_does_not_exist:Thing"), ("random", "albench_strategies.random:RandomStrategy")],
+    )
     assert reg.names() == ["ghost", "random"]  # listing works although 'ghost' cannot be imported
 
 
@@ -26,7 +29,10 @@ def test_unknown_name_suggests(monkeypatch):
 
 
 def test_broken_plugin_reported_and_others_still_load(monkeypatch):
-    reg = make_registry(monkeypatch, [("ghost", "module_that_does_not_exist:Thing"), ("random", "albench_strategies.random:RandomStrategy")])
+    reg = make_registry(
+        monkeypatch,
+        [("ghost", "module_that_does_not_exist:Thing"), ("random", "albench_strategies.random:RandomStrategy")],
+    )
     with pytest.raises(PluginLoadError, match="strategy 'ghost' from distribution .* failed to import"):
         reg.get("ghost")
     assert issubclass(reg.get("random"), Strategy)

@@ -6,6 +6,7 @@ digits, 2 rounds, 2 epochs) sharing a warm feature cache. After every kill the s
 (in-process, same code path) and the finished grid must hold exactly one valid record per run, equal to an
 uninterrupted run's records apart from timings, with no temp files left and no run redone.
 """
+
 import errno
 import json
 import os
@@ -135,8 +136,10 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
     assert rc == 130, text
     done = valid_records(res)
     assert 1 <= len(done) < RUNS
-    assert (f"interrupted: {len(done)} of {RUNS} run(s) finished (records written atomically), {RUNS - len(done)} "
-            f"not finished; nothing partial was written. Run the same command again to finish the rest.") in text
+    assert (
+        f"interrupted: {len(done)} of {RUNS} run(s) finished (records written atomically), {RUNS - len(done)} "
+        f"not finished; nothing partial was written. Run the same command again to finish the rest."
+    ) in text
     assert "  finished: digits random__coop__seed1  [" in text and "  not finished: digits entropy__coop__seed2" in text
     assert "Traceback" not in text and temp_files(res) == []
     restart_and_check(res, cache, ref)
@@ -147,8 +150,10 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
     assert v.signal(signal.SIGINT)
     rc, text = v.finish()
     assert rc == 130, text
-    assert (f"interrupted: 0 of {RUNS} run(s) finished (records written atomically), {RUNS} not finished; "
-            f"nothing partial was written.") in text
+    assert (
+        f"interrupted: 0 of {RUNS} run(s) finished (records written atomically), {RUNS} not finished; "
+        f"nothing partial was written."
+    ) in text
     assert "Traceback" not in text and temp_files(res) == [] and valid_records(res) == {}
     KILL_STATS["sigint"] = 2
     restart_and_check(res, cache, ref)
@@ -157,7 +162,9 @@ def test_sigint_stops_cleanly_says_what_finished_and_exits_nonzero(warm, tmp_pat
 def _spec():
     from albench.engine.protocol import RunSpec
 
-    return RunSpec("random", "coop", "digits", seed=1, rounds=2, adapter_options={"epochs": 2, "min_steps": 0})  # = GRID
+    return RunSpec(
+        "random", "coop", "digits", seed=1, rounds=2, adapter_options={"epochs": 2, "min_steps": 0}
+    )  # = GRID
 
 
 @pytest.mark.parametrize("fail_at", ["write", "rename"])
@@ -198,8 +205,10 @@ def test_truncated_or_corrupt_record_is_reported_and_rebuilt(warm, tmp_path):
         assert read_record(victim) is None  # never read as data
         t = cli("table", "--results-dir", res)
         assert t.exit_code == 0
-        assert (f"warning: {victim} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
-                f"ignored. Running its grid again rebuilds it.") in t.stderr
+        assert (
+            f"warning: {victim} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
+            f"ignored. Running its grid again rebuilds it."
+        ) in t.stderr
         assert "| digits | coop | 1 |" in t.stdout
         out = cli("run", *GRID, "--cache-dir", cache, "--results-dir", res)
         assert out.exit_code == 0 and "1 run(s) done, 3 skipped, 0 failed" in out.output, out.output

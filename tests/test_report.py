@@ -1,4 +1,5 @@
 """albench report: a static page with curves, tables and run metadata, rendered in headless Chromium."""
+
 import re
 import shutil
 import subprocess
@@ -33,17 +34,24 @@ def test_report_writes_static_page(results, tmp_path):
     html = index.read_text()
     figs = sorted(p.name for p in (tmp_path / "reports" / "figures").glob("*.png"))
     # one curve per dataset (every method on the same axes), AUBC, cost, CD diagrams of Table 1 at 1/2/5 %
-    assert figs == ["aubc.png", "cd_table1_toy_1pct.png", "cd_table1_toy_2pct.png", "cd_table1_toy_5pct.png",
-                    "cost.png", "curve_toy_shapes_toy-clip.png", "curve_toy_textures_toy-clip.png"]
+    assert figs == [
+        "aubc.png",
+        "cd_table1_toy_1pct.png",
+        "cd_table1_toy_2pct.png",
+        "cd_table1_toy_5pct.png",
+        "cost.png",
+        "curve_toy_shapes_toy-clip.png",
+        "curve_toy_textures_toy-clip.png",
+    ]
     assert "Table 1" in html and "Ours_CoOp" in html and "<b>" in html  # preset table with bold best
     assert "runs-table" in html and html.count("<tr>") > 30  # run metadata rows
     assert "sample standard deviation" in html
     # the summary comes first: winner per dataset x budget with significance marks
     assert html.index("id='summary'") < html.index("id='curves'") < html.index("id='tables'")
-    summary = html[html.index("id='summary'"):html.index("id='curves'")]
+    summary = html[html.index("id='summary'") : html.index("id='curves'")]
     assert "<b>Ours</b> 61.0 †" in summary  # toy_shapes 1 %: 50 + 1 + 10, 3 points over Ours_CoOp on every seed
     # no walls of n/a: only the datasets and columns with records
-    tables = html[html.index("id='tables'"):html.index("id='runs'")]
+    tables = html[html.index("id='tables'") : html.index("id='runs'")]
     assert "toy_shifted" not in tables and "Entropy" not in tables and "GCNAL" not in tables
     assert "print the full layout" in tables or "prints the full layout" in tables
 
@@ -66,8 +74,13 @@ def test_one_colour_per_method_and_zero_shot_on_every_curve(results, tmp_path):
     real_save = report._save_figure
 
     def grab(fig, path):
-        seen.append((path.name, [(ln.get_label(), ln.get_color(), ln.get_ydata()) for ln in fig.axes[0].get_lines()],
-                     fig.axes[0].get_ylim()))
+        seen.append(
+            (
+                path.name,
+                [(ln.get_label(), ln.get_color(), ln.get_ydata()) for ln in fig.axes[0].get_lines()],
+                fig.axes[0].get_ylim(),
+            )
+        )
         real_save(fig, path)
 
     report._save_figure = grab
@@ -86,9 +99,22 @@ def test_one_colour_per_method_and_zero_shot_on_every_curve(results, tmp_path):
 
 
 def _browser(index, *flags):
-    return subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                           "--virtual-time-budget=5000", "--window-size=1400,1000", *flags, index.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=5000",
+            "--window-size=1400,1000",
+            *flags,
+            index.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (.ci/run installs Debian's chromium)")
@@ -143,8 +169,12 @@ def test_report_lists_warnings_and_never_prints_raw_python_warnings(results, tmp
 
     bad = results / "toy_shapes" / "broken.json"
     bad.write_text('{"schema": 1, "run_id": ')  # truncated record
-    out = subprocess.run([sys.executable, "-m", "albench.cli", "report", "--results-dir", str(results), "--out",
-                          str(tmp_path / "rep")], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "albench.cli", "report", "--results-dir", str(results), "--out", str(tmp_path / "rep")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     assert "UserWarning" not in out.stderr and "warnings.warn" not in out.stderr
     assert f"warning: {bad} is not a valid run record" in out.stderr

@@ -1,4 +1,5 @@
 """Weights and caches are never unpickled with code execution; TorchScript needs an explicit flag."""
+
 import os
 
 import pytest
@@ -40,4 +41,4 @@ def test_feature_cache_is_safetensors_not_pickle(tmp_path):
     raw = cache.path("k").read_bytes()
     assert not raw.startswith(b"\x80") and b"__reduce__" not in raw  # no pickle protocol header
     header_len = int.from_bytes(raw[:8], "little")
-    assert raw[8:8 + header_len].startswith(b"{")  # a JSON header: safetensors
+    assert raw[8 : 8 + header_len].startswith(b"{")  # a JSON header: safetensors

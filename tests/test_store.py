@@ -1,4 +1,5 @@
 """The run store names every file of a run, and the executor, launchers and status agree with it."""
+
 import dataclasses
 import json
 

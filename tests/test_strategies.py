@@ -3,6 +3,7 @@
 Reference computations are written here from the papers' definitions (naive
 loops and explicit matrices), never by calling the code under test.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +13,20 @@ from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
 from albench.api.strategy import RoundContext, check_selection
 
-MINE = ["random", "entropy", "margin", "least-confidence", "coreset", "badge", "alfamix", "gcnal", "cec", "pcb", "typiclust",
-        "probcover"]
+MINE = [
+    "random",
+    "entropy",
+    "margin",
+    "least-confidence",
+    "coreset",
+    "badge",
+    "alfamix",
+    "gcnal",
+    "cec",
+    "pcb",
+    "typiclust",
+    "probcover",
+]
 FAST_OPTS = {"gcnal": {"steps": 4, "subset": 60}}
 
 
@@ -22,9 +35,16 @@ def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, se
     feats = np.asarray(feats, dtype=np.float32)
     c = logits.shape[1]
     w = np.eye(c, feats.shape[1], dtype=np.float32) if classifier is None else classifier
-    return RoundContext(round=2, budget=budget, pool_size=len(logits), num_classes=c, labeled=np.asarray(labeled, int),
-                        labels=np.asarray(labels, int), rng=np.random.default_rng(seed),
-                        model=SyntheticPredictor(logits, feats, w))
+    return RoundContext(
+        round=2,
+        budget=budget,
+        pool_size=len(logits),
+        num_classes=c,
+        labeled=np.asarray(labeled, int),
+        labels=np.asarray(labels, int),
+        rng=np.random.default_rng(seed),
+        model=SyntheticPredictor(logits, feats, w),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +53,7 @@ def small():
 
 
 # ----------------------------------------------------------------------------- contract
+
 
 @pytest.mark.parametrize("name", MINE)
 def test_contract_on_synthetic_pool(name, small):
@@ -57,12 +78,19 @@ def test_budget_larger_than_unlabelled_pool_is_a_clear_error():
         ctx_from(np.zeros((10, 3)), np.ones((10, 4)), labeled=[0, 1], labels=[0, 1], budget=9)
 
 
-@pytest.mark.parametrize("name, opts, match", [
-    ("cec", {"calibration": "platt"}, "calibration='platt' is not valid; expected one of class-mean, class-rank, none"),
-    ("cec", {"combination": "max"}, "combination='max' is not valid; expected one of sum, product"),
-    ("gcnal", {"method": "vaal"}, "method='vaal' is not valid; expected one of uncertain, core"),
-    ("pcb", {"fallback": "random"}, "fallback='random' is not valid; expected one of skip, reference"),
-])
+@pytest.mark.parametrize(
+    "name, opts, match",
+    [
+        (
+            "cec",
+            {"calibration": "platt"},
+            "calibration='platt' is not valid; expected one of class-mean, class-rank, none",
+        ),
+        ("cec", {"combination": "max"}, "combination='max' is not valid; expected one of sum, product"),
+        ("gcnal", {"method": "vaal"}, "method='vaal' is not valid; expected one of uncertain, core"),
+        ("pcb", {"fallback": "random"}, "fallback='random' is not valid; expected one of skip, reference"),
+    ],
+)
 def test_bad_option_values_are_named(name, opts, match, small):
     with pytest.raises(AlbenchError, match=match):
         STRATEGIES.get(name)(**opts).select(small())
@@ -79,6 +107,7 @@ def test_pcb_rejects_unknown_base():
 
 
 # ----------------------------------------------------------------------------- uncertainty
+
 
 def test_entropy_picks_the_most_uncertain():
     logits = np.array([[5, 0, 0], [0, 0, 0], [2, 1, 0], [9, 0, 0], [1, 1, 0], [0, 0, 0]], dtype=float)
@@ -115,6 +144,7 @@ def test_ties_go_to_the_lowest_index():
 
 
 # ----------------------------------------------------------------------------- coreset
+
 
 def naive_kcenter(x, labeled, budget):
     """Sener & Savarese greedy: argmax of the distance to the nearest centre, recomputed every pick."""
@@ -162,6 +192,7 @@ def test_coreset_covers_a_cluster_layout():
 
 
 # ----------------------------------------------------------------------------- badge
+
 
 def explicit_grad_embedding(p, f):
     onehot = np.eye(p.shape[1])[p.argmax(1)]
@@ -215,8 +246,9 @@ def test_d2_sampling_draws_proportional_to_squared_distance():
 
 def test_badge_select_draws_the_second_pick_by_squared_gradient_distance():
     """Strategy level: first pick = argmax ‖g‖ always; the second ∝ ‖g_i − g_first‖² (explicit g)."""
-    p = np.array([[0.6, 0.3, 0.1], [0.5, 0.45, 0.05], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33], [0.1, 0.1, 0.8],
-                  [0.45, 0.1, 0.45]])
+    p = np.array(
+        [[0.6, 0.3, 0.1], [0.5, 0.45, 0.05], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33], [0.1, 0.1, 0.8], [0.45, 0.1, 0.45]]
+    )
     f = np.array([[1.0, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.6, 0.6, 0], [0, 0, 1], [0.7, 0, 0.7]])
     f /= np.linalg.norm(f, axis=1, keepdims=True)
     g = explicit_grad_embedding(p, f)
@@ -232,6 +264,7 @@ def test_badge_select_draws_the_second_pick_by_squared_gradient_distance():
 
 
 # ----------------------------------------------------------------------------- alfa-mix
+
 
 def direct_alfamix_candidates(z, probs, w, anchors, cap):
     """The closed form as written in the paper/reference: α per class, mix, re-classify."""
@@ -277,8 +310,9 @@ def alfamix_pool(n=300, c=5, d=16, seed=0):
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     labeled = np.arange(0, n, 10)
     labels = (z[labeled] @ w.T).argmax(1)
-    return ctx_from(20 * z @ w.T, z, classifier=w.astype(np.float32), labeled=labeled, labels=labels, budget=6,
-                    seed=seed)
+    return ctx_from(
+        20 * z @ w.T, z, classifier=w.astype(np.float32), labeled=labeled, labels=labels, budget=6, seed=seed
+    )
 
 
 def direct_alfamix_candidate_loop(ctx, cap_step=0.2):
@@ -327,6 +361,7 @@ def test_alfamix_anchor_of_unlabelled_class_is_overall_mean():
 
 # ----------------------------------------------------------------------------- gcn
 
+
 def test_gcn_adjacency_equals_reference_formula():
     from albench_strategies.gcnal import LowRankAdjacency, gcn_adjacency
 
@@ -369,7 +404,7 @@ def test_gcnal_uncertain_select_takes_scores_closest_to_margin(small):
     fit = STRATEGIES.get("gcnal")(**opts).fit(ctx)
     s = 1 / (1 + np.exp(-fit.logit[:80]))
     dist = np.abs(s - 0.1)
-    assert set(out.tolist()) == set(fit.sub[np.argsort(dist)[:ctx.budget]].tolist())
+    assert set(out.tolist()) == set(fit.sub[np.argsort(dist)[: ctx.budget]].tolist())
     assert np.abs(s[np.isin(fit.sub, out)] - 0.1).max() < np.abs(s[~np.isin(fit.sub, out)] - 0.1).min()
 
 
@@ -410,6 +445,7 @@ def test_gcnal_picks_from_the_random_subset(method, small):
 
 
 # ----------------------------------------------------------------------------- pcb
+
 
 def test_pcb_balance_fills_the_neediest_classes_first():
     from albench_strategies.pcb import balance
@@ -466,7 +502,9 @@ def test_pcb_options_are_checked_and_parsed():
     with pytest.raises(AlbenchError, match=r"^pcb: base='pcb' would wrap itself; choose another base strategy\.$"):
         STRATEGIES.get("pcb")(base="pcb")
     for bad in (0.0, 1.5):
-        with pytest.raises(AlbenchError, match=f"option candidate_fraction={bad} is not valid; expected a finite number in \\(0, 1\\]"):
+        with pytest.raises(
+            AlbenchError, match=f"option candidate_fraction={bad} is not valid; expected a finite number in \\(0, 1\\]"
+        ):
             STRATEGIES.get("pcb")(candidate_fraction=bad)
     STRATEGIES.get("pcb")(candidate_fraction=1.0, fallback="reference")  # both ends of the valid values
     from albench_strategies.pcb import balance
@@ -498,6 +536,7 @@ def test_pcb_needs_labels_base_gets_random_candidates_in_round_one():
 
 # ----------------------------------------------------------------------------- cec / typiclust / probcover
 
+
 def test_cec_class_mean_calibration():
     from albench_strategies.cec import calibrate
 
@@ -516,8 +555,16 @@ def test_cec_uncertainty_adds_neighbour_mean():
 
     h = entropy_from_logits(logits)
     u = STRATEGIES.get("cec")(k=2, calibration="none").uncertainty(ctx)
-    expected = h + np.array([(h[1] + h[2]) / 2, (h[0] + h[2]) / 2, (h[0] + h[1]) / 2,
-                             (h[4] + h[5]) / 2, (h[3] + h[5]) / 2, (h[3] + h[4]) / 2])
+    expected = h + np.array(
+        [
+            (h[1] + h[2]) / 2,
+            (h[0] + h[2]) / 2,
+            (h[0] + h[1]) / 2,
+            (h[4] + h[5]) / 2,
+            (h[3] + h[5]) / 2,
+            (h[3] + h[4]) / 2,
+        ]
+    )
     assert np.allclose(u, expected, atol=1e-6)
     out = STRATEGIES.get("cec")(k=2).select(ctx)
     assert sorted(np.array([0, 0, 0, 1, 1, 1])[out].tolist()) == [0, 1]  # one per group
@@ -539,6 +586,7 @@ def test_typiclust_takes_the_most_typical_sample_of_each_cluster():
     f = centres[y] + rng.normal(scale=0.3, size=(60, 8))
     f[[5, 25, 45]] = centres  # the exact centres are the densest points
     f /= np.linalg.norm(f, axis=1, keepdims=True)
+
     def most_typical(members, k=5):  # reference: 1 / (mean of the k smallest squared distances + 1e-5)
         d = ((f[members][:, None] - f[members][None]) ** 2).sum(-1)
         np.fill_diagonal(d, np.inf)
@@ -609,8 +657,12 @@ def test_margin_scores_equal_the_sorted_top_two_gap():
 def test_cec_weights_the_clustering_by_uncertainty():
     """Two blobs far apart, B = 1: the one centre sits in the blob that carries the uncertainty mass,
     so CEC picks from the uncertain blob (unweighted k-means would pick from the bigger, certain one)."""
-    f = np.concatenate([np.eye(8)[[0]] + 0.01 * np.arange(12)[:, None] * np.eye(8)[[1]],
-                        np.eye(8)[[2]] + 0.01 * np.arange(3)[:, None] * np.eye(8)[[3]]])
+    f = np.concatenate(
+        [
+            np.eye(8)[[0]] + 0.01 * np.arange(12)[:, None] * np.eye(8)[[1]],
+            np.eye(8)[[2]] + 0.01 * np.arange(3)[:, None] * np.eye(8)[[3]],
+        ]
+    )
     logits = np.concatenate([np.tile([[8.0, 0, 0]], (12, 1)), np.zeros((3, 3))])  # blob 2 is uncertain
     for seed in range(5):
         out = STRATEGIES.get("cec")(k=2, calibration="none").select(ctx_from(logits, f, budget=1, seed=seed))
@@ -673,11 +725,14 @@ def test_coregcn_input_space_and_unknown_space():
     assert np.array_equal(coregcn_space("input", h, lg, f), f)
     assert np.array_equal(coregcn_space("hidden", h, lg, f), h)
     assert np.array_equal(coregcn_space("hidden-score", h, lg, f), np.c_[h, lg])
-    with pytest.raises(AlbenchError, match="^gcnal: coregcn_space='score' is not one of hidden-score, hidden, input\\.$"):
+    with pytest.raises(
+        AlbenchError, match="^gcnal: coregcn_space='score' is not one of hidden-score, hidden, input\\.$"
+    ):
         coregcn_space("score", h, lg, f)
 
 
 # ----------------------------------------------------------------------------- scale: chunked / approximate paths
+
 
 def test_nearest_two_is_the_argmin_and_second_of_direct_distances(monkeypatch):
     from albench.components.selection import nearest_two
@@ -820,7 +875,9 @@ def test_reassign_moved_equals_a_full_assignment():
     moved = np.zeros(20, dtype=bool)
     moved[[2, 7, 11]] = True
     c2 = c.clone()
-    c2[torch.as_tensor(np.flatnonzero(moved))] += torch.from_numpy(rng.normal(scale=0.7, size=(3, 6)).astype(np.float32))
+    c2[torch.as_tensor(np.flatnonzero(moved))] += torch.from_numpy(
+        rng.normal(scale=0.7, size=(3, 6)).astype(np.float32)
+    )
     out, low2 = reassign_moved(x, c2, labels, lower, moved)
     assert np.array_equal(out.numpy(), nearest_centre(x, c2).numpy())
     assert not np.array_equal(out.numpy(), labels.numpy())  # the move did change some labels

@@ -10,6 +10,7 @@ from albench.reporting.tables import aubc, preset_tables, write_preset_tables
 
 from helpers import BASE, DATASET_SHIFT, SEED_OFF, make_record
 
+
 @pytest.fixture
 def results(tmp_path):
     root = tmp_path / "results"
@@ -37,8 +38,18 @@ def row(md: str, title: str, budget: str) -> list[str]:
 def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
     t = preset_tables("table1", "toy", results)
     md = t["md"]
-    assert t["columns"] == ["Zero-shot", "Random", "Entropy", "CoreSet", "BADGE", "ALFA-Mix", "GCNAL", "CEC†",
-                            "Ours_CoOp", "Ours"]
+    assert t["columns"] == [
+        "Zero-shot",
+        "Random",
+        "Entropy",
+        "CoreSet",
+        "BADGE",
+        "ALFA-Mix",
+        "GCNAL",
+        "CEC†",
+        "Ours_CoOp",
+        "Ours",
+    ]
     assert "CEC†: a reconstruction (no code or method text of CEC is public" in t["caption"]  # CEC is rebuilt
     cells = dict(zip(t["columns"], row(md, "toy_textures (DTD)", "1%")))
     # seeds 1,2,3 -> base+1-1, base+1, base+1+1: mean base+1, sample std 1.0
@@ -65,8 +76,13 @@ def test_table1_toy_layout_mean_std_bold_deltas_dashes(results, tmp_path):
 def test_outputs_markdown_latex_csv(results, tmp_path):
     paths, md = write_preset_tables("table1", "toy", results, tmp_path / "reports")
     names = {p.name for p in paths}
-    assert {"table1_toy.md", "table1_toy.tex", "table1_toy.csv", "table1_toy_extras.md",
-            "table1_toy_extras.csv"} <= names
+    assert {
+        "table1_toy.md",
+        "table1_toy.tex",
+        "table1_toy.csv",
+        "table1_toy_extras.md",
+        "table1_toy_extras.csv",
+    } <= names
     tex = (tmp_path / "reports" / "table1_toy.tex").read_text()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"\textbf{51.0 $\pm$ 1.0}" in tex and r"Ours\_CoOp" in tex and "---" in tex
@@ -91,8 +107,22 @@ def test_compare_paper_on_the_paper_suite_and_refused_on_toy(results, tmp_path):
     # the paper prints 38.4 for Random on DTD at 1 %
     assert r["paper_mean"] == pytest.approx(38.4) and r["diff"] == pytest.approx(41.0 - 38.4)
     assert "41.0 ± 1.0 / paper 38.4 (Δ +2.6)" in md
-    res = CliRunner().invoke(main, ["table", "--preset", "table1", "--suite", "toy", "--compare", "paper",
-                                    "--results-dir", str(results), "--out", str(tmp_path / "toyrep")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "table",
+            "--preset",
+            "table1",
+            "--suite",
+            "toy",
+            "--compare",
+            "paper",
+            "--results-dir",
+            str(results),
+            "--out",
+            str(tmp_path / "toyrep"),
+        ],
+    )
     assert res.exit_code == 2 and "--compare paper needs --suite paper" in res.output
     assert not (tmp_path / "toyrep").exists()
 
@@ -106,14 +136,21 @@ def test_never_averages_across_config_hashes(results):
     (note,) = [w for w in t["warnings"] if "2 configurations" in w]
     # the other configuration is named by what differs, below the table
     assert note.startswith("toy_textures Random: 2 configurations; showing config ")
-    assert "(3 seeds (seeds 1, 2, 3); chosen by most seeds, then newest); left out: adapter_options.epochs: 20 → 5 " \
+    assert (
+        "(3 seeds (seeds 1, 2, 3); chosen by most seeds, then newest); left out: adapter_options.epochs: 20 → 5 "
         "(1 seed (seed 1); config " in note
+    )
     assert note in t["md"] and "the others are listed below the table" in t["caption"]
 
 
 def test_extras_aubc_coverage_selection_time(results):
-    assert aubc([{"budget_pct": 1.0, "accuracy": 10.0}, {"budget_pct": 2.0, "accuracy": 20.0},
-                 {"budget_pct": 3.0, "accuracy": 20.0}]) == pytest.approx(17.5)
+    assert aubc(
+        [
+            {"budget_pct": 1.0, "accuracy": 10.0},
+            {"budget_pct": 2.0, "accuracy": 20.0},
+            {"budget_pct": 3.0, "accuracy": 20.0},
+        ]
+    ) == pytest.approx(17.5)
     t = preset_tables("table1", "toy", results, budgets=[1, 2])
     ex = t["extras_md"]
     assert "Area under the budget curve" in ex and "Class coverage" in ex and "Selection time" in ex
@@ -128,8 +165,20 @@ def test_paper_numbers_packaged():
 
 
 def test_table_cli_preset_and_unknown_preset(results, tmp_path):
-    res = CliRunner().invoke(main, ["table", "--preset", "table2", "--suite", "toy", "--results-dir", str(results),
-                                    "--out", str(tmp_path / "rep")])
+    res = CliRunner().invoke(
+        main,
+        [
+            "table",
+            "--preset",
+            "table2",
+            "--suite",
+            "toy",
+            "--results-dir",
+            str(results),
+            "--out",
+            str(tmp_path / "rep"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "Ours_VPT" in res.output and (tmp_path / "rep" / "table2_toy.tex").exists()
     res = CliRunner().invoke(main, ["table", "--preset", "tabel1", "--results-dir", str(results)])

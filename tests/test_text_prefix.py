@@ -1,4 +1,5 @@
 """Shared-prefix text encoding: both suffix-attention formulations agree, and no host read per call."""
+
 from __future__ import annotations
 
 import pytest

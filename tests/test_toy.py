@@ -19,8 +19,16 @@ TINY = dict(steps=4, batch=16, corpus_size=48, warmup=2)
 def _pretrain(workdir, **kw):
     from albench.data.toy.pretrain import Recipe, pretrain
 
-    return pretrain(workdir, Recipe(**TINY), out_weights=workdir / "w.safetensors", ckpt_every=1, snapshot_every=100,
-                    log_every=100, probe_n=0, **kw)
+    return pretrain(
+        workdir,
+        Recipe(**TINY),
+        out_weights=workdir / "w.safetensors",
+        ckpt_every=1,
+        snapshot_every=100,
+        log_every=100,
+        probe_n=0,
+        **kw,
+    )
 
 
 def _weights(path):
@@ -78,8 +86,11 @@ def test_caption_compatibility_treats_ambiguous_words_as_true_of_both_values():
     ring = Sample("shape", (("shape", "ring"), ("color", "red")), 0)
     circle = Sample("shape", (("shape", "circle"), ("color", "red")), 1)
     square = Sample("shape", (("shape", "square"), ("color", "red")), 2)
-    caps = [{"kind": ("shape",), "shape": ("circle", "ring")}, {"kind": ("shape",), "shape": ("ring",)},
-            {"kind": ("swatch",), "color": ("red",)}]
+    caps = [
+        {"kind": ("shape",), "shape": ("circle", "ring")},
+        {"kind": ("shape",), "shape": ("ring",)},
+        {"kind": ("swatch",), "color": ("red",)},
+    ]
     assert compatibility([ring, circle, square], caps).tolist() == [[1, 1, 0], [1, 0, 0], [0, 0, 0]]
 
 

@@ -1,4 +1,5 @@
 """--log-to tensorboard|mlflow|wandb: each tracker's local/offline store holds every round's accuracy."""
+
 import glob
 import importlib.util
 import json
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.slow  # real (tiny) runs of the toy CLIP
 
 
 def _needs(pkg):
-    return pytest.mark.skipif(importlib.util.find_spec(pkg) is None,
-                              reason=f"{pkg} not installed (CI installs it through the dev extra)")
+    return pytest.mark.skipif(
+        importlib.util.find_spec(pkg) is None, reason=f"{pkg} not installed (CI installs it through the dev extra)"
+    )
 
 
 def _run(tmp_path, tracker, monkeypatch):
@@ -76,7 +78,23 @@ def test_trackers_are_off_by_default_and_unknown_ones_refused(tmp_path):
     res = tmp_path / "r"
     ax.run("random", "zeroshot", "digits", rounds=1, results_dir=res, device="cpu")
     assert {p.name for p in res.iterdir()} <= {"digits", ".locks"}
-    out = CliRunner().invoke(main, ["run", "--strategy", "random", "--adapter", "zeroshot", "--dataset", "digits",
-                                    "--log-to", "comet", "--results-dir", str(tmp_path / "x")])
-    assert out.exit_code == 2 and "Unknown tracker 'comet' for --log-to; valid: tensorboard, mlflow, wandb" in out.output
+    out = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--strategy",
+            "random",
+            "--adapter",
+            "zeroshot",
+            "--dataset",
+            "digits",
+            "--log-to",
+            "comet",
+            "--results-dir",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert (
+        out.exit_code == 2 and "Unknown tracker 'comet' for --log-to; valid: tensorboard, mlflow, wandb" in out.output
+    )
     assert not (tmp_path / "x").exists()

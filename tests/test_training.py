@@ -1,4 +1,5 @@
 """The shared training loop: finiteness checked without a per-step host sync, compiled step == eager step."""
+
 from __future__ import annotations
 
 import numpy as np

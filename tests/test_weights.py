@@ -9,6 +9,7 @@ from the model, and its features equal open_clip's own loading of the same file 
 The fast tests use a two-layer architecture whose shapes OpenAI's state-dict reader can infer; the ViT-B/16
 check at the end is marked slow.
 """
+
 import json
 
 import pytest
@@ -20,9 +21,11 @@ from albench.clip.weights import resolve_weights
 from standins import hub_tree, write_openai_archive, write_safetensors, write_torch
 
 # Shapes OpenAI's build_model_from_openai_state_dict infers back (64-wide heads, context 77).
-TINY_OAI = {"embed_dim": 32,
-            "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 64},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2}}
+TINY_OAI = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 64},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 2},
+}
 ARCH = "albench-tiny-oai"
 
 
@@ -59,13 +62,16 @@ def assert_same_features(bb, ref, size: int):
 
 # --- formats, by path ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["safetensors", "bin", "plain-state-dict"])
 def test_state_dict_files_load_exactly_as_open_clip_loads_them(tiny, tmp_path, fmt):
     import open_clip
 
-    path = {"safetensors": lambda: write_safetensors(tiny, tmp_path / "open_clip_model.safetensors"),
-            "bin": lambda: write_torch(tiny, tmp_path / "open_clip_pytorch_model.bin"),
-            "plain-state-dict": lambda: write_torch({"state_dict": tiny}, tmp_path / "weights.pt")}[fmt]()
+    path = {
+        "safetensors": lambda: write_safetensors(tiny, tmp_path / "open_clip_model.safetensors"),
+        "bin": lambda: write_torch(tiny, tmp_path / "open_clip_pytorch_model.bin"),
+        "plain-state-dict": lambda: write_torch({"state_dict": tiny}, tmp_path / "weights.pt"),
+    }[fmt]()
     bb = Backbone.load(BackboneSpec(ARCH, str(path), quick_gelu=True), device="cpu", precision="fp32")
     assert bb.describe()["format"] == ("safetensors" if fmt == "safetensors" else "torch-state-dict")
     assert bb.quick_gelu and bb.describe()["quick_gelu_reason"] == "--quick-gelu given"
@@ -95,6 +101,7 @@ def test_openai_archive_is_quick_gelu_and_loads_exactly(tiny, tmp_path):
 
 
 # --- finding by tag -----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def caches(tmp_path, monkeypatch):
@@ -132,12 +139,15 @@ def test_missing_tag_says_how_to_fill_the_cache(caches):
     with pytest.raises(WeightsError) as err:
         resolve_weights(BackboneSpec("ViT-B-16", "openai"))
     msg = str(err.value)
-    assert f"{caches['hub']}/models--timm--vit_base_patch16_clip_224.openai/snapshots/*/open_clip_model.safetensors" in msg
+    assert (
+        f"{caches['hub']}/models--timm--vit_base_patch16_clip_224.openai/snapshots/*/open_clip_model.safetensors" in msg
+    )
     assert "python -c \"import open_clip; open_clip.create_model('ViT-B-16', pretrained='openai')\"" in msg
     assert "--pretrained openai=/path/to/open_clip_model.safetensors" in msg
 
 
 # --- a file: the activation comes from the user or the tag named with it, never from the file name -----------
+
 
 def test_file_with_tag_takes_the_tags_activation(tiny, tmp_path):
     path = write_safetensors(tiny, tmp_path / "plain_name.safetensors")
@@ -166,6 +176,7 @@ def test_activation_is_in_the_identity_and_the_record(tiny, tmp_path):
 
 # --- ViT-B/16 itself, at random init (about 150 M parameters) -------------------------------------------------
 
+
 @pytest.mark.slow
 def test_vit_b16_hub_file_and_openai_archive_by_tag(caches, monkeypatch):
     import open_clip
@@ -178,15 +189,17 @@ def test_vit_b16_hub_file_and_openai_archive_by_tag(caches, monkeypatch):
     snap = hub_tree(caches["hub"], "timm/vit_base_patch16_clip_224.openai", {"open_clip_model.safetensors": src})
     bb = Backbone.load(BackboneSpec("ViT-B-16", "openai"), device="cpu", precision="fp32")
     assert bb.quick_gelu and bb.resolved.path == snap / "open_clip_model.safetensors"
-    ref = open_clip.create_model("ViT-B-16", pretrained=str(snap / "open_clip_model.safetensors"),
-                                 force_quick_gelu=True).eval()
+    ref = open_clip.create_model(
+        "ViT-B-16", pretrained=str(snap / "open_clip_model.safetensors"), force_quick_gelu=True
+    ).eval()
     assert_same_features(bb, ref, 224)
     # open_clip's own loading by tag reads this very tree (offline); with the tag's activation forced it agrees
     import huggingface_hub.constants as hf_constants
 
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    by_tag = open_clip.create_model("ViT-B-16", pretrained="openai", cache_dir=str(caches["hub"]),
-                                    force_quick_gelu=True).eval()
+    by_tag = open_clip.create_model(
+        "ViT-B-16", pretrained="openai", cache_dir=str(caches["hub"]), force_quick_gelu=True
+    ).eval()
     assert_same_features(bb, by_tag, 224)
     del bb, ref, by_tag
     (snap / "open_clip_model.safetensors").unlink()  # now only OpenAI's archive is there

@@ -1,5 +1,6 @@
 """Workers die with their parent: SIGKILL the parent of a --workers 2 grid; no albench process is left, and a
 rerun finishes the grid with the same records as an uninterrupted run."""
+
 import os
 import signal
 import time
@@ -63,13 +64,15 @@ def test_die_with_parent_exits_when_reparented():
     import subprocess
     import sys
 
-    code = ("import os, subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\n"
-            "from albench.engine.launchers import die_with_parent\\n"
-            "die_with_parent(os.getppid(), interval=0.1)\\n"
-            "time.sleep(60)'])\n"
-            "print(child.pid, flush=True)\n"
-            "time.sleep(1.5)\n")  # let the child start its watcher, then exit without waiting for it
+    code = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import os, time\\n"
+        "from albench.engine.launchers import die_with_parent\\n"
+        "die_with_parent(os.getppid(), interval=0.1)\\n"
+        "time.sleep(60)'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(1.5)\n"
+    )  # let the child start its watcher, then exit without waiting for it
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     pid = int(out.stdout.split()[0])
     deadline = time.monotonic() + 10

@@ -4,6 +4,7 @@ The image-encoder count is the number of images pushed through a CLIP image
 tower; a run's record stores how much it added. The target for frozen-encoder
 adapters is that every image is encoded once per backbone across a whole grid.
 """
+
 from __future__ import annotations
 
 from collections import Counter

@@ -17,6 +17,7 @@ Only the adapter's own parameters may change; the backbone stays frozen
 (checked by ``albench.api.conformance``). ``frozen_image_encoder = True`` tells the
 harness that the adapter reads cached features only.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

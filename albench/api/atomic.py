@@ -20,6 +20,7 @@ test-only ``sitecustomize`` (tests/crashhooks/) and replace ``content`` with a c
 writes it and then waits, to kill a process while its temp file exists and the rename has not
 happened. Nothing in albench reads a test hook.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ from albench.api.errors import AlbenchError
 
 Content = Union[bytes, str, Callable[[IO[bytes]], Any]]
 
+
 class AtomicWriteError(AlbenchError):
     """Writing a file failed; the target is unchanged and no temp file was left.
 
@@ -43,8 +45,11 @@ class AtomicWriteError(AlbenchError):
     def __init__(self, path: Path, stage: str, strerror: str, message: str | None = None):
         self.path, self.stage, self.strerror = Path(path), stage, strerror
         if message is None:
-            message = (f"Cannot write to {self.path.parent}: {strerror}." if stage == "open"
-                       else f"Writing {self.path} failed: {strerror}; the old file (if any) is unchanged.")
+            message = (
+                f"Cannot write to {self.path.parent}: {strerror}."
+                if stage == "open"
+                else f"Writing {self.path} failed: {strerror}; the old file (if any) is unchanged."
+            )
         super().__init__(message)
 
 
@@ -131,4 +136,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-

@@ -9,6 +9,7 @@ offers that is a ``DualPromptCapable``; the check is structural
 (``isinstance(model, DualPromptCapable)``), so a third-party dual-prompt adapter
 works with the built-in strategy and with the per-round diagnostics.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -31,8 +32,9 @@ class DualPromptCapable(Protocol):
     def dual_logits(self, split: str, indices: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-def clean_probability_from_logits(pos: torch.Tensor, neg: torch.Tensor,
-                                  labels: torch.Tensor | None = None) -> torch.Tensor:
+def clean_probability_from_logits(
+    pos: torch.Tensor, neg: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eq. 3 of the seed paper: p_clean(c) = sigmoid(pos_c - neg_c) for ``labels`` (default: argmax of ``pos``).
 
     The two-way softmax between the image's scaled similarity to the positive

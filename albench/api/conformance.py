@@ -10,6 +10,7 @@ nothing above itself. ``albench.testing`` builds a tiny world for them
 (``check_strategy``, ``check_adapter``, ``parametrize_with_checks``); use that in a
 plugin's test suite.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,9 +45,18 @@ def _round_cases(cls: type[Strategy]) -> list[tuple[int, np.ndarray]]:
 
 def _context(env: AdapterEnv, rnd: int, labeled: np.ndarray, seed: int, model: Any) -> RoundContext:
     y = env.dataset.pool.labels
-    return RoundContext(round=rnd, budget=5, pool_size=len(env.dataset.pool), num_classes=env.dataset.num_classes,
-                        labeled=labeled.copy(), labels=y[labeled].copy(), rng=np.random.default_rng(seed),
-                        model=model, env=env, state={})
+    return RoundContext(
+        round=rnd,
+        budget=5,
+        pool_size=len(env.dataset.pool),
+        num_classes=env.dataset.num_classes,
+        labeled=labeled.copy(),
+        labels=y[labeled].copy(),
+        rng=np.random.default_rng(seed),
+        model=model,
+        env=env,
+        state={},
+    )
 
 
 def check_strategy_is_subclass(cls: type, env: AdapterEnv, options: Mapping[str, Any]) -> None:
@@ -93,19 +103,30 @@ def check_strategy_uses_rng_when_stochastic(cls: type[Strategy], env: AdapterEnv
         return
     model = ZeroShotClassifier(env)
     for rnd, labeled in _round_cases(cls):
-        outs = {tuple(np.sort(np.asarray(cls(**options).select(_context(env, rnd, labeled, s, model)))))
-                for s in range(6)}
+        outs = {
+            tuple(np.sort(np.asarray(cls(**options).select(_context(env, rnd, labeled, s, model))))) for s in range(6)
+        }
         if len(outs) == 1:
             _fail(f"{cls.name} declares stochastic=True but ignores ctx.rng (6 seeds gave the same picks)")
 
 
-def check_round_context_refuses_oversized_budget(cls: type[Strategy], env: AdapterEnv,
-                                                 options: Mapping[str, Any]) -> None:
+def check_round_context_refuses_oversized_budget(
+    cls: type[Strategy], env: AdapterEnv, options: Mapping[str, Any]
+) -> None:
     """The harness never asks for more labels than the unlabelled pool holds (so ``select`` need not cope)."""
     n = len(env.dataset.pool)
     try:
-        RoundContext(round=1, budget=n + 1, pool_size=n, num_classes=env.dataset.num_classes, labeled=np.zeros(0, int),
-                     labels=np.zeros(0, int), rng=np.random.default_rng(0), model=ZeroShotClassifier(env), env=env)
+        RoundContext(
+            round=1,
+            budget=n + 1,
+            pool_size=n,
+            num_classes=env.dataset.num_classes,
+            labeled=np.zeros(0, int),
+            labels=np.zeros(0, int),
+            rng=np.random.default_rng(0),
+            model=ZeroShotClassifier(env),
+            env=env,
+        )
     except Exception:
         return
     _fail("RoundContext accepted a budget larger than the unlabelled pool")
@@ -113,9 +134,14 @@ def check_round_context_refuses_oversized_budget(cls: type[Strategy], env: Adapt
 
 def strategy_checks() -> list[CheckFn]:
     """The strategy rules, in the order ``run_checks`` runs them."""
-    return [check_strategy_is_subclass, check_strategy_selection_valid, check_strategy_leaves_context_unchanged,
-            check_strategy_deterministic, check_strategy_uses_rng_when_stochastic,
-            check_round_context_refuses_oversized_budget]
+    return [
+        check_strategy_is_subclass,
+        check_strategy_selection_valid,
+        check_strategy_leaves_context_unchanged,
+        check_strategy_deterministic,
+        check_strategy_uses_rng_when_stochastic,
+        check_round_context_refuses_oversized_budget,
+    ]
 
 
 # ---------------------------------------------------------------- adapters
@@ -156,8 +182,9 @@ def _fitted(cls: type[Adapter], env: AdapterEnv, options: Mapping[str, Any]) -> 
         params_before = [p.detach().clone() for p in a.trainable_parameters()]
         info = a.fit(_tiny_labeled(env))
         _FITTED.clear()  # keep at most one fitted adapter alive
-        _FITTED[key] = _Fitted(a, info, a.predict_logits("test"), params_before, before,
-                               _state_hash(env.backbone.model))
+        _FITTED[key] = _Fitted(
+            a, info, a.predict_logits("test"), params_before, before, _state_hash(env.backbone.model)
+        )
     return _FITTED[key]
 
 
@@ -192,8 +219,9 @@ def check_adapter_logits_of_indices(cls: type[Adapter], env: AdapterEnv, options
         _fail(f"{cls.name}.predict_logits(split, indices) disagrees with the full-split logits")
 
 
-def check_adapter_feature_and_classifier_shapes(cls: type[Adapter], env: AdapterEnv,
-                                                options: Mapping[str, Any]) -> None:
+def check_adapter_feature_and_classifier_shapes(
+    cls: type[Adapter], env: AdapterEnv, options: Mapping[str, Any]
+) -> None:
     """``image_features('pool')`` is (N, D) and ``classifier()`` is (C, D)."""
     a = _fitted(cls, env, options).adapter
     feats = a.image_features("pool")
@@ -232,9 +260,16 @@ def check_adapter_deterministic(cls: type[Adapter], env: AdapterEnv, options: Ma
 
 def adapter_checks() -> list[CheckFn]:
     """The adapter rules, in the order ``run_checks`` runs them."""
-    return [check_adapter_is_subclass, check_adapter_fit_returns_dict, check_adapter_logits_shape_and_finite,
-            check_adapter_logits_of_indices, check_adapter_feature_and_classifier_shapes,
-            check_adapter_backbone_frozen, check_adapter_fit_trains, check_adapter_deterministic]
+    return [
+        check_adapter_is_subclass,
+        check_adapter_fit_returns_dict,
+        check_adapter_logits_shape_and_finite,
+        check_adapter_logits_of_indices,
+        check_adapter_feature_and_classifier_shapes,
+        check_adapter_backbone_frozen,
+        check_adapter_fit_trains,
+        check_adapter_deterministic,
+    ]
 
 
 def run_checks(checks: list[CheckFn], cls: type, env: AdapterEnv, options: Mapping[str, Any] | None = None) -> None:

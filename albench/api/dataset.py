@@ -9,6 +9,7 @@ feature-cache key) and decode a batch to uint8 RGB arrays at a requested square
 resolution. ``ArraySource`` keeps arrays in memory; the CoOp-layout loaders
 decode files.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,7 +63,7 @@ class ArraySource:
         short = min(x.shape[-2:])
         x = F.interpolate(x, scale_factor=size / short, mode="bicubic", align_corners=False)
         top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
-        x = x[..., top:top + size, left:left + size].clamp(0, 255).round()
+        x = x[..., top : top + size, left : left + size].clamp(0, 255).round()
         return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 

@@ -3,6 +3,7 @@
 Anything that is the user's input being wrong raises an ``AlbenchError``; the
 CLI prints its message (no traceback unless ``--debug``) and exits non-zero.
 """
+
 from __future__ import annotations
 
 import difflib

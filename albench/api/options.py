@@ -8,6 +8,7 @@ again when the plugin is built.
 ``--strategy-opt k=10`` and ``--adapter-opt epochs=5`` on the CLI become
 keyword options; values are parsed as Python literals when they look like one.
 """
+
 from __future__ import annotations
 
 import ast
@@ -87,13 +88,16 @@ def schema_for(defaults: Mapping[str, Any], schema: Mapping[str, Any] | None = N
     out = dict(schema or {})
     for key, default in defaults.items():
         if key not in out:
-            typ = bool if isinstance(default, bool) else type(default) if isinstance(default, (int, float, str)) else None
+            typ = (
+                bool if isinstance(default, bool) else type(default) if isinstance(default, (int, float, str)) else None
+            )
             out[key] = Opt(typ if typ is not None else object)
     return out
 
 
-def option_problems(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any],
-                    schema: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+def option_problems(
+    kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any], schema: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """(resolved options, one message per invalid option): unknown keys, wrong types, out of range."""
     full = schema_for(defaults, schema)
     out, problems = dict(defaults), []
@@ -103,15 +107,18 @@ def option_problems(kind: str, name: str, defaults: Mapping[str, Any], given: Ma
             continue
         value, ok = full[key].check(value)
         if not ok:
-            problems.append(f"{kind} '{name}': option {key}={value!r} is not valid; expected "
-                            f"{full[key].describe()} (default {defaults[key]!r}).")
+            problems.append(
+                f"{kind} '{name}': option {key}={value!r} is not valid; expected "
+                f"{full[key].describe()} (default {defaults[key]!r})."
+            )
             continue
         out[key] = value
     return out, problems
 
 
-def resolve_options(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any],
-                    schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve_options(
+    kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any], schema: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Defaults updated with ``given``; an unknown or invalid value is an error naming the valid ones."""
     out, problems = option_problems(kind, name, defaults, given, schema)
     if problems:

@@ -1,4 +1,5 @@
 """The plugin registries: strategies, adapters, datasets. The core never imports a concrete plugin."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

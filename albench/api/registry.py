@@ -8,6 +8,7 @@ with in-process registrations. Listing reads metadata only (no import), loading 
 first use and checks the loaded object against the base class. Modelled on
 lm-evaluation-harness's lazy registry and submitit's tolerant plugin loading.
 """
+
 from __future__ import annotations
 
 import functools
@@ -62,8 +63,11 @@ class Registry(Generic[T]):
                 if keep.target == info.target:
                     continue  # the same distribution seen twice on sys.path
                 winner = info if info.distribution == FIRST_PARTY else keep
-                warnings.warn(f"{self.kind} '{ep.name}' is registered by both {keep.distribution} and "
-                              f"{info.distribution}; using {winner.distribution}'s.", stacklevel=2)
+                warnings.warn(
+                    f"{self.kind} '{ep.name}' is registered by both {keep.distribution} and "
+                    f"{info.distribution}; using {winner.distribution}'s.",
+                    stacklevel=2,
+                )
                 if winner is keep:
                     continue
             found[ep.name] = (ep, info)
@@ -102,12 +106,14 @@ class Registry(Generic[T]):
         except Exception as exc:  # a broken plugin must not take the others down
             raise PluginLoadError(
                 f"{self.kind} '{name}' from distribution {info.distribution} {info.version} failed to import "
-                f"({info.target}): {type(exc).__name__}: {exc}") from exc
+                f"({info.target}): {type(exc).__name__}: {exc}"
+            ) from exc
         wrong = self._wrong_kind(obj)
         if wrong:
             raise PluginLoadError(
                 f"{self.kind} '{name}' from distribution {info.distribution} {info.version} points to {info.target}, "
-                f"which is {wrong}.")
+                f"which is {wrong}."
+            )
         if self.base is not None and getattr(obj, "name", None) != name:
             obj.name = name  # the registered name is the name records use
         self._loaded[name] = obj

@@ -4,6 +4,7 @@ Every random stream in a run (selection, adapter init, batch order, noise) is
 derived from the run seed and a tuple of names, so streams are independent of
 each other and of the order in which runs execute.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -27,6 +27,7 @@ strategy's criterion is counted with ``ctx.note_fallback(count, reason)``.
 Strategies with ``needs_labels = True`` are not called while nothing is
 labelled; the harness selects uniformly at random instead (the paper's "—").
 """
+
 from __future__ import annotations
 
 import functools
@@ -81,8 +82,9 @@ class RoundContext:
             raise AlbenchError(f"Round budget must be positive, got {self.budget}.")
         n_unlabeled = self.pool_size - np.unique(self.labeled).size
         if self.budget > n_unlabeled:
-            raise AlbenchError(f"Round {self.round} asks for {self.budget} labels but only {n_unlabeled} pool samples "
-                               f"are unlabelled.")
+            raise AlbenchError(
+                f"Round {self.round} asks for {self.budget} labels but only {n_unlabeled} pool samples are unlabelled."
+            )
 
     @functools.cached_property
     def unlabeled(self) -> np.ndarray:
@@ -158,12 +160,15 @@ def check_selection(name: str, picked: object, ctx: RoundContext) -> np.ndarray:
 
     arr = np.asarray(picked)
     if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
-        raise ContractError(f"strategy '{name}' returned {arr.dtype} array of shape {arr.shape}; "
-                            f"expected a 1-D integer array of {ctx.budget} indices.")
+        raise ContractError(
+            f"strategy '{name}' returned {arr.dtype} array of shape {arr.shape}; "
+            f"expected a 1-D integer array of {ctx.budget} indices."
+        )
     arr = arr.astype(np.int64)
     if arr.size != ctx.budget:
-        raise ContractError(f"strategy '{name}' returned {arr.size} indices in round {ctx.round}; "
-                            f"the budget is {ctx.budget}.")
+        raise ContractError(
+            f"strategy '{name}' returned {arr.size} indices in round {ctx.round}; the budget is {ctx.budget}."
+        )
     if arr.size and (arr.min() < 0 or arr.max() >= ctx.pool_size):
         bad = arr[(arr < 0) | (arr >= ctx.pool_size)][:5].tolist()
         raise ContractError(f"strategy '{name}' returned out-of-range indices {bad} (pool size {ctx.pool_size}).")

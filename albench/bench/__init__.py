@@ -16,6 +16,7 @@ section twice in a row and records, per ratio, whether the two runs agree
 within +-15 % (``albench.bench.timing.compare_runs``). How individual figures
 are timed: ``albench.bench.timing``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -45,8 +46,13 @@ def machine() -> dict:
 
     from albench.engine.environment import environment
 
-    return {**environment(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "processor": platform.processor(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        **environment(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processor": platform.processor(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def git_state() -> dict:
@@ -56,8 +62,13 @@ def git_state() -> dict:
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return {"git_sha": None, "dirty": None}
     if sha.returncode != 0:
@@ -74,8 +85,14 @@ def _run_one(name: str, quick: bool) -> dict:
     with timed() as sw:
         section = run(quick=quick)
     section.update(state)
-    section.update({"wall_seconds": round(sw.sample.wall_s, 2), "cpu_seconds": round(sw.sample.cpu_s, 2),
-                    "measured_at": started, "load_average": [load0, load_average()]})
+    section.update(
+        {
+            "wall_seconds": round(sw.sample.wall_s, 2),
+            "cpu_seconds": round(sw.sample.cpu_s, 2),
+            "measured_at": started,
+            "load_average": [load0, load_average()],
+        }
+    )
     return section
 
 
@@ -114,10 +131,13 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
             result["sections"][n] = section
             save()
             second = _run_one(n, quick)
-            second["stability"] = {"first_run": {k: section.get(k) for k in ("measured_at", "git_sha", "dirty",
-                                                                               "cpu_seconds", "wall_seconds",
-                                                                               "load_average")},
-                                   "rows": compare_runs(section.get("ratios", {}), second.get("ratios", {}))}
+            second["stability"] = {
+                "first_run": {
+                    k: section.get(k)
+                    for k in ("measured_at", "git_sha", "dirty", "cpu_seconds", "wall_seconds", "load_average")
+                },
+                "rows": compare_runs(section.get("ratios", {}), second.get("ratios", {})),
+            }
             section = second
         result["sections"][n] = section
         save()
@@ -126,26 +146,35 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
 
 def render_markdown(result: dict) -> str:
     m = result["machine"]
-    md = ["# albench bench\n", f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
-          f"CUDA: {m['cuda'] or 'none'}; albench {m['albench']}; last run {m['date']}. Each section names the "
-          f"commit it was measured at.\n"]
+    md = [
+        "# albench bench\n",
+        f"Machine: {m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, "
+        f"CUDA: {m['cuda'] or 'none'}; albench {m['albench']}; last run {m['date']}. Each section names the "
+        f"commit it was measured at.\n",
+    ]
     for n, sec in result["sections"].items():
         md.append(f"## {n}: {sec.get('title', '')}\n")
         sha = sec.get("git_sha") or "unknown commit"
         tree = {True: ", dirty tree", False: ", clean tree"}.get(sec.get("dirty"), "")
         load = sec.get("load_average")
         cpu = f", {sec['cpu_seconds']} s CPU" if "cpu_seconds" in sec else " (CPU time not recorded)"
-        md.append(f"Measured {sec.get('measured_at', '?')} at {sha}{tree} in {sec.get('wall_seconds', '?')} s wall"
-                  + cpu + (f"; load average {load[0]} -> {load[1]}" if load else "") + ".\n")
+        md.append(
+            f"Measured {sec.get('measured_at', '?')} at {sha}{tree} in {sec.get('wall_seconds', '?')} s wall"
+            + cpu
+            + (f"; load average {load[0]} -> {load[1]}" if load else "")
+            + ".\n"
+        )
         md.append(rows_to_markdown(sec.get("rows", [])) + "\n")
         if sec.get("notes"):
             md.append(sec["notes"] + "\n")
         if sec.get("stability"):
             st = sec["stability"]
             ok = all(r["within"] for r in st["rows"])
-            md.append(f"Stability: {st.get('how', 'two consecutive runs')} (other run at "
-                      f"{st['first_run'].get('measured_at')}, "
-                      f"{st['first_run'].get('wall_seconds')} s wall); every ratio within ±15 %: "
-                      f"{'yes' if ok else 'NO'}.\n")
+            md.append(
+                f"Stability: {st.get('how', 'two consecutive runs')} (other run at "
+                f"{st['first_run'].get('measured_at')}, "
+                f"{st['first_run'].get('wall_seconds')} s wall); every ratio within ±15 %: "
+                f"{'yes' if ok else 'NO'}.\n"
+            )
             md.append(rows_to_markdown(st["rows"]) + "\n")
     return "\n".join(md)

@@ -19,6 +19,7 @@ the CoOp adapter runs it.
   (A B B A ...). The compiled arm's warm-up includes compilation (excluded from
   the timing, reported separately).
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,13 @@ import torch.nn.functional as F
 
 from albench.bench.timing import REPEATS, interleaved, summary, timed
 
-QUICK = {"cases": (("toy", None, 80), ("ViT-B-16", "random", 47)), "block_steps": 20, "warmup": 3,
-         "repeats": REPEATS, "compiled": True}
+QUICK = {
+    "cases": (("toy", None, 80), ("ViT-B-16", "random", 47)),
+    "block_steps": 20,
+    "warmup": 3,
+    "repeats": REPEATS,
+    "compiled": True,
+}
 FULL = {**QUICK, "block_steps": 50}
 
 
@@ -115,6 +121,7 @@ def measure_case(arch: str, pretrained: str | None, classes: int, cfg: dict) -> 
             with timed() as sw:
                 _train(ad, step, task, cfg["block_steps"], compile_step)
             return sw.sample.scaled(1.0 / cfg["block_steps"])
+
         return go
 
     torch._dynamo.reset()
@@ -125,15 +132,22 @@ def measure_case(arch: str, pretrained: str | None, classes: int, cfg: dict) -> 
     e_cpu, c_cpu = summary([s.cpu_s for s in eager]), summary([s.cpu_s for s in comp])
     if not cfg["compiled"]:
         comp, c_cpu = [], {"median": float("nan"), "min": float("nan"), "max": float("nan")}
-    return {"backbone": f"{arch} ({pretrained})" if pretrained else "albench-toy", "classes": classes,
-            "text_width": w, "text_layers": len(bb.model.transformer.resblocks), "step_mflop": round(flops / 1e6, 1),
-            "gemm_gflops": round(rate / 1e9, 1), "floor_ms": round(1e3 * floor_s, 2),
-            "eager_cpu_ms": _ms(e_cpu), "eager_wall_ms": _ms(summary([s.wall_s for s in eager])),
-            "compiled_cpu_ms": _ms(c_cpu) if comp else None,
-            "compiled_wall_ms": _ms(summary([s.wall_s for s in comp])) if comp else None,
-            "eager_floor_ratio": round(e_cpu["median"] / floor_s, 2),
-            "compiled_floor_ratio": round(c_cpu["median"] / floor_s, 2) if comp else None,
-            "compile_warmup_s": round(compile_s.get(True, 0.0), 1)}
+    return {
+        "backbone": f"{arch} ({pretrained})" if pretrained else "albench-toy",
+        "classes": classes,
+        "text_width": w,
+        "text_layers": len(bb.model.transformer.resblocks),
+        "step_mflop": round(flops / 1e6, 1),
+        "gemm_gflops": round(rate / 1e9, 1),
+        "floor_ms": round(1e3 * floor_s, 2),
+        "eager_cpu_ms": _ms(e_cpu),
+        "eager_wall_ms": _ms(summary([s.wall_s for s in eager])),
+        "compiled_cpu_ms": _ms(c_cpu) if comp else None,
+        "compiled_wall_ms": _ms(summary([s.wall_s for s in comp])) if comp else None,
+        "eager_floor_ratio": round(e_cpu["median"] / floor_s, 2),
+        "compiled_floor_ratio": round(c_cpu["median"] / floor_s, 2) if comp else None,
+        "compile_warmup_s": round(compile_s.get(True, 0.0), 1),
+    }
 
 
 def _ms(s: dict) -> str:
@@ -165,5 +179,4 @@ def run(quick: bool = False, **overrides) -> dict:
         f"{cfg['warmup']} untimed ones; `*_floor_ratio` = CPU time per step / floor (goal ≤ 2). "
         "`compile_warmup_s`: wall seconds of the compiled arm's first warm-up, compilation included."
     )
-    return {"title": "CoOp training step against its FLOP floor (CPU)", "rows": rows, "notes": notes,
-            "ratios": ratios}
+    return {"title": "CoOp training step against its FLOP floor (CPU)", "rows": rows, "notes": notes, "ratios": ratios}

@@ -26,6 +26,7 @@ measures, in bf16 autocast (``Backbone.autocast``):
 batch 2, a few steps, datasets scaled down 100x with at most 3 classes) and
 writes ``bench_gpu_dryrun.json``: it tests the script, its figures mean nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,10 +67,23 @@ class Sizes:
 
 
 GPU_SIZES = Sizes()
-DRY_SIZES = Sizes(image_size=32, encode_batch={"ViT-B-16": 2, "ViT-L-14": 2}, encode_iters=1, warmup=1, train_pool=8,
-                  train_classes=3, labeled=2, pseudo=2, steps=(1, 2), coop_steps=(1, 3), dataset_scale=0.01,
-                  max_classes=3, dtd_rounds=2, worker_counts=(1, 2),
-                  coop_options={"min_steps": 0, "epochs": 2})
+DRY_SIZES = Sizes(
+    image_size=32,
+    encode_batch={"ViT-B-16": 2, "ViT-L-14": 2},
+    encode_iters=1,
+    warmup=1,
+    train_pool=8,
+    train_classes=3,
+    labeled=2,
+    pseudo=2,
+    steps=(1, 2),
+    coop_steps=(1, 3),
+    dataset_scale=0.01,
+    max_classes=3,
+    dtd_rounds=2,
+    worker_counts=(1, 2),
+    coop_options={"min_steps": 0, "epochs": 2},
+)
 
 
 # ---- analytic FLOPs ---------------------------------------------------------
@@ -94,8 +108,13 @@ def vit_flops(backbone, extra_tokens: int = 0) -> dict:
     linear = layers * 2 * t * (4 * w * w + 2 * mlp * w * w)
     attn = layers * 4 * t * t * w
     patch = 2 * patches * 3 * p * p * w
-    return {"forward": linear + attn + patch, "train": 2 * linear + 3 * attn + patch, "tokens": t, "width": w,
-            "layers": layers}
+    return {
+        "forward": linear + attn + patch,
+        "train": 2 * linear + 3 * attn + patch,
+        "tokens": t,
+        "width": w,
+        "layers": layers,
+    }
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -132,9 +151,15 @@ def measure_encode(bb, sizes: Sizes, arch: str) -> dict:
     dt = time.perf_counter() - t0
     ips = b * sizes.encode_iters / dt
     fl = vit_flops(bb)["forward"]
-    return {"arch": arch, "what": "encode (no grad)", "batch": b, "images_per_s": round(ips, 1),
-            "tflops": round(ips * fl / 1e12, 2), "pct_peak": round(100 * ips * fl / PEAK_BF16, 1),
-            "gflop_per_image": round(fl / 1e9, 2)}
+    return {
+        "arch": arch,
+        "what": "encode (no grad)",
+        "batch": b,
+        "images_per_s": round(ips, 1),
+        "tflops": round(ips * fl / 1e12, 2),
+        "pct_peak": round(100 * ips * fl / PEAK_BF16, 1),
+        "gflop_per_image": round(fl / 1e9, 2),
+    }
 
 
 def _env(bb, task, seed: int = 1):
@@ -180,9 +205,10 @@ def measure_adapters(bb, sizes: Sizes, arch: str) -> list[dict]:
     pseudo = _labeled(task, sizes.pseudo, offset=sizes.labeled)
     rows = []
     for name, cls, opts, ps, images, extra in (
-            ("vpt", VPT, {}, None, 16, VPT.defaults["n_tokens"]),
-            ("maple", MaPLe, {}, None, 16, MaPLe.defaults["n_ctx"]),
-            ("dualprompt", DualPrompt, {}, pseudo, 16 + 64, DualPrompt.defaults["vpt_tokens"])):
+        ("vpt", VPT, {}, None, 16, VPT.defaults["n_tokens"]),
+        ("maple", MaPLe, {}, None, 16, MaPLe.defaults["n_ctx"]),
+        ("dualprompt", DualPrompt, {}, pseudo, 16 + 64, DualPrompt.defaults["vpt_tokens"]),
+    ):
         if images > 16:  # tiny dry-run sets: a batch is never larger than its set
             images = min(16, len(lab)) + min(64, len(pseudo))
         else:
@@ -190,10 +216,19 @@ def measure_adapters(bb, sizes: Sizes, arch: str) -> list[dict]:
         t = step_time(cls, env, sizes.steps, lab, ps, **opts)
         fl = vit_flops(bb, extra_tokens=extra)["train"]
         ips = images / t
-        rows.append({"arch": arch, "what": f"train {name}", "batch": images, "steps_per_s": round(1 / t, 2),
-                     "images_per_s": round(ips, 1), "tflops": round(ips * fl / 1e12, 2),
-                     "pct_peak": round(100 * ips * fl / PEAK_BF16, 1), "gflop_per_image": round(fl / 1e9, 2),
-                     "classes": sizes.train_classes})
+        rows.append(
+            {
+                "arch": arch,
+                "what": f"train {name}",
+                "batch": images,
+                "steps_per_s": round(1 / t, 2),
+                "images_per_s": round(ips, 1),
+                "tflops": round(ips * fl / 1e12, 2),
+                "pct_peak": round(100 * ips * fl / PEAK_BF16, 1),
+                "gflop_per_image": round(fl / 1e9, 2),
+                "classes": sizes.train_classes,
+            }
+        )
     return rows
 
 
@@ -236,8 +271,13 @@ def measure_dualprompt_steps(bb, sizes: Sizes, classes: list[int]) -> dict[int, 
     for c in sorted(set(classes)):
         task = pixel_task(f"dp_steps_{c}", sizes.train_pool, 4, c, bb.image_size, seed=1)
         env = _env(bb, task)
-        out[c] = step_time(DualPrompt, env, sizes.steps, _labeled(task, sizes.labeled),
-                           _labeled(task, sizes.pseudo, offset=sizes.labeled))
+        out[c] = step_time(
+            DualPrompt,
+            env,
+            sizes.steps,
+            _labeled(task, sizes.labeled),
+            _labeled(task, sizes.pseudo, offset=sizes.labeled),
+        )
     return out
 
 
@@ -254,9 +294,18 @@ def _selection_ctx(bb, ds: dict, seed: int, on_device: bool):
     labeled = np.random.default_rng(seed).choice(ds["pool"], size=2 * b, replace=False)
 
     def ctx():
-        return RoundContext(round=3, budget=b, pool_size=ds["pool"], num_classes=ds["classes"], labeled=labeled,
-                            labels=task.pool.labels[labeled], rng=np.random.default_rng(seed), model=model,
-                            env=env if on_device else None, state={})
+        return RoundContext(
+            round=3,
+            budget=b,
+            pool_size=ds["pool"],
+            num_classes=ds["classes"],
+            labeled=labeled,
+            labels=task.pool.labels[labeled],
+            rng=np.random.default_rng(seed),
+            model=model,
+            env=env if on_device else None,
+            state={},
+        )
 
     return ctx
 
@@ -282,8 +331,9 @@ def measure_selection(bb, ds: dict, strategies=BASELINES, seed: int = 1) -> dict
     return out
 
 
-def check_selection_devices(bb, ds: dict, strategies=("coreset", "badge", "typiclust", "cec", "gcnal"),
-                            seed: int = 1) -> list[dict]:
+def check_selection_devices(
+    bb, ds: dict, strategies=("coreset", "badge", "typiclust", "cec", "gcnal"), seed: int = 1
+) -> list[dict]:
     """Selections on the run's device vs on the CPU from the same context and seed: the share of equal picks.
 
     Distances on a GPU differ from the CPU's in float rounding, so a near-tie may resolve differently;
@@ -297,8 +347,15 @@ def check_selection_devices(bb, ds: dict, strategies=("coreset", "badge", "typic
     for s in strategies:
         a = STRATEGIES.get(s)().select(dev_ctx())
         b = STRATEGIES.get(s)().select(cpu_ctx())
-        rows.append({"strategy": s, "dataset": ds["dataset"], "budget": len(a), "same_set_pct":
-                     round(100 * len(np.intersect1d(a, b)) / max(1, len(a)), 1), "same_order": bool(np.array_equal(a, b))})
+        rows.append(
+            {
+                "strategy": s,
+                "dataset": ds["dataset"],
+                "budget": len(a),
+                "same_set_pct": round(100 * len(np.intersect1d(a, b)) / max(1, len(a)), 1),
+                "same_order": bool(np.array_equal(a, b)),
+            }
+        )
     return rows
 
 
@@ -315,8 +372,14 @@ def measure_trajectory(bb, sizes: Sizes, ds: dict, strategy: str = "entropy", wa
     bank = prefilled_bank(bb, task)
 
     def go(rounds: int) -> tuple[dict, float]:
-        spec = RunSpec(strategy=strategy, adapter="coop", dataset=task.name, rounds=rounds, backbone=bb.spec,
-                       adapter_options=dict(sizes.coop_options))
+        spec = RunSpec(
+            strategy=strategy,
+            adapter="coop",
+            dataset=task.name,
+            rounds=rounds,
+            backbone=bb.spec,
+            adapter_options=dict(sizes.coop_options),
+        )
         ws = Workspace(cache_dir=f"{tmp}/cache", device=str(bb.device), progress=False)
         inject(ws, spec, bb, task, bank)
         _sync(bb.device)
@@ -328,11 +391,18 @@ def measure_trajectory(bb, sizes: Sizes, ds: dict, strategy: str = "entropy", wa
     if warmup:
         go(1)
     rec, total = go(sizes.dtd_rounds)
-    rounds = [{"round": r["round"], "labeled": r["labeled"], "steps": r["train"]["steps"], **r["seconds"]}
-              for r in rec["rounds"]]
-    return {"dataset": ds["dataset"], "strategy": strategy, "rounds": rounds, "total_s": total,
-            "mean_round_s": sum(r["select"] + r["train"] + r["evaluate"] for r in rounds) / len(rounds),
-            "mean_evaluate_s": sum(r["evaluate"] for r in rounds) / len(rounds)}
+    rounds = [
+        {"round": r["round"], "labeled": r["labeled"], "steps": r["train"]["steps"], **r["seconds"]}
+        for r in rec["rounds"]
+    ]
+    return {
+        "dataset": ds["dataset"],
+        "strategy": strategy,
+        "rounds": rounds,
+        "total_s": total,
+        "mean_round_s": sum(r["select"] + r["train"] + r["evaluate"] for r in rounds) / len(rounds),
+        "mean_evaluate_s": sum(r["evaluate"] for r in rounds) / len(rounds),
+    }
 
 
 def measure_dtd_trajectory(bb, sizes: Sizes, ds: dict, strategy: str = "entropy") -> dict:
@@ -342,8 +412,12 @@ def measure_dtd_trajectory(bb, sizes: Sizes, ds: dict, strategy: str = "entropy"
 # ---- several workers on one device ---------------------------------------------
 def _worker_main(args: dict) -> None:
     """One worker process: build ViT-B/16, warm up, wait for the start signal, time one CoOp trajectory."""
-    sizes = Sizes(**{k: tuple(v) if k in ("steps", "coop_steps", "archs", "worker_counts") else v
-                     for k, v in args["sizes"].items()})
+    sizes = Sizes(
+        **{
+            k: tuple(v) if k in ("steps", "coop_steps", "archs", "worker_counts") else v
+            for k, v in args["sizes"].items()
+        }
+    )
     dev = torch.device(args["device"])
     if dev.type == "cpu":
         torch.set_num_threads(1)
@@ -374,8 +448,14 @@ def measure_workers(sizes: Sizes, dev, ds: dict, counts: tuple[int, ...] = (1, 2
         tmp = Path(tempfile.mkdtemp(prefix="albench-workers-"))
         procs = []
         for i in range(w):
-            args = {"sizes": asdict(sizes), "device": str(dev), "ds": ds, "ready": str(tmp / f"ready{i}"),
-                    "go": str(tmp / "go"), "out": str(tmp / f"out{i}.json")}
+            args = {
+                "sizes": asdict(sizes),
+                "device": str(dev),
+                "ds": ds,
+                "ready": str(tmp / f"ready{i}"),
+                "go": str(tmp / "go"),
+                "out": str(tmp / f"out{i}.json"),
+            }
             code = f"import json; from albench.bench.gpu import _worker_main; _worker_main(json.loads({json.dumps(json.dumps(args))}))"
             procs.append(subprocess.Popen([sys.executable, "-c", code]))
         while not all((tmp / f"ready{i}").exists() for i in range(w)):
@@ -391,8 +471,15 @@ def measure_workers(sizes: Sizes, dev, ds: dict, counts: tuple[int, ...] = (1, 2
         each = [json.loads((tmp / f"out{i}.json").read_text())["seconds"] for i in range(w)]
         thr = w / wall
         base = base or thr
-        rows.append({"workers": w, "wall_s": round(wall, 2), "per_worker_s": round(float(np.median(each)), 2),
-                     "trajectories_per_min": round(60 * thr, 2), "speedup": round(thr / base, 2)})
+        rows.append(
+            {
+                "workers": w,
+                "wall_s": round(wall, 2),
+                "per_worker_s": round(float(np.median(each)), 2),
+                "trajectories_per_min": round(60 * thr, 2),
+                "speedup": round(thr / base, 2),
+            }
+        )
     return rows
 
 
@@ -418,8 +505,10 @@ def dp_steps(labeled: int, pseudo: int) -> int:
     from albench.api.plugins import ADAPTERS
 
     o = ADAPTERS.get("dualprompt").defaults
-    per = max(math.ceil(labeled / o["batch_size"]) if labeled else 0,
-              math.ceil(pseudo / o["pseudo_batch_size"]) if pseudo else 0)
+    per = max(
+        math.ceil(labeled / o["batch_size"]) if labeled else 0,
+        math.ceil(pseudo / o["pseudo_batch_size"]) if pseudo else 0,
+    )
     return max(o["epochs"] * per, o["min_steps"])
 
 
@@ -462,17 +551,35 @@ def project_table1(ds_list: list[dict], m: dict, rounds: int = ROUNDS, seeds: in
         pseudo = 16 * c
         dp_model = [dp_steps((r - 1) * b, pseudo) * tdp + (n - (r - 1) * b) / prompted for r in range(1, rounds + 1)]
         cols["Ours_CoOp"] = sum(dm + ct + ev + over for dm, ct in zip(dp_model, coop_train))
-        cols["Ours"] = dp_model[0] + sum(dp_steps(r * b, pseudo) * tdp + t / prompted for r in range(1, rounds + 1)) \
-            + sum((n - r * b) / prompted for r in range(1, rounds)) + rounds * over
+        cols["Ours"] = (
+            dp_model[0]
+            + sum(dp_steps(r * b, pseudo) * tdp + t / prompted for r in range(1, rounds + 1))
+            + sum((n - r * b) / prompted for r in range(1, rounds))
+            + rounds * over
+        )
         run_sum = sum(cols.values())
         ds_total = enc + seeds * run_sum
         total += ds_total
         coop_total += seeds * sum(cols[s] for s in BASELINES)
-        per.append({"dataset": d["dataset"], "pool": n, "test": t, "classes": c, "budget": b,
-                    "encode_once_s": round(enc, 2), **{f"{k}_run_s": round(v, 2) for k, v in cols.items()},
-                    "dataset_total_s": round(ds_total, 1)})
-    return {"datasets": per, "total_s": total, "total_min": total / 60, "coop_columns_s": coop_total,
-            "runs": len(ds_list) * seeds * (len(BASELINES) + 2)}
+        per.append(
+            {
+                "dataset": d["dataset"],
+                "pool": n,
+                "test": t,
+                "classes": c,
+                "budget": b,
+                "encode_once_s": round(enc, 2),
+                **{f"{k}_run_s": round(v, 2) for k, v in cols.items()},
+                "dataset_total_s": round(ds_total, 1),
+            }
+        )
+    return {
+        "datasets": per,
+        "total_s": total,
+        "total_min": total / 60,
+        "coop_columns_s": coop_total,
+        "runs": len(ds_list) * seeds * (len(BASELINES) + 2),
+    }
 
 
 def single_run_seconds(ds: dict, m: dict, strategy: str, rounds: int) -> float:
@@ -497,13 +604,20 @@ def self_check(cal: dict, measured: dict, ds: dict, rounds: int, tolerance: floa
     """The calibrated formula against a trajectory it was NOT calibrated on (other dataset sizes, strategy)."""
     predicted = single_run_seconds(ds, cal, measured["strategy"], rounds)
     err = (predicted - measured["total_s"]) / measured["total_s"]
-    return {"dataset": ds["dataset"], "strategy": measured["strategy"], "measured_s": round(measured["total_s"], 3),
-            "predicted_s": round(predicted, 3), "error_pct": round(100 * err, 1), "within_10_pct": abs(err) <= tolerance}
+    return {
+        "dataset": ds["dataset"],
+        "strategy": measured["strategy"],
+        "measured_s": round(measured["total_s"], 3),
+        "predicted_s": round(predicted, 3),
+        "error_pct": round(100 * err, 1),
+        "within_10_pct": abs(err) <= tolerance,
+    }
 
 
 # ---- driver -------------------------------------------------------------------
-def run_gpu(dry_run: bool = False, out_dir: str | Path = "reports", sizes: Sizes | None = None,
-            device: str | None = None) -> dict:
+def run_gpu(
+    dry_run: bool = False, out_dir: str | Path = "reports", sizes: Sizes | None = None, device: str | None = None
+) -> dict:
 
     sizes = sizes or (DRY_SIZES if dry_run else GPU_SIZES)
     dev = torch.device(device or ("cpu" if dry_run else "cuda"))
@@ -560,13 +674,23 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     best = max(workers, key=lambda r: r["speedup"])
     proj = project_table1(ds_list, cal)
     serial = proj["total_s"]
-    wall = {"serial_min": round(serial / 60, 2), "workers": best["workers"], "speedup": best["speedup"],
-            "optimistic_min": round(serial / best["speedup"] / 60, 2),
-            "conservative_min": round(((serial - proj["coop_columns_s"]) + proj["coop_columns_s"] / best["speedup"]) / 60, 2)}
+    wall = {
+        "serial_min": round(serial / 60, 2),
+        "workers": best["workers"],
+        "speedup": best["speedup"],
+        "optimistic_min": round(serial / best["speedup"] / 60, 2),
+        "conservative_min": round(
+            ((serial - proj["coop_columns_s"]) + proj["coop_columns_s"] / best["speedup"]) / 60, 2
+        ),
+    }
     vpt = [r for r in rows if r["what"] == "train vpt"]
     result = {
-        "dry_run": dry_run, "device": str(dev), "sizes": asdict(sizes), "machine": machine(),
-        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None, "peak_bf16_tflops": PEAK_BF16 / 1e12,
+        "dry_run": dry_run,
+        "device": str(dev),
+        "sizes": asdict(sizes),
+        "machine": machine(),
+        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "peak_bf16_tflops": PEAK_BF16 / 1e12,
         "throughput": rows,
         "unit_costs": cal,
         "dtd_coop_trajectory": {**m["dtd_trajectory"], "projected_entropy_run_s": dtd_proj},
@@ -574,14 +698,20 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
         "workers": workers,
         "device_selection": m["device_selection"],
         "table1_projection": {**proj, "wall": wall},
-        "targets": {"table1_projected_min": wall["conservative_min"], "table1_under_30_min": wall["conservative_min"] < 30,
-                    "self_check_within_10_pct": check["within_10_pct"],
-                    "vpt_pct_peak": {r["arch"]: r["pct_peak"] for r in vpt},
-                    "vpt_at_least_40_pct": all(r["pct_peak"] >= 40 for r in vpt)},
+        "targets": {
+            "table1_projected_min": wall["conservative_min"],
+            "table1_under_30_min": wall["conservative_min"] < 30,
+            "self_check_within_10_pct": check["within_10_pct"],
+            "vpt_pct_peak": {r["arch"]: r["pct_peak"] for r in vpt},
+            "vpt_at_least_40_pct": all(r["pct_peak"] >= 40 for r in vpt),
+        },
         "wall_s": round(time.perf_counter() - t_start, 1),
-        "notes": ("DRY RUN on the CPU with tiny sizes: tests the script; the figures mean nothing." if dry_run else
-                  "Measured on the GPU; the Table 1 time is a projection from measured unit costs (formula in "
-                  "albench.bench.gpu.project_table1)."),
+        "notes": (
+            "DRY RUN on the CPU with tiny sizes: tests the script; the figures mean nothing."
+            if dry_run
+            else "Measured on the GPU; the Table 1 time is a projection from measured unit costs (formula in "
+            "albench.bench.gpu.project_table1)."
+        ),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -591,26 +721,36 @@ def _run_gpu(dry_run: bool, out_dir, sizes: Sizes, dev) -> dict:
     from albench.bench import rows_to_markdown
 
     atomic_write_json(out / f"{stem}.json", result)
-    md = [f"# albench bench --gpu{' --dry-run' if dry_run else ''}\n", result["notes"] + "\n",
-          f"Device: {result['gpu'] or dev}; wall {result['wall_s']} s; peak used for %: {PEAK_BF16 / 1e12:.0f} TFLOP/s.\n",
-          "## Throughput (bf16 autocast on CUDA)\n", rows_to_markdown(rows) + "\n",
-          "## CoOp AL trajectory on cached features, DTD sizes\n",
-          rows_to_markdown(m["dtd_trajectory"]["rounds"]) + "\n",
-          f"Measured total {m['dtd_trajectory']['total_s']:.2f} s (after an untimed one-round warm-up); the "
-          f"calibrated formula gives {dtd_proj:.2f} s for the same run (calibration: "
-          f"{cal['round_overhead_s']:.3f} s overhead per round, evaluation {1e6 * cal['coop_eval_per_image']:.1f} µs "
-          f"per test image).\n",
-          "## Self-check: calibrated formula vs a trajectory it was not calibrated on\n",
-          rows_to_markdown([check]) + "\n",
-          "## Several workers on one device (CoOp trajectories, released together after warm-up)\n",
-          rows_to_markdown(workers) + "\n",
-          *(["## Selection on the device vs the CPU (same context and seed)\n",
-             rows_to_markdown(m["device_selection"]) + "\n"] if m["device_selection"] else []),
-          f"## Table 1 projection (PROJECTED: {proj['runs']} runs, {SEEDS} seeds, {ROUNDS} rounds)\n",
-          rows_to_markdown(proj["datasets"]) + "\n",
-          f"Serial work {wall['serial_min']:.2f} min. With {wall['workers']} workers (measured speedup "
-          f"{wall['speedup']}x on CoOp trajectories): {wall['conservative_min']:.2f} min if only the baseline "
-          f"columns gain from sharing the device (conservative; the target figure), {wall['optimistic_min']:.2f} min "
-          f"if everything does. Assumptions: docs/performance.md.\n"]
+    md = [
+        f"# albench bench --gpu{' --dry-run' if dry_run else ''}\n",
+        result["notes"] + "\n",
+        f"Device: {result['gpu'] or dev}; wall {result['wall_s']} s; peak used for %: {PEAK_BF16 / 1e12:.0f} TFLOP/s.\n",
+        "## Throughput (bf16 autocast on CUDA)\n",
+        rows_to_markdown(rows) + "\n",
+        "## CoOp AL trajectory on cached features, DTD sizes\n",
+        rows_to_markdown(m["dtd_trajectory"]["rounds"]) + "\n",
+        f"Measured total {m['dtd_trajectory']['total_s']:.2f} s (after an untimed one-round warm-up); the "
+        f"calibrated formula gives {dtd_proj:.2f} s for the same run (calibration: "
+        f"{cal['round_overhead_s']:.3f} s overhead per round, evaluation {1e6 * cal['coop_eval_per_image']:.1f} µs "
+        f"per test image).\n",
+        "## Self-check: calibrated formula vs a trajectory it was not calibrated on\n",
+        rows_to_markdown([check]) + "\n",
+        "## Several workers on one device (CoOp trajectories, released together after warm-up)\n",
+        rows_to_markdown(workers) + "\n",
+        *(
+            [
+                "## Selection on the device vs the CPU (same context and seed)\n",
+                rows_to_markdown(m["device_selection"]) + "\n",
+            ]
+            if m["device_selection"]
+            else []
+        ),
+        f"## Table 1 projection (PROJECTED: {proj['runs']} runs, {SEEDS} seeds, {ROUNDS} rounds)\n",
+        rows_to_markdown(proj["datasets"]) + "\n",
+        f"Serial work {wall['serial_min']:.2f} min. With {wall['workers']} workers (measured speedup "
+        f"{wall['speedup']}x on CoOp trajectories): {wall['conservative_min']:.2f} min if only the baseline "
+        f"columns gain from sharing the device (conservative; the target figure), {wall['optimistic_min']:.2f} min "
+        f"if everything does. Assumptions: docs/performance.md.\n",
+    ]
     atomic_write(out / f"{stem}.md", "\n".join(md))
     return result

@@ -33,6 +33,7 @@ time; the three arms are repeated ``blocks`` times in alternating order; each
 ratio is reference / albench per repetition, reported as median [min-max].
 Encoder passes are counted by ``albench.api.accounting``.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,8 +108,15 @@ def _reference_round(backbone, task, labeled_n: int, steps: int, seed: int = 1) 
     with accounting.measure() as train_passes, timed() as sw:
         for _ in range(steps):
             step()
-    out.update({"steps": sw.sample, "steps_measured": steps, "steps_total": total, "batch": batch,
-                "train_passes_measured": train_passes.get("image_encoder_images", 0)})
+    out.update(
+        {
+            "steps": sw.sample,
+            "steps_measured": steps,
+            "steps_total": total,
+            "batch": batch,
+            "train_passes_measured": train_passes.get("image_encoder_images", 0),
+        }
+    )
     with accounting.measure() as eval_passes, timed() as sw:
         with torch.no_grad():
             tf = bank._encode_split("test")
@@ -125,15 +133,27 @@ def _albench_round(backbone, task, labeled_n: int, cache_dir: str, results_dir: 
     from albench.bench.synthetic import inject
     from albench.engine.protocol import RunSpec, Workspace, execute
 
-    spec = RunSpec(strategy="entropy", adapter="coop", dataset=task.name, seed=1, rounds=1, round_budget=labeled_n,
-                   backbone=backbone.spec)
+    spec = RunSpec(
+        strategy="entropy",
+        adapter="coop",
+        dataset=task.name,
+        seed=1,
+        rounds=1,
+        round_budget=labeled_n,
+        backbone=backbone.spec,
+    )
     ws = Workspace(cache_dir=cache_dir, device=str(backbone.device), progress=False)
     inject(ws, spec, backbone, task)
     with accounting.measure() as passes, timed() as sw:
         rec = execute(spec, results_dir, ws, overwrite=True).record
     r = rec["rounds"][0]
-    return {"round": sw.sample, "train_steps": r["train"]["steps"], "passes": passes.get("image_encoder_images", 0),
-            "accuracy": r["accuracy"], "seconds": r["seconds"]}
+    return {
+        "round": sw.sample,
+        "train_steps": r["train"]["steps"],
+        "passes": passes.get("image_encoder_images", 0),
+        "accuracy": r["accuracy"],
+        "seconds": r["seconds"],
+    }
 
 
 def _cell(values: list[float], digits: int = 3) -> str:
@@ -169,11 +189,14 @@ def _run(cfg: dict, quick: bool, spec, Backbone, pixel_task) -> dict:
         reps["n"] += 1
         return _albench_round(backbone, task, cfg["labeled"], f"{tmp}/cold-cache-{reps['n']}", f"{tmp}/results")
 
-    arms = interleaved({"albench_cold": cold,
-                        "albench_warm": lambda: _albench_round(backbone, task, cfg["labeled"], warm_cache,
-                                                               f"{tmp}/results"),
-                        "reference": lambda: _reference_round(backbone, task, cfg["labeled"], cfg["block_steps"])},
-                       repeats=cfg["blocks"])
+    arms = interleaved(
+        {
+            "albench_cold": cold,
+            "albench_warm": lambda: _albench_round(backbone, task, cfg["labeled"], warm_cache, f"{tmp}/results"),
+            "reference": lambda: _reference_round(backbone, task, cfg["labeled"], cfg["block_steps"]),
+        },
+        repeats=cfg["blocks"],
+    )
     ref = [r for r, _ in arms["reference"]]
     a_cold = [r for r, _ in arms["albench_cold"]]
     a_warm = [r for r, _ in arms["albench_warm"]]
@@ -195,24 +218,43 @@ def _run(cfg: dict, quick: bool, spec, Backbone, pixel_task) -> dict:
     r_cold_wall, r_warm_wall = ratios(a_cold, "wall_s"), ratios(a_warm, "wall_s")
     block_step_cpu = [r["steps"].cpu_s / r["steps_measured"] for r in ref]
     rows = [
-        {"protocol": "reference (PCB: re-encode every step, 200 epochs)",
-         "select_cpu_s": _cell([r["select"].cpu_s for r in ref]),
-         "train_cpu_s": round(per_step.cpu_s * total, 1), "train_steps": total,
-         "evaluate_cpu_s": _cell([r["evaluate"].cpu_s for r in ref]),
-         "round_cpu_s": _cell([s.cpu_s for s in ref_round]), "round_wall_s": _cell([s.wall_s for s in ref_round]),
-         "image_encoder_passes": passes_ref, "ratio_cpu": "1", "ratio_wall": "1", "pass_ratio": 1.0,
-         "train_figures": f"projected from {measured} measured steps in {len(ref)} blocks "
-                          f"({_cell(block_step_cpu)} CPU s/step per block, "
-                          f"{sum(r['train_passes_measured'] for r in ref)} passes)"},
+        {
+            "protocol": "reference (PCB: re-encode every step, 200 epochs)",
+            "select_cpu_s": _cell([r["select"].cpu_s for r in ref]),
+            "train_cpu_s": round(per_step.cpu_s * total, 1),
+            "train_steps": total,
+            "evaluate_cpu_s": _cell([r["evaluate"].cpu_s for r in ref]),
+            "round_cpu_s": _cell([s.cpu_s for s in ref_round]),
+            "round_wall_s": _cell([s.wall_s for s in ref_round]),
+            "image_encoder_passes": passes_ref,
+            "ratio_cpu": "1",
+            "ratio_wall": "1",
+            "pass_ratio": 1.0,
+            "train_figures": f"projected from {measured} measured steps in {len(ref)} blocks "
+            f"({_cell(block_step_cpu)} CPU s/step per block, "
+            f"{sum(r['train_passes_measured'] for r in ref)} passes)",
+        },
     ]
     for label, side, rc, rw, passes in (
-            ("albench, cold cache (encodes pool + test once)", a_cold, r_cold_cpu, r_cold_wall, cold_passes),
-            ("albench, warm cache (later rounds / runs on the same data)", a_warm, r_warm_cpu, r_warm_wall, 0)):
-        rows.append({"protocol": label, "select_cpu_s": None, "train_cpu_s": None, "train_steps": side[0]["train_steps"],
-                     "evaluate_cpu_s": None, "round_cpu_s": _cell([a["round"].cpu_s for a in side]),
-                     "round_wall_s": _cell([a["round"].wall_s for a in side]), "image_encoder_passes": passes,
-                     "ratio_cpu": _cell(rc), "ratio_wall": _cell(rw),
-                     "pass_ratio": round(passes_ref / passes, 1) if passes else None, "train_figures": "measured"})
+        ("albench, cold cache (encodes pool + test once)", a_cold, r_cold_cpu, r_cold_wall, cold_passes),
+        ("albench, warm cache (later rounds / runs on the same data)", a_warm, r_warm_cpu, r_warm_wall, 0),
+    ):
+        rows.append(
+            {
+                "protocol": label,
+                "select_cpu_s": None,
+                "train_cpu_s": None,
+                "train_steps": side[0]["train_steps"],
+                "evaluate_cpu_s": None,
+                "round_cpu_s": _cell([a["round"].cpu_s for a in side]),
+                "round_wall_s": _cell([a["round"].wall_s for a in side]),
+                "image_encoder_passes": passes,
+                "ratio_cpu": _cell(rc),
+                "ratio_wall": _cell(rw),
+                "pass_ratio": round(passes_ref / passes, 1) if passes else None,
+                "train_figures": "measured",
+            }
+        )
     notes = (
         f"{spec.arch} ({spec.pretrained or 'default'} weights), synthetic {backbone.image_size} px images, "
         f"pool {cfg['pool']}, test {cfg['test']}, C = {cfg['classes']}, one round selecting L = {cfg['labeled']} by "
@@ -229,8 +271,16 @@ def _run(cfg: dict, quick: bool, spec, Backbone, pixel_task) -> dict:
         + "Accuracy is meaningless here (random weights, random labels); only cost is compared."
     )
     med = lambda v: round(summary(v)["median"], 1)  # noqa: E731
-    return {"title": "Peer protocol: one AL round as the reference code does it vs albench's default",
-            "rows": rows, "notes": notes, "config": cfg,
-            "ratios": {"time_cold_cpu": med(r_cold_cpu), "time_warm_cpu": med(r_warm_cpu),
-                       "time_cold_wall": med(r_cold_wall), "time_warm_wall": med(r_warm_wall),
-                       "passes": round(passes_ref / max(1, cold_passes), 1)}}
+    return {
+        "title": "Peer protocol: one AL round as the reference code does it vs albench's default",
+        "rows": rows,
+        "notes": notes,
+        "config": cfg,
+        "ratios": {
+            "time_cold_cpu": med(r_cold_cpu),
+            "time_warm_cpu": med(r_warm_cpu),
+            "time_cold_wall": med(r_cold_wall),
+            "time_warm_wall": med(r_warm_wall),
+            "passes": round(passes_ref / max(1, cold_passes), 1),
+        },
+    }

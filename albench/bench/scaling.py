@@ -25,6 +25,7 @@ budget is 1 % of N, training grows linearly with N by the protocol itself
 (2 % of N labels, 20 epochs of batch 16). Quick mode: 1k, 10k and 30k;
 full mode: 1k, 10k, 100k.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ import tempfile
 QUICK_SIZES = (1_000, 10_000, 30_000)
 FULL_SIZES = (1_000, 10_000, 100_000)
 N_TEST, N_CLASSES = 1_000, 10
-SKIP = {"dualprompt": "trains prompts through the image tower (needs pixels); see the adapters section and the GPU script"}
+SKIP = {
+    "dualprompt": "trains prompts through the image tower (needs pixels); see the adapters section and the GPU script"
+}
 TIMEOUT_S = 1500
 
 # Expected growth of *selection* in N with B = 1 % of N per round (so B ∝ N).
@@ -52,8 +55,11 @@ COMPLEXITY = {
     "typiclust": ("k-means with K = min(L+B, 500) clusters: O(N·K·D), superlinear until K caps at 500", True),
     "alfamix": ("O(N·C·D) mixing + k-means with B clusters on the candidates: O(cand·B·D)", True),
     "gcnal": ("GCN on labelled + a 10k unlabelled subset: O(min(N, 10k)·D) per step", False),
-    "cec": ("entropies O(N·C) + kNN (exact O(N²·D) up to exact_knn_max, inverted file O(N^1.5·D) above) "
-            "+ weighted k-means with B clusters O(N·B·D) = O(N²) with B ∝ N", True),
+    "cec": (
+        "entropies O(N·C) + kNN (exact O(N²·D) up to exact_knn_max, inverted file O(N^1.5·D) above) "
+        "+ weighted k-means with B clusters O(N·B·D) = O(N²) with B ∝ N",
+        True,
+    ),
 }
 
 
@@ -80,15 +86,30 @@ def measure_size(n: int, strategies: list[str] | None = None, seed: int = 1) -> 
         inject(ws, spec, backbone, task, bank)
         try:
             with RssPeak() as mem:
-                out = execute(spec, os.path.join(tmp, "results"), ws, overwrite=True,
-                              on_round=lambda info, mem=mem: mem.reset() if info["round"] == 1 else None)
+                out = execute(
+                    spec,
+                    os.path.join(tmp, "results"),
+                    ws,
+                    overwrite=True,
+                    on_round=lambda info, mem=mem: mem.reset() if info["round"] == 1 else None,
+                )
             r2 = out.record["rounds"][1]
             sec = r2["seconds"]
-            rows.append({"strategy": s, "pool": n, "budget": out.record["round_budget"], "labeled": r2["labeled"],
-                         "select_s": sec["select"], "train_s": sec["train"], "evaluate_s": sec["evaluate"],
-                         "round_s": round(sec["select"] + sec["train"] + sec["evaluate"], 4),
-                         "train_steps": r2["train"]["steps"], "peak_mib": round(mem.peak_above_start / 2 ** 20, 1),
-                         "encoder_passes": r2["encoder"]["select"] + r2["encoder"]["train"]})
+            rows.append(
+                {
+                    "strategy": s,
+                    "pool": n,
+                    "budget": out.record["round_budget"],
+                    "labeled": r2["labeled"],
+                    "select_s": sec["select"],
+                    "train_s": sec["train"],
+                    "evaluate_s": sec["evaluate"],
+                    "round_s": round(sec["select"] + sec["train"] + sec["evaluate"], 4),
+                    "train_steps": r2["train"]["steps"],
+                    "peak_mib": round(mem.peak_above_start / 2**20, 1),
+                    "encoder_passes": r2["encoder"]["select"] + r2["encoder"]["train"],
+                }
+            )
         except Exception as exc:  # a strategy that refuses a size (e.g. a memory guard) is a result, not a crash
             rows.append({"strategy": s, "pool": n, "error": f"{type(exc).__name__}: {exc}"[:300]})
     return rows
@@ -96,8 +117,10 @@ def measure_size(n: int, strategies: list[str] | None = None, seed: int = 1) -> 
 
 def _subprocess(n: int, strategies: list[str] | None) -> list[dict]:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    code = ("import json; from albench.bench.scaling import measure_size; "
-            f"print('RESULT ' + json.dumps(measure_size({n}, {strategies!r})))")
+    code = (
+        "import json; from albench.bench.scaling import measure_size; "
+        f"print('RESULT ' + json.dumps(measure_size({n}, {strategies!r})))"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -115,8 +138,12 @@ def summarise(rows: list[dict], sizes: tuple[int, ...]) -> list[dict]:
         row = {"strategy": s, "complexity (selection)": COMPLEXITY.get(s, ("not documented", None))[0]}
         for a, b in zip(sizes, sizes[1:]):
             if a in by_n and b in by_n:
-                row[f"k_select {a // 1000}k→{b // 1000}k"] = _round(exponent(a, by_n[a]["select_s"], b, by_n[b]["select_s"]))
-                row[f"k_round {a // 1000}k→{b // 1000}k"] = _round(exponent(a, by_n[a]["round_s"], b, by_n[b]["round_s"]))
+                row[f"k_select {a // 1000}k→{b // 1000}k"] = _round(
+                    exponent(a, by_n[a]["select_s"], b, by_n[b]["select_s"])
+                )
+                row[f"k_round {a // 1000}k→{b // 1000}k"] = _round(
+                    exponent(a, by_n[a]["round_s"], b, by_n[b]["round_s"])
+                )
         out.append(row)
     return out
 
@@ -146,12 +173,20 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, strategies: l
         f"Training is linear in N by the protocol (the budget is 1 % of N; round 2 trains on 2 % of N for 20 epochs of "
         f"batch 16). Inherently superlinear selections (documented in `complexity`): {', '.join(superlinear)}. "
         f"Not measured: {', '.join(f'{k} ({v})' for k, v in SKIP.items())}. "
-        + (f"Linear strategies whose round time grew faster than N^1.25 here (noise or a regression): {', '.join(worst)}."
-           if worst else "Every strategy documented as linear stayed at or under N^1.25 per round.")
+        + (
+            f"Linear strategies whose round time grew faster than N^1.25 here (noise or a regression): {', '.join(worst)}."
+            if worst
+            else "Every strategy documented as linear stayed at or under N^1.25 per round."
+        )
         + " Timings on a shared machine are noisy; exponents compare sizes measured in the same run."
     )
     from albench.bench import rows_to_markdown
 
     notes += "\n\nGrowth per strategy:\n\n" + rows_to_markdown(summary)
-    return {"title": "Scaling of one AL round with the pool size (CoOp on cached features)",
-            "rows": rows, "summary": summary, "notes": notes, "sizes": list(sizes)}
+    return {
+        "title": "Scaling of one AL round with the pool size (CoOp on cached features)",
+        "rows": rows,
+        "summary": summary,
+        "notes": notes,
+        "sizes": list(sizes),
+    }

@@ -15,6 +15,7 @@ attributable;
 ratios, not absolute seconds: the machine is shared). Quick mode: N = 10k; full mode: 10k,
 100k and 1M for the strategies whose inputs fit in memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,9 @@ class SyntheticPredictor:
         return self._classifier
 
 
-def synthetic_pool(n: int, d: int = D, c: int = C, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def synthetic_pool(
+    n: int, d: int = D, c: int = C, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(features (n, d) float32 normalised, logits (n, c) float32, classifier (c, d), true labels (n,))."""
     rng = np.random.default_rng(seed)
     shared = rng.normal(size=d)
@@ -79,21 +82,29 @@ def synthetic_pool(n: int, d: int = D, c: int = C, seed: int = 0) -> tuple[np.nd
     w = (w / np.linalg.norm(w, axis=1, keepdims=True)).astype(np.float32)
     logits = np.empty((n, c), dtype=np.float32)
     for s in range(0, n, step):
-        logits[s:s + step] = 100.0 * feats[s:s + step] @ w.T
+        logits[s : s + step] = 100.0 * feats[s : s + step] @ w.T
     return feats, logits, w, y
 
 
-def synthetic_context(n: int, seed: int = 0, labeled_fraction: float = 0.01, budget_fraction: float = 0.01,
-                      d: int = D, c: int = C):
+def synthetic_context(
+    n: int, seed: int = 0, labeled_fraction: float = 0.01, budget_fraction: float = 0.01, d: int = D, c: int = C
+):
     """A round-2 RoundContext over a synthetic pool (1 % labelled at random)."""
     from albench.api.strategy import RoundContext
 
     feats, logits, w, y = synthetic_pool(n, d, c, seed)
     rng = np.random.default_rng(seed + 1)
     labeled = rng.choice(n, size=max(1, int(round(labeled_fraction * n))), replace=False)
-    return RoundContext(round=2, budget=max(1, int(round(budget_fraction * n))), pool_size=n, num_classes=c,
-                        labeled=labeled, labels=y[labeled], rng=np.random.default_rng(seed + 2),
-                        model=SyntheticPredictor(logits, feats, w))
+    return RoundContext(
+        round=2,
+        budget=max(1, int(round(budget_fraction * n))),
+        pool_size=n,
+        num_classes=c,
+        labeled=labeled,
+        labels=y[labeled],
+        rng=np.random.default_rng(seed + 2),
+        model=SyntheticPredictor(logits, feats, w),
+    )
 
 
 def _max_rss_mib() -> float:
@@ -120,16 +131,26 @@ def measure_one(name: str, n: int) -> dict:
     from albench.api.strategy import check_selection
 
     check_selection(name, picked, ctx)
-    return {"seconds": round(seconds, 3), "peak_extra_mib": round(mem.peak_above_start / 2**20, 1),
-            "peak_rss_mib": round(max(_max_rss_mib(), mem.peak / 2**20), 1)}
+    return {
+        "seconds": round(seconds, 3),
+        "peak_extra_mib": round(mem.peak_above_start / 2**20, 1),
+        "peak_rss_mib": round(max(_max_rss_mib(), mem.peak / 2**20), 1),
+    }
 
 
 def _measure_subprocess(name: str, n: int, timeout: int) -> dict:
-    code = ("import json, sys; from albench.bench.selection import measure_one; "
-            f"print('RESULT ' + json.dumps(measure_one({name!r}, {n})))")
+    code = (
+        "import json, sys; from albench.bench.selection import measure_one; "
+        f"print('RESULT ' + json.dumps(measure_one({name!r}, {n})))"
+    )
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
-                             env={**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)},
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timeout > {timeout} s"}
     for line in out.stdout.splitlines():
@@ -150,20 +171,27 @@ def run(quick: bool = True, strategies: list[str] | None = None, sizes: tuple[in
             if n >= 1_000_000 and name not in AT_1M:
                 continue
             r = _measure_subprocess(name, n, timeout=300 if quick else TIMEOUT_S)
-            row = {"strategy": name, "N": n, "B": max(1, round(0.01 * n)), "seconds": r.get("seconds"),
-                   "peak_extra_MiB": r.get("peak_extra_mib"), "peak_rss_MiB": r.get("peak_rss_mib")}
+            row = {
+                "strategy": name,
+                "N": n,
+                "B": max(1, round(0.01 * n)),
+                "seconds": r.get("seconds"),
+                "peak_extra_MiB": r.get("peak_extra_mib"),
+                "peak_rss_MiB": r.get("peak_rss_mib"),
+            }
             if "error" in r:
                 row["note"] = r["error"]
             rows.append(row)
             print(f"  selection: {name:18s} N={n:>9,} {r}", file=sys.stderr, flush=True)
-    notes = (f"Synthetic CLIP-like pool: D={D}, C={C}, 1 % labelled (round 2), B = 1 % of N, seed 0. "
-             f"One BLAS thread per measurement (ALBENCH_BENCH_THREADS={THREADS}). "
-             "`seconds` is `select()` wall time after the context's logits/features are materialised; "
-             "`peak_extra_MiB` is the peak resident set during `select()` (sampled every 2 ms) above the resident set "
-             "when `select()` started (inputs excluded; they take about N·(D+2C)·4 bytes); `peak_rss_MiB` is the "
-             "process's peak, inputs included. Each cell runs in a fresh process. "
-             f"Not measured: {', '.join(SKIP)} (trains its own prompt model each round); at 1M only "
-             f"{', '.join(AT_1M)} (the rest are measured up to 100k). "
-             "Targets at N=100k: feature-space strategies < 30 s and < 4 GiB.")
-    return {"title": "Selection time and peak memory per strategy (synthetic features)", "rows": rows,
-            "notes": notes}
+    notes = (
+        f"Synthetic CLIP-like pool: D={D}, C={C}, 1 % labelled (round 2), B = 1 % of N, seed 0. "
+        f"One BLAS thread per measurement (ALBENCH_BENCH_THREADS={THREADS}). "
+        "`seconds` is `select()` wall time after the context's logits/features are materialised; "
+        "`peak_extra_MiB` is the peak resident set during `select()` (sampled every 2 ms) above the resident set "
+        "when `select()` started (inputs excluded; they take about N·(D+2C)·4 bytes); `peak_rss_MiB` is the "
+        "process's peak, inputs included. Each cell runs in a fresh process. "
+        f"Not measured: {', '.join(SKIP)} (trains its own prompt model each round); at 1M only "
+        f"{', '.join(AT_1M)} (the rest are measured up to 100k). "
+        "Targets at N=100k: feature-space strategies < 30 s and < 4 GiB."
+    )
+    return {"title": "Selection time and peak memory per strategy (synthetic features)", "rows": rows, "notes": notes}

@@ -16,6 +16,7 @@
 * ``RssPeak``: peak resident memory of this process during a block, sampled by
   a thread every ``interval`` seconds (Linux ``/proc/self/statm``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,8 +57,14 @@ def feature_task(name: str, n_pool: int, n_test: int, n_classes: int, seed: int 
     rng = np.random.default_rng(seed)
     pool = Split(NeverDecoded(n_pool, f"{name}/pool/{seed}"), rng.integers(0, n_classes, n_pool))
     test = Split(NeverDecoded(n_test, f"{name}/test/{seed}"), rng.integers(0, n_classes, n_test))
-    return Task(name=name, classnames=class_names(n_classes), template="a photo of a {}.", pool=pool, test=test,
-                meta={"synthetic": "cached features only"})
+    return Task(
+        name=name,
+        classnames=class_names(n_classes),
+        template="a photo of a {}.",
+        pool=pool,
+        test=test,
+        meta={"synthetic": "cached features only"},
+    )
 
 
 def clustered_features(labels: np.ndarray, n_classes: int, dim: int, seed: int = 0, noise: float = 0.6) -> torch.Tensor:
@@ -66,7 +73,7 @@ def clustered_features(labels: np.ndarray, n_classes: int, dim: int, seed: int =
     centres = torch.nn.functional.normalize(torch.randn(n_classes, dim, generator=g), dim=-1)
     shared = torch.nn.functional.normalize(torch.randn(dim, generator=g), dim=-1)
     lab = torch.as_tensor(labels, dtype=torch.long)
-    x = shared + centres[lab] + noise * torch.randn(len(lab), dim, generator=g) / dim ** 0.5
+    x = shared + centres[lab] + noise * torch.randn(len(lab), dim, generator=g) / dim**0.5
     return x.float()
 
 
@@ -77,8 +84,10 @@ class PrefilledBank(DataBank):
         super().__init__(backbone, task, cache=None)
         for split, f in features.items():
             if f.shape != (len(task.split(split)), backbone.embed_dim):
-                raise ValueError(f"prefilled {split} features {tuple(f.shape)} do not match "
-                                 f"({len(task.split(split))}, {backbone.embed_dim})")
+                raise ValueError(
+                    f"prefilled {split} features {tuple(f.shape)} do not match "
+                    f"({len(task.split(split))}, {backbone.embed_dim})"
+                )
         self._features.update(features)
 
     def features(self, split: str) -> torch.Tensor:
@@ -88,8 +97,10 @@ class PrefilledBank(DataBank):
 
 
 def prefilled_bank(backbone, task: Task, seed: int = 0) -> PrefilledBank:
-    feats = {s: clustered_features(task.split(s).labels, task.num_classes, backbone.embed_dim, seed=seed + i)
-             for i, s in enumerate(("pool", "test"))}
+    feats = {
+        s: clustered_features(task.split(s).labels, task.num_classes, backbone.embed_dim, seed=seed + i)
+        for i, s in enumerate(("pool", "test"))
+    }
     return PrefilledBank(backbone, task, feats)
 
 
@@ -99,8 +110,9 @@ def pixel_task(name: str, n_pool: int, n_test: int, n_classes: int, size: int, s
 
     def images(n: int) -> np.ndarray:
         low = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.float32)
-        up = torch.nn.functional.interpolate(torch.from_numpy(low).permute(0, 3, 1, 2), size=(size, size),
-                                             mode="bilinear", align_corners=False)
+        up = torch.nn.functional.interpolate(
+            torch.from_numpy(low).permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False
+        )
         up = up + torch.from_numpy(rng.normal(0, 12, (n, 3, size, size)).astype(np.float32))
         return up.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 

@@ -10,6 +10,7 @@ interleaved (A B B A A B ...) so that a load change hits both arms alike.
 Projections (a per-step cost times a step count) come from at least
 ``MIN_PROJECTION_STEPS`` measured steps.
 """
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,13 @@ def summary(values: list[float]) -> dict:
         raise ValueError("summary() of no measurements")
     med = statistics.median(values)
     lo, hi = min(values), max(values)
-    return {"median": med, "min": lo, "max": hi, "n": len(values),
-            "spread_pct": round(100 * (hi - lo) / med, 1) if med else 0.0}
+    return {
+        "median": med,
+        "min": lo,
+        "max": hi,
+        "n": len(values),
+        "spread_pct": round(100 * (hi - lo) / med, 1) if med else 0.0,
+    }
 
 
 def summarise(samples: list[Sample]) -> dict:
@@ -92,7 +98,7 @@ def interleaved(arms: dict[str, Callable[[], T]], repeats: int = REPEATS) -> dic
     names = list(arms)
     out: dict[str, list[tuple[T, Sample]]] = {n: [] for n in names}
     for r in range(repeats):
-        for n in (names if r % 2 == 0 else names[::-1]):
+        for n in names if r % 2 == 0 else names[::-1]:
             out[n].append(measure(arms[n]))
     return out
 
@@ -121,8 +127,9 @@ def load_average() -> float | None:
         return None
 
 
-def compare_runs(first: dict[str, float], second: dict[str, float],
-                 tolerance: float = STABILITY_TOLERANCE) -> list[dict]:
+def compare_runs(
+    first: dict[str, float], second: dict[str, float], tolerance: float = STABILITY_TOLERANCE
+) -> list[dict]:
     """Stability check: per ratio, the two runs' values and whether they agree within ``tolerance``.
 
     Agreement is |r2 - r1| / r1 (the first run is the reference); a ratio

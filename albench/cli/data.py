@@ -1,4 +1,5 @@
 """``albench data``: write stand-in dataset trees and check real ones."""
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,13 @@ def _coop_names() -> list[str]:
 @click.argument("name")
 @click.option("--root", required=True, type=click.Path(file_okay=False), help="Data root to write <folder>/ into.")
 @click.option("--image-size", default=64, show_default=True, type=int, help="Side of the square synthetic JPEGs.")
-@click.option("--scale", type=click.Choice(["small", "full"]), default="small", show_default=True,
-              help="small: a few images per class; full: CoOp's official split sizes.")
+@click.option(
+    "--scale",
+    type=click.Choice(["small", "full"]),
+    default="small",
+    show_default=True,
+    help="small: a few images per class; full: CoOp's official split sizes.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 def fake_cmd(name: str, root: str, image_size: int, scale: str, seed: int) -> None:
     """Write a fake CoOp-layout tree of NAME (real class names, split files, split sizes)."""
@@ -30,9 +36,11 @@ def fake_cmd(name: str, root: str, image_size: int, scale: str, seed: int) -> No
 
     t0 = time.perf_counter()
     info = generate(name, root, image_size=image_size, scale=scale, seed=seed, progress=True)
-    click.echo(f"wrote {info['path']}: {info['classes']} classes, train/val/test "
-               f"{info['train']:,}/{info['val']:,}/{info['test']:,} images of {image_size}px ({scale}) "
-               f"in {time.perf_counter() - t0:.1f}s")
+    click.echo(
+        f"wrote {info['path']}: {info['classes']} classes, train/val/test "
+        f"{info['train']:,}/{info['val']:,}/{info['test']:,} images of {image_size}px ({scale}) "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
 
 
 @data_group.command("check")
@@ -49,8 +57,10 @@ def check_cmd(name: str, data_root: str | None, allow_custom_split: bool, verify
         options["skip_corrupt"] = True
     task = load_task(name, data_root=data_root, **options)
     val = len(task.val) if task.val is not None else 0
-    click.echo(f"{name}: {task.num_classes} classes, pool (train) {len(task.pool):,}, val {val:,} (unused), "
-               f"test {len(task.test):,}; template {task.template!r}")
+    click.echo(
+        f"{name}: {task.num_classes} classes, pool (train) {len(task.pool):,}, val {val:,} (unused), "
+        f"test {len(task.test):,}; template {task.template!r}"
+    )
     if task.meta.get("official_split") is False:
         click.echo("note: split sizes differ from CoOp's official split (accepted by --allow-custom-split)")
     skipped = task.meta.get("skipped_images") or []

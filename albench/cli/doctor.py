@@ -7,6 +7,7 @@ on the grid (``albench.engine.preflight``). Takes the same options as
 ``albench run`` (usually ``--preset P --data-root D``). Exit code 1 when
 anything the grid needs is missing, 0 when ``albench run`` would start.
 """
+
 from __future__ import annotations
 
 import platform
@@ -26,8 +27,10 @@ def _versions() -> str:
         except PackageNotFoundError:
             return "not installed"
 
-    return (f"albench {v('albench')}, torch {v('torch')}, open_clip {v('open_clip_torch')}, "
-            f"python {platform.python_version()}")
+    return (
+        f"albench {v('albench')}, torch {v('torch')}, open_clip {v('open_clip_torch')}, "
+        f"python {platform.python_version()}"
+    )
 
 
 def _devices() -> list[str]:
@@ -36,8 +39,9 @@ def _devices() -> list[str]:
     lines = ["cpu: yes (bf16 through CPU autocast)"]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
-            lines.append(f"cuda:{i}: {torch.cuda.get_device_name(i)} "
-                         f"(bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'})")
+            lines.append(
+                f"cuda:{i}: {torch.cuda.get_device_name(i)} (bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'})"
+            )
     else:
         lines.append(f"cuda: none visible (torch CUDA build: {torch.version.cuda or 'none'})")
     return lines
@@ -59,7 +63,9 @@ def doctor_cmd(**kw) -> None:
         click.echo(f"  {line}")
     try:
         c = resolve_compute(kw["device"], kw["precision"])
-        click.echo(f"  runs would use: {c.device} in {c.precision} (--device {kw['device']} --precision {kw['precision']})")
+        click.echo(
+            f"  runs would use: {c.device} in {c.precision} (--device {kw['device']} --precision {kw['precision']})"
+        )
     except AlbenchError as exc:
         click.echo(f"  runs would use: PROBLEM: {exc}")
     cache = kw["cache_dir"] or default_cache_dir()
@@ -71,8 +77,10 @@ def doctor_cmd(**kw) -> None:
     for spec in ctx.backbones():
         name = f"{spec.arch} / {spec.pretrained or 'default'}"
         click.echo(f"  {name}")
-        click.echo(f"    searched: Hugging Face hub cache {', '.join(map(str, hub_cache_dirs(spec)))}; "
-                   f"OpenAI archives {', '.join(map(str, openai_cache_dirs(spec)))}")
+        click.echo(
+            f"    searched: Hugging Face hub cache {', '.join(map(str, hub_cache_dirs(spec)))}; "
+            f"OpenAI archives {', '.join(map(str, openai_cache_dirs(spec)))}"
+        )
         try:
             res = resolve_weights(spec)
             load_model(spec)
@@ -91,7 +99,7 @@ def doctor_cmd(**kw) -> None:
         click.echo(f"  {name} (data root {root or '-'}): {status}")
     # the weights were just loaded above: the rest of the preflight, plus what that found
     problems = preflight(ctx, [c for c in CHECKS if c is not check_weights])
-    problems[len(problems):] = [p for p in weight_problems if p not in problems]
+    problems[len(problems) :] = [p for p in weight_problems if p not in problems]
     if problems:
         click.echo(f"\n{len(problems)} problem(s); albench run would stop before any run (exit 2):")
         for p in problems:

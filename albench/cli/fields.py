@@ -1,4 +1,5 @@
 """How the command line spells the fields library errors name (``AlbenchError.field``)."""
+
 from __future__ import annotations
 
 from albench.api.errors import AlbenchError

@@ -1,4 +1,5 @@
 """`albench export` and `albench diff`: run records as flat files, and what differs between two runs."""
+
 from __future__ import annotations
 
 import click
@@ -7,13 +8,22 @@ from albench.reporting.export import FORMATS, LEVELS
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="csv or parquet [from the --out suffix; else csv].")
-@click.option("--level", type=click.Choice(LEVELS), default="rounds", show_default=True,
-              help="One row per (run, round) or per run.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="csv or parquet [from the --out suffix; else csv].",
+)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default="rounds",
+    show_default=True,
+    help="One row per (run, round) or per run.",
+)
 @click.option("--results-dir", default="results", show_default=True, type=click.Path(file_okay=False))
-@click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="File to write [reports/records.<format>].")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="File to write [reports/records.<format>].")
 def export_cmd(fmt, level, results_dir, out) -> None:
     """Every run record as one flat table (CSV or Parquet), with config ids, options and provenance."""
     from pathlib import Path

@@ -10,6 +10,7 @@ the longest real prompt, exact because the causal mask hides everything after
 the EOT token; ``encode_image_prompted`` runs the vision tower with extra
 learnable tokens (VPT, Jia et al., ECCV 2022; MaPLe, Khattak et al., CVPR 2023).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,17 @@ import torch.nn.functional as F
 from albench import accounting
 from albench.clip.compute import Compute, resolve_compute, resolve_device  # noqa: F401 - resolve_device re-exported
 from albench.clip.weights import (  # noqa: F401 - re-exported for callers of the backbone module
-    RANDOM, TOY, TOY_TAG, BackboneSpec, ResolvedWeights, file_sha256, is_torchscript, load_model, load_strict,
-    read_state_dict)
+    RANDOM,
+    TOY,
+    TOY_TAG,
+    BackboneSpec,
+    ResolvedWeights,
+    file_sha256,
+    is_torchscript,
+    load_model,
+    load_strict,
+    read_state_dict,
+)
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -31,8 +41,15 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 class Backbone:
     """A frozen open_clip CLIP plus the hooks adapters need."""
 
-    def __init__(self, model: torch.nn.Module, spec: BackboneSpec, resolved: ResolvedWeights, identity: str,
-                 compute: Compute, tokenizer_context: int):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: BackboneSpec,
+        resolved: ResolvedWeights,
+        identity: str,
+        compute: Compute,
+        tokenizer_context: int,
+    ):
         device = compute.device
         self.model = model.to(device).eval()
         for p in self.model.parameters():
@@ -40,15 +57,23 @@ class Backbone:
         self.spec, self.resolved, self.identity, self.compute, self.device = spec, resolved, identity, compute, device
         self.quick_gelu = resolved.quick_gelu
         self.precision = compute.precision
-        self.weights = TOY_TAG if resolved.found_in == "shipped" else \
-            str(resolved.path) if resolved.path is not None else f"{RANDOM}:seed0"
+        self.weights = (
+            TOY_TAG
+            if resolved.found_in == "shipped"
+            else str(resolved.path)
+            if resolved.path is not None
+            else f"{RANDOM}:seed0"
+        )
         self.context_length = tokenizer_context
         v = self.model.visual
         size = v.image_size if hasattr(v, "image_size") else 224
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         self.mean, self.std = OPENAI_MEAN, OPENAI_STD
-        self.embed_dim = int(self.model.text_projection.shape[1]) if self.model.text_projection is not None else \
-            int(self.model.ln_final.weight.shape[0])
+        self.embed_dim = (
+            int(self.model.text_projection.shape[1])
+            if self.model.text_projection is not None
+            else int(self.model.ln_final.weight.shape[0])
+        )
         self.text_width = int(self.model.ln_final.weight.shape[0])
         self.vision_width = int(v.conv1.out_channels)
         self._mean_t = torch.tensor(self.mean, device=device).view(1, 3, 1, 1)
@@ -57,8 +82,9 @@ class Backbone:
 
     # ---- loading ---------------------------------------------------------
     @classmethod
-    def load(cls, spec: BackboneSpec | None = None, device: str | torch.device | None = None,
-             precision: str = "auto") -> "Backbone":
+    def load(
+        cls, spec: BackboneSpec | None = None, device: str | torch.device | None = None, precision: str = "auto"
+    ) -> "Backbone":
         """Load ``spec`` on ``device`` (auto: the GPU if any) computing in ``precision`` (fp32, bf16, auto)."""
         spec = spec or BackboneSpec()
         compute = resolve_compute(str(device) if device is not None else "auto", precision)
@@ -66,8 +92,16 @@ class Backbone:
         return cls(model, spec, resolved, identity, compute, int(model.context_length))
 
     @classmethod
-    def from_model(cls, model: Any, spec: BackboneSpec, identity: str, device: str | torch.device = "auto",
-                   precision: str = "auto", quick_gelu: bool = False, reason: str = "built by the caller") -> "Backbone":
+    def from_model(
+        cls,
+        model: Any,
+        spec: BackboneSpec,
+        identity: str,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        quick_gelu: bool = False,
+        reason: str = "built by the caller",
+    ) -> "Backbone":
         """Wrap a model built elsewhere (benchmarks: forced image sizes), random init unless said otherwise."""
         resolved = ResolvedWeights(spec.arch, None, "random", None, quick_gelu, reason, "random")
         return cls(model, spec, resolved, identity, resolve_compute(str(device), precision), int(model.context_length))
@@ -79,12 +113,21 @@ class Backbone:
 
     def describe(self) -> dict:
         """What records store about the backbone."""
-        return {"arch": self.spec.arch, "pretrained": self.spec.pretrained or (TOY_TAG if self.resolved.found_in == "shipped" else None),
-                "weights": self.weights, "identity": self.identity, "quick_gelu": self.quick_gelu,
-                "quick_gelu_reason": self.resolved.quick_gelu_reason, "format": self.resolved.format,
-                "tag": self.resolved.tag, "random_init": self.resolved.path is None,
-                "image_size": self.image_size, "embed_dim": self.embed_dim,
-                "device": self.device.type, "precision": self.precision}
+        return {
+            "arch": self.spec.arch,
+            "pretrained": self.spec.pretrained or (TOY_TAG if self.resolved.found_in == "shipped" else None),
+            "weights": self.weights,
+            "identity": self.identity,
+            "quick_gelu": self.quick_gelu,
+            "quick_gelu_reason": self.resolved.quick_gelu_reason,
+            "format": self.resolved.format,
+            "tag": self.resolved.tag,
+            "random_init": self.resolved.path is None,
+            "image_size": self.image_size,
+            "embed_dim": self.embed_dim,
+            "device": self.device.type,
+            "precision": self.precision,
+        }
 
     def autocast(self):
         """bf16 autocast when the precision is bf16 (CUDA or CPU autocast); nothing in fp32."""
@@ -109,9 +152,14 @@ class Backbone:
         """open_clip's own text encoding (used as the reference in tests)."""
         return self.model.encode_text(tokens.to(self.device))
 
-    def encode_text_embeddings(self, embeds: torch.Tensor, eot: torch.Tensor,
-                               deep_prompts: Sequence[torch.Tensor] | None = None, deep_start: int = 1,
-                               truncate: bool = True) -> torch.Tensor:
+    def encode_text_embeddings(
+        self,
+        embeds: torch.Tensor,
+        eot: torch.Tensor,
+        deep_prompts: Sequence[torch.Tensor] | None = None,
+        deep_start: int = 1,
+        truncate: bool = True,
+    ) -> torch.Tensor:
         """Text features from token embeddings (N, L, W) pooled at ``eot`` (N,).
 
         ``deep_prompts[i]`` (n, W) or (N, n, W) replaces positions
@@ -131,9 +179,9 @@ class Backbone:
                 n = p.shape[-2]
                 p = p.expand(x.shape[0] if batch_first else x.shape[1], -1, -1).to(x.dtype)
                 if batch_first:
-                    x = torch.cat([x[:, :deep_start], p, x[:, deep_start + n:]], dim=1)
+                    x = torch.cat([x[:, :deep_start], p, x[:, deep_start + n :]], dim=1)
                 else:
-                    x = torch.cat([x[:deep_start], p.transpose(0, 1), x[deep_start + n:]], dim=0)
+                    x = torch.cat([x[:deep_start], p.transpose(0, 1), x[deep_start + n :]], dim=0)
             x = blk(x, attn_mask=mask)
         if not batch_first:
             x = x.transpose(0, 1)
@@ -162,7 +210,7 @@ class Backbone:
         """L2-normalised text features of fixed prompts (zero-shot weights), (C, E)."""
         feats = []
         for i in range(0, len(prompts), batch):
-            tok = self.tokenize(prompts[i:i + batch])
+            tok = self.tokenize(prompts[i : i + batch])
             with self.autocast():
                 emb = self.token_embeddings(tok)
                 feats.append(self.encode_text_embeddings(emb, self.eot_positions(tok)).float())
@@ -205,9 +253,13 @@ class Backbone:
         cls_tok = v.class_embedding.to(x.dtype).view(1, 1, -1).expand(x.shape[0], -1, -1)
         return v.ln_pre(torch.cat([cls_tok, x], dim=1) + v.positional_embedding.to(x.dtype))
 
-    def encode_image_prompted(self, pixels: torch.Tensor, prompts: torch.Tensor | None = None,
-                              deep_prompts: Sequence[torch.Tensor] | None = None,
-                              prompts_before_ln_pre: bool = False) -> torch.Tensor:
+    def encode_image_prompted(
+        self,
+        pixels: torch.Tensor,
+        prompts: torch.Tensor | None = None,
+        deep_prompts: Sequence[torch.Tensor] | None = None,
+        prompts_before_ln_pre: bool = False,
+    ) -> torch.Tensor:
         """Vision tower with learnable tokens appended after the patch tokens.
 
         ``prompts`` (n, Wv) or (B, n, Wv) enter at the input; with

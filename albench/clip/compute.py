@@ -13,6 +13,7 @@ key, the run configuration hash and the record.
   needs for deterministic matrix products (NVIDIA cuBLAS docs, "Results reproducibility";
   PyTorch notes "Reproducibility").
 """
+
 from __future__ import annotations
 
 import os
@@ -66,8 +67,10 @@ def resolve_device(device: str | None = None) -> torch.device:
     dev = torch.device(name)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise AlbenchError(f"--device {name}: no CUDA GPU is visible on this machine (torch {torch.__version__}, "
-                               f"CUDA build {torch.version.cuda or 'none'}). Use --device cpu or --device auto.")
+            raise AlbenchError(
+                f"--device {name}: no CUDA GPU is visible on this machine (torch {torch.__version__}, "
+                f"CUDA build {torch.version.cuda or 'none'}). Use --device cpu or --device auto."
+            )
         n = torch.cuda.device_count()
         if dev.index is not None and dev.index >= n:
             raise AlbenchError(f"--device {name}: this machine has {n} GPU(s) (cuda:0 .. cuda:{n - 1}).")
@@ -82,8 +85,10 @@ def resolve_compute(device: str | None = "auto", precision: str | None = "auto")
     if p == "auto":
         p = "bf16" if dev.type == "cuda" and bf16_supported(dev) else "fp32"
     if p == "bf16" and not bf16_supported(dev):
-        raise AlbenchError(f"--precision bf16: the GPU {torch.cuda.get_device_name(dev)} has no bfloat16 support. "
-                           f"Use --precision fp32.")
+        raise AlbenchError(
+            f"--precision bf16: the GPU {torch.cuda.get_device_name(dev)} has no bfloat16 support. "
+            f"Use --precision fp32."
+        )
     return Compute(dev, p)
 
 

@@ -15,6 +15,7 @@ command line, in a preset or through the Python API still win. They are merged
 into the run's options before its configuration is hashed, so a plain
 ``albench run`` and a preset on the same backbone run the same configuration.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,8 +26,11 @@ PAPER_PATCHES = 196  # ViT-B/16 at 224 px
 PAPER_VISUAL_TOKENS = 20
 PAPER_MAPLE_DEPTH = 9
 # (kind, plugin, option) that hold a number of visual prompt tokens
-VISUAL_TOKEN_OPTIONS = (("adapter", "vpt", "n_tokens"), ("adapter", "dualprompt", "vpt_tokens"),
-                        ("strategy", "dualprompt", "vpt_tokens"))
+VISUAL_TOKEN_OPTIONS = (
+    ("adapter", "vpt", "n_tokens"),
+    ("adapter", "dualprompt", "vpt_tokens"),
+    ("strategy", "dualprompt", "vpt_tokens"),
+)
 DEPTH_OPTIONS = (("adapter", "maple", "depth"),)
 # architectures whose defaults follow the rule; everything else keeps the paper's values
 PROFILED = ("toy-clip", "toy-clip-v1")
@@ -44,17 +48,24 @@ class BackboneProfile:
 
     def describe(self) -> dict:
         """What the run configuration stores (absent when the profile changes nothing)."""
-        return {"arch": self.arch, "patches": self.patches, "tower_depth": self.tower_depth,
-                "overrides": {f"{k}:{p}": dict(sorted(o.items())) for (k, p), o in sorted(self.overrides.items())}}
+        return {
+            "arch": self.arch,
+            "patches": self.patches,
+            "tower_depth": self.tower_depth,
+            "overrides": {f"{k}:{p}": dict(sorted(o.items())) for (k, p), o in sorted(self.overrides.items())},
+        }
 
     def caption(self) -> str:
         """What differs from the paper's values, for table captions ("" when nothing does)."""
         parts = []
-        tokens = next((o[opt] for (k, p, opt) in VISUAL_TOKEN_OPTIONS if (o := self.overrides.get((k, p)))
-                       and opt in o), None)
+        tokens = next(
+            (o[opt] for (k, p, opt) in VISUAL_TOKEN_OPTIONS if (o := self.overrides.get((k, p))) and opt in o), None
+        )
         if tokens is not None:
-            parts.append(f"{tokens} visual prompt tokens for {self.patches} patches "
-                         f"(paper: {PAPER_VISUAL_TOKENS} for {PAPER_PATCHES})")
+            parts.append(
+                f"{tokens} visual prompt tokens for {self.patches} patches "
+                f"(paper: {PAPER_VISUAL_TOKENS} for {PAPER_PATCHES})"
+            )
         depth = self.overrides.get(("adapter", "maple"), {}).get("depth")
         if depth is not None:
             parts.append(f"MaPLe depth {depth} (towers of {self.tower_depth} blocks; paper: {PAPER_MAPLE_DEPTH})")

@@ -18,6 +18,7 @@ Only open_clip's standard ``ResidualAttentionBlock`` with a causal mask is
 handled; anything else (custom blocks, cross-attention, a non-causal mask)
 falls back to the full computation, so the fast path can never change a result.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -66,7 +67,7 @@ def _suffix_attention_bmm(qs, ks, vs, kp, vp, mask):
     """
     c, s, h, d = qs.shape
     p = kp.shape[0]
-    q = (qs * d ** -0.5).permute(2, 0, 1, 3)  # (h, C, S, d)
+    q = (qs * d**-0.5).permute(2, 0, 1, 3)  # (h, C, S, d)
     to_prefix = torch.matmul(q.reshape(h, c * s, d), kp.permute(1, 2, 0)).view(h, c, s, p)
     to_own = torch.matmul(q, ks.permute(2, 0, 3, 1))  # (h, C, S, S)
     att = (torch.cat([to_prefix, to_own], dim=-1) + mask).softmax(dim=-1)
@@ -88,8 +89,9 @@ def _attend(blk, a: torch.Tensor, p: int, c: int, s: int, mask: torch.Tensor) ->
     qkv = F.linear(a, attn.in_proj_weight, attn.in_proj_bias)
     qp, kp, vp = qkv[:p].view(p, 3, h, d).unbind(1)  # (P, h, d)
     qs, ks, vs = qkv[p:].view(c, s, 3, h, d).unbind(2)  # (C, S, h, d)
-    out_p = F.scaled_dot_product_attention(qp.transpose(0, 1), kp.transpose(0, 1), vp.transpose(0, 1),
-                                           is_causal=True).transpose(0, 1)
+    out_p = F.scaled_dot_product_attention(
+        qp.transpose(0, 1), kp.transpose(0, 1), vp.transpose(0, 1), is_causal=True
+    ).transpose(0, 1)
     suffix = _suffix_attention_sdpa if a.device.type == "cuda" else _suffix_attention_bmm
     out_s = suffix(qs, ks, vs, kp, vp, mask)
     return attn.out_proj(torch.cat([out_p.reshape(p, w), out_s.reshape(c * s, w)]))
@@ -126,8 +128,9 @@ def _suffix_length(eot: torch.Tensor, p: int) -> int:
     return s
 
 
-def encode_shared_prefix(model: torch.nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
-                         eot: torch.Tensor) -> torch.Tensor:
+def encode_shared_prefix(
+    model: torch.nn.Module, prefix: torch.Tensor, suffix: torch.Tensor, eot: torch.Tensor
+) -> torch.Tensor:
     """Pooled text features of prompts ``cat(prefix, suffix[i])``.
 
     ``prefix`` (1, P, W) and ``suffix`` (C, S, W) are token embeddings; ``eot``
@@ -139,7 +142,7 @@ def encode_shared_prefix(model: torch.nn.Module, prefix: torch.Tensor, suffix: t
     c, w = suffix.shape[0], suffix.shape[-1]
     pos = model.positional_embedding
     xp = prefix[0] + pos[:p].to(prefix.dtype)
-    xs = suffix[:, :s] + pos[p:p + s].to(suffix.dtype)
+    xs = suffix[:, :s] + pos[p : p + s].to(suffix.dtype)
     # one row matrix [prefix; every suffix]: LayerNorms, projections and MLPs act on rows, so they run once
     # per layer for all rows; only attention tells prefix and suffix rows apart
     x = torch.cat([xp, xs.reshape(c * s, w)])

@@ -24,6 +24,7 @@ QuickGELU (that is how OpenAI's code builds it); for a plain file, the user's
 architecture that has QuickGELU checkpoints and no decision is an error.
 (Radford et al., ICML 2021, github.com/openai/CLIP; open_clip, github.com/mlfoundations/open_clip.)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,12 +71,19 @@ class ResolvedWeights:
     found_in: str  # how it was found: "shipped", "file", "hub cache", "openai cache", "random"
 
     def describe(self) -> dict:
-        return {"arch": self.arch, "path": str(self.path) if self.path else None, "format": self.format,
-                "tag": self.tag, "quick_gelu": self.quick_gelu, "quick_gelu_reason": self.quick_gelu_reason,
-                "found_in": self.found_in}
+        return {
+            "arch": self.arch,
+            "path": str(self.path) if self.path else None,
+            "format": self.format,
+            "tag": self.tag,
+            "quick_gelu": self.quick_gelu,
+            "quick_gelu_reason": self.quick_gelu_reason,
+            "found_in": self.found_in,
+        }
 
 
 # --- files ------------------------------------------------------------------------
+
 
 def file_sha256(path: Path, _memo: dict = {}) -> str:  # noqa: B006 - process-wide memo on purpose
     """sha256 of a weights file, memoised on (path, size, mtime)."""
@@ -114,13 +122,15 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"Could not read weights file {path}: {type(exc).__name__}: {exc}. "
-                           f"Is it truncated or not a CLIP checkpoint?") from exc
+        raise WeightsError(
+            f"Could not read weights file {path}: {type(exc).__name__}: {exc}. "
+            f"Is it truncated or not a CLIP checkpoint?"
+        ) from exc
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise WeightsError(f"Weights file {path} does not hold a state dict of tensors.")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
 def load_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], arch: str, path: Path) -> None:
@@ -131,8 +141,11 @@ def load_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], arch: str, 
         sd["logit_scale"] = sd["logit_scale"].reshape(own["logit_scale"].shape)
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs {arch} {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(sd)) if sd[k].shape != own[k].shape]
+    shapes = [
+        f"{k}: file {tuple(sd[k].shape)} vs {arch} {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(sd))
+        if sd[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
         parts = []
         if shapes:
@@ -141,12 +154,15 @@ def load_strict(model: torch.nn.Module, sd: dict[str, torch.Tensor], arch: str, 
             parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
-        raise WeightsError(f"Weights file {path} does not match architecture '{arch}': {'; '.join(parts)}. "
-                           f"Pass the architecture these weights were saved from with --backbone.")
+        raise WeightsError(
+            f"Weights file {path} does not match architecture '{arch}': {'; '.join(parts)}. "
+            f"Pass the architecture these weights were saved from with --backbone."
+        )
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=False)
 
 
 # --- finding a tag's file in the caches ------------------------------------------------
+
 
 def hub_cache_dirs(spec: BackboneSpec) -> list[Path]:
     """Hugging Face hub caches searched for a tag, in order (``--cache-dir`` of the spec first)."""
@@ -207,6 +223,7 @@ def fill_cache_command(arch: str, tag: str) -> str:
 
 # --- resolution -----------------------------------------------------------------------
 
+
 def _tags(arch: str) -> list[str]:
     from open_clip.pretrained import list_pretrained_tags_by_model
 
@@ -249,9 +266,11 @@ def resolve_weights(spec: BackboneSpec) -> ResolvedWeights:
     src = spec.pretrained
     tags = _tags(arch)
     if src is None:
-        raise AlbenchError(f"--pretrained is required for backbone '{arch}': an open_clip tag "
-                           f"({', '.join(tags) or 'none known'}), a local weights file, TAG=/path/to/file, "
-                           f"or 'random' for random init.")
+        raise AlbenchError(
+            f"--pretrained is required for backbone '{arch}': an open_clip tag "
+            f"({', '.join(tags) or 'none known'}), a local weights file, TAG=/path/to/file, "
+            f"or 'random' for random init."
+        )
     tag: str | None = None
     path: Path | None = None
     found_in = "random"
@@ -272,21 +291,28 @@ def resolve_weights(spec: BackboneSpec) -> ResolvedWeights:
         path, found_in, looked = find_tag_file(arch, tag, spec)
         if path is None:
             repo, names = hub_repo(arch, tag)
-            where = (f"the Hugging Face cache (models--{repo.replace('/', '--')}/snapshots/<rev>/{names[0]})"
-                     if repo else "~/.cache/clip")
+            where = (
+                f"the Hugging Face cache (models--{repo.replace('/', '--')}/snapshots/<rev>/{names[0]})"
+                if repo
+                else "~/.cache/clip"
+            )
             raise WeightsError(
                 f"Pretrained weights '{arch}' / '{tag}' are not on this machine and albench never downloads. "
                 f"Looked in: {'; '.join(looked)}. Fill {where} on a machine with internet with "
                 f"{fill_cache_command(arch, tag)} and copy it here (set HF_HOME or HF_HUB_CACHE to where it lies), "
                 f"or pass the file itself: --backbone {arch} --pretrained {tag}=/path/to/"
-                f"{names[0] if names else 'weights.safetensors'}.")
+                f"{names[0] if names else 'weights.safetensors'}."
+            )
     if path is not None and not path.is_file():
-        raise WeightsError(f"Weights file {path} does not exist." if not path.exists()
-                           else f"Weights path {path} is not a file.")
+        raise WeightsError(
+            f"Weights file {path} does not exist." if not path.exists() else f"Weights path {path} is not a file."
+        )
     fmt = "random" if path is None else file_format(path)
     if fmt == "openai-torchscript" and not spec.allow_torchscript:
-        raise WeightsError(f"{path} is an OpenAI TorchScript archive; loading it executes code stored in the file. "
-                           f"Pass --allow-torchscript if you trust it, or convert it to a safetensors state dict.")
+        raise WeightsError(
+            f"{path} is an OpenAI TorchScript archive; loading it executes code stored in the file. "
+            f"Pass --allow-torchscript if you trust it, or convert it to a safetensors state dict."
+        )
     qg, reason = _decide_quick_gelu(spec, arch, tag, fmt, tags)
     return ResolvedWeights(arch, path, fmt, tag, qg, reason, found_in)
 
@@ -303,8 +329,10 @@ def _decide_quick_gelu(spec: BackboneSpec, arch: str, tag: str | None, fmt: str,
         native, reason = True, f"open_clip architecture {arch} is defined with QuickGELU"
     if native is not None:
         if given is not None and given != native:
-            raise AlbenchError(f"{_flag(given)} contradicts the weights: {reason} says "
-                               f"{'QuickGELU' if native else 'GELU'}. Drop {_flag(given)}.")
+            raise AlbenchError(
+                f"{_flag(given)} contradicts the weights: {reason} says "
+                f"{'QuickGELU' if native else 'GELU'}. Drop {_flag(given)}."
+            )
         return native, reason
     if given is not None:
         return given, f"{_flag(given)} given"
@@ -315,7 +343,8 @@ def _decide_quick_gelu(spec: BackboneSpec, arch: str, tag: str | None, fmt: str,
         raise AlbenchError(
             f"Cannot tell which activation the weights file {spec.pretrained} needs: {arch} has checkpoints "
             f"trained with QuickGELU ({', '.join(qg_tags)}) and with GELU. Say which: --quick-gelu or "
-            f"--no-quick-gelu, or name the tag with the file (--pretrained {qg_tags[0]}=/path/to/file).")
+            f"--no-quick-gelu, or name the tag with the file (--pretrained {qg_tags[0]}=/path/to/file)."
+        )
     return False, f"no pretrained tag of {arch} uses QuickGELU (open_clip's configs)"
 
 
@@ -332,16 +361,28 @@ def _resolve_toy(spec: BackboneSpec) -> ResolvedWeights:
         return ResolvedWeights(arch, None, "random", None, False, reason, "random")
     path = SHIPPED_WEIGHTS[arch] if src == TOY_TAG else Path(src).expanduser()
     if src != TOY_TAG and not path.exists():
-        raise WeightsError(f"Weights file {path} does not exist. For the toy CLIP use --pretrained {TOY_TAG} "
-                           f"(shipped), a file saved from it, or --pretrained random.")
+        raise WeightsError(
+            f"Weights file {path} does not exist. For the toy CLIP use --pretrained {TOY_TAG} "
+            f"(shipped), a file saved from it, or --pretrained random."
+        )
     if not path.exists():
-        raise WeightsError(f"The shipped toy CLIP weights ({arch}) are missing ({path}). Reinstall albench or run "
-                           f"'albench toy pretrain' to recreate them.")
-    return ResolvedWeights(arch, path, "toy" if src == TOY_TAG else file_format(path), TOY_TAG if src == TOY_TAG else None,
-                           False, reason, "shipped" if src == TOY_TAG else "file")
+        raise WeightsError(
+            f"The shipped toy CLIP weights ({arch}) are missing ({path}). Reinstall albench or run "
+            f"'albench toy pretrain' to recreate them."
+        )
+    return ResolvedWeights(
+        arch,
+        path,
+        "toy" if src == TOY_TAG else file_format(path),
+        TOY_TAG if src == TOY_TAG else None,
+        False,
+        reason,
+        "shipped" if src == TOY_TAG else "file",
+    )
 
 
 # --- loading ----------------------------------------------------------------------------
+
 
 def identity(res: ResolvedWeights) -> str:
     """Stable name of the weights + activation (the cache key's and run hash's backbone part)."""
@@ -380,8 +421,9 @@ def load_model(spec: BackboneSpec) -> tuple[Any, ResolvedWeights, str]:  # Any: 
         return model.float(), res, identity(res)
     with torch.random.fork_rng(), _quiet_random_init_notice():
         torch.manual_seed(0)
-        model = open_clip.create_model(res.arch, pretrained=None,
-                                       force_quick_gelu=res.quick_gelu and not res.arch.endswith("-quickgelu"))
+        model = open_clip.create_model(
+            res.arch, pretrained=None, force_quick_gelu=res.quick_gelu and not res.arch.endswith("-quickgelu")
+        )
     if res.path is not None:
         load_strict(model, read_state_dict(res.path), res.arch, res.path)
     return model, res, identity(res)

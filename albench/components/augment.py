@@ -19,6 +19,7 @@ Bilinear resampling is linear in the pixel values, so augmenting normalised
 pixels equals normalising augmented pixels (``padding_mode="border"`` never
 mixes in a constant).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,9 +56,16 @@ def _check_range(name: str, rng: tuple[float, float], lo: float, hi: float) -> N
         raise AlbenchError(f"augmentation {name}={tuple(rng)!r} is invalid; valid: two numbers a <= b in ({lo}, {hi}].")
 
 
-def sample_crops(n: int, height: int, width: int, generator: torch.Generator,
-                 scale: tuple[float, float] = DEFAULT_SCALE, ratio: tuple[float, float] = DEFAULT_RATIO,
-                 flip: bool = True, attempts: int = 10) -> Crops:
+def sample_crops(
+    n: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    scale: tuple[float, float] = DEFAULT_SCALE,
+    ratio: tuple[float, float] = DEFAULT_RATIO,
+    flip: bool = True,
+    attempts: int = 10,
+) -> Crops:
     """Random-resized-crop boxes and horizontal flips for ``n`` images of ``height`` x ``width``."""
     _check_range("scale", scale, 0.0, 1.0)
     _check_range("ratio", ratio, 0.0, float("inf"))
@@ -106,9 +114,14 @@ def apply_crops(images: torch.Tensor, crops: Crops, size: int | None = None) -> 
     return out.to(images.dtype)
 
 
-def random_resized_crop_flip(images: torch.Tensor, generator: torch.Generator, size: int | None = None,
-                             scale: tuple[float, float] = DEFAULT_SCALE, ratio: tuple[float, float] = DEFAULT_RATIO,
-                             flip: bool = True) -> torch.Tensor:
+def random_resized_crop_flip(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    size: int | None = None,
+    scale: tuple[float, float] = DEFAULT_SCALE,
+    ratio: tuple[float, float] = DEFAULT_RATIO,
+    flip: bool = True,
+) -> torch.Tensor:
     """Batched ``RandomResizedCrop`` + ``RandomHorizontalFlip`` of float (n, C, H, W) images."""
     crops = sample_crops(images.shape[0], images.shape[2], images.shape[3], generator, scale, ratio, flip)
     return apply_crops(images, crops, size)

@@ -11,6 +11,7 @@ Shared by the CoOp and DualPrompt adapters and usable by any third-party adapter
 the backbone is an ``albench.clip.backbone.Backbone`` (duck-typed here so the
 component layer stays below the CLIP layer).
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,16 @@ import torch
 class PromptLearner(torch.nn.Module):
     """CoOp's context vectors and the fixed token embeddings around them."""
 
-    def __init__(self, backbone, classnames: list[str], n_ctx: int = 16, csc: bool = False,
-                 position: str = "end", init_std: float = 0.02, ctx_init: str = ""):
+    def __init__(
+        self,
+        backbone,
+        classnames: list[str],
+        n_ctx: int = 16,
+        csc: bool = False,
+        position: str = "end",
+        init_std: float = 0.02,
+        ctx_init: str = "",
+    ):
         super().__init__()
         if position not in ("end", "middle", "front"):
             raise ValueError(f"class_token_position must be end, middle or front, not {position!r}")
@@ -30,7 +39,7 @@ class PromptLearner(torch.nn.Module):
             init_tok = backbone.tokenize([ctx_init])
             n_ctx = int(backbone.eot_positions(init_tok)[0]) - 1
             with torch.no_grad():
-                init = backbone.token_embeddings(init_tok)[0, 1:1 + n_ctx].clone()
+                init = backbone.token_embeddings(init_tok)[0, 1 : 1 + n_ctx].clone()
             self.ctx = torch.nn.Parameter(init)
             placeholder = ctx_init
         else:
@@ -43,7 +52,7 @@ class PromptLearner(torch.nn.Module):
         with torch.no_grad():
             emb = backbone.token_embeddings(tokens)
         self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)
-        self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)
+        self.register_buffer("suffix", emb[:, 1 + n_ctx :].clone(), persistent=False)
         self.register_buffer("eot", backbone.eot_positions(tokens), persistent=False)
         self.name_lens = [len(t) - 2 for t in class_name_token_ids(backbone, names)]
 
@@ -55,11 +64,13 @@ class PromptLearner(torch.nn.Module):
         out = []
         half = self.n_ctx // 2
         for i, nl in enumerate(self.name_lens):
-            cls_tok, rest = self.suffix[i:i + 1, :nl], self.suffix[i:i + 1, nl:]
+            cls_tok, rest = self.suffix[i : i + 1, :nl], self.suffix[i : i + 1, nl:]
             if self.position == "middle":
-                out.append(torch.cat([self.prefix[i:i + 1], ctx[i:i + 1, :half], cls_tok, ctx[i:i + 1, half:], rest], 1))
+                out.append(
+                    torch.cat([self.prefix[i : i + 1], ctx[i : i + 1, :half], cls_tok, ctx[i : i + 1, half:], rest], 1)
+                )
             else:
-                out.append(torch.cat([self.prefix[i:i + 1], cls_tok, ctx[i:i + 1], rest], 1))
+                out.append(torch.cat([self.prefix[i : i + 1], cls_tok, ctx[i : i + 1], rest], 1))
         return torch.cat(out, 0)
 
     def text_features(self) -> torch.Tensor:
@@ -70,9 +81,8 @@ class PromptLearner(torch.nn.Module):
         return self.backbone.encode_text_embeddings(self.prompts(), self.eot)
 
 
-
 def class_name_token_ids(backbone, names: list[str]) -> list[list[int]]:
     """Token ids (with SOS/EOT) of each class name, for middle/front placement."""
     toks = backbone.tokenize(names)
     eot = backbone.eot_positions(toks)
-    return [toks[i, :int(e) + 1].tolist() for i, e in enumerate(eot)]
+    return [toks[i, : int(e) + 1].tolist() for i, e in enumerate(eot)]

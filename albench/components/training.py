@@ -37,6 +37,7 @@ Fast paths (shared by every adapter):
 * ``encode_split`` evaluates a prompted image tower over a split in large
   no-grad batches (under autocast), so evaluation costs one pass per image.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,7 +80,7 @@ class _Stream:
         if self.pos >= len(self.order):
             self.order = torch.randperm(len(self.data), generator=self.g).numpy()
             self.pos = 0
-        take = self.order[self.pos:self.pos + self.batch]
+        take = self.order[self.pos : self.pos + self.batch]
         self.pos += self.batch
         return Labeled(self.data.indices[take], self.data.labels[take])
 
@@ -87,8 +88,14 @@ class _Stream:
 class PixelFeed:
     """Normalised (optionally augmented) pixel batches of one split, straight from the device cache."""
 
-    def __init__(self, bank, split: str, augment: bool = False, generator: torch.Generator | None = None,
-                 scale: tuple[float, float] = (0.08, 1.0)):
+    def __init__(
+        self,
+        bank,
+        split: str,
+        augment: bool = False,
+        generator: torch.Generator | None = None,
+        scale: tuple[float, float] = (0.08, 1.0),
+    ):
         from albench.components.augment import _check_range
 
         _check_range("scale", scale, 0.0, 1.0)
@@ -109,8 +116,13 @@ class PixelFeed:
 
 
 @torch.no_grad()
-def encode_split(encode: Callable[[torch.Tensor], torch.Tensor], bank, split: str,
-                 indices: np.ndarray | None = None, batch_size: int = 256) -> torch.Tensor:
+def encode_split(
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    bank,
+    split: str,
+    indices: np.ndarray | None = None,
+    batch_size: int = 256,
+) -> torch.Tensor:
     """``encode(pixels)`` over a split (or some of its indices) in no-grad batches; float (n, D) on the CPU."""
     feed = PixelFeed(bank, split)
     n = len(bank.task.split(split)) if indices is None else len(indices)
@@ -118,7 +130,7 @@ def encode_split(encode: Callable[[torch.Tensor], torch.Tensor], bank, split: st
     out = []
     for start in range(0, n, batch_size):
         with bank.backbone.autocast():
-            out.append(encode(feed(idx[start:start + batch_size])).float().cpu())
+            out.append(encode(feed(idx[start : start + batch_size])).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, bank.backbone.embed_dim)
 
 
@@ -132,8 +144,15 @@ def cosine_logits(image_features: torch.Tensor, text_features: torch.Tensor, sca
 StepFn = Callable[[Labeled | None, Labeled | None], torch.Tensor]
 
 
-def train(params: Iterable[torch.nn.Parameter], step_loss: StepFn, labeled: Labeled | None, pseudo: Labeled | None,
-          cfg: TrainConfig, generator: torch.Generator, where: str = "") -> dict:
+def train(
+    params: Iterable[torch.nn.Parameter],
+    step_loss: StepFn,
+    labeled: Labeled | None,
+    pseudo: Labeled | None,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+    where: str = "",
+) -> dict:
     """Optimise ``params`` on ``step_loss(labeled_batch, pseudo_batch)``; returns training facts.
 
     ``params`` is a list of parameters, or of torch param-group dicts (``{"params": [...], "lr": x}``)
@@ -141,12 +160,16 @@ def train(params: Iterable[torch.nn.Parameter], step_loss: StepFn, labeled: Labe
     """
     params = list(params)
     if params and isinstance(params[0], dict):
-        params = [g for g in ({**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params)
-                  if g["params"]]
+        params = [
+            g for g in ({**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params) if g["params"]
+        ]
     else:
         params = [p for p in params if p.requires_grad]
-    streams = {k: _Stream(v, b, generator) for k, v, b in (("labeled", labeled, cfg.batch_size),
-                                                           ("pseudo", pseudo, cfg.pseudo_batch_size)) if v is not None and len(v)}
+    streams = {
+        k: _Stream(v, b, generator)
+        for k, v, b in (("labeled", labeled, cfg.batch_size), ("pseudo", pseudo, cfg.pseudo_batch_size))
+        if v is not None and len(v)
+    }
     if not streams or not params:
         return {"steps": 0, "final_loss": None, "seconds": 0.0}
     per_epoch = max(s.steps_per_epoch() for s in streams.values())

@@ -3,6 +3,7 @@
 One check for all adapters, so an impossible value fails the same way, naming the
 adapter, the value and the valid range, before any training starts.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping

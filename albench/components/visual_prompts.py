@@ -13,6 +13,7 @@ the CoOp augmentation. Shared by the built-in adapters and usable by third-party
 the backbone is an ``albench.clip.backbone.Backbone`` (duck-typed here so the
 component layer stays below the CLIP layer).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,11 +60,15 @@ class VisualPrompts(torch.nn.Module):
         width, p = backbone.vision_width, patch_size(backbone)
         self.init_bound = math.sqrt(6.0 / (3 * p * p + width))  # original VPT init (Jia et al. 2022)
         dev = backbone.device
-        self.shallow = torch.nn.Parameter(torch.empty(n_tokens, width, device=dev).uniform_(-self.init_bound, self.init_bound))
+        self.shallow = torch.nn.Parameter(
+            torch.empty(n_tokens, width, device=dev).uniform_(-self.init_bound, self.init_bound)
+        )
         if deep:
             self.deep_prompts = torch.nn.Parameter(
-                torch.empty(vision_layers(backbone) - 1, n_tokens, width, device=dev).uniform_(-self.init_bound,
-                                                                                                self.init_bound))
+                torch.empty(vision_layers(backbone) - 1, n_tokens, width, device=dev).uniform_(
+                    -self.init_bound, self.init_bound
+                )
+            )
         else:
             self.deep_prompts = None
 
@@ -130,5 +135,6 @@ class PromptedImageAdapter(Adapter):
 
     def train_feed(self, prefix: str) -> PixelFeed:
         g = torch_generator(self.env.seed, f"{prefix}-augment", self.env.round)
-        return PixelFeed(self.env.bank, "pool", augment=self.augmenting(), generator=g,
-                         scale=(self.options["aug_min_scale"], 1.0))
+        return PixelFeed(
+            self.env.bank, "pool", augment=self.augmenting(), generator=g, scale=(self.options["aug_min_scale"], 1.0)
+        )

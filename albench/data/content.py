@@ -11,6 +11,7 @@ the same size whose ``mtime`` was restored (``touch -d``, ``cp -p``) is still re
 The table lives in the albench cache folder (``$ALBENCH_CACHE``); when it cannot be written, the
 digests are computed anyway and simply not remembered.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,10 @@ def _connect() -> sqlite3.Connection | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(str(path), timeout=60)
         con.execute("PRAGMA journal_mode=WAL")
-        con.execute("CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
-                    "ctime_ns INTEGER, ino INTEGER, sha256 TEXT)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+            "ctime_ns INTEGER, ino INTEGER, sha256 TEXT)"
+        )
         return con
     except (OSError, sqlite3.Error):
         return None  # an unwritable cache only costs re-hashing
@@ -70,9 +73,12 @@ def file_digests(paths: Sequence[str | os.PathLike], workers: int | None = None)
     if con is not None:
         try:
             for i in range(0, len(abspaths), _QUERY_CHUNK):
-                part = abspaths[i:i + _QUERY_CHUNK]
-                rows = con.execute(f"SELECT path, size, mtime_ns, ctime_ns, ino, sha256 FROM digests WHERE path IN "
-                                   f"({','.join('?' * len(part))})", part).fetchall()
+                part = abspaths[i : i + _QUERY_CHUNK]
+                rows = con.execute(
+                    f"SELECT path, size, mtime_ns, ctime_ns, ino, sha256 FROM digests WHERE path IN "
+                    f"({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
                 known.update((r[0], (tuple(r[1:5]), r[5])) for r in rows)
         except sqlite3.Error:
             known = {}
@@ -85,6 +91,7 @@ def file_digests(paths: Sequence[str | os.PathLike], workers: int | None = None)
         else:
             todo.append(i)
     if todo:
+
         def work(i: int) -> str:
             try:
                 return hash_file(abspaths[i])
@@ -100,8 +107,10 @@ def file_digests(paths: Sequence[str | os.PathLike], workers: int | None = None)
         if con is not None:
             try:
                 with con:
-                    con.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
-                                    [(abspaths[i], *stats[i], out[i]) for i in todo])
+                    con.executemany(
+                        "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?)",
+                        [(abspaths[i], *stats[i], out[i]) for i in todo],
+                    )
             except sqlite3.Error:
                 pass
     if con is not None:

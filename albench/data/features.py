@@ -7,6 +7,7 @@ read as data. A file lock makes concurrent runners compute each entry once;
 writes go through the one atomic writer (``albench.api.atomic``); temp files of
 a writer that was killed are removed by the next writer of that entry (under the lock).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,10 @@ class FeatureCache:
             probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe", delete=True)
             probe.close()
         except OSError as exc:
-            raise AlbenchError(f"Cache directory {self.root} is not writable ({exc.strerror}). "
-                               f"Pass --cache-dir or set {ENV_CACHE} to a writable directory.") from exc
+            raise AlbenchError(
+                f"Cache directory {self.root} is not writable ({exc.strerror}). "
+                f"Pass --cache-dir or set {ENV_CACHE} to a writable directory."
+            ) from exc
 
     def path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
@@ -68,8 +71,11 @@ class FeatureCache:
             with safe_open(str(p), framework="pt") as f:
                 meta = f.metadata() or {}
                 t = f.get_tensor("features")
-            if meta.get("key") != key or json.loads(meta.get("shape", "null")) != list(t.shape) \
-                    or meta.get("sha256") != _sha(t):
+            if (
+                meta.get("key") != key
+                or json.loads(meta.get("shape", "null")) != list(t.shape)
+                or meta.get("sha256") != _sha(t)
+            ):
                 raise ValueError("header or checksum mismatch")
             return t
         except Exception:
@@ -111,8 +117,9 @@ class DataBank:
     adapters that prompt the image encoder.
     """
 
-    def __init__(self, backbone, task, cache: FeatureCache | None = None, batch_size: int = 256,
-                 progress: bool = False):
+    def __init__(
+        self, backbone, task, cache: FeatureCache | None = None, batch_size: int = 256, progress: bool = False
+    ):
         self.backbone, self.task, self.cache = backbone, task, cache
         self.batch_size, self.progress = batch_size, progress
         self._features: dict[str, torch.Tensor] = {}
@@ -124,8 +131,10 @@ class DataBank:
         src = self.task.split(split).source
         # compute_identity: weights + activation + device type + precision (bf16 GPU features never
         # stand in for fp32 CPU ones)
-        return (f"v2|{self.backbone.compute_identity}|{self.task.name}|{split}|{src.fingerprint()}|"
-                f"{self.backbone.image_size}|{view}")
+        return (
+            f"v2|{self.backbone.compute_identity}|{self.task.name}|{split}|{src.fingerprint()}|"
+            f"{self.backbone.image_size}|{view}"
+        )
 
     @torch.no_grad()
     def _encode_split(self, split: str) -> torch.Tensor:
@@ -156,7 +165,9 @@ class DataBank:
         """uint8 (N, S, S, 3) of the whole split at the backbone's resolution, decoded once."""
         if split not in self._pixels:
             src = self.task.split(split).source
-            self._pixels[split] = torch.from_numpy(np.ascontiguousarray(src.load(np.arange(len(src)), self.backbone.image_size)))
+            self._pixels[split] = torch.from_numpy(
+                np.ascontiguousarray(src.load(np.arange(len(src)), self.backbone.image_size))
+            )
         return self._pixels[split]
 
     def pixels(self, split: str, indices: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -192,8 +203,9 @@ class DataBank:
         accounting.count(CACHE_FILL, n)
         return torch.cat(out) if out else torch.zeros(0, self.backbone.embed_dim)
 
-    def augmented_features(self, split: str, views: int, seed: int = 0,
-                           scale: tuple[float, float] = (0.08, 1.0)) -> torch.Tensor:
+    def augmented_features(
+        self, split: str, views: int, seed: int = 0, scale: tuple[float, float] = (0.08, 1.0)
+    ) -> torch.Tensor:
         """Frozen-encoder features of ``views`` augmented copies of every image, (views, N, D).
 
         View ``v`` is RandomResizedCrop(``scale``) + horizontal flip drawn from

@@ -6,6 +6,7 @@ is the old name of ``Dataset`` and ``task_names`` / ``load_task`` / ``register_t
 the old names of ``dataset_names`` / ``load_dataset`` / ``register_dataset``, kept
 for one release.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -16,14 +17,28 @@ from albench.api.plugins import DATASETS
 
 Task = Dataset
 
-__all__ = ["ArraySource", "Dataset", "DatasetLoader", "ImageSource", "Split", "Task", "dataset_names", "load_dataset",
-           "load_task", "register_dataset", "register_task", "task_names"]
+__all__ = [
+    "ArraySource",
+    "Dataset",
+    "DatasetLoader",
+    "ImageSource",
+    "Split",
+    "Task",
+    "dataset_names",
+    "load_dataset",
+    "load_task",
+    "register_dataset",
+    "register_task",
+    "task_names",
+]
 
 
 def _checked_registry():
     if not DATASETS.names():
-        raise AlbenchError("No dataset is registered under the entry-point group 'albench.datasets': the installed "
-                           "albench metadata is older than its pyproject.toml. Reinstall: pip install -e .")
+        raise AlbenchError(
+            "No dataset is registered under the entry-point group 'albench.datasets': the installed "
+            "albench metadata is older than its pyproject.toml. Reinstall: pip install -e ."
+        )
     return DATASETS
 
 

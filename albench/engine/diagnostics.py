@@ -33,6 +33,7 @@ unlabelled when it selected, with scikit-learn's metrics:
 
 The record schema is documented in docs/records.md.
 """
+
 from __future__ import annotations
 
 import time
@@ -71,14 +72,19 @@ def detection_auroc(wrong: np.ndarray, score: np.ndarray) -> float | None:
     return float(roc_auc_score(wrong, np.asarray(score, dtype=np.float64)))
 
 
-def pseudo_label_stats(indices: np.ndarray, labels: np.ndarray, true_labels: np.ndarray, num_classes: int,
-                       used: bool) -> dict:
+def pseudo_label_stats(
+    indices: np.ndarray, labels: np.ndarray, true_labels: np.ndarray, num_classes: int, used: bool
+) -> dict:
     """Size, precision (fraction whose pseudo-label equals the true label) and per-class counts."""
     indices, labels = np.asarray(indices, dtype=np.int64), np.asarray(labels, dtype=np.int64)
     correct = labels == np.asarray(true_labels)[indices]
-    return {"size": int(indices.size), "precision": float(correct.mean()) if indices.size else None,
-            "correct": int(correct.sum()), "class_counts": np.bincount(labels, minlength=num_classes).tolist(),
-            "used_by_adapter": bool(used)}
+    return {
+        "size": int(indices.size),
+        "precision": float(correct.mean()) if indices.size else None,
+        "correct": int(correct.sum()),
+        "class_counts": np.bincount(labels, minlength=num_classes).tolist(),
+        "used_by_adapter": bool(used),
+    }
 
 
 def evaluation_stats(test_logits: torch.Tensor | np.ndarray, test_labels: np.ndarray, num_classes: int) -> dict:
@@ -88,8 +94,10 @@ def evaluation_stats(test_logits: torch.Tensor | np.ndarray, test_labels: np.nda
     cm = confusion_matrix(y, pred, labels=np.arange(num_classes))
     support = cm.sum(1)
     per_class = [None if support[c] == 0 else round(100.0 * cm[c, c] / support[c], 4) for c in range(num_classes)]
-    return {"per_class_accuracy": per_class,
-            "balanced_accuracy": round(100.0 * float(balanced_accuracy_score(y, pred)), 4)}
+    return {
+        "per_class_accuracy": per_class,
+        "balanced_accuracy": round(100.0 * float(balanced_accuracy_score(y, pred)), 4),
+    }
 
 
 SAMPLE = 100  # pool samples the AUROCs use when scoring the whole pool would cost an extra image-tower pass
@@ -126,9 +134,17 @@ def _pool_predictions(model: Any, ctx: RoundContext, candidates: np.ndarray) -> 
     return softmax(model.predict_logits("pool", candidates).float().cpu().numpy()), None
 
 
-def round_diagnostics(ctx: RoundContext, candidates: np.ndarray, picked: np.ndarray, pool_labels: np.ndarray,
-                      test_logits: torch.Tensor, test_labels: np.ndarray, *, pseudo_used: bool,
-                      protocol_random: bool) -> dict:
+def round_diagnostics(
+    ctx: RoundContext,
+    candidates: np.ndarray,
+    picked: np.ndarray,
+    pool_labels: np.ndarray,
+    test_logits: torch.Tensor,
+    test_labels: np.ndarray,
+    *,
+    pseudo_used: bool,
+    protocol_random: bool,
+) -> dict:
     """The ``diagnostics`` entry of one round record (module docstring)."""
     t0 = time.perf_counter()
     c = ctx.num_classes
@@ -156,8 +172,10 @@ def round_diagnostics(ctx: RoundContext, candidates: np.ndarray, picked: np.ndar
     out["pool_errors"] = int(wrong.sum())
     out["auroc"] = {k: detection_auroc(wrong, scores[k]) if k in scores else None for k in SIGNALS}
     if p_clean is not None:
-        out["mean_p_clean"] = {"correct": float(p_clean[~wrong].mean()) if (~wrong).any() else None,
-                               "wrong": float(p_clean[wrong].mean()) if wrong.any() else None}
+        out["mean_p_clean"] = {
+            "correct": float(p_clean[~wrong].mean()) if (~wrong).any() else None,
+            "wrong": float(p_clean[wrong].mean()) if wrong.any() else None,
+        }
     if ctx.pseudo_labels is not None:
         out["pseudo_labels"] = pseudo_label_stats(*ctx.pseudo_labels, pool_labels, c, pseudo_used)
     else:
@@ -165,9 +183,13 @@ def round_diagnostics(ctx: RoundContext, candidates: np.ndarray, picked: np.ndar
     fallbacks = dict(ctx.fallbacks)
     if protocol_random:
         fallbacks["random first round (strategy needs labels)"] = int(picked.size)
-    out["selection"] = {"predicted_class_hist": np.bincount(pick_pred, minlength=c).tolist(),
-                        "fallback_picks": int(sum(fallbacks.values())), "fallbacks": fallbacks,
-                        "model": source, "model_has_dual_prompts": p_clean is not None}
+    out["selection"] = {
+        "predicted_class_hist": np.bincount(pick_pred, minlength=c).tolist(),
+        "fallback_picks": int(sum(fallbacks.values())),
+        "fallbacks": fallbacks,
+        "model": source,
+        "model_has_dual_prompts": p_clean is not None,
+    }
     out["test"] = evaluation_stats(test_logits, test_labels, c)
     out["seconds"] = round(time.perf_counter() - t0, 4)
     return out

@@ -17,6 +17,7 @@ options of one base column varied one at a time; every ablation column pins
 all the ablated options (the base values except the one it varies), so a
 table cell matches the records of exactly one configuration.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,6 +32,7 @@ from albench.clip.backbone import BackboneSpec
 from albench.api.errors import AlbenchError, UnknownNameError
 
 # --- presets -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Column:
@@ -182,12 +184,24 @@ def load_preset(name: str, suite: str = "paper") -> Preset:
     from albench.clip.profiles import profile_for
 
     columns = _preset_columns(raw, options, profile_for(bb.get("arch", "toy-clip")))
-    return Preset(name=name, suite=suite, title=raw["title"], paper_table=raw.get("paper_table"),
-                  adapter=raw["adapter"], adapter_title=raw.get("adapter_title", raw["adapter"]),
-                  backbone_title=raw.get("backbone_title", bb.get("arch", "")), columns=columns,
-                  datasets=tuple(datasets), paper_datasets=tuple(paper_ds), titles=titles,
-                  budgets=tuple(raw.get("budgets", (1, 2, 5))), seeds=tuple(raw.get("seeds", (1, 2, 3))),
-                  rounds=int(raw.get("rounds", 6)), backbone=BackboneSpec(**bb), options=options)
+    return Preset(
+        name=name,
+        suite=suite,
+        title=raw["title"],
+        paper_table=raw.get("paper_table"),
+        adapter=raw["adapter"],
+        adapter_title=raw.get("adapter_title", raw["adapter"]),
+        backbone_title=raw.get("backbone_title", bb.get("arch", "")),
+        columns=columns,
+        datasets=tuple(datasets),
+        paper_datasets=tuple(paper_ds),
+        titles=titles,
+        budgets=tuple(raw.get("budgets", (1, 2, 5))),
+        seeds=tuple(raw.get("seeds", (1, 2, 3))),
+        rounds=int(raw.get("rounds", 6)),
+        backbone=BackboneSpec(**bb),
+        options=options,
+    )
 
 
 def _plugin_defaults(kind: str, name: str) -> dict:
@@ -207,33 +221,54 @@ def _preset_columns(raw: dict, suite_options: dict, profile=None) -> tuple[Colum
         s_def, a_def = _plugin_defaults("strategy", strategy), _plugin_defaults("adapter", adapter)
         for s_opts, s_swept in expand_sweeps(dict(c.get("strategy_options", {})), s_def):
             for a_opts, a_swept in expand_sweeps(dict(c.get("adapter_options", {})), a_def):
-                out.append(Column(sweep_label(c["label"], s_swept + a_swept), strategy, adapter,
-                                  c.get("role", "baseline"), tuple(c.get("dash_budgets", ())),
-                                  tuple(sorted(s_opts.items())), tuple(sorted(a_opts.items())), c.get("note", "")))
+                out.append(
+                    Column(
+                        sweep_label(c["label"], s_swept + a_swept),
+                        strategy,
+                        adapter,
+                        c.get("role", "baseline"),
+                        tuple(c.get("dash_budgets", ())),
+                        tuple(sorted(s_opts.items())),
+                        tuple(sorted(a_opts.items())),
+                        c.get("note", ""),
+                    )
+                )
     ab = raw.get("ablation")
     if ab:
         base = next((c for c in out if c.label == ab.get("column")), None)
         if base is None:
-            raise AlbenchError(f"[ablation] column {ab.get('column')!r} is not a column of the preset; valid: "
-                               f"{', '.join(c.label for c in out)}.")
+            raise AlbenchError(
+                f"[ablation] column {ab.get('column')!r} is not a column of the preset; valid: "
+                f"{', '.join(c.label for c in out)}."
+            )
         out.remove(base)
         varied = {"strategy": dict(ab.get("strategy_options", {})), "adapter": dict(ab.get("adapter_options", {}))}
         pinned = {}
-        for kind, name, fixed in (("strategy", base.strategy, base.strategy_options),
-                                  ("adapter", base.adapter, base.adapter_options)):
+        for kind, name, fixed in (
+            ("strategy", base.strategy, base.strategy_options),
+            ("adapter", base.adapter, base.adapter_options),
+        ):
             defaults = _plugin_defaults(kind, name)
             for key in varied[kind]:
                 if defaults and key not in defaults:
-                    raise AlbenchError(f"[ablation] {kind} option {key!r} is not an option of {kind} '{name}'; "
-                                       f"valid: {', '.join(sorted(defaults))}.")
+                    raise AlbenchError(
+                        f"[ablation] {kind} option {key!r} is not an option of {kind} '{name}'; "
+                        f"valid: {', '.join(sorted(defaults))}."
+                    )
             from_profile = profile.defaults(kind, name) if profile is not None else {}  # the backbone's defaults
             value = {**defaults, **from_profile, **suite_options.get(name, {}), **dict(fixed)}
             pinned[kind] = {k: value.get(k) for k in varied[kind]}
+
         def column(label: str, s_over: dict, a_over: dict) -> Column:
             s_opts = {**dict(base.strategy_options), **pinned["strategy"], **s_over}
             a_opts = {**dict(base.adapter_options), **pinned["adapter"], **a_over}
-            return dataclasses.replace(base, label=label, strategy_options=tuple(sorted(s_opts.items())),
-                                       adapter_options=tuple(sorted(a_opts.items())))
+            return dataclasses.replace(
+                base,
+                label=label,
+                strategy_options=tuple(sorted(s_opts.items())),
+                adapter_options=tuple(sorted(a_opts.items())),
+            )
+
         out.append(column(base.label, {}, {}))
         for kind in ("strategy", "adapter"):
             for key, values in varied[kind].items():
@@ -241,8 +276,13 @@ def _preset_columns(raw: dict, suite_options: dict, profile=None) -> tuple[Colum
                     if _same_value(v, pinned[kind][key]):
                         continue  # the base column already has it
                     over = {key: v}
-                    out.append(column(f"{base.label} {key}={_fmt_value(v)}", over if kind == "strategy" else {},
-                                      over if kind == "adapter" else {}))
+                    out.append(
+                        column(
+                            f"{base.label} {key}={_fmt_value(v)}",
+                            over if kind == "strategy" else {},
+                            over if kind == "adapter" else {},
+                        )
+                    )
     labels = [c.label for c in out]
     if len(set(labels)) != len(labels):
         raise AlbenchError(f"Preset columns must have distinct labels, got {labels}.")
@@ -256,8 +296,9 @@ def available_columns(preset: Preset) -> Preset:
     keep, skipped = [], []
     s_names, a_names = set(STRATEGIES.names()), set(ADAPTERS.names())
     for c in preset.columns:
-        missing = [f"strategy '{c.strategy}'" for _ in [0] if c.strategy not in s_names] + \
-                  [f"adapter '{c.adapter}'" for _ in [0] if c.adapter not in a_names]
+        missing = [f"strategy '{c.strategy}'" for _ in [0] if c.strategy not in s_names] + [
+            f"adapter '{c.adapter}'" for _ in [0] if c.adapter not in a_names
+        ]
         if missing:
             skipped.append(f"{c.label} ({' and '.join(missing)} not registered)")
         else:
@@ -268,6 +309,7 @@ def available_columns(preset: Preset) -> Preset:
 
 
 # --- grids -------------------------------------------------------------------
+
 
 @dataclass
 class Grid:
@@ -329,12 +371,24 @@ def budget_rounds(budgets, round_fraction: float, round_budget: int | None) -> d
     return out
 
 
-def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: list[str] | None = None,
-               adapters: list[str] | None = None, datasets: list[str] | None = None, seeds: list[int] | None = None,
-               budgets: list[int] | None = None, rounds: int | None = None, round_fraction: float = 0.01,
-               round_budget: int | None = None, backbone: BackboneSpec | None = None,
-               strategy_options: dict | None = None, adapter_options: dict | None = None,
-               data_root: str | None = None, default_strategies: list[str] | None = None) -> Grid:
+def build_grid(
+    *,
+    preset: str | None = None,
+    suite: str = "paper",
+    strategies: list[str] | None = None,
+    adapters: list[str] | None = None,
+    datasets: list[str] | None = None,
+    seeds: list[int] | None = None,
+    budgets: list[int] | None = None,
+    rounds: int | None = None,
+    round_fraction: float = 0.01,
+    round_budget: int | None = None,
+    backbone: BackboneSpec | None = None,
+    strategy_options: dict | None = None,
+    adapter_options: dict | None = None,
+    data_root: str | None = None,
+    default_strategies: list[str] | None = None,
+) -> Grid:
     """Expand CLI axes (or a preset, filtered by them) to validated run specs."""
     from albench.api.errors import InputProblems
     from albench.api.options import option_problems
@@ -368,12 +422,17 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
         budgets = list(budgets or p.budgets)
         rounds = p.rounds if rounds is None else rounds
         bspec = backbone or p.backbone
-        for opts, where in ((s_plain, "--strategy-opt"), (a_plain, "--adapter-opt"),
-                            *((v, "option") for v in list(s_scoped.values()) + list(a_scoped.values()))):
+        for opts, where in (
+            (s_plain, "--strategy-opt"),
+            (a_plain, "--adapter-opt"),
+            *((v, "option") for v in list(s_scoped.values()) + list(a_scoped.values())),
+        ):
             swept = [k for k, v in opts.items() if isinstance(v, (list, tuple))]
             if swept:
-                raise AlbenchError(f"{where} sweeps ({', '.join(swept)}) do not combine with --preset: declare them "
-                                   f"in the preset (column options or an [ablation]) so its tables show them.")
+                raise AlbenchError(
+                    f"{where} sweeps ({', '.join(swept)}) do not combine with --preset: declare them "
+                    f"in the preset (column options or an [ablation]) so its tables show them."
+                )
         triples = [(c.strategy, c.adapter, c.label, dict(c.strategy_options), dict(c.adapter_options)) for c in cols]
         in_grid = {t[0] for t in triples} | {t[1] for t in triples}
         for name, opts in p.options.items():  # the suite's options, under anything given on the command line
@@ -397,8 +456,11 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
     br = budget_rounds(budgets, round_fraction, round_budget)
     if max(br.values()) > rounds:
         b = max(br, key=br.get)
-        raise AlbenchError(f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
-                           f"raise {{field}} or drop that budget.", field="rounds")
+        raise AlbenchError(
+            f"Budget {b:g} % needs round {br[b]}, but runs have only {rounds} round(s); "
+            f"raise {{field}} or drop that budget.",
+            field="rounds",
+        )
     # Expand option sweeps, then validate names and options once, before anything runs: every bad value,
     # one message each.
     configs = []
@@ -416,15 +478,25 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
     for name in list(s_scoped) + list(a_scoped):
         if name not in {t[0] for t in triples} | {t[1] for t in triples}:
             raise AlbenchError(f"Scoped option for '{name}', which is not in this grid.")
-    specs = [RunSpec(s, a, d, seed, s_opts, a_opts, bspec, rounds, round_fraction, round_budget, data_root, label)
-             for d in ds for s, a, label, s_opts, a_opts in configs for seed in seeds]
+    specs = [
+        RunSpec(s, a, d, seed, s_opts, a_opts, bspec, rounds, round_fraction, round_budget, data_root, label)
+        for d in ds
+        for s, a, label, s_opts, a_opts in configs
+        for seed in seeds
+    ]
     seen = set()
     unique = []
     for sp in specs:  # the same run may back two columns (never happens in the shipped presets)
         from albench.engine.protocol import canonical
 
-        key = (sp.strategy, sp.adapter, sp.dataset, sp.seed, canonical(sp.strategy_options),
-               canonical(sp.adapter_options))
+        key = (
+            sp.strategy,
+            sp.adapter,
+            sp.dataset,
+            sp.seed,
+            canonical(sp.strategy_options),
+            canonical(sp.adapter_options),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(sp)
@@ -434,6 +506,7 @@ def build_grid(*, preset: str | None = None, suite: str = "paper", strategies: l
 
 
 # --- status --------------------------------------------------------------------
+
 
 @dataclass
 class RunState:
@@ -464,9 +537,13 @@ def run_state(spec, results_dir: str | Path, ws) -> RunState:
             other = store.location(results_dir, spec.dataset, spec.slug(), config_hash({**config, "compute": variant}))
             if other.read() is not None:
                 own = config.get("compute", {})
-                return RunState(spec, "done", other.record,
-                                f"recorded with {variant['device']}/{variant['precision']}, "
-                                f"not {own.get('device')}/{own.get('precision')} as asked")
+                return RunState(
+                    spec,
+                    "done",
+                    other.record,
+                    f"recorded with {variant['device']}/{variant['precision']}, "
+                    f"not {own.get('device')}/{own.get('precision')} as asked",
+                )
     if loc.running():
         return RunState(spec, "running", loc.record)
     err = loc.failure_error()

@@ -15,6 +15,7 @@ Python API find these problems before any run, one message each, exit 2, nothing
 Odd but valid inputs (class names that differ only by case) are warnings (``warnings.warn``), which the
 CLI prints before the grid starts.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,10 @@ def safe_name_problem(kind: str, name: str) -> str | None:
     """Why ``name`` may not become part of a file path, or None."""
     if SAFE_NAME.fullmatch(str(name)) and ".." not in str(name):
         return None
-    return (f"{kind} name {name!r} is not a safe name: it goes into file paths, so it must be 1-100 letters, digits, "
-            f"'_', '.', '+' or '-', start with a letter or digit, and not contain '..'.")
+    return (
+        f"{kind} name {name!r} is not a safe name: it goes into file paths, so it must be 1-100 letters, digits, "
+        f"'_', '.', '+' or '-', start with a letter or digit, and not contain '..'."
+    )
 
 
 @check
@@ -59,8 +62,10 @@ def check_plugin_options(ctx: GridContext) -> Iterable[Problem]:
 
     seen = set()
     for s in ctx.specs:
-        for kind, reg, name, given in (("strategy", STRATEGIES, s.strategy, s.strategy_options),
-                                       ("adapter", ADAPTERS, s.adapter, s.adapter_options)):
+        for kind, reg, name, given in (
+            ("strategy", STRATEGIES, s.strategy, s.strategy_options),
+            ("adapter", ADAPTERS, s.adapter, s.adapter_options),
+        ):
             key = (kind, name, repr(sorted((given or {}).items())))
             if key in seen:
                 continue
@@ -80,8 +85,11 @@ def check_run_folders(ctx: GridContext) -> Iterable[Problem]:
     if ctx.results_dir is None:
         return
     root = Path(ctx.results_dir)
-    folders = [root / ".locks"] + [root / d for d in dict.fromkeys(s.dataset for s in ctx.specs)] + \
-              [root / "failed" / d for d in dict.fromkeys(s.dataset for s in ctx.specs)]
+    folders = (
+        [root / ".locks"]
+        + [root / d for d in dict.fromkeys(s.dataset for s in ctx.specs)]
+        + [root / "failed" / d for d in dict.fromkeys(s.dataset for s in ctx.specs)]
+    )
     if _writable_problem(root, "results", "--results-dir") is not None:
         return  # check_results_dir names it
     for folder in folders:
@@ -119,22 +127,37 @@ def check_datasets(ctx: GridContext) -> Iterable[Problem]:
         if not _is_file_task(task):
             extra = sorted(k for k in opts if k not in FILE_OPTIONS)
             if extra:
-                yield Problem(field, "", f"Dataset '{name}' is built in and takes no loader options; got "
-                              f"{', '.join(f'{k}={opts[k]!r}' for k in extra)}.",
-                              "Drop the --dataset-opt (it would be ignored yet change the run's identity).")
+                yield Problem(
+                    field,
+                    "",
+                    f"Dataset '{name}' is built in and takes no loader options; got "
+                    f"{', '.join(f'{k}={opts[k]!r}' for k in extra)}.",
+                    "Drop the --dataset-opt (it would be ignored yet change the run's identity).",
+                )
         if task.num_classes < 2:
-            yield Problem(field, "", f"Dataset '{name}' has {task.num_classes} class(es) "
-                          f"({', '.join(map(repr, task.classnames)) or 'none'}); classification needs at least 2.")
+            yield Problem(
+                field,
+                "",
+                f"Dataset '{name}' has {task.num_classes} class(es) "
+                f"({', '.join(map(repr, task.classnames)) or 'none'}); classification needs at least 2.",
+            )
         for split in ("pool", "test"):
             if len(task.split(split)) == 0:
                 shown = "train (the pool)" if split == "pool" else "test"
-                yield Problem(field, "", f"Dataset '{name}': the {shown} split has no images; every run would "
-                              f"record accuracy on nothing.", "Add images to that split.")
+                yield Problem(
+                    field,
+                    "",
+                    f"Dataset '{name}': the {shown} split has no images; every run would record accuracy on nothing.",
+                    "Add images to that split.",
+                )
         from albench.engine.protocol import round_budget
 
         for s in ctx.specs:
-            if (s.dataset, s.data_root, repr(sorted((getattr(s, "dataset_options", {}) or {}).items()))) == \
-                    (name, root, repr(sorted(opts.items()))):
+            if (s.dataset, s.data_root, repr(sorted((getattr(s, "dataset_options", {}) or {}).items()))) == (
+                name,
+                root,
+                repr(sorted(opts.items())),
+            ):
                 try:
                     round_budget(s, len(task.pool))
                 except AlbenchError as exc:
@@ -144,12 +167,18 @@ def check_datasets(ctx: GridContext) -> Iterable[Problem]:
             lowered.setdefault(" ".join(c.lower().split()), []).append(c)
         for variants in lowered.values():
             if len(set(variants)) > 1:
-                warnings.warn(f"Dataset '{name}': class names {' and '.join(map(repr, variants))} differ only by "
-                              f"case or spacing; they are separate classes with near-identical prompts. Merge "
-                              f"them in the labels if they are the same class.")
+                warnings.warn(
+                    f"Dataset '{name}': class names {' and '.join(map(repr, variants))} differ only by "
+                    f"case or spacing; they are separate classes with near-identical prompts. Merge "
+                    f"them in the labels if they are the same class."
+                )
             elif len(variants) > 1:
-                yield Problem(field, "", f"Dataset '{name}': class name {variants[0]!r} appears {len(variants)} "
-                              f"times; class names must be unique.")
+                yield Problem(
+                    field,
+                    "",
+                    f"Dataset '{name}': class name {variants[0]!r} appears {len(variants)} "
+                    f"times; class names must be unique.",
+                )
 
 
 @lru_cache(maxsize=1)
@@ -183,8 +212,9 @@ def _context_length(ctx: GridContext, spec) -> int | None:
         return None
 
 
-def prompt_context_problems(dataset: str, classnames: list[str], template: str, context: int,
-                            adapters: dict[str, dict]) -> list[str]:
+def prompt_context_problems(
+    dataset: str, classnames: list[str], template: str, context: int, adapters: dict[str, dict]
+) -> list[str]:
     """Zero-shot prompts and each adapter's learned-context prompts that do not fit ``context`` positions.
 
     Zero-shot: SOS + template(class) + EOT. Prompt learners (an ``n_ctx`` option, CoOp-style, the class
@@ -194,10 +224,12 @@ def prompt_context_problems(dataset: str, classnames: list[str], template: str, 
     too_long = [c for c in classnames if n_tokens(template.format(c)) + 2 > context]
     if too_long:
         worst = max(too_long, key=lambda c: n_tokens(template.format(c)))
-        out.append(f"Dataset '{dataset}': {len(too_long)} zero-shot prompt(s) do not fit the text encoder's {context} "
-                   f"positions, e.g. {template.format(worst)!r} ({n_tokens(template.format(worst)) + 2} tokens); "
-                   f"they would be cut and classes could get identical prompts. Shorten the class names or the "
-                   f"template.")
+        out.append(
+            f"Dataset '{dataset}': {len(too_long)} zero-shot prompt(s) do not fit the text encoder's {context} "
+            f"positions, e.g. {template.format(worst)!r} ({n_tokens(template.format(worst)) + 2} tokens); "
+            f"they would be cut and classes could get identical prompts. Shorten the class names or the "
+            f"template."
+        )
     longest = max((n_tokens(f"{c}.") for c in classnames), default=0)
     for adapter, opts in adapters.items():
         if "n_ctx" not in opts:
@@ -205,9 +237,11 @@ def prompt_context_problems(dataset: str, classnames: list[str], template: str, 
         init = opts.get("ctx_init") or ""
         n_ctx = n_tokens(init) if isinstance(init, str) and init else int(opts["n_ctx"])
         if n_ctx + longest + 2 > context:
-            out.append(f"adapter '{adapter}': n_ctx={n_ctx} context tokens plus the longest class name of "
-                       f"'{dataset}' ({longest} tokens with its '.') do not fit the text encoder's {context} "
-                       f"positions; valid: n_ctx <= {max(0, context - longest - 2)} for this dataset.")
+            out.append(
+                f"adapter '{adapter}': n_ctx={n_ctx} context tokens plus the longest class name of "
+                f"'{dataset}' ({longest} tokens with its '.') do not fit the text encoder's {context} "
+                f"positions; valid: n_ctx <= {max(0, context - longest - 2)} for this dataset."
+            )
     return out
 
 

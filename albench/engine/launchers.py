@@ -7,6 +7,7 @@ the run itself; a launcher only decides where runs execute. A run that raises
 leaves a failure record (error + traceback) and comes back as ``failed``; the
 launcher carries on with the rest.
 """
+
 from __future__ import annotations
 
 import queue
@@ -65,8 +66,14 @@ class Interrupted(Exception):
         self.results, self.not_finished = results, not_finished
 
 
-def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
-            on_round: Callable[[dict], None] | None = None, log_to: tuple[str, ...] = ()) -> RunResult:
+def run_one(
+    spec,
+    results_dir: str | Path,
+    ws,
+    overwrite: bool = False,
+    on_round: Callable[[dict], None] | None = None,
+    log_to: tuple[str, ...] = (),
+) -> RunResult:
     """Execute one spec (skip if recorded, lock while running); never raises for a failing run.
 
     ``log_to``: experiment trackers fed through the per-round callback (``albench.engine.trackers``).
@@ -94,6 +101,7 @@ def run_one(spec, results_dir: str | Path, ws, overwrite: bool = False,
             loggers.on_round(info)
             if user_cb:
                 user_cb(info)
+
     try:
         outcome = execute(spec, results_dir, ws, overwrite=overwrite, on_round=on_round)
     except Exception as exc:
@@ -154,8 +162,9 @@ def die_with_parent(parent: int, interval: float = 0.5) -> None:
     threading.Thread(target=watch, name="albench-parent-watch", daemon=True).start()
 
 
-def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", deterministic: bool = False,
-                 parent: int | None = None) -> None:
+def _init_worker(
+    cache_dir, devices, counter, events, precision: str = "auto", deterministic: bool = False, parent: int | None = None
+) -> None:
     """Per-process setup: dies with the parent; its own Workspace, on its own device (one per visible GPU)."""
     import os
 
@@ -168,14 +177,24 @@ def _init_worker(cache_dir, devices, counter, events, precision: str = "auto", d
         slot = counter.value
         counter.value += 1
     device = devices[slot % len(devices)]
-    _WORKER.update(ws=Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic),
-                   events=events, slot=slot, device=device)
+    _WORKER.update(
+        ws=Workspace(cache_dir, device=device, progress=False, precision=precision, deterministic=deterministic),
+        events=events,
+        slot=slot,
+        device=device,
+    )
 
 
 def _worker_run(spec, results_dir, overwrite, log_to: tuple[str, ...] = ()) -> RunResult:
     events = _WORKER["events"]
-    res = run_one(spec, results_dir, _WORKER["ws"], overwrite,
-                  on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])), log_to=log_to)
+    res = run_one(
+        spec,
+        results_dir,
+        _WORKER["ws"],
+        overwrite,
+        on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])),
+        log_to=log_to,
+    )
     res.record = None  # keep the answer small; the record is on disk
     return res
 
@@ -192,10 +211,22 @@ def local_devices(device: str, workers: int) -> list[str]:
     return [device]
 
 
-def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bool = False, cache_dir=None,
-              device: str = "auto", rounds: int = 6, report: Callable[[RunResult], None] | None = None,
-              progress: bool = True, precision: str = "auto", deterministic: bool = False,
-              log_to: tuple[str, ...] = ()) -> list[RunResult]:
+def run_local(
+    specs,
+    results_dir,
+    *,
+    ws_factory,
+    workers: int = 1,
+    overwrite: bool = False,
+    cache_dir=None,
+    device: str = "auto",
+    rounds: int = 6,
+    report: Callable[[RunResult], None] | None = None,
+    progress: bool = True,
+    precision: str = "auto",
+    deterministic: bool = False,
+    log_to: tuple[str, ...] = (),
+) -> list[RunResult]:
     """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull runs one at a time."""
     from tqdm.auto import tqdm
 
@@ -216,14 +247,19 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
             for i, sp in enumerate(specs):
                 bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
                 rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
-                res = run_one(sp, results_dir, ws, overwrite,
-                              on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")),
-                              log_to=log_to)
+                res = run_one(
+                    sp,
+                    results_dir,
+                    ws,
+                    overwrite,
+                    on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")),
+                    log_to=log_to,
+                )
                 rbar.close()
                 finish(res)
         except KeyboardInterrupt:  # the run in flight wrote nothing (records are atomic) and released its lock
             bar.close()
-            raise Interrupted(results, list(specs[len(results):])) from None
+            raise Interrupted(results, list(specs[len(results) :])) from None
         bar.close()
         return results
 
@@ -237,12 +273,21 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
 
     events = ctx.Queue()  # a plain queue: no manager process that could outlive a killed parent
     counter = ctx.Value("i", 0)
-    rbar = tqdm(total=len(specs) * rounds, desc="rounds (all workers)", unit="round", position=1, leave=False,
-                disable=not progress)
+    rbar = tqdm(
+        total=len(specs) * rounds,
+        desc="rounds (all workers)",
+        unit="round",
+        position=1,
+        leave=False,
+        disable=not progress,
+    )
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cache_dir, devices, counter, events, precision, deterministic,
-                                           os.getpid())) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(cache_dir, devices, counter, events, precision, deterministic, os.getpid()),
+        ) as pool:
             futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite, log_to): sp for sp in specs}
             pending = set(futures)
             while pending:
@@ -276,8 +321,16 @@ def run_local(specs, results_dir, *, ws_factory, workers: int = 1, overwrite: bo
 
 # --- slurm via submitit ------------------------------------------------------------
 
-def _slurm_job(spec, results_dir: str, overwrite: bool, cache_dir, device: str, precision: str = "auto",
-               deterministic: bool = False) -> RunResult:
+
+def _slurm_job(
+    spec,
+    results_dir: str,
+    overwrite: bool,
+    cache_dir,
+    device: str,
+    precision: str = "auto",
+    deterministic: bool = False,
+) -> RunResult:
     """Body of one array task: build a Workspace on the node and run the spec."""
     from albench.engine.protocol import Workspace
 
@@ -300,10 +353,20 @@ class SlurmOptions:
     wait: bool = True
 
 
-def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False, cache_dir=None,
-              device: str = "auto", report: Callable[[RunResult], None] | None = None,
-              progress: bool = True, echo: Callable[[str], None] = print, precision: str = "auto",
-              deterministic: bool = False) -> list[RunResult]:
+def run_slurm(
+    specs,
+    results_dir,
+    opts: SlurmOptions,
+    *,
+    overwrite: bool = False,
+    cache_dir=None,
+    device: str = "auto",
+    report: Callable[[RunResult], None] | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    precision: str = "auto",
+    deterministic: bool = False,
+) -> list[RunResult]:
     """Submit the specs as one job array (one task per run) and, by default, wait for them."""
     try:
         import submitit
@@ -316,8 +379,13 @@ def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False
         ex = submitit.AutoExecutor(folder=folder, cluster=opts.executor)
     except Exception as exc:
         raise AlbenchError(f"submitit cannot use the '{opts.executor}' executor here: {exc}") from exc
-    params = dict(name="albench", timeout_min=opts.timeout_min, gpus_per_node=opts.gpus_per_node,
-                  cpus_per_task=opts.cpus_per_task, slurm_array_parallelism=opts.array_parallelism)
+    params = dict(
+        name="albench",
+        timeout_min=opts.timeout_min,
+        gpus_per_node=opts.gpus_per_node,
+        cpus_per_task=opts.cpus_per_task,
+        slurm_array_parallelism=opts.array_parallelism,
+    )
     if opts.partition:
         params["slurm_partition"] = opts.partition
     if opts.mem_gb:
@@ -325,10 +393,20 @@ def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False
     ex.update_parameters(**params)
     todo = list(specs)
     n = len(todo)
-    jobs = ex.map_array(_slurm_job, todo, [str(results_dir)] * n, [overwrite] * n, [cache_dir] * n, [device] * n,
-                        [precision] * n, [deterministic] * n)
-    echo(f"submitted {n} run(s) as {opts.executor} job array {jobs[0].job_id.split('_')[0] if jobs else '-'}; "
-         f"logs in {folder.parent}")
+    jobs = ex.map_array(
+        _slurm_job,
+        todo,
+        [str(results_dir)] * n,
+        [overwrite] * n,
+        [cache_dir] * n,
+        [device] * n,
+        [precision] * n,
+        [deterministic] * n,
+    )
+    echo(
+        f"submitted {n} run(s) as {opts.executor} job array {jobs[0].job_id.split('_')[0] if jobs else '-'}; "
+        f"logs in {folder.parent}"
+    )
     if not opts.wait:
         return [RunResult(sp.dataset, sp.slug(), "submitted", error=None) for sp in todo]
     results: list[RunResult] = []
@@ -342,8 +420,12 @@ def run_slurm(specs, results_dir, opts: SlurmOptions, *, overwrite: bool = False
             try:
                 res = job.result()
             except Exception as exc:  # the job itself died (time limit, node failure, OOM)
-                res = RunResult(sp.dataset, sp.slug(), "failed",
-                                error=f"job {job.job_id} failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
+                res = RunResult(
+                    sp.dataset,
+                    sp.slug(),
+                    "failed",
+                    error=f"job {job.job_id} failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}",
+                )
             results.append(res)
             bar.update(1)
             if report:
@@ -384,20 +466,47 @@ class LaunchRequest:
 
 def launch_local(req: LaunchRequest) -> list[RunResult]:
     """The ``local`` launcher: in this process, or in ``req.workers`` spawned processes."""
+
     def default_ws():
         from albench.engine.protocol import Workspace
 
-        return Workspace(req.cache_dir, device=req.device, progress=req.progress, precision=req.precision,
-                         deterministic=req.deterministic)
+        return Workspace(
+            req.cache_dir,
+            device=req.device,
+            progress=req.progress,
+            precision=req.precision,
+            deterministic=req.deterministic,
+        )
 
-    return run_local(req.specs, req.results_dir, ws_factory=req.ws_factory or default_ws, workers=req.workers,
-                     overwrite=req.overwrite, cache_dir=req.cache_dir, device=req.device, rounds=req.specs[0].rounds,
-                     report=req.report, progress=req.progress, precision=req.precision,
-                     deterministic=req.deterministic, log_to=req.log_to)
+    return run_local(
+        req.specs,
+        req.results_dir,
+        ws_factory=req.ws_factory or default_ws,
+        workers=req.workers,
+        overwrite=req.overwrite,
+        cache_dir=req.cache_dir,
+        device=req.device,
+        rounds=req.specs[0].rounds,
+        report=req.report,
+        progress=req.progress,
+        precision=req.precision,
+        deterministic=req.deterministic,
+        log_to=req.log_to,
+    )
 
 
 def launch_slurm(req: LaunchRequest) -> list[RunResult]:
     """The ``slurm`` launcher: one submitit job array, one task per run."""
-    return run_slurm(req.specs, req.results_dir, req.slurm, overwrite=req.overwrite, cache_dir=req.cache_dir,
-                     device=req.device, report=req.report, progress=req.progress, echo=req.echo,
-                     precision=req.precision, deterministic=req.deterministic)
+    return run_slurm(
+        req.specs,
+        req.results_dir,
+        req.slurm,
+        overwrite=req.overwrite,
+        cache_dir=req.cache_dir,
+        device=req.device,
+        report=req.report,
+        progress=req.progress,
+        echo=req.echo,
+        precision=req.precision,
+        deterministic=req.deterministic,
+    )

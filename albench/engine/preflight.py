@@ -12,6 +12,7 @@ and decorate it with :func:`check`. A check may also raise an
 ``AlbenchError``; its message becomes one problem. Checks run in registration
 order and every check runs, so the user sees all problems at once.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from albench.api.errors import AlbenchError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -62,11 +64,18 @@ class GridContext:
     memo: dict = field(default_factory=dict)  # shared between checks (e.g. the resolved device)
 
     @classmethod
-    def from_grid(cls, grid, results_dir=None, cache_dir=None, device: str = "auto", precision: str = "auto",
-                  workspace=None) -> "GridContext":
-        return cls(list(grid.specs), Path(results_dir) if results_dir is not None else None,
-                   Path(cache_dir) if cache_dir is not None else None, device or "auto", precision or "auto",
-                   bool(getattr(grid, "default_backbone", False)), workspace)
+    def from_grid(
+        cls, grid, results_dir=None, cache_dir=None, device: str = "auto", precision: str = "auto", workspace=None
+    ) -> "GridContext":
+        return cls(
+            list(grid.specs),
+            Path(results_dir) if results_dir is not None else None,
+            Path(cache_dir) if cache_dir is not None else None,
+            device or "auto",
+            precision or "auto",
+            bool(getattr(grid, "default_backbone", False)),
+            workspace,
+        )
 
     def backbones(self) -> list:
         """Distinct backbone specs of the grid, in order."""
@@ -98,7 +107,7 @@ def check(fn: Check) -> Check:
 def preflight(ctx: GridContext, checks: Sequence[Check] | None = None) -> list[Problem]:
     """Run every check and return all problems (empty: the grid may start). Never writes anything."""
     problems: list[Problem] = []
-    for fn in (CHECKS if checks is None else checks):
+    for fn in CHECKS if checks is None else checks:
         try:
             found = list(fn(ctx) or ())
         except AlbenchError as exc:
@@ -118,17 +127,26 @@ def require(ctx: GridContext) -> None:
 
 # --- directories ----------------------------------------------------------------
 
+
 def _writable_problem(path: Path, what: str, option: str) -> Problem | None:
     """Why ``path`` could not be created and written, or None; creates nothing."""
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
-        return Problem(option, str(path), f"Cannot write {what} to {path}: {probe} is not a directory.",
-                       f"Pass {option} with a writable directory.")
+        return Problem(
+            option,
+            str(path),
+            f"Cannot write {what} to {path}: {probe} is not a directory.",
+            f"Pass {option} with a writable directory.",
+        )
     if not os.access(probe, os.W_OK | os.X_OK):
-        return Problem(option, str(path), f"Cannot write {what} to {path}: {probe} is not writable.",
-                       f"Pass {option} with a writable directory.")
+        return Problem(
+            option,
+            str(path),
+            f"Cannot write {what} to {path}: {probe} is not writable.",
+            f"Pass {option} with a writable directory.",
+        )
     return None
 
 
@@ -152,6 +170,7 @@ def check_cache_dir(ctx: GridContext) -> Iterable[Problem]:
 
 # --- device and precision ---------------------------------------------------------
 
+
 @check
 def check_device(ctx: GridContext) -> Iterable[Problem]:
     """The device exists here, and the precision works on it."""
@@ -170,6 +189,7 @@ def check_device(ctx: GridContext) -> Iterable[Problem]:
 
 # --- backbones ----------------------------------------------------------------------
 
+
 @check
 def check_backbone_choice(ctx: GridContext) -> Iterable[Problem]:
     """Real images never meet the toy CLIP by accident."""
@@ -179,11 +199,15 @@ def check_backbone_choice(ctx: GridContext) -> Iterable[Problem]:
         return
     real = sorted({s.dataset for s in ctx.specs if is_real_dataset(s.dataset) and s.backbone.arch == "toy-clip"})
     if real:
-        yield Problem("--backbone", "", f"Dataset(s) {', '.join(real)} hold real images, but no backbone was chosen "
-                      f"and the default is the toy CLIP (trained on procedural images only).",
-                      "Pass --backbone and --pretrained, e.g. --backbone ViT-B-16 --pretrained openai (or "
-                      "--pretrained /path/to/open_clip_model.safetensors), or --backbone toy-clip to use the toy "
-                      "CLIP on purpose.")
+        yield Problem(
+            "--backbone",
+            "",
+            f"Dataset(s) {', '.join(real)} hold real images, but no backbone was chosen "
+            f"and the default is the toy CLIP (trained on procedural images only).",
+            "Pass --backbone and --pretrained, e.g. --backbone ViT-B-16 --pretrained openai (or "
+            "--pretrained /path/to/open_clip_model.safetensors), or --backbone toy-clip to use the toy "
+            "CLIP on purpose.",
+        )
 
 
 @check
@@ -206,6 +230,7 @@ def check_weights(ctx: GridContext) -> Iterable[Problem]:
 
 
 # --- datasets ---------------------------------------------------------------------------
+
 
 @check
 def check_dataset_layouts(ctx: GridContext) -> Iterable[Problem]:

@@ -6,6 +6,7 @@ and column; :func:`preset_problems` lists every key that is unknown (with a did-
 such as ``seed`` for ``seeds`` would otherwise silently fall back to the default), missing or of the
 wrong type. The loader raises one :class:`~albench.api.errors.InputProblems` with all of them.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -71,8 +72,9 @@ def _type_ok(value: Any, typ: Any) -> bool:
     if typ == "list[int]":
         return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     if typ == "list[num]":
-        return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-                                               for v in value)
+        return isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value
+        )
     if typ == "list[dict]":
         return isinstance(value, list) and all(isinstance(v, dict) for v in value)
     if typ is int:
@@ -116,8 +118,7 @@ def preset_problems(raw: dict, path: Path | str) -> list[str]:
             if isinstance(col, dict):
                 out += _table_problems(f"{where} [[columns]] #{i}", col, COLUMN)
                 if isinstance(col.get("role"), str) and col["role"] not in ROLES:
-                    out.append(f"{where} [[columns]] #{i}: 'role' = {col['role']!r} must be one of "
-                               f"{', '.join(ROLES)}.")
+                    out.append(f"{where} [[columns]] #{i}: 'role' = {col['role']!r} must be one of {', '.join(ROLES)}.")
     return out
 
 

@@ -8,6 +8,7 @@ evaluated on the whole test split. Budgets 1/2/5 % are rounds 1/2/5.
 Strategies that need labels select uniformly at random in round 1.
 Every random stream derives from the run seed (``albench.api.seeding``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,8 +71,9 @@ class RunSpec:
         if self.round_budget is not None and self.round_budget <= 0:
             raise AlbenchError(f"{{field}} must be a positive integer, got {self.round_budget}.", field="round_budget")
         if not isinstance(self.dataset_options, dict):
-            raise AlbenchError(f"{{field}} must be a dict of loader options, got {self.dataset_options!r}.",
-                               field="dataset_options")
+            raise AlbenchError(
+                f"{{field}} must be a dict of loader options, got {self.dataset_options!r}.", field="dataset_options"
+            )
         if not (0 < self.round_fraction <= 1):
             raise AlbenchError(f"Per-round budget fraction must be in (0, 100 %], got {self.round_fraction * 100:g} %.")
 
@@ -89,8 +91,9 @@ def run_config(spec: RunSpec, task: Task, backbone: Backbone) -> dict:
     s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
     config = {
         "strategy": spec.strategy,
-        "strategy_options": resolve_options("strategy", spec.strategy, s_cls.defaults, spec.strategy_options,
-                                            s_cls.schema),
+        "strategy_options": resolve_options(
+            "strategy", spec.strategy, s_cls.defaults, spec.strategy_options, s_cls.schema
+        ),
         "adapter": spec.adapter,
         "adapter_options": resolve_options("adapter", spec.adapter, a_cls.defaults, spec.adapter_options, a_cls.schema),
         "dataset": spec.dataset,
@@ -119,16 +122,24 @@ def config_hash(config: dict) -> str:
 def round_budget(spec: RunSpec, pool_size: int) -> int:
     b = spec.round_budget if spec.round_budget is not None else max(1, int(round(spec.round_fraction * pool_size)))
     if b * spec.rounds > pool_size:
-        raise AlbenchError(f"{spec.rounds} rounds of {b} labels need {b * spec.rounds} samples, but the pool of "
-                           f"'{spec.dataset}' has only {pool_size}.")
+        raise AlbenchError(
+            f"{spec.rounds} rounds of {b} labels need {b * spec.rounds} samples, but the pool of "
+            f"'{spec.dataset}' has only {pool_size}."
+        )
     return b
 
 
 class Workspace:
     """Per-process caches of loaded backbones, tasks and data banks (shared across runs)."""
 
-    def __init__(self, cache_dir: str | Path | None = None, device: str | None = None, progress: bool = True,
-                 precision: str = "auto", deterministic: bool = False):
+    def __init__(
+        self,
+        cache_dir: str | Path | None = None,
+        device: str | None = None,
+        progress: bool = True,
+        precision: str = "auto",
+        deterministic: bool = False,
+    ):
         self.cache = FeatureCache(cache_dir)
         self.device, self.progress = device, progress
         self.threads = apply_threads()  # the same CPU thread count in every process that runs runs
@@ -181,8 +192,13 @@ def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
     return np.bincount(labels, minlength=num_classes).astype(int).tolist()
 
 
-def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bool = False,
-            on_round: Callable[[dict], None] | None = None) -> RunOutcome:
+def execute(
+    spec: RunSpec,
+    results_dir: str | Path,
+    ws: Workspace,
+    overwrite: bool = False,
+    on_round: Callable[[dict], None] | None = None,
+) -> RunOutcome:
     """Run one trajectory unless its record exists; write the record atomically."""
     spec = apply_profile(spec)
     spec.validate()
@@ -204,8 +220,9 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
         if not overwrite and loc.read() is not None:
             return RunOutcome(loc.record, loc.read(), skipped=True)
         try:
-            record = _trajectory(spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls,
-                                 on_round)
+            record = _trajectory(
+                spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls, on_round
+            )
             check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
         except Exception as exc:
             loc.write_failure(run.config_hash, run.config, exc)
@@ -219,11 +236,16 @@ def execute(spec: RunSpec, results_dir: str | Path, ws: Workspace, overwrite: bo
 def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
     """A round's image-encoder images by phase; filling the frozen-feature cache (whichever phase first
     needed the features) is booked as ``caching``, not as that phase's work."""
+
     def own(p: dict) -> int:
         return p.get("image_encoder_images", 0) - p.get(CACHE_FILL, 0)
 
-    return {"select": own(select), "train": own(train), "diagnostics": own(diagnostics),
-            "caching": sum(p.get(CACHE_FILL, 0) for p in (select, train, diagnostics))}
+    return {
+        "select": own(select),
+        "train": own(train),
+        "diagnostics": own(diagnostics),
+        "caching": sum(p.get(CACHE_FILL, 0) for p in (select, train, diagnostics)),
+    }
 
 
 def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
@@ -244,11 +266,26 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
         labeled = np.zeros(0, dtype=np.int64)
         state: dict = {}
         for r in range(1, spec.rounds + 1):
-            env = AdapterEnv(backbone, task, bank, seed=spec.seed, round=r,
-                             extra={"adapter": spec.adapter, "adapter_options": config["adapter_options"]})
-            ctx = RoundContext(round=r, budget=b, pool_size=n_pool, num_classes=n_classes, labeled=labeled,
-                               labels=task.pool.labels[labeled], rng=numpy_rng(spec.seed, "select", r), model=model,
-                               env=env, state=state)
+            env = AdapterEnv(
+                backbone,
+                task,
+                bank,
+                seed=spec.seed,
+                round=r,
+                extra={"adapter": spec.adapter, "adapter_options": config["adapter_options"]},
+            )
+            ctx = RoundContext(
+                round=r,
+                budget=b,
+                pool_size=n_pool,
+                num_classes=n_classes,
+                labeled=labeled,
+                labels=task.pool.labels[labeled],
+                rng=numpy_rng(spec.seed, "select", r),
+                model=model,
+                env=env,
+                state=state,
+            )
             t0 = time.perf_counter()
             protocol_random = s_cls.needs_labels and labeled.size == 0
             with accounting.measure() as sel_passes:
@@ -272,32 +309,69 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
             acc = accuracy(test_logits, test_labels)
             t_eval = time.perf_counter() - t0
             with accounting.measure() as diag_passes:
-                diagnostics = round_diagnostics(ctx, ctx.unlabeled, picked, task.pool.labels, test_logits,
-                                                test_labels, pseudo_used=pseudo is not None,
-                                                protocol_random=protocol_random)
+                diagnostics = round_diagnostics(
+                    ctx,
+                    ctx.unlabeled,
+                    picked,
+                    task.pool.labels,
+                    test_logits,
+                    test_labels,
+                    pseudo_used=pseudo is not None,
+                    protocol_random=protocol_random,
+                )
             info = RoundRecord(
-                round=r, labeled=int(labeled.size), budget_pct=round(100.0 * labeled.size / n_pool, 4), accuracy=acc,
-                selection_mode=mode, selected=picked.tolist(),
+                round=r,
+                labeled=int(labeled.size),
+                budget_pct=round(100.0 * labeled.size / n_pool, 4),
+                accuracy=acc,
+                selection_mode=mode,
+                selected=picked.tolist(),
                 selected_class_hist=_class_hist(task.pool.labels[picked], n_classes),
                 classes_covered=int(np.unique(task.pool.labels[labeled]).size),
-                pseudo_labeled=0 if pseudo is None else len(pseudo), train=train_info,
-                seconds={"select": round(t_sel, 4), "train": round(t_fit, 4), "evaluate": round(t_eval, 4),
-                         "diagnostics": diagnostics["seconds"]},
-                encoder=_encoder_passes(sel_passes, fit_passes, diag_passes), diagnostics=diagnostics).to_dict()
+                pseudo_labeled=0 if pseudo is None else len(pseudo),
+                train=train_info,
+                seconds={
+                    "select": round(t_sel, 4),
+                    "train": round(t_fit, 4),
+                    "evaluate": round(t_eval, 4),
+                    "diagnostics": diagnostics["seconds"],
+                },
+                encoder=_encoder_passes(sel_passes, fit_passes, diag_passes),
+                diagnostics=diagnostics,
+            ).to_dict()
             rounds.append(info)
             if on_round:
                 on_round(info)
             model = adapter
     return RunRecord(
-        schema=SCHEMA, run_id=f"{spec.slug()}__{chash}", config_hash=chash, config=config,
-        label=spec.label or spec.strategy, strategy=spec.strategy, adapter=spec.adapter, dataset=spec.dataset,
-        seed=spec.seed, pool_size=n_pool, test_size=len(task.test), num_classes=n_classes, round_budget=b,
-        zero_shot_accuracy=zs_acc, backbone=backbone.describe(), rounds=rounds,
+        schema=SCHEMA,
+        run_id=f"{spec.slug()}__{chash}",
+        config_hash=chash,
+        config=config,
+        label=spec.label or spec.strategy,
+        strategy=spec.strategy,
+        adapter=spec.adapter,
+        dataset=spec.dataset,
+        seed=spec.seed,
+        pool_size=n_pool,
+        test_size=len(task.test),
+        num_classes=n_classes,
+        round_budget=b,
+        zero_shot_accuracy=zs_acc,
+        backbone=backbone.describe(),
+        rounds=rounds,
         encoder_passes={"image_encoder_images": passes.get("image_encoder_images", 0)},
-        plugins={"strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
-                 "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter))},
-        timing={"total_seconds": round(time.perf_counter() - t_start, 3), "started_at": started,
-                "finished_at": datetime.now(timezone.utc).isoformat()},
-        environment=environment(), device=str(backbone.device), provenance=provenance(),
+        plugins={
+            "strategy": dataclasses.asdict(STRATEGIES.info(spec.strategy)),
+            "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter)),
+        },
+        timing={
+            "total_seconds": round(time.perf_counter() - t_start, 3),
+            "started_at": started,
+            "finished_at": datetime.now(timezone.utc).isoformat(),
+        },
+        environment=environment(),
+        device=str(backbone.device),
+        provenance=provenance(),
         compute={**backbone.compute.describe(), "deterministic": bool(ws.deterministic)},
     ).to_dict()

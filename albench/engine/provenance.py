@@ -5,6 +5,7 @@ configuration run on another machine gives the same numbers, and this block
 says which machine, command and library versions produced *this* record, and
 how much memory the process needed at its peak.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,9 +51,13 @@ def threads() -> dict:
         affinity = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         affinity = None
-    return {"cpu_count": os.cpu_count(), "affinity": affinity, "torch_intra_op": torch.get_num_threads(),
-            "torch_inter_op": torch.get_num_interop_threads(),
-            **{k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    return {
+        "cpu_count": os.cpu_count(),
+        "affinity": affinity,
+        "torch_intra_op": torch.get_num_threads(),
+        "torch_inter_op": torch.get_num_interop_threads(),
+        **{k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+    }
 
 
 def peak_memory() -> dict:
@@ -77,6 +82,12 @@ def peak_memory() -> dict:
 
 def provenance() -> dict:
     """The record's ``provenance`` block (read when the run finishes)."""
-    return {"command": list(sys.argv), "hostname": socket.gethostname(), "cpu": cpu_model(),
-            "python": sys.version.split()[0], "libraries": library_versions(), "threads": threads(),
-            "peak_memory": peak_memory()}
+    return {
+        "command": list(sys.argv),
+        "hostname": socket.gethostname(),
+        "cpu": cpu_model(),
+        "python": sys.version.split()[0],
+        "libraries": library_versions(),
+        "threads": threads(),
+        "peak_memory": peak_memory(),
+    }

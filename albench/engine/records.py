@@ -10,6 +10,7 @@ killed mid-write leaves at most a ``.<name>.*.tmp`` file next to the record; the
 next run of the same record removes it (``remove_stale_temps``, called while
 holding the run's lock).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,11 @@ def atomic_write_json(path: Path, data: dict) -> None:
         atomic.atomic_write(path, text)
     except atomic.AtomicWriteError as exc:
         if exc.stage == "open":
-            raise AlbenchError(f"Cannot write results to {exc.path.parent}: {exc.strerror}. Check the directory's "
-                               f"permissions and free space, or choose another {{field}}.", field="results_dir") from exc
+            raise AlbenchError(
+                f"Cannot write results to {exc.path.parent}: {exc.strerror}. Check the directory's "
+                f"permissions and free space, or choose another {{field}}.",
+                field="results_dir",
+            ) from exc
         raise AlbenchError(f"Writing {path} failed: {exc.strerror}; no partial record was left.") from exc
 
 
@@ -80,8 +84,11 @@ def accuracy_problem(rec: dict) -> str | None:
     import math
 
     values = [("zero-shot", rec.get("zero_shot_accuracy"))] if "zero_shot_accuracy" in rec else []
-    values += [(f"round {r.get('round', i + 1)}", r.get("accuracy")) for i, r in enumerate(rec.get("rounds") or [])
-               if isinstance(r, dict)]
+    values += [
+        (f"round {r.get('round', i + 1)}", r.get("accuracy"))
+        for i, r in enumerate(rec.get("rounds") or [])
+        if isinstance(r, dict)
+    ]
     for where, v in values:
         if v is None and where == "zero-shot":
             continue
@@ -95,8 +102,10 @@ def check_record(rec: dict) -> None:
     gives nan): the run fails with the reason instead of poisoning every table of the results directory."""
     why = accuracy_problem(rec)
     if why:
-        raise AlbenchError(f"Run {rec.get('run_id', '?')} on '{rec.get('dataset', '?')}': {why}; the record was not "
-                           f"written. Check that the dataset's test split has images.")
+        raise AlbenchError(
+            f"Run {rec.get('run_id', '?')} on '{rec.get('dataset', '?')}': {why}; the record was not "
+            f"written. Check that the dataset's test split has images."
+        )
 
 
 def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict]]:
@@ -117,15 +126,20 @@ def iter_records(results_dir: Path) -> Iterator[tuple[Path, dict]]:
         if rec is not None:
             found.setdefault((rec["run_id"], rec["config_hash"]), []).append((p, rec))
         else:
-            warnings.warn(f"{p} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
-                          f"ignored. Running its grid again rebuilds it.", stacklevel=2)
+            warnings.warn(
+                f"{p} is not a valid run record (truncated, corrupt, or with a non-finite accuracy); "
+                f"ignored. Running its grid again rebuilds it.",
+                stacklevel=2,
+            )
     for (run_id, _), copies in found.items():
         own = [c for c in copies if c[0] == root / str(c[1]["dataset"]) / f"{run_id}.json"]
         keep = (own or copies)[0]
         for p, _ in copies:
             if p != keep[0]:
-                warnings.warn(f"{p} is a copy of the run record {keep[0]} (same run id and configuration hash); "
-                              f"counted once.", stacklevel=2)
+                warnings.warn(
+                    f"{p} is a copy of the run record {keep[0]} (same run id and configuration hash); counted once.",
+                    stacklevel=2,
+                )
         yield keep
 
 

@@ -17,6 +17,7 @@ most datasets; Zhou et al., IJCV 2022, Fig. 3). Per task this measures:
     protocol's five 1 % random rounds; records go to a results directory, so an
     interrupted measurement resumes.
 """
+
 from __future__ import annotations
 
 import time
@@ -61,8 +62,9 @@ class TaskRegime:
         return bool(self.coop) and self.coop_mean >= self.zero_shot
 
 
-def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-                 seed: int = 0) -> tuple[float, float]:
+def linear_probe(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, seed: int = 0
+) -> tuple[float, float]:
     """Test accuracy (%) of a logistic-regression probe and the C it picked on a hold-out."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -83,15 +85,20 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     return float(clf.score(test_x, test_y) * 100.0), best_c
 
 
-def measure_task(name: str, ws: Workspace, backbone: BackboneSpec, results_dir: Path | None,
-                 seeds=(1, 2, 3), budget: float = 0.05) -> TaskRegime:
+def measure_task(
+    name: str, ws: Workspace, backbone: BackboneSpec, results_dir: Path | None, seeds=(1, 2, 3), budget: float = 0.05
+) -> TaskRegime:
     t0 = time.perf_counter()
     bb = ws.backbone(backbone)
     task = ws.task(name, None)
     bank = ws.bank(bb, task)
     zs = accuracy(ZeroShotClassifier(AdapterEnv(bb, task, bank)).predict_logits("test"), task.test.labels)
-    lp, c = linear_probe(bank.features("pool").float().cpu().numpy(), np.asarray(task.pool.labels),
-                         bank.features("test").float().cpu().numpy(), np.asarray(task.test.labels))
+    lp, c = linear_probe(
+        bank.features("pool").float().cpu().numpy(),
+        np.asarray(task.pool.labels),
+        bank.features("test").float().cpu().numpy(),
+        np.asarray(task.test.labels),
+    )
     out = TaskRegime(name, task.num_classes, zs, lp, c)
     if results_dir is not None:
         for seed in seeds:
@@ -103,12 +110,21 @@ def measure_task(name: str, ws: Workspace, backbone: BackboneSpec, results_dir: 
     return out
 
 
-def measure(tasks, backbone: BackboneSpec | None = None, results_dir: str | Path | None = None,
-            cache_dir: str | Path | None = None, seeds=(1, 2, 3), budget: float = 0.05, on_task=None) -> list[TaskRegime]:
+def measure(
+    tasks,
+    backbone: BackboneSpec | None = None,
+    results_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    seeds=(1, 2, 3),
+    budget: float = 0.05,
+    on_task=None,
+) -> list[TaskRegime]:
     ws = Workspace(cache_dir, progress=False)
     out = []
     for name in tasks:
-        r = measure_task(name, ws, backbone or BackboneSpec(), Path(results_dir) if results_dir else None, seeds, budget)
+        r = measure_task(
+            name, ws, backbone or BackboneSpec(), Path(results_dir) if results_dir else None, seeds, budget
+        )
         out.append(r)
         if on_task is not None:
             on_task(r)
@@ -117,21 +133,28 @@ def measure(tasks, backbone: BackboneSpec | None = None, results_dir: str | Path
 
 def to_markdown(rows: list[TaskRegime], budget: float = 0.05) -> str:
     pct = f"{budget * 100:g} %"
-    lines = [f"| task | classes | zero-shot % | linear probe % (C) | Random x CoOp {pct} (mean of seeds) | "
-             f"(a) zs in [{ZS_RANGE[0]:g}, {ZS_RANGE[1]:g}] | (b) probe >= zs + {PROBE_MARGIN:g} | (c) CoOp >= zs |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| task | classes | zero-shot % | linear probe % (C) | Random x CoOp {pct} (mean of seeds) | "
+        f"(a) zs in [{ZS_RANGE[0]:g}, {ZS_RANGE[1]:g}] | (b) probe >= zs + {PROBE_MARGIN:g} | (c) CoOp >= zs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        coop = (f"{r.coop_mean:.1f} ({', '.join(f'{a:.1f}' for a in r.coop)})" if r.coop else "not run")
-        lines.append(f"| {r.task} | {r.classes} | {r.zero_shot:.1f} | {r.linear_probe:.1f} ({r.probe_c:g}) | {coop} | "
-                     f"{'yes' if r.a else 'NO'} | {'yes' if r.b else 'NO'} | "
-                     f"{('yes' if r.c else 'NO') if r.coop else '-'} |")
+        coop = f"{r.coop_mean:.1f} ({', '.join(f'{a:.1f}' for a in r.coop)})" if r.coop else "not run"
+        lines.append(
+            f"| {r.task} | {r.classes} | {r.zero_shot:.1f} | {r.linear_probe:.1f} ({r.probe_c:g}) | {coop} | "
+            f"{'yes' if r.a else 'NO'} | {'yes' if r.b else 'NO'} | "
+            f"{('yes' if r.c else 'NO') if r.coop else '-'} |"
+        )
     n_c = sum(r.c for r in rows)
     ran = sum(bool(r.coop) for r in rows)
     lines.append("")
-    lines.append(f"(a) holds on {sum(r.a for r in rows)}/{len(rows)} tasks; (b) on {sum(r.b for r in rows)}/{len(rows)}; "
-                 f"(c) on {n_c}/{ran} (needed: all but one)." if ran else
-                 f"(a) holds on {sum(r.a for r in rows)}/{len(rows)} tasks; (b) on {sum(r.b for r in rows)}/{len(rows)}; "
-                 f"(c) not measured.")
+    lines.append(
+        f"(a) holds on {sum(r.a for r in rows)}/{len(rows)} tasks; (b) on {sum(r.b for r in rows)}/{len(rows)}; "
+        f"(c) on {n_c}/{ran} (needed: all but one)."
+        if ran
+        else f"(a) holds on {sum(r.a for r in rows)}/{len(rows)} tasks; (b) on {sum(r.b for r in rows)}/{len(rows)}; "
+        f"(c) not measured."
+    )
     return "\n".join(lines)
 
 

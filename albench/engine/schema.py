@@ -7,6 +7,7 @@ content belongs to other modules stay dicts and are documented there: ``train`` 
 (``albench.engine.provenance``), ``environment``, ``compute``, ``backbone``. A new top-level or per-round
 key is a new field here, with its meaning.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

@@ -10,6 +10,7 @@ executor (``protocol.execute``), the launchers (``launchers.run_one``) and ``alb
 file is written with the one atomic writer (``albench.api.atomic`` through
 ``records.atomic_write_json``).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,11 @@ class RunLocation:
         try:
             self.lock_file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise AlbenchError(f"Cannot write results to {self.results_dir}: {exc.strerror}. "
-                               f"Check its permissions or choose another {{field}}.", field="results_dir") from exc
+            raise AlbenchError(
+                f"Cannot write results to {self.results_dir}: {exc.strerror}. "
+                f"Check its permissions or choose another {{field}}.",
+                field="results_dir",
+            ) from exc
         return FileLock(str(self.lock_file))
 
     def running(self) -> bool:
@@ -93,9 +97,14 @@ class RunLocation:
     def write_failure(self, config_hash: str, config: dict, exc: BaseException) -> None:
         """The failure record (error, traceback, time); call inside the ``except`` block. Best effort: a
         results directory that cannot take it must not hide the run's own error."""
-        fail = {"run_id": self.run_id, "config_hash": config_hash, "config": config,
-                "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                "at": datetime.now(timezone.utc).isoformat()}
+        fail = {
+            "run_id": self.run_id,
+            "config_hash": config_hash,
+            "config": config,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "at": datetime.now(timezone.utc).isoformat(),
+        }
         try:
             atomic_write_json(self.failure, fail)
         except AlbenchError:
@@ -117,7 +126,8 @@ def location(results_dir: str | Path, dataset: str, slug: str, config_hash: str)
     from albench.engine.integrity import safe_name_problem
 
     problem = safe_name_problem("dataset", dataset) or next(
-        (safe_name_problem("run", part) for part in slug.split("__") if safe_name_problem("run", part)), None)
+        (safe_name_problem("run", part) for part in slug.split("__") if safe_name_problem("run", part)), None
+    )
     if problem:
         raise AlbenchError(problem)
     results_dir = Path(results_dir)
@@ -149,7 +159,15 @@ def resolve(spec: RunSpec, results_dir: str | Path, ws: Workspace) -> ResolvedRu
 def unresolved_failure(results_dir: str | Path, spec: RunSpec, exc: BaseException) -> Path:
     """Failure record of a run that failed before its configuration hash was known; call inside ``except``."""
     path = Path(results_dir) / "failed" / spec.dataset / f"{spec.slug()}__unresolved.json"
-    atomic_write_json(path, {"run_id": f"{spec.slug()}__unresolved", "config_hash": None, "spec": repr(spec),
-                             "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
-                             "at": datetime.now(timezone.utc).isoformat()})
+    atomic_write_json(
+        path,
+        {
+            "run_id": f"{spec.slug()}__unresolved",
+            "config_hash": None,
+            "spec": repr(spec),
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "at": datetime.now(timezone.utc).isoformat(),
+        },
+    )
     return path

@@ -7,6 +7,7 @@ count: ``$ALBENCH_THREADS`` (``albench run --threads N``), default 1, applied to
 intra-op pool and to the BLAS/OpenMP pools (threadpoolctl). A count other than 1 enters the run's
 configuration, so records made with different counts never share an identity.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,9 @@ def run_threads() -> int:
     except ValueError:
         n = 0
     if not 1 <= n <= MAX_THREADS:
-        raise AlbenchError(f"{ENV_THREADS}={raw!r} (--threads) must be an integer in 1..{MAX_THREADS}: the CPU "
-                           f"threads each run uses.")
+        raise AlbenchError(
+            f"{ENV_THREADS}={raw!r} (--threads) must be an integer in 1..{MAX_THREADS}: the CPU threads each run uses."
+        )
     return n
 
 

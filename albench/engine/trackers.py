@@ -17,6 +17,7 @@ they write, without a server:
 A tracker that fails while logging never fails the run: the record on disk is
 the source of truth, and the failure is reported as a warning.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,10 +83,21 @@ class Tracker:
 
     def params(self) -> dict:
         s = self.spec
-        return _flat({"strategy": s.strategy, "adapter": s.adapter, "dataset": s.dataset, "seed": s.seed,
-                      "rounds": s.rounds, "round_fraction": s.round_fraction, "round_budget": s.round_budget,
-                      "label": s.label, "strategy_options": dict(s.strategy_options),
-                      "adapter_options": dict(s.adapter_options), "backbone": s.backbone.arch})
+        return _flat(
+            {
+                "strategy": s.strategy,
+                "adapter": s.adapter,
+                "dataset": s.dataset,
+                "seed": s.seed,
+                "rounds": s.rounds,
+                "round_fraction": s.round_fraction,
+                "round_budget": s.round_budget,
+                "label": s.label,
+                "strategy_options": dict(s.strategy_options),
+                "adapter_options": dict(s.adapter_options),
+                "backbone": s.backbone.arch,
+            }
+        )
 
     def log_round(self, info: dict) -> None:
         raise NotImplementedError
@@ -144,9 +156,14 @@ class WandbTracker(Tracker):
         import wandb
 
         (self.results_dir / "wandb").mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "albench"), name=self.run_name,
-                              config=self.params(), dir=str(self.results_dir),
-                              mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new")
+        self.run = wandb.init(
+            project=os.environ.get("WANDB_PROJECT", "albench"),
+            name=self.run_name,
+            config=self.params(),
+            dir=str(self.results_dir),
+            mode=os.environ.get("WANDB_MODE", "offline"),
+            reinit="create_new",
+        )
 
     def log_round(self, info: dict) -> None:
         self.run.log(round_metrics(info), step=int(info["round"]))
@@ -173,8 +190,10 @@ class RunLoggers:
         try:
             fn()
         except Exception as exc:  # noqa: BLE001 - a tracker never fails a run
-            warnings.warn(f"tracker {what} failed for {self.spec.dataset} {self.spec.slug()}: "
-                          f"{type(exc).__name__}: {exc}", stacklevel=3)
+            warnings.warn(
+                f"tracker {what} failed for {self.spec.dataset} {self.spec.slug()}: {type(exc).__name__}: {exc}",
+                stacklevel=3,
+            )
 
     def on_round(self, info: dict) -> None:
         if not self.started:

@@ -16,6 +16,7 @@ a bare hash. Tables, their extras, the report's figures and summary, and
 ``albench compare`` all call :func:`select` and so always show the same
 configuration of a column.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,8 +69,11 @@ def option_diff(config_a: dict, config_b: dict) -> dict[str, tuple[object, objec
     """
     fa = _flatten({k: v for k, v in config_a.items() if k not in _NOT_CONFIG})
     fb = _flatten({k: v for k, v in config_b.items() if k not in _NOT_CONFIG})
-    return {k: (fa.get(k, UNSET), fb.get(k, UNSET)) for k in sorted(set(fa) | set(fb))
-            if fa.get(k, UNSET) != fb.get(k, UNSET)}
+    return {
+        k: (fa.get(k, UNSET), fb.get(k, UNSET))
+        for k in sorted(set(fa) | set(fb))
+        if fa.get(k, UNSET) != fb.get(k, UNSET)
+    }
 
 
 class _Unset:
@@ -142,22 +146,29 @@ class Cell:
             return None
         d, s, a, arch = self.key[:4]
         where = where or f"{d} {s} × {a} ({arch})"
-        parts = [f"{describe_diff(option_diff(self.chosen.config, o.config))} ({seeds_text(o.seeds)}; config {o.id})"
-                 for o in self.others]
-        return (f"{where}: {len(self.others) + 1} configurations; showing config {self.chosen.id} "
-                f"({seeds_text(self.chosen.seeds)}; chosen by {self.rule}); left out: " + " | ".join(parts))
+        parts = [
+            f"{describe_diff(option_diff(self.chosen.config, o.config))} ({seeds_text(o.seeds)}; config {o.id})"
+            for o in self.others
+        ]
+        return (
+            f"{where}: {len(self.others) + 1} configurations; showing config {self.chosen.id} "
+            f"({seeds_text(self.chosen.seeds)}; chosen by {self.rule}); left out: " + " | ".join(parts)
+        )
 
 
-RULE_TEXT = ("a cell with several configurations shows the one passed with --config, else the one with the most "
-             "seeds, then the newest")
+RULE_TEXT = (
+    "a cell with several configurations shows the one passed with --config, else the one with the most "
+    "seeds, then the newest"
+)
 
 
 def _match(ids: Sequence[str], cfg_id: str) -> bool:
     return any(cfg_id.startswith(p) for p in ids)
 
 
-def select(records: Iterable[dict], configs: Sequence[str] = (), key: Callable[[dict], CellKey] = cell_key,
-           strict: bool = True) -> dict[CellKey, Cell]:
+def select(
+    records: Iterable[dict], configs: Sequence[str] = (), key: Callable[[dict], CellKey] = cell_key, strict: bool = True
+) -> dict[CellKey, Cell]:
     """Group records into cells and choose one configuration per cell (the rule in the module docstring).
 
     ``configs`` are config ids (or prefixes) to prefer; with ``strict`` an id that matches no record's
@@ -171,8 +182,10 @@ def select(records: Iterable[dict], configs: Sequence[str] = (), key: Callable[[
         known = sorted({cid for groups in by_key.values() for cid in groups})
         for c in configs:
             if not any(k.startswith(c) for k in known):
-                raise AlbenchError(f"--config {c!r} matches no configuration in these records; known config ids: "
-                                   f"{', '.join(known) or 'none'}.")
+                raise AlbenchError(
+                    f"--config {c!r} matches no configuration in these records; known config ids: "
+                    f"{', '.join(known) or 'none'}."
+                )
     out: dict[CellKey, Cell] = {}
     for k, groups in by_key.items():
         cands = [Config(cid, recs) for cid, recs in groups.items()]
@@ -195,8 +208,9 @@ def _neg(s: str) -> tuple[int, ...]:
     return tuple(-ord(ch) for ch in s)
 
 
-def chosen_records(records: Iterable[dict], configs: Sequence[str] = (), strict: bool = True,
-                   key: Callable[[dict], CellKey] = cell_key) -> tuple[list[dict], list[str]]:
+def chosen_records(
+    records: Iterable[dict], configs: Sequence[str] = (), strict: bool = True, key: Callable[[dict], CellKey] = cell_key
+) -> tuple[list[dict], list[str]]:
     """Records of the chosen configuration of every cell, plus one note per cell that had several."""
     cells = select(records, configs, key=key, strict=strict)
     recs = [r for c in cells.values() for r in c.records]

@@ -5,6 +5,7 @@ in the order the methods are first named; the paper's method ("Ours") is
 always red and zero-shot CLIP always a grey dashed line, so a reader can follow
 a method from the curves to the bars to the critical-difference diagram.
 """
+
 from __future__ import annotations
 
 from typing import Iterable

@@ -8,6 +8,7 @@ one line per column (strategy / adapter / label) and round, the
 misclassification-detection AUROCs of the selecting model's uncertainty
 signals and the precision of the pseudo-labels it offered.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -26,21 +27,33 @@ def _diag(*path: str) -> Callable[[dict], float | None]:
                 return None
             v = v.get(p)
         return None if v is None else float(v)
+
     return get
 
 
 METRICS: dict[str, tuple[str, Callable[[dict], float | None]]] = {
     "accuracy": ("Accuracy (%) on the test split", lambda r: r.get("accuracy")),
-    "balanced_accuracy": ("Balanced accuracy (%, mean of per-class accuracies) on the test split",
-                          _diag("test", "balanced_accuracy")),
-    "max_softmax_auroc": ("Misclassification-detection AUROC of max-softmax on the unlabelled pool",
-                          _diag("auroc", "max_softmax")),
+    "balanced_accuracy": (
+        "Balanced accuracy (%, mean of per-class accuracies) on the test split",
+        _diag("test", "balanced_accuracy"),
+    ),
+    "max_softmax_auroc": (
+        "Misclassification-detection AUROC of max-softmax on the unlabelled pool",
+        _diag("auroc", "max_softmax"),
+    ),
     "entropy_auroc": ("Misclassification-detection AUROC of entropy on the unlabelled pool", _diag("auroc", "entropy")),
-    "margin_auroc": ("Misclassification-detection AUROC of the margin on the unlabelled pool", _diag("auroc", "margin")),
-    "pclean_auroc": ("Misclassification-detection AUROC of p_clean (dual-prompt models) on the unlabelled pool",
-                     _diag("auroc", "p_clean")),
-    "pseudo_label_precision": ("Precision of the pseudo-labels offered to the adapter",
-                               _diag("pseudo_labels", "precision")),
+    "margin_auroc": (
+        "Misclassification-detection AUROC of the margin on the unlabelled pool",
+        _diag("auroc", "margin"),
+    ),
+    "pclean_auroc": (
+        "Misclassification-detection AUROC of p_clean (dual-prompt models) on the unlabelled pool",
+        _diag("auroc", "p_clean"),
+    ),
+    "pseudo_label_precision": (
+        "Precision of the pseudo-labels offered to the adapter",
+        _diag("pseudo_labels", "precision"),
+    ),
     "pseudo_label_size": ("Number of pseudo-labels offered to the adapter", _diag("pseudo_labels", "size")),
     "pool_accuracy": ("Accuracy (%) of the selecting model on the unlabelled pool", _diag("pool_accuracy")),
     "fallback_picks": ("Picks from a fallback or random fill", _diag("selection", "fallback_picks")),
@@ -69,9 +82,14 @@ def metric_title(name: str) -> str:
 RECONSTRUCTED = {"cec": "†"}
 RECONSTRUCTED_NOTE = "† CEC is a reconstruction (no code or method text of CEC is public; see strategies/cec.py)."
 
-MECHANISM_COLUMNS = [("max_softmax_auroc", "AUROC max-softmax"), ("entropy_auroc", "AUROC entropy"),
-                     ("margin_auroc", "AUROC margin"), ("pclean_auroc", "AUROC p_clean"),
-                     ("pseudo_label_precision", "pseudo-label precision"), ("pool_accuracy", "pool acc. %")]
+MECHANISM_COLUMNS = [
+    ("max_softmax_auroc", "AUROC max-softmax"),
+    ("entropy_auroc", "AUROC entropy"),
+    ("margin_auroc", "AUROC margin"),
+    ("pclean_auroc", "AUROC p_clean"),
+    ("pseudo_label_precision", "pseudo-label precision"),
+    ("pool_accuracy", "pool acc. %"),
+]
 
 
 def mechanism_frame(records: list[dict]) -> pd.DataFrame:
@@ -88,8 +106,16 @@ def mechanism_frame(records: list[dict]) -> pd.DataFrame:
         for rnd in rec.get("rounds", []):
             if "diagnostics" not in rnd:
                 continue
-            rows.append({"dataset": rec["dataset"], "column": col, "config": config_id(rec), "round": rnd["round"],
-                         "seed": rec["seed"], **{m: metric_value(rnd, m) for m, _ in MECHANISM_COLUMNS}})
+            rows.append(
+                {
+                    "dataset": rec["dataset"],
+                    "column": col,
+                    "config": config_id(rec),
+                    "round": rnd["round"],
+                    "seed": rec["seed"],
+                    **{m: metric_value(rnd, m) for m, _ in MECHANISM_COLUMNS},
+                }
+            )
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
@@ -108,15 +134,19 @@ def mechanism_markdown(records: list[dict]) -> str:
         return ""
     out = []
     for ds, g in df.groupby("dataset", sort=True):
-        out.append(f"Mechanism — {ds}: misclassification-detection AUROC of the selecting model's uncertainty "
-                   f"signals on the unlabelled pool (0.5 = chance), precision of the pseudo-labels it offered, and its "
-                   f"accuracy on the pool; mean over seeds; — = not applicable (no dual prompts / no pseudo-labels).")
+        out.append(
+            f"Mechanism — {ds}: misclassification-detection AUROC of the selecting model's uncertainty "
+            f"signals on the unlabelled pool (0.5 = chance), precision of the pseudo-labels it offered, and its "
+            f"accuracy on the pool; mean over seeds; — = not applicable (no dual prompts / no pseudo-labels)."
+        )
         out.append("")
         out.append("| column | round | seeds | " + " | ".join(t for _, t in MECHANISM_COLUMNS) + " |")
         out.append("|---|---|---|" + "---|" * len(MECHANISM_COLUMNS))
         for _, r in g.iterrows():
-            cells = ["—" if pd.isna(r[m]) else (f"{r[m]:.1f}" if m == "pool_accuracy" else f"{r[m]:.3f}")
-                     for m, _ in MECHANISM_COLUMNS]
+            cells = [
+                "—" if pd.isna(r[m]) else (f"{r[m]:.1f}" if m == "pool_accuracy" else f"{r[m]:.3f}")
+                for m, _ in MECHANISM_COLUMNS
+            ]
             out.append(f"| {r['column']} | {int(r['round'])} | {int(r['seeds'])} | " + " | ".join(cells) + " |")
         if g["column"].str.contains("†", regex=False).any():
             out += ["", RECONSTRUCTED_NOTE]

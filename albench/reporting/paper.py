@@ -4,6 +4,7 @@ Columns: table, adapter, backbone, dataset (as printed), budget_pct (0 = the
 zero-shot column), method (column label as printed), mean, std, note. Empty
 mean = the paper prints "—"; the Average rows carry no std.
 """
+
 from __future__ import annotations
 
 import functools

@@ -7,6 +7,7 @@ budget curve, class coverage, selection time) and one metadata row per run
 (versions, git SHA, device, timings). No server, no JavaScript libraries (one inline line marks decoded
 figures): one HTML file plus PNGs in reports/figures/.
 """
+
 from __future__ import annotations
 
 import html
@@ -43,19 +44,35 @@ def curve_frame(records: list[dict]) -> pd.DataFrame:
     """
     rows = []
     for rec in records:
-        base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "label": rec.get("label") or rec["strategy"],
-                "method": method_name(rec), "arch": rec.get("backbone", {}).get("arch", "?"), "seed": rec["seed"],
-                "config": config_group(rec)}
+        base = {
+            "dataset": rec["dataset"],
+            "adapter": rec["adapter"],
+            "label": rec.get("label") or rec["strategy"],
+            "method": method_name(rec),
+            "arch": rec.get("backbone", {}).get("arch", "?"),
+            "seed": rec["seed"],
+            "config": config_group(rec),
+        }
         rows.append({**base, "round": 0, "pct": 0.0, "labeled": 0, "acc": rec["zero_shot_accuracy"]})
-        rows += [{**base, "round": r["round"], "pct": r["budget_pct"], "labeled": r["labeled"], "acc": r["accuracy"]}
-                 for r in rec["rounds"]]
+        rows += [
+            {**base, "round": r["round"], "pct": r["budget_pct"], "labeled": r["labeled"], "acc": r["accuracy"]}
+            for r in rec["rounds"]
+        ]
     cols = ["dataset", "adapter", "arch", "label", "method", "config", "round", "pct", "labeled", "mean", "std", "n"]
     if not rows:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame(rows)
-    return (df.groupby(["dataset", "adapter", "arch", "label", "method", "config", "round"], sort=True)
-              .agg(pct=("pct", "mean"), labeled=("labeled", "mean"), mean=("acc", "mean"), std=("acc", "std"),
-                   n=("acc", "size")).reset_index())
+    return (
+        df.groupby(["dataset", "adapter", "arch", "label", "method", "config", "round"], sort=True)
+        .agg(
+            pct=("pct", "mean"),
+            labeled=("labeled", "mean"),
+            mean=("acc", "mean"),
+            std=("acc", "std"),
+            n=("acc", "size"),
+        )
+        .reset_index()
+    )
 
 
 def _plt():
@@ -89,8 +106,16 @@ def curves(records: list[dict], fig_dir: Path, colors: dict[str, str] | None = N
             several = n_adapters[method] > 1
             k = sorted(body[body["method"] == method]["adapter"].unique()).index(adapter) if several else 0
             name = f"{method} ({adapter})" if several else method
-            ax.plot(st["labeled"], st["mean"], marker="o", ms=3, lw=1.4, color=colors.get(method),
-                    ls=styles[k % len(styles)], label=f"{name} (n={int(st['n'].max())})")
+            ax.plot(
+                st["labeled"],
+                st["mean"],
+                marker="o",
+                ms=3,
+                lw=1.4,
+                color=colors.get(method),
+                ls=styles[k % len(styles)],
+                label=f"{name} (n={int(st['n'].max())})",
+            )
             band = st["std"].fillna(0.0)
             ax.fill_between(st["labeled"], st["mean"] - band, st["mean"] + band, alpha=0.15, color=colors.get(method))
         zs = g[g["round"] == 0]["mean"].mean()
@@ -121,12 +146,24 @@ def aubc_frame(records: list[dict]) -> pd.DataFrame:
     """Area under the budget curve per (dataset, label × adapter): mean and sample std over seeds, seed count."""
     from albench.reporting.tables import aubc
 
-    rows = [{"dataset": r["dataset"], "label": f"{r.get('label') or r['strategy']} × {r['adapter']}",
-             "method": method_name(r), "config": config_group(r), "v": aubc(r["rounds"])} for r in records]
+    rows = [
+        {
+            "dataset": r["dataset"],
+            "label": f"{r.get('label') or r['strategy']} × {r['adapter']}",
+            "method": method_name(r),
+            "config": config_group(r),
+            "v": aubc(r["rounds"]),
+        }
+        for r in records
+    ]
     if not rows:
         return pd.DataFrame(columns=["dataset", "label", "method", "config", "mean", "std", "n"])
-    return (pd.DataFrame(rows).groupby(["dataset", "label", "method", "config"])["v"]
-            .agg(mean="mean", std="std", n="size").reset_index())
+    return (
+        pd.DataFrame(rows)
+        .groupby(["dataset", "label", "method", "config"])["v"]
+        .agg(mean="mean", std="std", n="size")
+        .reset_index()
+    )
 
 
 def _save_figure(fig, path: Path) -> None:
@@ -148,8 +185,15 @@ def aubc_figure(records: list[dict], fig_dir: Path, colors: dict[str, str] | Non
     w = 0.8 / len(methods)
     for i, m in enumerate(methods):
         sub = df[df["method"] == m].set_index("dataset").reindex(datasets)
-        ax.bar(np.arange(len(datasets)) + i * w, sub["mean"], w, yerr=sub["std"].fillna(0), label=m, capsize=2,
-               color=colors.get(m))
+        ax.bar(
+            np.arange(len(datasets)) + i * w,
+            sub["mean"],
+            w,
+            yerr=sub["std"].fillna(0),
+            label=m,
+            capsize=2,
+            color=colors.get(m),
+        )
     ax.set_xticks(np.arange(len(datasets)) + 0.4 - w / 2, datasets, fontsize=8)
     ax.set_ylabel("AUBC (mean accuracy, %)")
     ax.legend(fontsize=6, ncol=2)
@@ -169,15 +213,22 @@ def cost_frame(records: list[dict]) -> pd.DataFrame:
         rr = r["rounds"]
         if not rr:
             continue
-        rows.append({"dataset": r["dataset"], "method": method_name(r), "seed": r["seed"],
-                     "wall_s": r.get("timing", {}).get("total_seconds", np.nan),
-                     "select_s": float(np.mean([x["seconds"].get("select", np.nan) for x in rr])),
-                     "train_s": float(np.mean([x["seconds"].get("train", np.nan) for x in rr])),
-                     "encoder_images": (r.get("encoder_passes") or {}).get("image_encoder_images", np.nan),
-                     "final_accuracy": rr[-1]["accuracy"]})
+        rows.append(
+            {
+                "dataset": r["dataset"],
+                "method": method_name(r),
+                "seed": r["seed"],
+                "wall_s": r.get("timing", {}).get("total_seconds", np.nan),
+                "select_s": float(np.mean([x["seconds"].get("select", np.nan) for x in rr])),
+                "train_s": float(np.mean([x["seconds"].get("train", np.nan) for x in rr])),
+                "encoder_images": (r.get("encoder_passes") or {}).get("image_encoder_images", np.nan),
+                "final_accuracy": rr[-1]["accuracy"],
+            }
+        )
     if not rows:
-        return pd.DataFrame(columns=["dataset", "method", "wall_s", "select_s", "train_s", "encoder_images",
-                                     "final_accuracy", "n"])
+        return pd.DataFrame(
+            columns=["dataset", "method", "wall_s", "select_s", "train_s", "encoder_images", "final_accuracy", "n"]
+        )
     df = pd.DataFrame(rows)
     g = df.groupby(["dataset", "method"], sort=True)
     out = g[["wall_s", "select_s", "train_s", "encoder_images", "final_accuracy"]].mean()
@@ -217,11 +268,20 @@ def balanced_frame(records: list[dict]) -> pd.DataFrame:
         for x in r["rounds"]:
             bal = ((x.get("diagnostics") or {}).get("test") or {}).get("balanced_accuracy")
             if bal is not None:
-                rows.append({"dataset": r["dataset"], "method": method_name(r), "round": x["round"],
-                             "balanced": bal, "top1": x["accuracy"]})
+                rows.append(
+                    {
+                        "dataset": r["dataset"],
+                        "method": method_name(r),
+                        "round": x["round"],
+                        "balanced": bal,
+                        "top1": x["accuracy"],
+                    }
+                )
     if not rows:
         return pd.DataFrame(columns=["dataset", "method", "round", "balanced", "top1"])
-    return pd.DataFrame(rows).groupby(["dataset", "method", "round"], sort=True)[["balanced", "top1"]].mean().reset_index()
+    return (
+        pd.DataFrame(rows).groupby(["dataset", "method", "round"], sort=True)[["balanced", "top1"]].mean().reset_index()
+    )
 
 
 def _md_table_to_html(md: str) -> str:
@@ -235,9 +295,13 @@ def _md_table_to_html(md: str) -> str:
         head = [c.strip() for c in table[0].strip("|").split("|")]
         body = [[c.strip() for c in ln.strip("|").split("|")] for ln in table[2:]]
         cell = lambda c: re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(c))  # noqa: E731
-        parts.append("<table><thead><tr>" + "".join(f"<th>{cell(h)}</th>" for h in head) + "</tr></thead><tbody>"
-                     + "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in r) + "</tr>" for r in body)
-                     + "</tbody></table>")
+        parts.append(
+            "<table><thead><tr>"
+            + "".join(f"<th>{cell(h)}</th>" for h in head)
+            + "</tr></thead><tbody>"
+            + "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in r) + "</tr>" for r in body)
+            + "</tbody></table>"
+        )
         table.clear()
 
     for line in md.splitlines():
@@ -267,17 +331,22 @@ def _trimmed_md(t: dict, datasets: list[str], columns: list[str]) -> str:
     from albench.reporting.tables import _cell_text, _layout, to_markdown
 
     preset = t["preset"]
-    small = dataclasses.replace(preset, datasets=tuple(d for d in preset.datasets if d in datasets),
-                                columns=tuple(c for c in preset.columns if c.label in columns))
+    small = dataclasses.replace(
+        preset,
+        datasets=tuple(d for d in preset.datasets if d in datasets),
+        columns=tuple(c for c in preset.columns if c.label in columns),
+    )
     budgets = sorted(set(t["frame"]["budget"]))
     cols, rows = _layout(t["frame"], small, budgets, _cell_text)
     rows = [r for r in rows if any(c not in ("n/a", "—") for c in r[2][1:])]
     hidden = len(preset.datasets) - len(small.datasets), len(preset.columns) - len(small.columns)
     note = ""
     if any(hidden):
-        note = (f" Shown: the {len(small.datasets)} dataset(s) and {len(small.columns)} column(s) with records "
-                f"({hidden[0]} dataset(s) and {hidden[1]} column(s) of the preset have none yet; `albench table "
-                f"--preset {preset.name} --suite {preset.suite}` prints the full layout).")
+        note = (
+            f" Shown: the {len(small.datasets)} dataset(s) and {len(small.columns)} column(s) with records "
+            f"({hidden[0]} dataset(s) and {hidden[1]} column(s) of the preset have none yet; `albench table "
+            f"--preset {preset.name} --suite {preset.suite}` prints the full layout)."
+        )
     return to_markdown(cols, rows, t["caption"] + note) + "".join(f"\n- {w}" for w in t["warnings"])
 
 
@@ -292,8 +361,17 @@ def _winners(t: dict, seeds_frame: pd.DataFrame, alpha: float = 0.05) -> pd.Data
     for (d, b), g in ok.groupby(["dataset", "budget"], sort=False):
         g = g.sort_values("mean", ascending=False)
         best = g.iloc[0]
-        row = {"dataset": d, "title": best["title"], "budget": b, "winner": best["column"], "mean": best["mean"],
-               "runner_up": None, "lead": np.nan, "p": np.nan, "significant": False}
+        row = {
+            "dataset": d,
+            "title": best["title"],
+            "budget": b,
+            "winner": best["column"],
+            "mean": best["mean"],
+            "runner_up": None,
+            "lead": np.nan,
+            "p": np.nan,
+            "significant": False,
+        }
         if len(g) > 1:
             second = g.iloc[1]
             sf = seeds_frame[(seeds_frame["dataset"] == d) & (seeds_frame["budget"] == b)]
@@ -320,7 +398,11 @@ def _winners_html(w: pd.DataFrame, colors: dict[str, str]) -> str:
                 continue
             r = r.iloc[0]
             mark = " †" if r["significant"] else ""
-            lead = "" if np.isnan(r["lead"]) else f" <small>(+{r['lead']:.1f} over {html.escape(str(r['runner_up']))})</small>"
+            lead = (
+                ""
+                if np.isnan(r["lead"])
+                else f" <small>(+{r['lead']:.1f} over {html.escape(str(r['runner_up']))})</small>"
+            )
             dot = f"<span style='color:{colors.get(r['winner'], '#000')}'>&#9632;</span> "
             cells.append(f"<td>{dot}<b>{html.escape(r['winner'])}</b> {r['mean']:.1f}{mark}{lead}</td>")
         body.append(f"<tr><td>{html.escape(str(title))}</td>" + "".join(cells) + "</tr>")
@@ -403,23 +485,27 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
     bal = balanced_frame(records)
     failed = sorted((results_dir / "failed").rglob("*.json")) if (results_dir / "failed").exists() else []
 
-    h = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>albench report</title>",
-         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
-         "table{border-collapse:collapse;margin:0.5em 0 1em;font-size:13px}"
-         "th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}"
-         "td:first-child,th:first-child{text-align:left}.cap{font-size:12px;color:#444;max-width:1100px}"
-         ".figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px;max-width:620px}"
-         "img{border:1px solid #ddd}nav a{margin-right:1em}</style></head><body>",
-         "<h1>albench report</h1>",
-         f"<p>{len(all_records)} run record(s) from <code>{html.escape(str(results_dir.resolve()))}</code>; generated "
-         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. {html.escape(STD_NOTE)}.</p>"]
+    h = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>albench report</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
+        "table{border-collapse:collapse;margin:0.5em 0 1em;font-size:13px}"
+        "th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}"
+        "td:first-child,th:first-child{text-align:left}.cap{font-size:12px;color:#444;max-width:1100px}"
+        ".figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px;max-width:620px}"
+        "img{border:1px solid #ddd}nav a{margin-right:1em}</style></head><body>",
+        "<h1>albench report</h1>",
+        f"<p>{len(all_records)} run record(s) from <code>{html.escape(str(results_dir.resolve()))}</code>; generated "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. {html.escape(STD_NOTE)}.</p>",
+    ]
     nav = []
 
     # 1. summary (one page)
     if views:
-        body = ["<p class='cap'>Best column per dataset and budget (mean accuracy, %), with its lead over the "
-                "runner-up; † = the lead is significant (paired t-test over the seeds both share, p &lt; 0.05). "
-                "Each cell holds one configuration.</p>"]
+        body = [
+            "<p class='cap'>Best column per dataset and budget (mean accuracy, %), with its lead over the "
+            "runner-up; † = the lead is significant (paired t-test over the seeds both share, p &lt; 0.05). "
+            "Each cell holds one configuration.</p>"
+        ]
         for v in views:
             t = v["t"]
             body.append(f"<h3>{html.escape(display_title(t['preset']))} — {t['preset'].suite} suite</h3>")
@@ -432,42 +518,77 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
         nav.append(("summary", "Summary"))
 
     # 2. curves
-    h.append(_section("curves", "Accuracy vs. labels", "<div class='figs'>" + "".join(
-        f"<figure class='curve'><img src='figures/{p.name}' alt='{html.escape(title)}' width='616'>"
-        f"<figcaption>{html.escape(title)}: every method on the same axes; mean over seeds, band = ±1 sample std; "
-        "dashed = zero-shot CLIP</figcaption></figure>" for title, p in figs) + "</div>"))
+    h.append(
+        _section(
+            "curves",
+            "Accuracy vs. labels",
+            "<div class='figs'>"
+            + "".join(
+                f"<figure class='curve'><img src='figures/{p.name}' alt='{html.escape(title)}' width='616'>"
+                f"<figcaption>{html.escape(title)}: every method on the same axes; mean over seeds, band = ±1 sample std; "
+                "dashed = zero-shot CLIP</figcaption></figure>"
+                for title, p in figs
+            )
+            + "</div>",
+        )
+    )
     nav.append(("curves", "Curves"))
     if aubc_path:
-        h.append(_section("aubc", "Area under the budget curve",
-                          f"<figure class='curve'><img src='figures/{aubc_path.name}' alt='AUBC per method'>"
-                          "<figcaption>mean accuracy over the labeled rounds per method; error bar = sample std over "
-                          "seeds</figcaption></figure>"))
+        h.append(
+            _section(
+                "aubc",
+                "Area under the budget curve",
+                f"<figure class='curve'><img src='figures/{aubc_path.name}' alt='AUBC per method'>"
+                "<figcaption>mean accuracy over the labeled rounds per method; error bar = sample std over "
+                "seeds</figcaption></figure>",
+            )
+        )
         nav.append(("aubc", "AUBC"))
 
     # 3. beyond top-1
     if not bal.empty:
         piv = bal.pivot_table(index=["dataset", "method"], columns="round", values="balanced")
-        md = ["| dataset | method | " + " | ".join(f"round {r}" for r in piv.columns) + " |",
-              "|---|---|" + "---|" * len(piv.columns)]
-        md += [f"| {d} | {m} | " + " | ".join("—" if pd.isna(v) else f"{v:.1f}" for v in row) + " |"
-               for (d, m), row in piv.iterrows()]
-        md.append("\nBalanced accuracy (%, mean of per-class accuracies; mean over seeds) of the adapter trained in "
-                  "each round; per-class accuracies are in each record's rounds[i].diagnostics.test.")
+        md = [
+            "| dataset | method | " + " | ".join(f"round {r}" for r in piv.columns) + " |",
+            "|---|---|" + "---|" * len(piv.columns),
+        ]
+        md += [
+            f"| {d} | {m} | " + " | ".join("—" if pd.isna(v) else f"{v:.1f}" for v in row) + " |"
+            for (d, m), row in piv.iterrows()
+        ]
+        md.append(
+            "\nBalanced accuracy (%, mean of per-class accuracies; mean over seeds) of the adapter trained in "
+            "each round; per-class accuracies are in each record's rounds[i].diagnostics.test."
+        )
         h.append(_section("balanced", "Beyond top-1: balanced accuracy", _md_table_to_html("\n".join(md))))
         nav.append(("balanced", "Balanced accuracy"))
 
     # 4. cost
     if not cost.empty:
-        md = ["| dataset | method | runs | wall s / run | select s / round | train s / round | image-encoder images / run "
-              "| final accuracy |", "|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['dataset']} | {r['method']} | {int(r['n'])} | {r['wall_s']:.1f} | {r['select_s']:.3f} | "
-               f"{r['train_s']:.2f} | {'—' if pd.isna(r['encoder_images']) else f'{r.encoder_images:,.0f}'} | "
-               f"{r['final_accuracy']:.1f} |" for _, r in cost.iterrows()]
-        md.append("\nMeans over seeds. Wall seconds depend on the machine (see each record's provenance); "
-                  "image-encoder images are machine-independent and include filling the frozen-feature cache, "
-                  "so the first run on a dataset pays for the ones after it.")
-        fig = (f"<figure class='curve'><img src='figures/{cost_path.name}' alt='accuracy against cost'>"
-               "<figcaption>final accuracy against wall seconds per run</figcaption></figure>") if cost_path else ""
+        md = [
+            "| dataset | method | runs | wall s / run | select s / round | train s / round | image-encoder images / run "
+            "| final accuracy |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        md += [
+            f"| {r['dataset']} | {r['method']} | {int(r['n'])} | {r['wall_s']:.1f} | {r['select_s']:.3f} | "
+            f"{r['train_s']:.2f} | {'—' if pd.isna(r['encoder_images']) else f'{r.encoder_images:,.0f}'} | "
+            f"{r['final_accuracy']:.1f} |"
+            for _, r in cost.iterrows()
+        ]
+        md.append(
+            "\nMeans over seeds. Wall seconds depend on the machine (see each record's provenance); "
+            "image-encoder images are machine-independent and include filling the frozen-feature cache, "
+            "so the first run on a dataset pays for the ones after it."
+        )
+        fig = (
+            (
+                f"<figure class='curve'><img src='figures/{cost_path.name}' alt='accuracy against cost'>"
+                "<figcaption>final accuracy against wall seconds per run</figcaption></figure>"
+            )
+            if cost_path
+            else ""
+        )
         h.append(_section("cost", "Cost", fig + _md_table_to_html("\n".join(md))))
         nav.append(("cost", "Cost"))
 
@@ -486,23 +607,39 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
                 for rk in c.rankings:
                     p = cd_diagram(rk, fig_dir / f"cd_{t['preset'].slug}_{rk.budget:g}pct.png", colors)
                     if p is not None:
-                        imgs.append(f"<figure><img src='figures/{Path(p).name}' alt='critical difference "
-                                    f"{rk.budget:g} %' width='616'></figure>")
-                part.append("<h4>Ours against every other column</h4>" + _md_table_to_html(
-                    "\n".join(c.markdown.splitlines()[2:])) + "<div class='figs'>" + "".join(imgs) + "</div>")
-            body.append(f"<section class='preset'><h3>{html.escape(display_title(t['preset']))} — {t['preset'].suite} "
-                        f"suite</h3>{''.join(part)}</section>")
+                        imgs.append(
+                            f"<figure><img src='figures/{Path(p).name}' alt='critical difference "
+                            f"{rk.budget:g} %' width='616'></figure>"
+                        )
+                part.append(
+                    "<h4>Ours against every other column</h4>"
+                    + _md_table_to_html("\n".join(c.markdown.splitlines()[2:]))
+                    + "<div class='figs'>"
+                    + "".join(imgs)
+                    + "</div>"
+                )
+            body.append(
+                f"<section class='preset'><h3>{html.escape(display_title(t['preset']))} — {t['preset'].suite} "
+                f"suite</h3>{''.join(part)}</section>"
+            )
         h.append(_section("tables", "Tables", "".join(body)))
         nav.append(("tables", "Tables"))
     else:
-        h.append(_section("tables", "All records (dataset × adapter × round)",
-                          _md_table_to_html(simple_table(records)[0])))
+        h.append(
+            _section("tables", "All records (dataset × adapter × round)", _md_table_to_html(simple_table(records)[0]))
+        )
         nav.append(("tables", "Table"))
     if config_notes:
-        h.append(_section("configs", "Cells with several configurations",
-                          "<p class='cap'>Each cell shows one configuration (--config, else the most seeds, then the "
-                          "newest); the others, by what differs:</p><ul>"
-                          + "".join(f"<li>{html.escape(n)}</li>" for n in config_notes) + "</ul>"))
+        h.append(
+            _section(
+                "configs",
+                "Cells with several configurations",
+                "<p class='cap'>Each cell shows one configuration (--config, else the most seeds, then the "
+                "newest); the others, by what differs:</p><ul>"
+                + "".join(f"<li>{html.escape(n)}</li>" for n in config_notes)
+                + "</ul>",
+            )
+        )
         nav.append(("configs", "Configurations"))
     from albench.reporting.mechanism import mechanism_markdown
 
@@ -512,35 +649,82 @@ def _write_report(results_dir: Path, out_dir: Path, configs, caught) -> Path:
         nav.append(("mechanism", "Mechanism"))
 
     # 6. runs
-    rows = ["<table id='runs-table'><thead><tr>" + "".join(
-        f"<th>{c}</th>" for c in ("run", "dataset", "strategy", "adapter", "seed", "backbone", "rounds", "final acc",
-                                  "seconds", "finished", "device", "host", "albench", "torch", "git")) + "</tr></thead><tbody>"]
+    rows = [
+        "<table id='runs-table'><thead><tr>"
+        + "".join(
+            f"<th>{c}</th>"
+            for c in (
+                "run",
+                "dataset",
+                "strategy",
+                "adapter",
+                "seed",
+                "backbone",
+                "rounds",
+                "final acc",
+                "seconds",
+                "finished",
+                "device",
+                "host",
+                "albench",
+                "torch",
+                "git",
+            )
+        )
+        + "</tr></thead><tbody>"
+    ]
     for rec in sorted(records, key=lambda r: r["run_id"]):
         env = rec.get("environment", {})
-        cells = [rec["run_id"], rec["dataset"], rec["strategy"], rec["adapter"], rec["seed"],
-                 rec.get("backbone", {}).get("arch", "?") + ("" if not rec.get("backbone", {}).get("random_init") else " (random init)"),
-                 len(rec["rounds"]), f"{rec['rounds'][-1]['accuracy']:.2f}" if rec["rounds"] else "-",
-                 rec.get("timing", {}).get("total_seconds", "-"), rec.get("timing", {}).get("finished_at", "-")[:19],
-                 rec.get("device", "-"), (rec.get("provenance") or {}).get("hostname", "-"), env.get("albench", "-"),
-                 env.get("torch", "-"), (env.get("git_sha") or "-")[:12]]
+        cells = [
+            rec["run_id"],
+            rec["dataset"],
+            rec["strategy"],
+            rec["adapter"],
+            rec["seed"],
+            rec.get("backbone", {}).get("arch", "?")
+            + ("" if not rec.get("backbone", {}).get("random_init") else " (random init)"),
+            len(rec["rounds"]),
+            f"{rec['rounds'][-1]['accuracy']:.2f}" if rec["rounds"] else "-",
+            rec.get("timing", {}).get("total_seconds", "-"),
+            rec.get("timing", {}).get("finished_at", "-")[:19],
+            rec.get("device", "-"),
+            (rec.get("provenance") or {}).get("hostname", "-"),
+            env.get("albench", "-"),
+            env.get("torch", "-"),
+            (env.get("git_sha") or "-")[:12],
+        ]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     rows.append("</tbody></table>")
     h.append(_section("runs", "Runs", "".join(rows)))
     nav.append(("runs", "Runs"))
     if failed:
-        h.append(_section("failures", f"Failed runs ({len(failed)})", "<ul>" + "".join(
-            f"<li><code>{html.escape(str(p.relative_to(results_dir)))}</code></li>" for p in failed) + "</ul>"))
+        h.append(
+            _section(
+                "failures",
+                f"Failed runs ({len(failed)})",
+                "<ul>"
+                + "".join(f"<li><code>{html.escape(str(p.relative_to(results_dir)))}</code></li>" for p in failed)
+                + "</ul>",
+            )
+        )
         nav.append(("failures", "Failures"))
     msgs = list(dict.fromkeys(str(w.message) for w in caught))
     if msgs:
-        h.append(_section("warnings", f"Warnings ({len(msgs)})",
-                          "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in msgs) + "</ul>"))
+        h.append(
+            _section(
+                "warnings",
+                f"Warnings ({len(msgs)})",
+                "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in msgs) + "</ul>",
+            )
+        )
         nav.append(("warnings", "Warnings"))
     h.insert(3, "<nav>" + "".join(f"<a href='#{i}'>{html.escape(t)}</a>" for i, t in nav) + "</nav>")
     # Marks each figure as decoded (data-ok) and records the page height once loaded; tests read both from the DOM.
-    h.append("<script>window.addEventListener('load',function(){var n=0;document.querySelectorAll('img')"
-             ".forEach(function(i){var ok=i.complete&&i.naturalWidth>0;i.dataset.ok=ok;if(ok)n++;});"
-             "document.body.dataset.imagesOk=n;"
-             "document.body.dataset.height=document.documentElement.scrollHeight;});</script>")
+    h.append(
+        "<script>window.addEventListener('load',function(){var n=0;document.querySelectorAll('img')"
+        ".forEach(function(i){var ok=i.complete&&i.naturalWidth>0;i.dataset.ok=ok;if(ok)n++;});"
+        "document.body.dataset.imagesOk=n;"
+        "document.body.dataset.height=document.documentElement.scrollHeight;});</script>"
+    )
     h.append("</body></html>")
     return atomic_write(out_dir / "index.html", "\n".join(h))

@@ -1,4 +1,5 @@
 """`albench diff`: what differs between two runs (options first, then where and how they ran)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,19 +18,27 @@ def find_record(name: str, results_dir: str | Path) -> tuple[Path, dict]:
         if rec is None:
             raise AlbenchError(f"{p} is not a valid run record.")
         return p, rec
-    hits = [(path, rec) for path, rec in iter_records(Path(results_dir))
-            if rec["run_id"] == name or rec["run_id"].startswith(name) or rec["config_hash"].startswith(name)]
+    hits = [
+        (path, rec)
+        for path, rec in iter_records(Path(results_dir))
+        if rec["run_id"] == name or rec["run_id"].startswith(name) or rec["config_hash"].startswith(name)
+    ]
     exact = [h for h in hits if h[1]["run_id"] == name]
     if exact:
         return exact[0]
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise AlbenchError(f"No run record {name!r} in {results_dir} (give a record file, a run id, or a prefix of "
-                           f"a run id or config hash).")
-    raise AlbenchError(f"{name!r} matches {len(hits)} runs in {results_dir}: "
-                       + ", ".join(r["run_id"] for _, r in hits[:5]) + (" ..." if len(hits) > 5 else "")
-                       + "; give more of the run id.")
+        raise AlbenchError(
+            f"No run record {name!r} in {results_dir} (give a record file, a run id, or a prefix of "
+            f"a run id or config hash)."
+        )
+    raise AlbenchError(
+        f"{name!r} matches {len(hits)} runs in {results_dir}: "
+        + ", ".join(r["run_id"] for _, r in hits[:5])
+        + (" ..." if len(hits) > 5 else "")
+        + "; give more of the run id."
+    )
 
 
 def run_diff(a: dict, b: dict) -> dict[str, dict]:
@@ -38,10 +47,16 @@ def run_diff(a: dict, b: dict) -> dict[str, dict]:
     options = option_diff({**a["config"], "_seed": a["seed"]}, {**b["config"], "_seed": b["seed"]})
     if "_seed" in options:
         options["seed"] = options.pop("_seed")
-    env_a = {"environment": a.get("environment", {}), "provenance": _stable(a.get("provenance", {})),
-             "device": a.get("device")}
-    env_b = {"environment": b.get("environment", {}), "provenance": _stable(b.get("provenance", {})),
-             "device": b.get("device")}
+    env_a = {
+        "environment": a.get("environment", {}),
+        "provenance": _stable(a.get("provenance", {})),
+        "device": a.get("device"),
+    }
+    env_b = {
+        "environment": b.get("environment", {}),
+        "provenance": _stable(b.get("provenance", {})),
+        "device": b.get("device"),
+    }
     return {"options": options, "provenance": option_diff(env_a, env_b)}
 
 

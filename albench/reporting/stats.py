@@ -27,6 +27,7 @@ JMLR 7, 2006) and are computed by scipy and scikit-posthocs, not by hand:
 
 scikit-posthocs is an optional extra (``pip install albench[stats]``).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -41,8 +42,16 @@ from albench.api.errors import AlbenchError
 ALPHA = 0.05
 RESAMPLES = 9999
 #: per-round metrics where higher is better (ranks and wins assume it)
-COMPARABLE = ("accuracy", "balanced_accuracy", "max_softmax_auroc", "entropy_auroc", "margin_auroc", "pclean_auroc",
-              "pseudo_label_precision", "pool_accuracy")
+COMPARABLE = (
+    "accuracy",
+    "balanced_accuracy",
+    "max_softmax_auroc",
+    "entropy_auroc",
+    "margin_auroc",
+    "pclean_auroc",
+    "pseudo_label_precision",
+    "pool_accuracy",
+)
 
 
 def seed_frame(preset, records, budgets=None, seeds=None, configs=(), metric: str = "accuracy") -> pd.DataFrame:
@@ -68,8 +77,16 @@ def seed_frame(preset, records, budgets=None, seeds=None, configs=(), metric: st
                     hit = [r for r in rec["rounds"] if r["round"] == _budget_round(rec, b)]
                     v = metric_value(hit[0], metric) if hit else None
                     if v is not None:
-                        rows.append({"dataset": d, "budget": b, "column": c.label, "seed": rec["seed"],
-                                     "accuracy": v, "config": cell.chosen.id})
+                        rows.append(
+                            {
+                                "dataset": d,
+                                "budget": b,
+                                "column": c.label,
+                                "seed": rec["seed"],
+                                "accuracy": v,
+                                "config": cell.chosen.id,
+                            }
+                        )
     return pd.DataFrame(rows, columns=["dataset", "budget", "column", "seed", "accuracy", "config"])
 
 
@@ -103,8 +120,9 @@ def _ttest_p(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.ttest_rel(a, b).pvalue)
 
 
-def paired_differences(frame: pd.DataFrame, reference: str, alpha: float = ALPHA,
-                       resamples: int = RESAMPLES) -> pd.DataFrame:
+def paired_differences(
+    frame: pd.DataFrame, reference: str, alpha: float = ALPHA, resamples: int = RESAMPLES
+) -> pd.DataFrame:
     """Per (other column, dataset, budget): reference − other over shared seeds, with CI, p and outcome.
 
     ``outcome`` is win / loss (paired t-test p < alpha, by the sign of the mean difference) or tie.
@@ -127,12 +145,35 @@ def paired_differences(frame: pd.DataFrame, reference: str, alpha: float = ALPHA
             lo, hi = bootstrap_ci(diff, resamples=resamples)
             p = _ttest_p(a, o)
             outcome = "tie" if not (p < alpha) else ("win" if diff.mean() > 0 else "loss")
-            rows.append({"other": other, "dataset": d, "budget": b, "n_seeds": int(diff.size),
-                         "seeds": ",".join(str(s) for s in pair.index.get_level_values("seed")),
-                         "mean_diff": float(diff.mean()), "ci_low": lo, "ci_high": hi, "p_ttest": p,
-                         "outcome": outcome})
-    return pd.DataFrame(rows, columns=["other", "dataset", "budget", "n_seeds", "seeds", "mean_diff", "ci_low",
-                                       "ci_high", "p_ttest", "outcome"])
+            rows.append(
+                {
+                    "other": other,
+                    "dataset": d,
+                    "budget": b,
+                    "n_seeds": int(diff.size),
+                    "seeds": ",".join(str(s) for s in pair.index.get_level_values("seed")),
+                    "mean_diff": float(diff.mean()),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "p_ttest": p,
+                    "outcome": outcome,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "other",
+            "dataset",
+            "budget",
+            "n_seeds",
+            "seeds",
+            "mean_diff",
+            "ci_low",
+            "ci_high",
+            "p_ttest",
+            "outcome",
+        ],
+    )
 
 
 def summary_vs_reference(cells: pd.DataFrame, resamples: int = RESAMPLES) -> pd.DataFrame:
@@ -149,11 +190,35 @@ def summary_vs_reference(cells: pd.DataFrame, resamples: int = RESAMPLES) -> pd.
                 warnings.simplefilter("ignore")  # exact-distribution notes for tiny samples
                 p = float(stats.wilcoxon(d).pvalue)
         counts = g["outcome"].value_counts()
-        rows.append({"other": other, "cells": int(d.size), "mean_diff": float(d.mean()), "ci_low": lo, "ci_high": hi,
-                     "p_wilcoxon": p, "wins": int(counts.get("win", 0)), "ties": int(counts.get("tie", 0)),
-                     "losses": int(counts.get("loss", 0)), "higher_mean": int((d > 0).sum())})
-    return pd.DataFrame(rows, columns=["other", "cells", "mean_diff", "ci_low", "ci_high", "p_wilcoxon", "wins",
-                                       "ties", "losses", "higher_mean"])
+        rows.append(
+            {
+                "other": other,
+                "cells": int(d.size),
+                "mean_diff": float(d.mean()),
+                "ci_low": lo,
+                "ci_high": hi,
+                "p_wilcoxon": p,
+                "wins": int(counts.get("win", 0)),
+                "ties": int(counts.get("tie", 0)),
+                "losses": int(counts.get("loss", 0)),
+                "higher_mean": int((d > 0).sum()),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "other",
+            "cells",
+            "mean_diff",
+            "ci_low",
+            "ci_high",
+            "p_wilcoxon",
+            "wins",
+            "ties",
+            "losses",
+            "higher_mean",
+        ],
+    )
 
 
 def critical_difference(k: int, n: int, alpha: float = ALPHA) -> float:
@@ -217,8 +282,10 @@ def _posthocs():
     try:
         import scikit_posthocs
     except ImportError:
-        raise AlbenchError("The Nemenyi test and critical-difference diagram need scikit-posthocs: "
-                           "pip install 'albench[stats]' (or pip install scikit-posthocs).") from None
+        raise AlbenchError(
+            "The Nemenyi test and critical-difference diagram need scikit-posthocs: "
+            "pip install 'albench[stats]' (or pip install scikit-posthocs)."
+        ) from None
     return scikit_posthocs
 
 
@@ -235,11 +302,15 @@ def cd_diagram(ranking: Ranking, path, colors: dict | None = None, alpha: float 
 
     k = ranking.means.shape[1]
     fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.28 * k), dpi=110)
-    _posthocs().critical_difference_diagram(ranking.average, ranking.nemenyi, ax=ax, alpha=alpha,
-                                            color_palette=colors or {})
-    ax.set_title(f"Average rank at {ranking.budget:g} % over {ranking.means.shape[0]} datasets "
-                 f"(Nemenyi CD = {ranking.cd:.2f}; bars join methods not significantly different at "
-                 f"α = {alpha:g})", fontsize=8)
+    _posthocs().critical_difference_diagram(
+        ranking.average, ranking.nemenyi, ax=ax, alpha=alpha, color_palette=colors or {}
+    )
+    ax.set_title(
+        f"Average rank at {ranking.budget:g} % over {ranking.means.shape[0]} datasets "
+        f"(Nemenyi CD = {ranking.cd:.2f}; bars join methods not significantly different at "
+        f"α = {alpha:g})",
+        fontsize=8,
+    )
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png"))
     plt.close(fig)
@@ -254,39 +325,68 @@ def _ci(lo: float, hi: float) -> str:
     return "—" if np.isnan(lo) else f"[{lo:+.2f}, {hi:+.2f}]"
 
 
-def compare_markdown(reference: str, summary: pd.DataFrame, cells: pd.DataFrame, rankings: list[Ranking],
-                     alpha: float = ALPHA, title: str = "") -> str:
+def compare_markdown(
+    reference: str,
+    summary: pd.DataFrame,
+    cells: pd.DataFrame,
+    rankings: list[Ranking],
+    alpha: float = ALPHA,
+    title: str = "",
+) -> str:
     """The comparison as Markdown: summary vs the reference, ranks per budget, per-cell differences."""
-    out = [f"## {reference} against every other column{' — ' + title if title else ''}", "",
-           f"Δ = {reference} − other, in accuracy points. Per cell (dataset × budget): mean over the seeds both "
-           f"share, paired t-test; overall: the per-cell means as observations, 95 % percentile-bootstrap interval "
-           f"({RESAMPLES} resamples, fixed generator) and Wilcoxon signed-rank test. W/T/L: cells where the paired "
-           f"t-test has p < {alpha:g} with {reference} ahead / not significant / behind.", "",
-           "| other | cells | mean Δ | 95 % CI | Wilcoxon p | W / T / L | higher mean |", "|---|---|---|---|---|---|---|"]
+    out = [
+        f"## {reference} against every other column{' — ' + title if title else ''}",
+        "",
+        f"Δ = {reference} − other, in accuracy points. Per cell (dataset × budget): mean over the seeds both "
+        f"share, paired t-test; overall: the per-cell means as observations, 95 % percentile-bootstrap interval "
+        f"({RESAMPLES} resamples, fixed generator) and Wilcoxon signed-rank test. W/T/L: cells where the paired "
+        f"t-test has p < {alpha:g} with {reference} ahead / not significant / behind.",
+        "",
+        "| other | cells | mean Δ | 95 % CI | Wilcoxon p | W / T / L | higher mean |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for _, r in summary.iterrows():
-        out.append(f"| {r['other']} | {r['cells']} | {r['mean_diff']:+.2f} | {_ci(r['ci_low'], r['ci_high'])} | "
-                   f"{_p(r['p_wilcoxon'])} | {r['wins']} / {r['ties']} / {r['losses']} | "
-                   f"{r['higher_mean']}/{r['cells']} |")
+        out.append(
+            f"| {r['other']} | {r['cells']} | {r['mean_diff']:+.2f} | {_ci(r['ci_low'], r['ci_high'])} | "
+            f"{_p(r['p_wilcoxon'])} | {r['wins']} / {r['ties']} / {r['losses']} | "
+            f"{r['higher_mean']}/{r['cells']} |"
+        )
     for rk in rankings:
-        out += ["", f"### Average rank at {rk.budget:g} % ({rk.means.shape[0]} datasets as blocks; 1 = best)", "",
-                "| method | average rank |", "|---|---|"]
+        out += [
+            "",
+            f"### Average rank at {rk.budget:g} % ({rk.means.shape[0]} datasets as blocks; 1 = best)",
+            "",
+            "| method | average rank |",
+            "|---|---|",
+        ]
         out += [f"| {m} | {v:.2f} |" for m, v in rk.average.items()]
         if not np.isnan(rk.friedman_p) and rk.nemenyi is None:
-            out.append(f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi CD = {rk.cd:.2f} "
-                       f"(α = {alpha:g}); install scikit-posthocs (extra 'stats') for the pairwise test and diagram.")
+            out.append(
+                f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi CD = {rk.cd:.2f} "
+                f"(α = {alpha:g}); install scikit-posthocs (extra 'stats') for the pairwise test and diagram."
+            )
         elif not np.isnan(rk.friedman_p):
-            out.append(f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi critical "
-                       f"difference CD = {rk.cd:.2f} (α = {alpha:g}): methods whose average ranks differ by less "
-                       f"are not significantly different.")
+            out.append(
+                f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi critical "
+                f"difference CD = {rk.cd:.2f} (α = {alpha:g}): methods whose average ranks differ by less "
+                f"are not significantly different."
+            )
         else:
             out.append("\nFriedman test needs at least three methods with a value on every dataset.")
         if rk.left_out:
             out.append(f"Left out at {rk.budget:g} % (no value on every dataset): {', '.join(rk.left_out)}.")
-    out += ["", "### Per cell", "", "| other | dataset | budget | seeds | mean Δ | 95 % CI | t-test p | outcome |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "### Per cell",
+        "",
+        "| other | dataset | budget | seeds | mean Δ | 95 % CI | t-test p | outcome |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for _, r in cells.iterrows():
-        out.append(f"| {r['other']} | {r['dataset']} | {r['budget']:g}% | {r['seeds']} | {r['mean_diff']:+.2f} | "
-                   f"{_ci(r['ci_low'], r['ci_high'])} | {_p(r['p_ttest'])} | {r['outcome']} |")
+        out.append(
+            f"| {r['other']} | {r['dataset']} | {r['budget']:g}% | {r['seeds']} | {r['mean_diff']:+.2f} | "
+            f"{_ci(r['ci_low'], r['ci_high'])} | {_p(r['p_ttest'])} | {r['outcome']} |"
+        )
     return "\n".join(out)
 
 
@@ -304,8 +404,17 @@ class Comparison:
     markdown: str
 
 
-def compare(preset_name: str, suite: str, records, reference: str = "Ours", budgets=None, seeds=None, configs=(),
-            alpha: float = ALPHA, metric: str = "accuracy") -> Comparison:
+def compare(
+    preset_name: str,
+    suite: str,
+    records,
+    reference: str = "Ours",
+    budgets=None,
+    seeds=None,
+    configs=(),
+    alpha: float = ALPHA,
+    metric: str = "accuracy",
+) -> Comparison:
     """Compare ``reference`` with every other column of a preset over the records (one configuration per cell).
 
     ``metric``: accuracy by default, or any per-round metric of ``albench.reporting.mechanism.METRICS``
@@ -315,36 +424,48 @@ def compare(preset_name: str, suite: str, records, reference: str = "Ours", budg
     from albench.reporting.tables import _records, display_title, preset_frame
 
     if metric not in COMPARABLE:
-        raise AlbenchError(f"--metric {metric!r} cannot be compared (higher must mean better); valid: "
-                           f"{', '.join(COMPARABLE)}.")
+        raise AlbenchError(
+            f"--metric {metric!r} cannot be compared (higher must mean better); valid: {', '.join(COMPARABLE)}."
+        )
 
     preset = load_preset(preset_name, suite)
     records = _records(records)
     budgets = list(budgets or preset.budgets)
     labels = [c.label for c in preset.columns]
     if reference not in labels:
-        raise AlbenchError(f"--reference {reference!r} is not a column of {preset.slug}; its columns: "
-                           f"{', '.join(labels)}.")
+        raise AlbenchError(
+            f"--reference {reference!r} is not a column of {preset.slug}; its columns: {', '.join(labels)}."
+        )
     frame = seed_frame(preset, records, budgets, seeds, configs, metric)
     if frame.empty:
-        raise AlbenchError(f"No records of {preset.slug} (datasets {', '.join(preset.datasets)}; backbone "
-                           f"{preset.backbone.arch}) for these seeds; run `albench run --preset {preset.name} "
-                           f"--suite {suite}` first or pass --results-dir.")
+        raise AlbenchError(
+            f"No records of {preset.slug} (datasets {', '.join(preset.datasets)}; backbone "
+            f"{preset.backbone.arch}) for these seeds; run `albench run --preset {preset.name} "
+            f"--suite {suite}` first or pass --results-dir."
+        )
     _, notes = preset_frame(preset, records, budgets, seeds, configs)
     cells = paired_differences(frame, reference, alpha)
     summary = summary_vs_reference(cells)
     rankings = [r for b in budgets if (r := rank_budget(frame, b, alpha)) is not None]
     from albench.reporting.tables import RULE_TEXT
 
-    md = compare_markdown(reference, summary, cells, rankings, alpha, display_title(preset) +
-                          ("" if preset.suite == "paper" else f" — {preset.suite} suite"))
+    md = compare_markdown(
+        reference,
+        summary,
+        cells,
+        rankings,
+        alpha,
+        display_title(preset) + ("" if preset.suite == "paper" else f" — {preset.suite} suite"),
+    )
     if metric != "accuracy":
         from albench.reporting.mechanism import metric_title
 
         head, rest = md.split("\n", 1)
         md = f"{head}\n\nMetric: {metric_title(metric)} (`{metric}`); Δ and ranks below are in its units.\n{rest}"
     if notes:
-        md += f"\n\n{RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the same as in the table:\n" + "\n".join(f"- {n}" for n in notes)
+        md += f"\n\n{RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the same as in the table:\n" + "\n".join(
+            f"- {n}" for n in notes
+        )
     return Comparison(preset, reference, frame, cells, summary, rankings, notes, md)
 
 

@@ -4,6 +4,7 @@ The ± is the sample standard deviation over seeds (ddof = 1); a cell with one
 seed shows no ±. Records with different configuration hashes (other than the
 seed) are never averaged together.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,19 +36,39 @@ def load_rounds(source, budgets=None, seeds=None, metric: str = "accuracy") -> p
     for rec in _records(source):
         if seeds is not None and rec["seed"] not in set(seeds):
             continue
-        base = {"dataset": rec["dataset"], "adapter": rec["adapter"], "strategy": rec["strategy"],
-                "label": rec.get("label", rec["strategy"]), "seed": rec["seed"], "backbone": rec["config"]["backbone"],
-                "group": config_group(rec), "run_id": rec["run_id"]}
-        rows.append({**base, "round": 0, "budget_pct": 0.0,
-                     "accuracy": rec["zero_shot_accuracy"] if metric == "accuracy" else np.nan})
+        base = {
+            "dataset": rec["dataset"],
+            "adapter": rec["adapter"],
+            "strategy": rec["strategy"],
+            "label": rec.get("label", rec["strategy"]),
+            "seed": rec["seed"],
+            "backbone": rec["config"]["backbone"],
+            "group": config_group(rec),
+            "run_id": rec["run_id"],
+        }
+        rows.append(
+            {
+                **base,
+                "round": 0,
+                "budget_pct": 0.0,
+                "accuracy": rec["zero_shot_accuracy"] if metric == "accuracy" else np.nan,
+            }
+        )
         keep = None if budgets is None else {_budget_round(rec, b) for b in budgets}
         for r in rec["rounds"]:
             if keep is not None and r["round"] not in keep:
                 continue
             v = metric_value(r, metric)
-            rows.append({**base, "round": r["round"], "budget_pct": r["budget_pct"],
-                         "accuracy": np.nan if v is None else v,
-                         "select_seconds": r["seconds"]["select"], "classes_covered": r.get("classes_covered")})
+            rows.append(
+                {
+                    **base,
+                    "round": r["round"],
+                    "budget_pct": r["budget_pct"],
+                    "accuracy": np.nan if v is None else v,
+                    "select_seconds": r["seconds"]["select"],
+                    "classes_covered": r.get("classes_covered"),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -66,7 +87,9 @@ def format_cell(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f}" if np.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def simple_table(source, budgets=None, seeds=None, configs=(), metric: str = "accuracy") -> tuple[str, pd.DataFrame, list[str]]:
+def simple_table(
+    source, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+) -> tuple[str, pd.DataFrame, list[str]]:
     """Markdown: rows = dataset / adapter / round, columns = strategy labels (plus zero-shot).
 
     One configuration per cell (``albench.reporting.cells``). Returns the Markdown, the long frame
@@ -78,29 +101,40 @@ def simple_table(source, budgets=None, seeds=None, configs=(), metric: str = "ac
         what = "" if budgets is None and seeds is None else " for these budgets/seeds"
         return f"No run records found{what}.", pd.DataFrame(), notes
     s = summarise(df)
-    seeds_of = df.groupby(["dataset", "adapter", "label", "group", "round"])["seed"].apply(
-        lambda v: ",".join(str(x) for x in sorted(set(v)))).reset_index(name="seeds")
+    seeds_of = (
+        df.groupby(["dataset", "adapter", "label", "group", "round"])["seed"]
+        .apply(lambda v: ",".join(str(x) for x in sorted(set(v))))
+        .reset_index(name="seeds")
+    )
     s = s.merge(seeds_of, on=["dataset", "adapter", "label", "group", "round"])
     s["column"] = s["label"]
     s["cell"] = [format_cell(m, sd) for m, sd in zip(s["mean"], s["std"])]
-    zs = {key: format_cell(*_pool_zero_shot(df, key)) for key in df[["dataset", "adapter"]].drop_duplicates().itertuples(index=False)}
+    zs = {
+        key: format_cell(*_pool_zero_shot(df, key))
+        for key in df[["dataset", "adapter"]].drop_duplicates().itertuples(index=False)
+    }
     body = s[s["round"] > 0]
     table = body.pivot_table(index=["dataset", "adapter", "round"], columns="column", values="cell", aggfunc="first")
     budget = body.groupby(["dataset", "adapter", "round"])["budget_pct"].mean()
     table.insert(0, "labels %", budget.map(lambda v: f"{v:.1f}"))
     table.insert(1, "zero-shot", [zs.get((d, a), "—") for d, a, _ in table.index])
-    lines = ["| dataset | adapter | round | " + " | ".join(table.columns) + " |",
-             "|" + "---|" * (3 + len(table.columns))]
+    lines = [
+        "| dataset | adapter | round | " + " | ".join(table.columns) + " |",
+        "|" + "---|" * (3 + len(table.columns)),
+    ]
     for (d, a, r), row in table.iterrows():
         lines.append(f"| {d} | {a} | {r} | " + " | ".join("—" if pd.isna(v) else str(v) for v in row.values) + " |")
-    lines.append(f"\n{metric_title(metric)}; {STD_NOTE}; {_seed_phrase(body)}."
-                 + (f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]} (listed below)." if notes else ""))
+    lines.append(
+        f"\n{metric_title(metric)}; {STD_NOTE}; {_seed_phrase(body)}."
+        + (f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]} (listed below)." if notes else "")
+    )
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines), body.drop(columns=["cell"]), notes
 
 
-def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
-                       ) -> tuple[list[Path], str]:
+def write_simple_table(
+    source, out_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+) -> tuple[list[Path], str]:
     """Write ``table.md`` and ``table.csv`` (the simple table; ``table_<metric>.*`` for another metric) into
     ``out_dir`` (None: nothing written); return paths and the Markdown."""
     md, frame, _ = simple_table(source, budgets, seeds, configs, metric)
@@ -108,8 +142,10 @@ def write_simple_table(source, out_dir, budgets=None, seeds=None, configs=(), me
         return [], md
     out = _out_dir(out_dir)
     name = "table" if metric == "accuracy" else f"table_{metric}"
-    return [atomic_write(out / f"{name}.md", md + "\n"),
-            atomic_write(out / f"{name}.csv", frame.to_csv(index=False, float_format="%.4f"))], md
+    return [
+        atomic_write(out / f"{name}.md", md + "\n"),
+        atomic_write(out / f"{name}.csv", frame.to_csv(index=False, float_format="%.4f")),
+    ], md
 
 
 def _out_dir(out_dir) -> Path:
@@ -149,8 +185,10 @@ def _pool_zero_shot(df: pd.DataFrame, key) -> tuple[float, float]:
 
 # --- the paper's table layout (presets) ------------------------------------------
 
-PAPER_NOTE = ("— = not reported, as in the paper (first round random by construction); n/a = no records yet; "
-              "bold = best in row; (+x) = Ours over the strongest baseline in that row")
+PAPER_NOTE = (
+    "— = not reported, as in the paper (first round random by construction); n/a = no records yet; "
+    "bold = best in row; (+x) = Ours over the strongest baseline in that row"
+)
 
 
 def _fmt_delta(d: float) -> str:
@@ -175,11 +213,17 @@ def preset_cells(preset, source, seeds=None, configs=()) -> dict:
     """The preset's cells: {(dataset, strategy, adapter): Cell} over the records of its datasets, seeds and
     backbone, one configuration each (``albench.reporting.cells.select``)."""
     seeds = set(seeds or preset.seeds)
-    recs = [r for r in _records(source) if r["dataset"] in preset.datasets and r["seed"] in seeds
-            and r.get("backbone", {}).get("arch") == preset.backbone.arch]
+    recs = [
+        r
+        for r in _records(source)
+        if r["dataset"] in preset.datasets
+        and r["seed"] in seeds
+        and r.get("backbone", {}).get("arch") == preset.backbone.arch
+    ]
     plain = {(c.strategy, c.adapter) for c in preset.columns if not (c.strategy_options or c.adapter_options)}
-    out = {k[:3]: cell for k, cell in select([r for r in recs if (r["strategy"], r["adapter"]) in plain],
-                                              configs).items()}
+    out = {
+        k[:3]: cell for k, cell in select([r for r in recs if (r["strategy"], r["adapter"]) in plain], configs).items()
+    }
     for c in preset.columns:  # columns that fix options (sweeps, ablations): only their own configuration
         if c.strategy_options or c.adapter_options:
             mine = [r for r in recs if (r["strategy"], r["adapter"]) == (c.strategy, c.adapter) and c.matches(r)]
@@ -194,8 +238,9 @@ def cell_of(cells: dict, dataset: str, column):
     return cells.get((dataset, column.strategy, column.adapter))
 
 
-def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
-                 ) -> tuple[pd.DataFrame, list[str]]:
+def preset_frame(
+    preset, results_dir, budgets=None, seeds=None, configs=(), metric: str = "accuracy"
+) -> tuple[pd.DataFrame, list[str]]:
     """Long table for a preset: one row per (dataset, budget, column) with mean, std (ddof=1), n.
 
     Includes the Zero-shot column (budget 0 of every run; deterministic, so one value per
@@ -215,9 +260,17 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metr
                 warn.append(cell.note(f"{d} {c.label}"))
             chosen_all += recs
             for b in budgets:
-                base = {"dataset": d, "title": preset.titles[d], "paper_dataset": preset.paper_title(d),
-                        "budget": b, "column": c.label, "strategy": c.strategy, "adapter": c.adapter, "role": c.role,
-                        "config": cell.chosen.id if cell else ""}
+                base = {
+                    "dataset": d,
+                    "title": preset.titles[d],
+                    "paper_dataset": preset.paper_title(d),
+                    "budget": b,
+                    "column": c.label,
+                    "strategy": c.strategy,
+                    "adapter": c.adapter,
+                    "role": c.role,
+                    "config": cell.chosen.id if cell else "",
+                }
                 if b in c.dash_budgets:
                     rows.append({**base, "mean": np.nan, "std": np.nan, "n": 0, "seeds": "", "status": "dash"})
                     continue
@@ -228,9 +281,16 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metr
                     if hit and metric_value(hit[0], metric) is not None:
                         vals[r["seed"]] = metric_value(hit[0], metric)
                 v = np.array([vals[s] for s in sorted(vals)], dtype=float)
-                rows.append({**base, "mean": v.mean() if v.size else np.nan,
-                             "std": v.std(ddof=1) if v.size > 1 else np.nan, "n": int(v.size),
-                             "seeds": ",".join(str(s) for s in sorted(vals)), "status": "ok" if v.size else "missing"})
+                rows.append(
+                    {
+                        **base,
+                        "mean": v.mean() if v.size else np.nan,
+                        "std": v.std(ddof=1) if v.size > 1 else np.nan,
+                        "n": int(v.size),
+                        "seeds": ",".join(str(s) for s in sorted(vals)),
+                        "status": "ok" if v.size else "missing",
+                    }
+                )
         zs: dict[int, set[float]] = {}
         for r in chosen_all:
             zs.setdefault(r["seed"], set()).add(round(r["zero_shot_accuracy"], 6))
@@ -238,21 +298,48 @@ def preset_frame(preset, results_dir, budgets=None, seeds=None, configs=(), metr
             warn.append(f"{d}: zero-shot accuracy differs between runs of one seed (different backbones?)")
         zv = np.array([np.mean(list(v)) for v in zs.values()], dtype=float) if metric == "accuracy" else np.zeros(0)
         for b in budgets:
-            rows.append({"dataset": d, "title": preset.titles[d], "paper_dataset": preset.paper_title(d), "budget": b,
-                         "column": "Zero-shot", "strategy": "zero-shot", "adapter": "-", "role": "zero-shot",
-                         "mean": zv.mean() if zv.size else np.nan, "std": zv.std(ddof=1) if zv.size > 1 else np.nan,
-                         "n": int(zv.size), "seeds": ",".join(str(s) for s in sorted(zs)),
-                         "status": "ok" if zv.size else "missing", "config": ""})
+            rows.append(
+                {
+                    "dataset": d,
+                    "title": preset.titles[d],
+                    "paper_dataset": preset.paper_title(d),
+                    "budget": b,
+                    "column": "Zero-shot",
+                    "strategy": "zero-shot",
+                    "adapter": "-",
+                    "role": "zero-shot",
+                    "mean": zv.mean() if zv.size else np.nan,
+                    "std": zv.std(ddof=1) if zv.size > 1 else np.nan,
+                    "n": int(zv.size),
+                    "seeds": ",".join(str(s) for s in sorted(zs)),
+                    "status": "ok" if zv.size else "missing",
+                    "config": "",
+                }
+            )
     df = pd.DataFrame(rows)
     avg = []
     for (col, b), g in df.groupby(["column", "budget"], sort=False):
         first = g.iloc[0]
         ok = (g["status"] == "ok").all()
         status = "dash" if (g["status"] == "dash").all() else ("ok" if ok else "missing")
-        avg.append({"dataset": "Average", "title": "Average", "paper_dataset": "Average", "budget": b, "column": col,
-                    "strategy": first["strategy"], "adapter": first["adapter"], "role": first["role"],
-                    "mean": g["mean"].mean() if ok else np.nan, "std": np.nan, "n": int(g["n"].min()), "seeds": "",
-                    "status": status, "config": ""})
+        avg.append(
+            {
+                "dataset": "Average",
+                "title": "Average",
+                "paper_dataset": "Average",
+                "budget": b,
+                "column": col,
+                "strategy": first["strategy"],
+                "adapter": first["adapter"],
+                "role": first["role"],
+                "mean": g["mean"].mean() if ok else np.nan,
+                "std": np.nan,
+                "n": int(g["n"].min()),
+                "seeds": "",
+                "status": status,
+                "config": "",
+            }
+        )
     df = pd.concat([df, pd.DataFrame(avg)], ignore_index=True)
     # best per row and deltas of Ours over the strongest baseline
     df["best"] = False
@@ -315,16 +402,29 @@ def caption(preset, frame: pd.DataFrame, budgets, several_configs: bool = False,
 
     prof = profile_for(preset.backbone.arch).caption()
     profile = f" Backbone profile, where it differs from the paper's values: {prof}." if prof else ""
-    skipped = f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}." if preset.skipped_columns else ""
+    skipped = (
+        f" Columns skipped (plugin not installed): {'; '.join(preset.skipped_columns)}."
+        if preset.skipped_columns
+        else ""
+    )
     shown = frame[(frame["status"] == "ok") & (frame["dataset"] != "Average") & (frame["column"] != "Zero-shot")]
     seeds = _seed_phrase(shown) if not shown.empty else "no records yet"
-    choice = f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the others are listed below the table." if several_configs else ""
+    choice = (
+        f" {RULE_TEXT[0].upper() + RULE_TEXT[1:]}; the others are listed below the table." if several_configs else ""
+    )
     notes = "".join(f" {c.label}†: {c.note}." for c in preset.columns if c.note)
-    what = metric_title(metric) if metric == "accuracy" else (
-        f"{metric_title(metric)} (metric {metric}; the diagnostics of round r judge the model that selected its labels)")
-    return (f"{title}{suite}. {what} after {budgets_txt} % of the pool is labeled "
-            f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) {seeds}. "
-            f"{PAPER_NOTE}.{profile}{choice}{notes}{skipped}")
+    what = (
+        metric_title(metric)
+        if metric == "accuracy"
+        else (
+            f"{metric_title(metric)} (metric {metric}; the diagnostics of round r judge the model that selected its labels)"
+        )
+    )
+    return (
+        f"{title}{suite}. {what} after {budgets_txt} % of the pool is labeled "
+        f"(rounds of one trajectory); mean ± sample standard deviation (ddof = 1) {seeds}. "
+        f"{PAPER_NOTE}.{profile}{choice}{notes}{skipped}"
+    )
 
 
 def to_markdown(columns, rows, cap: str) -> str:
@@ -337,17 +437,30 @@ def to_markdown(columns, rows, cap: str) -> str:
 
 
 def _tex_escape(s: str) -> str:
-    s = (s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-         .replace("#", r"\#"))
+    s = (
+        s.replace("\\", r"\textbackslash{}")
+        .replace("_", r"\_")
+        .replace("%", r"\%")
+        .replace("&", r"\&")
+        .replace("#", r"\#")
+    )
     return s.replace("Δ", r"$\Delta$").replace("—", "---")
 
 
 def to_latex(columns, rows, cap: str, label: str) -> str:
     """booktabs table; needs \\usepackage{booktabs} (and graphicx for \\resizebox)."""
     cap_tex = _tex_escape(cap).replace("±", r"$\pm$").replace("−", "$-$")
-    out = [r"\begin{table*}[t]", r"\centering", rf"\caption{{{cap_tex}}}", rf"\label{{tab:{label}}}",
-           r"\resizebox{\textwidth}{!}{%", r"\begin{tabular}{ll" + "c" * len(columns) + "}", r"\toprule",
-           "Dataset & Budget & " + " & ".join(_tex_escape(c) for c in columns) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{table*}[t]",
+        r"\centering",
+        rf"\caption{{{cap_tex}}}",
+        rf"\label{{tab:{label}}}",
+        r"\resizebox{\textwidth}{!}{%",
+        r"\begin{tabular}{ll" + "c" * len(columns) + "}",
+        r"\toprule",
+        "Dataset & Budget & " + " & ".join(_tex_escape(c) for c in columns) + r" \\",
+        r"\midrule",
+    ]
     last = None
     for title, b, cells in rows:
         if last is not None and title != last:
@@ -358,7 +471,9 @@ def to_latex(columns, rows, cap: str, label: str) -> str:
             c = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", c)
             c = re.sub(r" \(([+−][0-9.]+)\)", lambda m: r" {\scriptsize(" + m.group(1).replace("−", "$-$") + ")}", c)
             tex_cells.append(c)
-        out.append(f"{_tex_escape(title) if title != last else ''} & {_tex_escape(b)} & " + " & ".join(tex_cells) + r" \\")
+        out.append(
+            f"{_tex_escape(title) if title != last else ''} & {_tex_escape(b)} & " + " & ".join(tex_cells) + r" \\"
+        )
         last = title
     out += [r"\bottomrule", r"\end{tabular}}", r"\end{table*}"]
     return "\n".join(out) + "\n"
@@ -371,7 +486,9 @@ def compare_frame(df: pd.DataFrame, preset) -> pd.DataFrame:
     out = df.copy()
     pm, ps = [], []
     for _, r in out.iterrows():
-        hit = paper_cell(preset.paper_table, r["paper_dataset"], r["budget"], r["column"]) if preset.paper_table else None
+        hit = (
+            paper_cell(preset.paper_table, r["paper_dataset"], r["budget"], r["column"]) if preset.paper_table else None
+        )
         pm.append(np.nan if hit is None else hit[0])
         ps.append(np.nan if hit is None else hit[1])
     out["paper_mean"], out["paper_std"] = pm, ps
@@ -388,8 +505,16 @@ def _compare_text(row) -> str:
     return f"{ours} / paper {paper}{diff}"
 
 
-def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds=None, compare: str | None = None,
-                  configs=(), metric: str = "accuracy"):
+def preset_tables(
+    preset_name: str,
+    suite: str,
+    results_dir,
+    budgets=None,
+    seeds=None,
+    compare: str | None = None,
+    configs=(),
+    metric: str = "accuracy",
+):
     """Everything `albench table --preset` renders: {"md", "tex", "csv" (DataFrame), "extras_md", ...}.
 
     ``compare="paper"`` puts the paper's published numbers beside ours; refused on a suite other
@@ -403,8 +528,10 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
     # with more plugins installed than this one.
     preset = load_preset(preset_name, suite)
     if compare == "paper" and preset.suite != "paper":
-        raise AlbenchError(f"--compare paper needs --suite paper: the {preset.suite} suite's datasets are stand-ins, "
-                           f"so differences to the paper's numbers would mean nothing.")
+        raise AlbenchError(
+            f"--compare paper needs --suite paper: the {preset.suite} suite's datasets are stand-ins, "
+            f"so differences to the paper's numbers would mean nothing."
+        )
     results_dir = _records(results_dir)  # read once for the table and the extras
     budgets = list(budgets or preset.budgets)
     seeds = list(seeds or preset.seeds)
@@ -414,22 +541,44 @@ def preset_tables(preset_name: str, suite: str, results_dir, budgets=None, seeds
     cap = caption(preset, df, budgets, several_configs=bool(warn), metric=metric)
     columns, rows = _layout(df, preset, budgets, _cell_text)
     notes = "".join(f"\n- {w}" for w in warn)
-    result = {"preset": preset, "frame": df, "warnings": warn, "md": to_markdown(columns, rows, cap) + notes,
-              "tex": to_latex(columns, rows, cap, preset.slug), "columns": columns, "rows": rows, "caption": cap}
+    result = {
+        "preset": preset,
+        "frame": df,
+        "warnings": warn,
+        "md": to_markdown(columns, rows, cap) + notes,
+        "tex": to_latex(columns, rows, cap, preset.slug),
+        "columns": columns,
+        "rows": rows,
+        "caption": cap,
+    }
     if compare == "paper":
         cdf = compare_frame(df, preset)
         ccols, crows = _layout(cdf, preset, budgets, _compare_text)
-        ccap = (f"{preset.title}: ours / the paper's published number (Δ = ours − paper). "
-                "Ours: mean ± sample std over seeds.")
-        result.update(frame=cdf, compare_md=to_markdown(ccols, crows, ccap),
-                      compare_tex=to_latex(ccols, crows, ccap, preset.slug + "_vs_paper"))
+        ccap = (
+            f"{preset.title}: ours / the paper's published number (Δ = ours − paper). "
+            "Ours: mean ± sample std over seeds."
+        )
+        result.update(
+            frame=cdf,
+            compare_md=to_markdown(ccols, crows, ccap),
+            compare_tex=to_latex(ccols, crows, ccap, preset.slug + "_vs_paper"),
+        )
     result["extras"] = extras_frame(preset, results_dir, budgets, seeds, configs)
     result["extras_md"] = extras_markdown(result["extras"], preset)
     return result
 
 
-def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budgets=None, seeds=None,
-                        compare: str | None = None, configs=(), metric: str = "accuracy") -> tuple[list[Path], str]:
+def write_preset_tables(
+    preset_name: str,
+    suite: str,
+    results_dir,
+    out_dir,
+    budgets=None,
+    seeds=None,
+    compare: str | None = None,
+    configs=(),
+    metric: str = "accuracy",
+) -> tuple[list[Path], str]:
     """Write <slug>.md/.tex/.csv (+ _vs_paper.*, _extras.*) into ``out_dir``; return paths and the Markdown.
 
     With a ``metric`` other than accuracy the files are named <slug>_<metric>.*."""
@@ -446,8 +595,24 @@ def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budg
 
     put(f"{slug}.md", t["md"] + "\n")
     put(f"{slug}.tex", t["tex"])
-    csv_cols = ["dataset", "title", "paper_dataset", "budget", "column", "strategy", "adapter", "role", "mean", "std",
-                "n", "seeds", "config", "status", "best", "delta"] + (["paper_mean", "paper_std", "diff"] if compare else [])
+    csv_cols = [
+        "dataset",
+        "title",
+        "paper_dataset",
+        "budget",
+        "column",
+        "strategy",
+        "adapter",
+        "role",
+        "mean",
+        "std",
+        "n",
+        "seeds",
+        "config",
+        "status",
+        "best",
+        "delta",
+    ] + (["paper_mean", "paper_std", "diff"] if compare else [])
     put(f"{slug}.csv", csv(t["frame"][csv_cols]))
     if compare:
         put(f"{slug}_vs_paper.md", t["compare_md"] + "\n")
@@ -460,6 +625,7 @@ def write_preset_tables(preset_name: str, suite: str, results_dir, out_dir, budg
 
 
 # --- figures the paper does not report ---------------------------------------------
+
 
 def aubc(rounds: list[dict]) -> float:
     """Area under the accuracy-vs-labeled-% curve over the labeled rounds, divided by the %
@@ -481,18 +647,31 @@ def extras_frame(preset, results_dir, budgets, seeds, configs=()) -> pd.DataFram
     for d in preset.datasets:
         for c in preset.columns:
             cell = cell_of(cells, d, c)
-            for rec in (cell.records if cell else []):
+            for rec in cell.records if cell else []:
                 rows += _extra_rows(rec, c.label, budgets)
-    return pd.DataFrame(rows, columns=["dataset", "column", "seed", "group", "num_classes", "metric", "budget", "value"])
+    return pd.DataFrame(
+        rows, columns=["dataset", "column", "seed", "group", "num_classes", "metric", "budget", "value"]
+    )
 
 
 def _extra_rows(rec: dict, label: str, budgets) -> list[dict]:
     rows = []
-    base = {"dataset": rec["dataset"], "column": label, "seed": rec["seed"], "group": config_group(rec),
-            "num_classes": rec["num_classes"]}
+    base = {
+        "dataset": rec["dataset"],
+        "column": label,
+        "seed": rec["seed"],
+        "group": config_group(rec),
+        "num_classes": rec["num_classes"],
+    }
     rows.append({**base, "metric": "aubc", "budget": np.nan, "value": aubc(rec["rounds"])})
-    rows.append({**base, "metric": "select_seconds", "budget": np.nan,
-                 "value": float(np.mean([r["seconds"]["select"] for r in rec["rounds"]]))})
+    rows.append(
+        {
+            **base,
+            "metric": "select_seconds",
+            "budget": np.nan,
+            "value": float(np.mean([r["seconds"]["select"] for r in rec["rounds"]])),
+        }
+    )
     for b in budgets:
         hit = [r for r in rec["rounds"] if r["round"] == _budget_round(rec, b)]
         if hit and hit[0].get("classes_covered") is not None:
@@ -513,8 +692,9 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
         cols = [c for c in labels if c in set(sub["column"])]
         out.append(f"**{title}**\n")
         marked = {c.label: c.label + "†" for c in preset.columns if c.note}
-        out.append("| Dataset |" + (" Budget |" if by_budget else "") + " "
-                   + " | ".join(marked.get(c, c) for c in cols) + " |")
+        out.append(
+            "| Dataset |" + (" Budget |" if by_budget else "") + " " + " | ".join(marked.get(c, c) for c in cols) + " |"
+        )
         out.append("|---|" + ("---|" if by_budget else "") + "---|" * len(cols))
         keys = ["dataset", "budget"] if by_budget else ["dataset"]
         for key, g in sub.groupby(keys, sort=False, dropna=False):
@@ -530,12 +710,24 @@ def extras_markdown(ex: pd.DataFrame, preset) -> str:
     def ms(v, g):
         return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if v.size > 1 else f"{v.mean():.1f}"
 
-    block("Area under the budget curve (mean accuracy over the labeled rounds, %; mean ± sample std over seeds)",
-          "aubc", ms, False)
-    block("Class coverage: classes with at least one label (mean over seeds / number of classes)", "classes_covered",
-          lambda v, g: f"{v.mean():.1f}/{int(g['num_classes'].iloc[0])}", True)
-    block("Selection time per round (seconds, mean over rounds and seeds)", "select_seconds",
-          lambda v, g: f"{v.mean():.3f}", False)
+    block(
+        "Area under the budget curve (mean accuracy over the labeled rounds, %; mean ± sample std over seeds)",
+        "aubc",
+        ms,
+        False,
+    )
+    block(
+        "Class coverage: classes with at least one label (mean over seeds / number of classes)",
+        "classes_covered",
+        lambda v, g: f"{v.mean():.1f}/{int(g['num_classes'].iloc[0])}",
+        True,
+    )
+    block(
+        "Selection time per round (seconds, mean over rounds and seeds)",
+        "select_seconds",
+        lambda v, g: f"{v.mean():.3f}",
+        False,
+    )
     notes = [f"{c.label}†: {c.note}." for c in preset.columns if c.note and c.label in set(ex["column"])]
     if notes:
         out.append(" ".join(notes))

@@ -7,6 +7,7 @@ function every durable file goes through, so that for a target matching the glob
 written and flushed, then the writer sleeps before the rename: the test kills the process inside
 that window and checks that only a stale temp file, never a partial target, is left.
 """
+
 import os
 
 _SPEC = os.environ.get("ALBENCH_TEST_SLOW_WRITE")

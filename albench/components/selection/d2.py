@@ -7,6 +7,7 @@ probability exact/bound. Accepted draws are distributed exactly ∝ D² (standar
 rejection sampling); pending centres are flushed with one matrix product when
 they pile up or acceptance drops, so large pools never pay a full pass per pick.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -16,9 +17,16 @@ import numpy as np
 from .distances import rows_per_chunk
 
 
-def d2_sample(n: int, budget: int, first: int, sq_dist_to: Callable[[np.ndarray, np.ndarray], np.ndarray],
-              rng: np.random.Generator, weights: np.ndarray | None = None, max_pending: int = 32,
-              on_fill: Callable[[int], None] | None = None) -> np.ndarray:
+def d2_sample(
+    n: int,
+    budget: int,
+    first: int,
+    sq_dist_to: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+    max_pending: int = 32,
+    on_fill: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """k-means++ seeding: ``first``, then each next row drawn ∝ w·D² (D = distance to the
     nearest chosen row), never a chosen row again. ``sq_dist_to(rows, centres)`` returns the
     (len(rows), len(centres)) squared distances. Returns ``budget`` rows in pick order.

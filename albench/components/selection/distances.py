@@ -8,6 +8,7 @@ Outputs live on the inputs' device: given CUDA tensors the products run on the
 GPU, so a GPU worker does not wait on one CPU core (``device_of`` picks a run's
 device for a strategy).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,16 +34,18 @@ def rows_per_chunk(cols: int) -> int:
     return max(1, CHUNK_ELEMS // max(1, cols))
 
 
-def sq_dists(x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None,
-             c_sq: torch.Tensor | None = None) -> torch.Tensor:
+def sq_dists(
+    x: torch.Tensor, c: torch.Tensor, x_sq: torch.Tensor | None = None, c_sq: torch.Tensor | None = None
+) -> torch.Tensor:
     """Squared Euclidean distances (n, k) via the Gram trick, clamped at 0."""
     x_sq = (x * x).sum(1) if x_sq is None else x_sq
     c_sq = (c * c).sum(1) if c_sq is None else c_sq
     return (x_sq[:, None] + c_sq[None, :] - 2.0 * (x @ c.T)).clamp_min_(0.0)
 
 
-def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def min_sq_dist_to(
+    x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of x: (min squared distance to ``centres``, argmin), chunked."""
     n = x.shape[0]
     x_sq = (x * x).sum(1) if x_sq is None else x_sq
@@ -51,8 +54,8 @@ def min_sq_dist_to(x: torch.Tensor, centres: torch.Tensor, x_sq: torch.Tensor | 
     arg = torch.empty(n, dtype=torch.long, device=x.device)
     step = rows_per_chunk(centres.shape[0])
     for s in range(0, n, step):
-        d = sq_dists(x[s:s + step], centres, x_sq[s:s + step], c_sq)
-        out[s:s + step], arg[s:s + step] = d.min(1)
+        d = sq_dists(x[s : s + step], centres, x_sq[s : s + step], c_sq)
+        out[s : s + step], arg[s : s + step] = d.min(1)
     return out, arg
 
 
@@ -66,9 +69,9 @@ def nearest_two(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, t
     second = torch.full((n,), float("inf"), device=x.device)
     step = rows_per_chunk(k)
     for s in range(0, n, step):
-        g = torch.addmm(c_sq, x[s:s + step], ct, alpha=-2.0)
-        arg[s:s + step] = g.argmin(1)
+        g = torch.addmm(c_sq, x[s : s + step], ct, alpha=-2.0)
+        arg[s : s + step] = g.argmin(1)
         if k > 1:
-            g.scatter_(1, arg[s:s + step, None], float("inf"))
-            second[s:s + step] = g.min(1).values
+            g.scatter_(1, arg[s : s + step, None], float("inf"))
+            second[s : s + step] = g.min(1).values
     return arg, second

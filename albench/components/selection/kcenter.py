@@ -9,6 +9,7 @@ strictly beats the (M+1)-th bound it is the exact argmax, otherwise all pending
 centres are applied to the whole pool in one matrix product. The pick sequence
 equals the naive algorithm's.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,15 @@ import torch
 from .distances import as_tensor, min_sq_dist_to, sq_dists
 
 
-def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, candidates: np.ndarray | None = None,
-                   top_m: int = 256, max_pending: int = 64, device: torch.device | str = "cpu") -> np.ndarray:
+def kcenter_greedy(
+    x: np.ndarray,
+    initial_centres: np.ndarray,
+    budget: int,
+    candidates: np.ndarray | None = None,
+    top_m: int = 256,
+    max_pending: int = 64,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
     """Greedy k-center with exact deferred updates.
 
     ``x`` (n, d) points; ``initial_centres`` row indices already covered (labelled);
@@ -37,7 +45,12 @@ def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, cand
     xc = xt[torch.as_tensor(cand)]
     xc_sq = (xc * xc).sum(1)
     if len(initial_centres):
-        md = min_sq_dist_to(xc, xt[torch.as_tensor(np.asarray(initial_centres))], xc_sq)[0].cpu().numpy().astype(np.float64)
+        md = (
+            min_sq_dist_to(xc, xt[torch.as_tensor(np.asarray(initial_centres))], xc_sq)[0]
+            .cpu()
+            .numpy()
+            .astype(np.float64)
+        )
     else:
         md = np.full(cand.size, np.inf)
     picked_pos: list[int] = []
@@ -58,7 +71,9 @@ def kcenter_greedy(x: np.ndarray, initial_centres: np.ndarray, budget: int, cand
             order = top[np.lexsort((top, -md[top]))]  # by bound desc, then position asc
             head, bound_rest = order[:top_m], md[order[top_m]]
             hp = torch.as_tensor(head)
-            fresh = np.minimum(md[head], sq_dists(xc[hp], xc[torch.as_tensor(pending)], xc_sq[hp]).min(1)[0].cpu().numpy())
+            fresh = np.minimum(
+                md[head], sq_dists(xc[hp], xc[torch.as_tensor(pending)], xc_sq[hp]).min(1)[0].cpu().numpy()
+            )
             md[head] = fresh
             j = int(np.lexsort((head, -fresh))[0])
             if fresh[j] > bound_rest:

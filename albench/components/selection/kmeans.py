@@ -7,6 +7,7 @@ centre, is compared with its own and the moved centres, and gets a full pass
 only when that comparison is not decisive by a margin far above float rounding.
 Labels and centres equal plain Lloyd's (checked bit-for-bit at N = 100k, K = 1,000).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,14 @@ import torch
 from .distances import as_tensor, nearest_two, rows_per_chunk, sq_dists
 
 
-def greedy_kmeanspp(x: torch.Tensor, k: int, rng: np.random.Generator, weights: np.ndarray | None = None,
-                    n_trials: int | None = None, x_sq: torch.Tensor | None = None) -> np.ndarray:
+def greedy_kmeanspp(
+    x: torch.Tensor,
+    k: int,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+    n_trials: int | None = None,
+    x_sq: torch.Tensor | None = None,
+) -> np.ndarray:
     """Greedy k-means++ seeding: ``k`` row indices of ``x``, in pick order.
 
     Arthur & Vassilvitskii (SODA 2007), greedy variant as in scikit-learn's
@@ -43,7 +50,7 @@ def greedy_kmeanspp(x: torch.Tensor, k: int, rng: np.random.Generator, weights: 
         out = np.empty((n, len(rows)))
         step = rows_per_chunk(len(rows))
         for s in range(0, n, step):
-            out[s:s + step] = sq_dists(x[s:s + step], c, x_sq[s:s + step], c_sq).double().cpu().numpy()
+            out[s : s + step] = sq_dists(x[s : s + step], c, x_sq[s : s + step], c_sq).double().cpu().numpy()
         return out
 
     chosen = [int(rng.choice(n, p=w / w.sum()))]
@@ -66,8 +73,15 @@ def greedy_kmeanspp(x: torch.Tensor, k: int, rng: np.random.Generator, weights: 
     return np.asarray(chosen, dtype=np.int64)
 
 
-def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray | None = None,
-           max_iter: int = 10, tol: float = 1e-4, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def kmeans(
+    x: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+    max_iter: int = 10,
+    tol: float = 1e-4,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """(Weighted) Lloyd k-means with greedy k-means++ seeding (``greedy_kmeanspp``) drawn from ``rng``.
 
     Returns (centres (k, d), labels (n,)). Empty clusters keep their previous centre.
@@ -104,8 +118,14 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, weights: np.ndarray 
     return centres.cpu().numpy(), labels.cpu().numpy()
 
 
-def reassign_moved(x: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, lower: torch.Tensor,
-                   moved: np.ndarray, margin: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+def reassign_moved(
+    x: torch.Tensor,
+    centres: torch.Tensor,
+    labels: torch.Tensor,
+    lower: torch.Tensor,
+    moved: np.ndarray,
+    margin: float = 1e-4,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest-centre labels after a Lloyd update, from the previous labels, a per-row lower
     bound ``lower`` on the distance to every *other* centre (units of ``nearest_two``) and
     which centres ``moved``. Unmoved centres kept their positions, so the bound still holds
@@ -130,7 +150,7 @@ def reassign_moved(x: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor,
     undecided: list[torch.Tensor] = []
     step = rows_per_chunk(mi.size + 2)
     for s in range(0, n, step):
-        xr, a = x[s:s + step], labels[s:s + step]
+        xr, a = x[s : s + step], labels[s : s + step]
         d_own = c_sq[a] - 2.0 * (xr * centres[a]).sum(1)
         g = torch.addmm(cm_sq, xr, cm_t, alpha=-2.0)
         own_slot = slot[a]
@@ -145,9 +165,9 @@ def reassign_moved(x: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor,
         own_best = d_own < m1
         best = torch.where(own_best, d_own, m1)
         second = torch.where(own_best, m1, torch.minimum(d_own, m2))
-        ok = (best + margin < second) & (best + margin < lower[s:s + step])
-        labels[s:s + step] = torch.where(ok & ~own_best, mi_t[j1], a)
-        lower[s:s + step] = torch.where(ok, torch.minimum(lower[s:s + step], second), lower[s:s + step])
+        ok = (best + margin < second) & (best + margin < lower[s : s + step])
+        labels[s : s + step] = torch.where(ok & ~own_best, mi_t[j1], a)
+        lower[s : s + step] = torch.where(ok, torch.minimum(lower[s : s + step], second), lower[s : s + step])
         bad = torch.nonzero(~ok).flatten()
         if bad.numel():
             undecided.append(bad + s)

@@ -1,6 +1,7 @@
 """k nearest neighbours: exact in row chunks, or an inverted-file approximation
 (as faiss ``IndexIVFFlat``) for large pools, completed exactly where it falls short.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,16 +41,17 @@ def knn_rows_exact(x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray,
     idx = np.empty((rows.size, k), dtype=np.int64)
     step = rows_per_chunk(n)
     for s in range(0, rows.size, step):
-        r = torch.as_tensor(rows[s:s + step])
+        r = torch.as_tensor(rows[s : s + step])
         d = sq_dists(xt[r], xt, x_sq[r], x_sq)
         d[torch.arange(r.numel()), r] = float("inf")  # not its own neighbour
         v, i = torch.topk(d, k, dim=1, largest=False)
-        dist[s:s + step], idx[s:s + step] = v.numpy(), i.numpy()
+        dist[s : s + step], idx[s : s + step] = v.numpy(), i.numpy()
     return dist, idx
 
 
-def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None = None, n_probe: int = 8
-            ) -> tuple[np.ndarray, np.ndarray]:
+def knn_ivf(
+    x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None = None, n_probe: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
     """Approximate kNN (inverted file, as faiss IndexIVFFlat): k-means cells (trained on a
     sample of 64 rows per cell), each row searched among the rows of its own ``n_probe``
     nearest cells. Exact when n_probe >= n_cells.
@@ -75,8 +77,8 @@ def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None
     probe = np.empty((n, n_probe), dtype=np.int64)
     step = rows_per_chunk(n_cells)
     for s in range(0, n, step):
-        d = sq_dists(xt[s:s + step], ct, x_sq[s:s + step])
-        probe[s:s + step] = torch.topk(d, n_probe, dim=1, largest=False)[1].numpy()
+        d = sq_dists(xt[s : s + step], ct, x_sq[s : s + step])
+        probe[s : s + step] = torch.topk(d, n_probe, dim=1, largest=False)[1].numpy()
     cell = probe[:, 0]
     member_order = np.argsort(cell, kind="stable")  # rows grouped by own cell, ascending within a cell
     member_ptr = np.concatenate([[0], np.cumsum(np.bincount(cell, minlength=n_cells))])
@@ -86,8 +88,8 @@ def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None
     cand_d = torch.full((n, n_probe * k), float("inf"))
     cand_i = torch.full((n, n_probe * k), -1, dtype=torch.long)
     for c in range(n_cells):
-        m = member_order[member_ptr[c]:member_ptr[c + 1]]
-        fq = flat_order[query_ptr[c]:query_ptr[c + 1]]
+        m = member_order[member_ptr[c] : member_ptr[c + 1]]
+        fq = flat_order[query_ptr[c] : query_ptr[c + 1]]
         if m.size == 0 or fq.size == 0:
             continue
         mt = torch.as_tensor(m)
@@ -96,7 +98,7 @@ def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None
         kk = min(k, m.size)
         qstep = rows_per_chunk(m.size)
         for s in range(0, fq.size, qstep):
-            q, slot = np.divmod(fq[s:s + qstep], n_probe)
+            q, slot = np.divmod(fq[s : s + qstep], n_probe)
             qt = torch.as_tensor(q)
             d = torch.addmm(xm_sq, xt[qt], xm_t, alpha=-2.0)  # ||m||² − 2 q·m: same order as ||q − m||²
             pos = np.minimum(np.searchsorted(m, q), m.size - 1)
@@ -114,8 +116,9 @@ def knn_ivf(x: np.ndarray, k: int, rng: np.random.Generator, n_cells: int | None
     return best_d.numpy(), best_i.numpy()
 
 
-def knn(x: np.ndarray, k: int, rng: np.random.Generator, exact_max: int = 20000, n_probe: int = 8
-        ) -> tuple[np.ndarray, np.ndarray]:
+def knn(
+    x: np.ndarray, k: int, rng: np.random.Generator, exact_max: int = 20000, n_probe: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact kNN up to ``exact_max`` rows, inverted-file approximation above (time O(n^1.5·d));
     rows the approximation leaves short of k neighbours are completed by an exact search."""
     if x.shape[0] <= exact_max:

@@ -7,6 +7,7 @@ Settles, "Active Learning Literature Survey" (2009). Every score here is
 ranking rule: ties go to the lowest position, so selections never depend on an
 unstable sort.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,10 +27,10 @@ def entropy_from_logits(logits: np.ndarray, chunk: int = 65_536) -> np.ndarray:
     logits = np.asarray(logits)
     out = np.empty(logits.shape[0], dtype=np.float64)
     for s in range(0, logits.shape[0], chunk):
-        z = logits[s:s + chunk].astype(np.float64)
+        z = logits[s : s + chunk].astype(np.float64)
         z -= z.max(axis=1, keepdims=True)
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        out[s:s + chunk] = -(np.exp(logp) * logp).sum(axis=1)  # logp is finite: 0 * logp = 0 where p underflows
+        out[s : s + chunk] = -(np.exp(logp) * logp).sum(axis=1)  # logp is finite: 0 * logp = 0 where p underflows
     return out
 
 

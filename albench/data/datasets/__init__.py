@@ -3,6 +3,7 @@
 The loaders are registered through the ``albench.datasets`` entry points in
 pyproject.toml; this package imports nothing heavy (PIL, torch).
 """
+
 from __future__ import annotations
 
 from albench.data.datasets.coop import COOP_SPLITS, load_coop

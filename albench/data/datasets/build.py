@@ -7,6 +7,7 @@ or empty files are reported before anything runs), optionally every image is
 decoded once to drop corrupt ones (``skip_corrupt``), and the splits become
 ``FileSource``s.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ def check_options(dataset: str, options: dict, allowed: dict[str, type]) -> dict
     """Validate loader options by name and type; returns them with defaults filled in."""
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise DataError(f"Unknown option(s) {', '.join(repr(u) for u in unknown)} for dataset '{dataset}'. "
-                        f"Valid options: {', '.join(sorted(allowed))}.")
+        raise DataError(
+            f"Unknown option(s) {', '.join(repr(u) for u in unknown)} for dataset '{dataset}'. "
+            f"Valid options: {', '.join(sorted(allowed))}."
+        )
     out = {}
     for key, typ in allowed.items():
         if key not in options or options[key] is None:
@@ -53,11 +56,15 @@ def safe_relpath(dataset: str, raw: object, where: str) -> str:
     text = raw.replace("\\", "/")
     p = PurePosixPath(text)
     if p.is_absolute() or (len(text) > 1 and text[1] == ":"):
-        raise DataError(f"Dataset '{dataset}': {where}: image path {raw!r} is absolute; split files must use paths "
-                        f"relative to the dataset folder.")
+        raise DataError(
+            f"Dataset '{dataset}': {where}: image path {raw!r} is absolute; split files must use paths "
+            f"relative to the dataset folder."
+        )
     if ".." in p.parts:
-        raise DataError(f"Dataset '{dataset}': {where}: image path {raw!r} contains '..' and would leave the dataset "
-                        f"folder; split files must use paths inside it.")
+        raise DataError(
+            f"Dataset '{dataset}': {where}: image path {raw!r} contains '..' and would leave the dataset "
+            f"folder; split files must use paths inside it."
+        )
     parts = [x for x in p.parts if x not in ("", ".")]
     if not parts:
         raise DataError(f"Dataset '{dataset}': {where}: image path {raw!r} names no file.")
@@ -69,7 +76,9 @@ def _listing(paths: list[str]) -> str:
     return shown + (f" ... and {len(paths) - MAX_LISTED} more" if len(paths) > MAX_LISTED else "")
 
 
-def stat_files(dataset: str, base: Path, relpaths: list[str], layout_hint: str, allow_empty: bool = False) -> np.ndarray:
+def stat_files(
+    dataset: str, base: Path, relpaths: list[str], layout_hint: str, allow_empty: bool = False
+) -> np.ndarray:
     """Sizes of all files; a DataError names the missing and the empty ones."""
     sizes = np.empty(len(relpaths), dtype=np.int64)
     missing, empty = [], []
@@ -84,12 +93,16 @@ def stat_files(dataset: str, base: Path, relpaths: list[str], layout_hint: str, 
         if st.st_size == 0:
             empty.append(str(base / rel))
     if missing:
-        raise DataError(f"Dataset '{dataset}': {len(missing)} of {len(relpaths)} image(s) listed in the split are "
-                        f"missing: {_listing(missing)}.\n{layout_hint}")
+        raise DataError(
+            f"Dataset '{dataset}': {len(missing)} of {len(relpaths)} image(s) listed in the split are "
+            f"missing: {_listing(missing)}.\n{layout_hint}"
+        )
     if empty and not allow_empty:  # with skip_corrupt they are dropped with the undecodable ones
-        raise DataError(f"Dataset '{dataset}': {len(empty)} image file(s) are empty (0 bytes), so corrupt: "
-                        f"{_listing(empty)}. Replace them (re-extract the dataset archive), or pass "
-                        f"--skip-corrupt-images to leave them out.")
+        raise DataError(
+            f"Dataset '{dataset}': {len(empty)} image file(s) are empty (0 bytes), so corrupt: "
+            f"{_listing(empty)}. Replace them (re-extract the dataset archive), or pass "
+            f"--skip-corrupt-images to leave them out."
+        )
     return sizes
 
 
@@ -102,8 +115,14 @@ def find_corrupt(base: Path, relpaths: list[str]) -> dict[str, str]:
 
     bad = {}
     with ThreadPoolExecutor(min(decode_workers(), max(1, len(relpaths)))) as pool:
-        for rel, why in tqdm(pool.map(check, relpaths), total=len(relpaths), desc="verifying images", unit="img",
-                             leave=False, disable=None if len(relpaths) >= 512 else True):
+        for rel, why in tqdm(
+            pool.map(check, relpaths),
+            total=len(relpaths),
+            desc="verifying images",
+            unit="img",
+            leave=False,
+            disable=None if len(relpaths) >= 512 else True,
+        ):
             if why is not None:
                 bad[rel] = why
     return bad
@@ -124,10 +143,14 @@ def check_duplicates(dataset: str, splits: dict[str, Entries], classnames: list[
             elif label_of[p] != y:
                 conflicts.setdefault(p, {label_of[p]}).add(y)
         if conflicts:
-            shown = [f"{p} ({' vs '.join(repr(classnames[y]) for y in sorted(ys))})" for p, ys in sorted(conflicts.items())]
-            raise DataError(f"Dataset '{dataset}': {len(conflicts)} image(s) listed in the {split} split with "
-                            f"different labels: {_listing(shown)}. Each image needs exactly one label; fix the "
-                            f"split file.")
+            shown = [
+                f"{p} ({' vs '.join(repr(classnames[y]) for y in sorted(ys))})" for p, ys in sorted(conflicts.items())
+            ]
+            raise DataError(
+                f"Dataset '{dataset}': {len(conflicts)} image(s) listed in the {split} split with "
+                f"different labels: {_listing(shown)}. Each image needs exactly one label; fix the "
+                f"split file."
+            )
         out[split] = kept
     return out
 
@@ -143,13 +166,16 @@ def check_overlap(dataset: str, base: Path, splits: dict[str, Entries], allow: b
     same = sorted(set(train) & set(test))
     if not same:
         d_train = dict(zip(file_digests([base / p for p in train]), train))
-        same = sorted(f"{p} = {d_train[d]}" for p, d in zip(test, file_digests([base / p for p in test]))
-                      if d in d_train)
+        same = sorted(
+            f"{p} = {d_train[d]}" for p, d in zip(test, file_digests([base / p for p in test])) if d in d_train
+        )
     if same:
-        raise DataError(f"Dataset '{dataset}': {len(same)} test image(s) are also in the train split (the pool), by "
-                        f"path or identical content: {_listing(same)}. Test accuracy would count images the model "
-                        f"was trained on. Remove them from one split, or pass --dataset-opt allow_overlap=true to "
-                        f"accept the overlap (recorded in the run's configuration).")
+        raise DataError(
+            f"Dataset '{dataset}': {len(same)} test image(s) are also in the train split (the pool), by "
+            f"path or identical content: {_listing(same)}. Test accuracy would count images the model "
+            f"was trained on. Remove them from one split, or pass --dataset-opt allow_overlap=true to "
+            f"accept the overlap (recorded in the run's configuration)."
+        )
 
 
 def check_symlinks(dataset: str, base: Path, relpaths: list[str], follow: bool) -> None:
@@ -163,15 +189,26 @@ def check_symlinks(dataset: str, base: Path, relpaths: list[str], follow: bool) 
         if real != root and not real.startswith(root + os.sep):
             outside.append(f"{rel} -> {real}")
     if outside:
-        raise DataError(f"Dataset '{dataset}': {len(outside)} image(s) are symlinks that leave the dataset folder "
-                        f"{base}: {_listing(sorted(outside))}. Copy the images into the folder, or pass --dataset-opt "
-                        f"follow_symlinks=true to follow them.")
+        raise DataError(
+            f"Dataset '{dataset}': {len(outside)} image(s) are symlinks that leave the dataset folder "
+            f"{base}: {_listing(sorted(outside))}. Copy the images into the folder, or pass --dataset-opt "
+            f"follow_symlinks=true to follow them."
+        )
 
 
-def build_task(name: str, base: Path, splits: dict[str, Entries], classnames: list[str], template: str,
-               layout_hint: str, skip_corrupt: bool = False, meta: dict | None = None,
-               check_after_skip: Callable[[dict[str, Entries]], None] | None = None,
-               allow_overlap: bool = False, follow_symlinks: bool = False) -> Task:
+def build_task(
+    name: str,
+    base: Path,
+    splits: dict[str, Entries],
+    classnames: list[str],
+    template: str,
+    layout_hint: str,
+    skip_corrupt: bool = False,
+    meta: dict | None = None,
+    check_after_skip: Callable[[dict[str, Entries]], None] | None = None,
+    allow_overlap: bool = False,
+    follow_symlinks: bool = False,
+) -> Task:
     """Stat every file, check labels, overlap and symlinks, optionally drop corrupt images, and assemble
     the Task (pool = train split)."""
     meta = dict(meta or {})
@@ -202,8 +239,10 @@ def build_task(name: str, base: Path, splits: dict[str, Entries], classnames: li
     for split, entries in splits.items():
         rel = [p for p, _ in entries]
         sizes = np.asarray([size_of[p] for p in rel], dtype=np.int64)
-        sources[split] = Split(FileSource(base, rel, sizes, desc=f"decoding {name}/{split}"),
-                               np.asarray([y for _, y in entries], dtype=np.int64))
+        sources[split] = Split(
+            FileSource(base, rel, sizes, desc=f"decoding {name}/{split}"),
+            np.asarray([y for _, y in entries], dtype=np.int64),
+        )
     val = sources.get("val")
     if val is not None and len(val) == 0:
         val = None  # e.g. ImageNet, whose val images are the test set
@@ -215,5 +254,7 @@ def check_train_coverage(dataset: str, train: Entries, classnames: list[str], wh
     counts = np.bincount(np.asarray([y for _, y in train], dtype=np.int64), minlength=len(classnames))
     empty = [classnames[c] for c in np.flatnonzero(counts == 0)]
     if empty:
-        raise DataError(f"Dataset '{dataset}': {len(empty)} class(es) have no training images in {where}: "
-                        f"{_listing(empty)}. Every class needs at least one image in the train split (the pool).")
+        raise DataError(
+            f"Dataset '{dataset}': {len(empty)} class(es) have no training images in {where}: "
+            f"{_listing(empty)}. Every class needs at least one image in the train split (the pool)."
+        )

@@ -17,6 +17,7 @@ file is an error: a random split is never generated in its place. Split sizes
 and class counts must equal CoOp's (``COOP_SPLITS``) unless
 ``allow_custom_split=True``.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,16 +36,16 @@ ENV_DATA = "ALBENCH_DATA"
 
 @dataclass(frozen=True)
 class CoOpDataset:
-    name: str            # albench dataset name
-    coop_name: str       # CoOp's DATASET.NAME (and the suffix of its split file)
-    folder: str          # folder under the data root
-    image_dir: str       # split paths are relative to this folder ("" = the dataset folder)
-    template: str        # CoOp's zero-shot template (trainers/zsclip.py CUSTOM_TEMPLATES)
+    name: str  # albench dataset name
+    coop_name: str  # CoOp's DATASET.NAME (and the suffix of its split file)
+    folder: str  # folder under the data root
+    image_dir: str  # split paths are relative to this folder ("" = the dataset folder)
+    template: str  # CoOp's zero-shot template (trainers/zsclip.py CUSTOM_TEMPLATES)
     classes: int
     train: int
     val: int
     test: int
-    anchor: str          # section of CoOp's DATASETS.md
+    anchor: str  # section of CoOp's DATASETS.md
     layout: tuple[str, ...]
 
     @property
@@ -62,55 +63,184 @@ class CoOpDataset:
 
 # The official CoOp splits: classes and train / val / test sizes (CoOp paper, Table 5 statistics). One table,
 # used by the loaders' validation, the fake-tree generator and the README.
-COOP_SPLITS: dict[str, CoOpDataset] = {d.name: d for d in (
-    CoOpDataset("caltech101", "Caltech101", "caltech-101", "101_ObjectCategories", "a photo of a {}.",
-                100, 4128, 1649, 2465, "caltech101",
-                ("101_ObjectCategories/<folder>/image_0001.jpg   (accordion/, airplanes/, Faces/, ...)",
-                 "split_zhou_Caltech101.json")),
-    CoOpDataset("dtd", "DescribableTextures", "dtd", "images", "{} texture.",
-                47, 2820, 1128, 1692, "dtd",
-                ("images/<class>/<class>_0001.jpg   (banded/, blotchy/, ...)",
-                 "split_zhou_DescribableTextures.json")),
-    CoOpDataset("eurosat", "EuroSAT", "eurosat", "2750", "a centered satellite photo of {}.",
-                10, 13500, 5400, 8100, "eurosat",
-                ("2750/<class>/<class>_1.jpg   (AnnualCrop/, Forest/, ...)",
-                 "split_zhou_EuroSAT.json")),
-    CoOpDataset("fgvc_aircraft", "FGVCAircraft", "fgvc_aircraft", "images", "a photo of a {}, a type of aircraft.",
-                100, 3334, 3333, 3333, "fgvcaircraft",
-                ("images/<id>.jpg   (the data/ folder of fgvc-aircraft-2013b, renamed)",
-                 "variants.txt   (one variant name per line; line order = label order)",
-                 "images_variant_train.txt   (lines '<id> <variant name>')",
-                 "images_variant_val.txt",
-                 "images_variant_test.txt")),
-    CoOpDataset("oxford_flowers", "OxfordFlowers", "oxford_flowers", "jpg", "a photo of a {}, a type of flower.",
-                102, 4093, 1633, 2463, "flowers102",
-                ("jpg/image_00001.jpg", "cat_to_name.json", "imagelabels.mat", "split_zhou_OxfordFlowers.json")),
-    CoOpDataset("ucf101", "UCF101", "ucf101", "UCF-101-midframes", "a photo of a person doing {}.",
-                101, 7639, 1898, 3783, "ucf101",
-                ("UCF-101-midframes/<Split_Camel_Case>/v_<CamelCase>_g01_c01.jpg   (Apply_Eye_Makeup/, ...)",
-                 "split_zhou_UCF101.json")),
-    CoOpDataset("oxford_pets", "OxfordPets", "oxford_pets", "images", "a photo of a {}, a type of pet.",
-                37, 2944, 736, 3669, "oxfordpets",
-                ("images/<Breed>_<n>.jpg   (Abyssinian_1.jpg, american_bulldog_10.jpg, ...)",
-                 "annotations/", "split_zhou_OxfordPets.json")),
-    CoOpDataset("stanford_cars", "StanfordCars", "stanford_cars", "", "a photo of a {}.",
-                196, 6509, 1635, 8041, "stanfordcars",
-                ("cars_train/00001.jpg", "cars_test/00001.jpg", "devkit/", "cars_test_annos_withlabels.mat",
-                 "split_zhou_StanfordCars.json   (paths relative to stanford_cars/, e.g. cars_train/00001.jpg)")),
-    CoOpDataset("food101", "Food101", "food-101", "images", "a photo of {}, a type of food.",
-                101, 50500, 20200, 30300, "food101",
-                ("images/<class>/<id>.jpg   (apple_pie/, baby_back_ribs/, ...)", "split_zhou_Food101.json")),
-    CoOpDataset("sun397", "SUN397", "sun397", "SUN397", "a photo of a {}.",
-                397, 15880, 3970, 19850, "sun397",
-                ("SUN397/<letter>/<class>[/<qualifier>]/sun_<id>.jpg   (a/abbey/, c/church/outdoor/, ...)",
-                 "split_zhou_SUN397.json")),
-    CoOpDataset("imagenet", "ImageNet", "imagenet", "images", "a photo of a {}.",
-                1000, 1281167, 0, 50000, "imagenet",
-                ("images/train/<wnid>/<image>.JPEG   (1,000 folders n01440764/, ...)",
-                 "images/val/<wnid>/<image>.JPEG   (validation images sorted into the same 1,000 folders;"
-                 " used as the test set)",
-                 "classnames.txt   (lines '<wnid> <class name>')")),
-)}
+COOP_SPLITS: dict[str, CoOpDataset] = {
+    d.name: d
+    for d in (
+        CoOpDataset(
+            "caltech101",
+            "Caltech101",
+            "caltech-101",
+            "101_ObjectCategories",
+            "a photo of a {}.",
+            100,
+            4128,
+            1649,
+            2465,
+            "caltech101",
+            (
+                "101_ObjectCategories/<folder>/image_0001.jpg   (accordion/, airplanes/, Faces/, ...)",
+                "split_zhou_Caltech101.json",
+            ),
+        ),
+        CoOpDataset(
+            "dtd",
+            "DescribableTextures",
+            "dtd",
+            "images",
+            "{} texture.",
+            47,
+            2820,
+            1128,
+            1692,
+            "dtd",
+            ("images/<class>/<class>_0001.jpg   (banded/, blotchy/, ...)", "split_zhou_DescribableTextures.json"),
+        ),
+        CoOpDataset(
+            "eurosat",
+            "EuroSAT",
+            "eurosat",
+            "2750",
+            "a centered satellite photo of {}.",
+            10,
+            13500,
+            5400,
+            8100,
+            "eurosat",
+            ("2750/<class>/<class>_1.jpg   (AnnualCrop/, Forest/, ...)", "split_zhou_EuroSAT.json"),
+        ),
+        CoOpDataset(
+            "fgvc_aircraft",
+            "FGVCAircraft",
+            "fgvc_aircraft",
+            "images",
+            "a photo of a {}, a type of aircraft.",
+            100,
+            3334,
+            3333,
+            3333,
+            "fgvcaircraft",
+            (
+                "images/<id>.jpg   (the data/ folder of fgvc-aircraft-2013b, renamed)",
+                "variants.txt   (one variant name per line; line order = label order)",
+                "images_variant_train.txt   (lines '<id> <variant name>')",
+                "images_variant_val.txt",
+                "images_variant_test.txt",
+            ),
+        ),
+        CoOpDataset(
+            "oxford_flowers",
+            "OxfordFlowers",
+            "oxford_flowers",
+            "jpg",
+            "a photo of a {}, a type of flower.",
+            102,
+            4093,
+            1633,
+            2463,
+            "flowers102",
+            ("jpg/image_00001.jpg", "cat_to_name.json", "imagelabels.mat", "split_zhou_OxfordFlowers.json"),
+        ),
+        CoOpDataset(
+            "ucf101",
+            "UCF101",
+            "ucf101",
+            "UCF-101-midframes",
+            "a photo of a person doing {}.",
+            101,
+            7639,
+            1898,
+            3783,
+            "ucf101",
+            (
+                "UCF-101-midframes/<Split_Camel_Case>/v_<CamelCase>_g01_c01.jpg   (Apply_Eye_Makeup/, ...)",
+                "split_zhou_UCF101.json",
+            ),
+        ),
+        CoOpDataset(
+            "oxford_pets",
+            "OxfordPets",
+            "oxford_pets",
+            "images",
+            "a photo of a {}, a type of pet.",
+            37,
+            2944,
+            736,
+            3669,
+            "oxfordpets",
+            (
+                "images/<Breed>_<n>.jpg   (Abyssinian_1.jpg, american_bulldog_10.jpg, ...)",
+                "annotations/",
+                "split_zhou_OxfordPets.json",
+            ),
+        ),
+        CoOpDataset(
+            "stanford_cars",
+            "StanfordCars",
+            "stanford_cars",
+            "",
+            "a photo of a {}.",
+            196,
+            6509,
+            1635,
+            8041,
+            "stanfordcars",
+            (
+                "cars_train/00001.jpg",
+                "cars_test/00001.jpg",
+                "devkit/",
+                "cars_test_annos_withlabels.mat",
+                "split_zhou_StanfordCars.json   (paths relative to stanford_cars/, e.g. cars_train/00001.jpg)",
+            ),
+        ),
+        CoOpDataset(
+            "food101",
+            "Food101",
+            "food-101",
+            "images",
+            "a photo of {}, a type of food.",
+            101,
+            50500,
+            20200,
+            30300,
+            "food101",
+            ("images/<class>/<id>.jpg   (apple_pie/, baby_back_ribs/, ...)", "split_zhou_Food101.json"),
+        ),
+        CoOpDataset(
+            "sun397",
+            "SUN397",
+            "sun397",
+            "SUN397",
+            "a photo of a {}.",
+            397,
+            15880,
+            3970,
+            19850,
+            "sun397",
+            (
+                "SUN397/<letter>/<class>[/<qualifier>]/sun_<id>.jpg   (a/abbey/, c/church/outdoor/, ...)",
+                "split_zhou_SUN397.json",
+            ),
+        ),
+        CoOpDataset(
+            "imagenet",
+            "ImageNet",
+            "imagenet",
+            "images",
+            "a photo of a {}.",
+            1000,
+            1281167,
+            0,
+            50000,
+            "imagenet",
+            (
+                "images/train/<wnid>/<image>.JPEG   (1,000 folders n01440764/, ...)",
+                "images/val/<wnid>/<image>.JPEG   (validation images sorted into the same 1,000 folders;"
+                " used as the test set)",
+                "classnames.txt   (lines '<wnid> <class name>')",
+            ),
+        ),
+    )
+}
 
 LOADER_OPTIONS = {"allow_custom_split": bool, "skip_corrupt": bool, "allow_overlap": bool, "follow_symlinks": bool}
 
@@ -124,8 +254,11 @@ def resolve_dataset_dir(d: CoOpDataset, data_root: str | os.PathLike | None) -> 
     if data_root is None:
         data_root = os.environ.get(ENV_DATA) or None
     if data_root is None:
-        raise _layout_error(d, f"no data root given. Pass --data-root DIR (or set ${ENV_DATA}) to the folder that "
-                               f"holds {d.folder}/.", None)
+        raise _layout_error(
+            d,
+            f"no data root given. Pass --data-root DIR (or set ${ENV_DATA}) to the folder that holds {d.folder}/.",
+            None,
+        )
     root = Path(data_root).expanduser()
     if not root.is_dir():
         raise _layout_error(d, f"the data root {root} does not exist or is not a folder.", root)
@@ -146,18 +279,24 @@ def _read_json_split(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except json.JSONDecodeError as exc:
-        raise DataError(f"Dataset '{d.name}': split file {path} is not valid JSON (line {exc.lineno}, column "
-                        f"{exc.colno}: {exc.msg}). Download the official file again. {d.instructions()}") from exc
+        raise DataError(
+            f"Dataset '{d.name}': split file {path} is not valid JSON (line {exc.lineno}, column "
+            f"{exc.colno}: {exc.msg}). Download the official file again. {d.instructions()}"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"Dataset '{d.name}': cannot read split file {path}: {exc}.") from exc
     if not isinstance(data, dict):
-        raise DataError(f"Dataset '{d.name}': split file {path} must hold a JSON object with keys train, val, test; "
-                        f"found a {type(data).__name__}.")
+        raise DataError(
+            f"Dataset '{d.name}': split file {path} must hold a JSON object with keys train, val, test; "
+            f"found a {type(data).__name__}."
+        )
     missing = [k for k in ("train", "val", "test") if not isinstance(data.get(k), list)]
     if missing:
-        raise DataError(f"Dataset '{d.name}': split file {path} has no list for key(s) {', '.join(missing)}; "
-                        f"expected {{\"train\": [...], \"val\": [...], \"test\": [...]}} with entries "
-                        f"[relative_path, label, classname].")
+        raise DataError(
+            f"Dataset '{d.name}': split file {path} has no list for key(s) {', '.join(missing)}; "
+            f'expected {{"train": [...], "val": [...], "test": [...]}} with entries '
+            f"[relative_path, label, classname]."
+        )
     prefix = f"{d.image_dir}/" if d.image_dir else ""
     splits: dict[str, Entries] = {}
     names: dict[int, str] = {}
@@ -165,17 +304,25 @@ def _read_json_split(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict
         entries = []
         for i, item in enumerate(data[split]):
             where = f"{path.name} {split}[{i}]"
-            if (not isinstance(item, list) or len(item) != 3 or not isinstance(item[1], int)
-                    or isinstance(item[1], bool) or not isinstance(item[2], str)):
-                raise DataError(f"Dataset '{d.name}': {where} is {item!r}; expected [relative_path, integer label, "
-                                f"classname].")
+            if (
+                not isinstance(item, list)
+                or len(item) != 3
+                or not isinstance(item[1], int)
+                or isinstance(item[1], bool)
+                or not isinstance(item[2], str)
+            ):
+                raise DataError(
+                    f"Dataset '{d.name}': {where} is {item!r}; expected [relative_path, integer label, classname]."
+                )
             rel = safe_relpath(d.name, item[0], where)
             label, cname = item[1], item[2]
             if label < 0:
                 raise DataError(f"Dataset '{d.name}': {where} has negative label {label}.")
             if names.setdefault(label, cname) != cname:
-                raise DataError(f"Dataset '{d.name}': {where} gives label {label} the class name {cname!r}, but "
-                                f"earlier entries call it {names[label]!r}.")
+                raise DataError(
+                    f"Dataset '{d.name}': {where} gives label {label} the class name {cname!r}, but "
+                    f"earlier entries call it {names[label]!r}."
+                )
             entries.append((prefix + rel, label))
         splits[split] = entries
     return splits, names, str(path)
@@ -201,8 +348,7 @@ def _read_aircraft(d: CoOpDataset, ds: Path) -> tuple[dict[str, Entries], dict[i
                 raise DataError(f"Dataset '{d.name}': {where} is {line!r}; expected '<image id> <variant name>'.")
             imname, variant = parts[0], parts[1].strip()
             if variant not in index:
-                raise DataError(f"Dataset '{d.name}': {where} names variant {variant!r}, which is not in "
-                                f"{vpath.name}.")
+                raise DataError(f"Dataset '{d.name}': {where} names variant {variant!r}, which is not in {vpath.name}.")
             entries.append((f"{d.image_dir}/" + safe_relpath(d.name, imname + ".jpg", where), index[variant]))
         splits[split] = entries
     return splits, dict(enumerate(variants)), str(ds / "images_variant_*.txt")
@@ -218,13 +364,18 @@ def _scan_class_folders(d: CoOpDataset, split_dir: Path, wnids: list[str], what:
     index = {w: i for i, w in enumerate(wnids)}
     unknown = [f for f in found if f not in index]
     if unknown:
-        raise DataError(f"Dataset '{d.name}': {split_dir} has folder(s) not listed in classnames.txt: "
-                        f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}.")
+        raise DataError(
+            f"Dataset '{d.name}': {split_dir} has folder(s) not listed in classnames.txt: "
+            f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}."
+        )
     entries = []
     rel_dir = split_dir.relative_to(split_dir.parent.parent)
     for w in found:
-        files = sorted(e.name for e in os.scandir(split_dir / w)
-                       if e.is_file() and e.name.lower().endswith(IMAGE_EXTS) and not e.name.startswith("."))
+        files = sorted(
+            e.name
+            for e in os.scandir(split_dir / w)
+            if e.is_file() and e.name.lower().endswith(IMAGE_EXTS) and not e.name.startswith(".")
+        )
         entries.extend((f"{rel_dir.as_posix()}/{w}/{f}", index[w]) for f in files)
     return entries
 
@@ -258,15 +409,18 @@ def _check_official(d: CoOpDataset, splits: dict[str, Entries], n_classes: int, 
             f"{expected[0]:,} classes and train/val/test {expected[1]:,}/{expected[2]:,}/{expected[3]:,} images, "
             f"found {found[0]:,} classes and {found[1]:,}/{found[2]:,}/{found[3]:,} in {source}. Use the official "
             f"split file ({DATASETS_URL}#{d.anchor}), or pass "
-            f"--allow-custom-split to accept this split (results are then not comparable to published numbers).")
+            f"--allow-custom-split to accept this split (results are then not comparable to published numbers)."
+        )
     return False
 
 
 def _index_files(d: CoOpDataset) -> list[tuple[str, str]]:
     """(file under the dataset folder, what it is) that the readers open first."""
     if d.name == "fgvc_aircraft":
-        return [("variants.txt", "variants file"),
-                *((f"images_variant_{split}.txt", "split file") for split in ("train", "val", "test"))]
+        return [
+            ("variants.txt", "variants file"),
+            *((f"images_variant_{split}.txt", "split file") for split in ("train", "val", "test")),
+        ]
     if d.name == "imagenet":
         return [("classnames.txt", "class-name file")]
     return [(d.split_file, "split file")]
@@ -300,18 +454,36 @@ def load_coop(name: str, data_root: str | os.PathLike | None = None, **options) 
     n = len(names)
     if sorted(names) != list(range(n)):
         gaps = sorted(set(range(max(names) + 1)) - set(names)) if names else []
-        raise DataError(f"Dataset '{name}': labels in {source} must be 0..C-1 with every label used; "
-                        f"label(s) {', '.join(map(str, gaps[:10]))} never appear.")
+        raise DataError(
+            f"Dataset '{name}': labels in {source} must be 0..C-1 with every label used; "
+            f"label(s) {', '.join(map(str, gaps[:10]))} never appear."
+        )
     raw = [names[i] for i in range(n)]
     official = _check_official(d, splits, n, source, allow)
     check_train_coverage(name, splits["train"], raw, source)
     hint = f"Expected layout:\n{d.layout_text()}\n{d.instructions()}"
-    meta = {"suite": "coop", "dataset_dir": str(ds), "split_source": source, "official_split": official,
-            "coop_classnames": raw, "val_used": False,
-            "description": f"CoOp {d.coop_name}: pool = train split, evaluation = test split, val loaded but unused"}
-    return build_task(name, ds, splits, [c.replace("_", " ") for c in raw], d.template, hint, skip_corrupt=skip,
-                      allow_overlap=opts.get("allow_overlap", False), follow_symlinks=opts.get("follow_symlinks", False),
-                      meta=meta, check_after_skip=lambda s: check_train_coverage(name, s["train"], raw, source))
+    meta = {
+        "suite": "coop",
+        "dataset_dir": str(ds),
+        "split_source": source,
+        "official_split": official,
+        "coop_classnames": raw,
+        "val_used": False,
+        "description": f"CoOp {d.coop_name}: pool = train split, evaluation = test split, val loaded but unused",
+    }
+    return build_task(
+        name,
+        ds,
+        splits,
+        [c.replace("_", " ") for c in raw],
+        d.template,
+        hint,
+        skip_corrupt=skip,
+        allow_overlap=opts.get("allow_overlap", False),
+        follow_symlinks=opts.get("follow_symlinks", False),
+        meta=meta,
+        check_after_skip=lambda s: check_train_coverage(name, s["train"], raw, source),
+    )
 
 
 # The dataset loaders the ``albench.datasets`` entry points in pyproject.toml name, one per CoOp dataset.

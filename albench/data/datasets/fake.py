@@ -7,6 +7,7 @@ then need ``allow_custom_split``). Images are learnable: each class has its own
 colour pair and stripe orientation/frequency, each image its own phase,
 brightness jitter and pixel noise. Everything derives from ``seed``.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,18 @@ from albench.data.datasets.coop import COOP_SPLITS, CoOpDataset
 SMALL_PER_CLASS = {"train": 2, "val": 1, "test": 1}
 CALTECH_IGNORED = ("BACKGROUND_Google", "Faces_easy")
 CALTECH_RENAMED = {"airplanes": "airplane", "Faces": "face", "Leopards": "leopard", "Motorbikes": "motorbike"}
-EUROSAT_NAMES = {"AnnualCrop": "Annual Crop Land", "Forest": "Forest",
-                 "HerbaceousVegetation": "Herbaceous Vegetation Land", "Highway": "Highway or Road",
-                 "Industrial": "Industrial Buildings", "Pasture": "Pasture Land", "PermanentCrop": "Permanent Crop Land",
-                 "Residential": "Residential Buildings", "River": "River", "SeaLake": "Sea or Lake"}
+EUROSAT_NAMES = {
+    "AnnualCrop": "Annual Crop Land",
+    "Forest": "Forest",
+    "HerbaceousVegetation": "Herbaceous Vegetation Land",
+    "Highway": "Highway or Road",
+    "Industrial": "Industrial Buildings",
+    "Pasture": "Pasture Land",
+    "PermanentCrop": "Permanent Crop Land",
+    "Residential": "Residential Buildings",
+    "River": "River",
+    "SeaLake": "Sea or Lake",
+}
 
 
 @lru_cache(maxsize=1)
@@ -132,15 +141,23 @@ def _plan(d: CoOpDataset, counts: dict[str, list[int]]):
                 elif d.name == "sun397":
                     rel = f"{key.strip('/')}/sun_{n:08x}.jpg"
                 elif d.name == "imagenet":
-                    rel = (f"train/{key}/{key}_{n}.JPEG" if split == "train"
-                           else f"val/{key}/ILSVRC2012_val_{n:08d}.JPEG")
+                    rel = (
+                        f"train/{key}/{key}_{n}.JPEG" if split == "train" else f"val/{key}/ILSVRC2012_val_{n:08d}.JPEG"
+                    )
                 else:
                     raise AssertionError(d.name)
                 yield split, rel, label, cname
 
 
-def generate(name: str, root: str | Path, image_size: int = 64, scale: str = "small", seed: int = 0,
-             workers: int = 8, progress: bool = False) -> dict:
+def generate(
+    name: str,
+    root: str | Path,
+    image_size: int = 64,
+    scale: str = "small",
+    seed: int = 0,
+    workers: int = 8,
+    progress: bool = False,
+) -> dict:
     """Write a fake CoOp-layout tree for ``name`` under ``root``; returns a summary."""
     if name not in COOP_SPLITS:
         raise DataError(f"No fake generator for dataset '{name}'. Valid: {', '.join(sorted(COOP_SPLITS))}.")
@@ -185,12 +202,21 @@ def generate(name: str, root: str | Path, image_size: int = 64, scale: str = "sm
         (ds / "variants.txt").write_text("".join(f"{c}\n" for _, c in classes), encoding="utf-8")
         for s, v in by_split.items():
             (ds / f"images_variant_{s}.txt").write_text(
-                "".join(f"{rel[:-4]} {cname}\n" for rel, _, cname in v), encoding="utf-8")
+                "".join(f"{rel[:-4]} {cname}\n" for rel, _, cname in v), encoding="utf-8"
+            )
     if name == "oxford_flowers":
-        (ds / "cat_to_name.json").write_text(json.dumps({str(i + 1): c for i, (_, c) in enumerate(classes)},
-                                                        indent=1), encoding="utf-8")
+        (ds / "cat_to_name.json").write_text(
+            json.dumps({str(i + 1): c for i, (_, c) in enumerate(classes)}, indent=1), encoding="utf-8"
+        )
     if name == "imagenet":
         (ds / "classnames.txt").write_text("".join(f"{w} {c}\n" for w, c in classes), encoding="utf-8")
     sizes = {s: len(v) for s, v in by_split.items()}
-    return {"dataset": name, "path": str(ds), "classes": d.classes, "images": len(plan), "image_size": image_size,
-            "scale": scale, **sizes}
+    return {
+        "dataset": name,
+        "path": str(ds),
+        "classes": d.classes,
+        "images": len(plan),
+        "image_size": image_size,
+        "scale": scale,
+        **sizes,
+    }

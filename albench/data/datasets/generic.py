@@ -13,6 +13,7 @@ name); classes are in sorted order, or in the order of ``<dir>/classnames.txt``
 root), else the data root itself. The zero-shot template is the option
 ``template`` (default ``"a photo of a {}."``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,13 +26,23 @@ from albench.data.datasets.build import Entries, build_task, check_options, chec
 
 DEFAULT_TEMPLATE = "a photo of a {}."
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GENERIC_OPTIONS = {"path": str, "template": str, "skip_corrupt": bool, "allow_custom_split": bool, "allow_overlap": bool,
-                   "follow_symlinks": bool}
+GENERIC_OPTIONS = {
+    "path": str,
+    "template": str,
+    "skip_corrupt": bool,
+    "allow_custom_split": bool,
+    "allow_overlap": bool,
+    "follow_symlinks": bool,
+}
 
-IMAGEFOLDER_LAYOUT = ("<dir>/train/<class>/<image>.jpg   (one folder per class; names become class names)\n"
-                      "<dir>/test/<class>/<image>.jpg\n<dir>/val/<class>/<image>.jpg   (optional)")
-CSV_LAYOUT = ("<dir>/train.csv   (header 'path,label'; path relative to <dir>, label = class name)\n"
-              "<dir>/test.csv\n<dir>/val.csv   (optional)\n<dir>/classnames.txt   (optional: class order, one per line)")
+IMAGEFOLDER_LAYOUT = (
+    "<dir>/train/<class>/<image>.jpg   (one folder per class; names become class names)\n"
+    "<dir>/test/<class>/<image>.jpg\n<dir>/val/<class>/<image>.jpg   (optional)"
+)
+CSV_LAYOUT = (
+    "<dir>/train.csv   (header 'path,label'; path relative to <dir>, label = class name)\n"
+    "<dir>/test.csv\n<dir>/val.csv   (optional)\n<dir>/classnames.txt   (optional: class order, one per line)"
+)
 
 
 def _dataset_dir(kind: str, data_root, opts: dict, layout: str) -> Path:
@@ -39,8 +50,10 @@ def _dataset_dir(kind: str, data_root, opts: dict, layout: str) -> Path:
     if path is None and data_root is None:
         data_root = os.environ.get("ALBENCH_DATA") or None
     if path is None and data_root is None:
-        raise DataError(f"Dataset '{kind}': no folder given. Pass --data-root DIR or --dataset-opt path=DIR.\n"
-                        f"Expected layout:\n{layout}")
+        raise DataError(
+            f"Dataset '{kind}': no folder given. Pass --data-root DIR or --dataset-opt path=DIR.\n"
+            f"Expected layout:\n{layout}"
+        )
     base = Path(data_root).expanduser() if data_root is not None else Path.cwd()
     d = base / Path(path).expanduser() if path is not None else base
     if not d.is_dir():
@@ -51,13 +64,17 @@ def _dataset_dir(kind: str, data_root, opts: dict, layout: str) -> Path:
 def _template(kind: str, opts: dict) -> str:
     t = opts.get("template", DEFAULT_TEMPLATE)
     if t.count("{}") != 1:
-        raise DataError(f"Dataset '{kind}': template {t!r} must contain '{{}}' exactly once (where the class name "
-                        f"goes), e.g. {DEFAULT_TEMPLATE!r}.")
+        raise DataError(
+            f"Dataset '{kind}': template {t!r} must contain '{{}}' exactly once (where the class name "
+            f"goes), e.g. {DEFAULT_TEMPLATE!r}."
+        )
     try:
         t.format("x")
     except (KeyError, IndexError, ValueError) as exc:  # "{color}", "{0}", a lone "{"
-        raise DataError(f"Dataset '{kind}': template {t!r} has braces other than the one '{{}}' for the class name "
-                        f"({type(exc).__name__}: {exc}); write a literal brace as '{{{{' or '}}}}'.") from None
+        raise DataError(
+            f"Dataset '{kind}': template {t!r} has braces other than the one '{{}}' for the class name "
+            f"({type(exc).__name__}: {exc}); write a literal brace as '{{{{' or '}}}}'."
+        ) from None
     return t
 
 
@@ -73,40 +90,58 @@ def check_generic(kind: str, data_root=None, options: dict | None = None) -> tup
     template = _template(kind, opts)
     for split in ("train", "test"):
         if kind == "imagefolder" and not (root / split).is_dir():
-            raise DataError(f"Dataset 'imagefolder': split folder not found: {root / split}\n"
-                            f"Expected layout:\n{layout}")
+            raise DataError(
+                f"Dataset 'imagefolder': split folder not found: {root / split}\nExpected layout:\n{layout}"
+            )
         if kind == "csv" and not (root / f"{split}.csv").is_file():
-            raise DataError(f"Dataset 'csv': split file not found: {root / (split + '.csv')}\n"
-                            f"Expected layout:\n{layout}")
+            raise DataError(
+                f"Dataset 'csv': split file not found: {root / (split + '.csv')}\nExpected layout:\n{layout}"
+            )
     return root, template, opts
 
 
 def load_imagefolder(data_root=None, **options) -> Task:
     root, template, opts = check_generic("imagefolder", data_root, options)
-    folders = {s: sorted(e.name for e in os.scandir(root / s) if e.is_dir() and not e.name.startswith("."))
-               for s in ("train", "val", "test") if (root / s).is_dir()}
+    folders = {
+        s: sorted(e.name for e in os.scandir(root / s) if e.is_dir() and not e.name.startswith("."))
+        for s in ("train", "val", "test")
+        if (root / s).is_dir()
+    }
     classes = folders["train"]
     if not classes:
-        raise DataError(f"Dataset 'imagefolder': {root / 'train'} has no class folders.\n"
-                        f"Expected layout:\n{IMAGEFOLDER_LAYOUT}")
+        raise DataError(
+            f"Dataset 'imagefolder': {root / 'train'} has no class folders.\nExpected layout:\n{IMAGEFOLDER_LAYOUT}"
+        )
     index = {c: i for i, c in enumerate(classes)}
     splits: dict[str, Entries] = {}
     for s, names in folders.items():
         extra = [n for n in names if n not in index]
         if extra:
-            raise DataError(f"Dataset 'imagefolder': {root / s} has class folder(s) with no train folder: "
-                            f"{', '.join(extra)}. Valid classes: {', '.join(classes)}.")
-        splits[s] = [(f"{s}/{c}/{f}", index[c]) for c in names
-                     for f in sorted(os.listdir(root / s / c))
-                     if f.lower().endswith(IMAGE_EXTS) and not f.startswith(".")]
+            raise DataError(
+                f"Dataset 'imagefolder': {root / s} has class folder(s) with no train folder: "
+                f"{', '.join(extra)}. Valid classes: {', '.join(classes)}."
+            )
+        splits[s] = [
+            (f"{s}/{c}/{f}", index[c])
+            for c in names
+            for f in sorted(os.listdir(root / s / c))
+            if f.lower().endswith(IMAGE_EXTS) and not f.startswith(".")
+        ]
     check_train_coverage("imagefolder", splits["train"], classes, str(root / "train"))
     hint = f"Expected layout:\n{IMAGEFOLDER_LAYOUT}"
-    return build_task("imagefolder", root, splits, [c.replace("_", " ") for c in classes], template, hint,
-                      skip_corrupt=opts.get("skip_corrupt", False), allow_overlap=opts.get("allow_overlap", False),
-                      follow_symlinks=opts.get("follow_symlinks", False),
-                      meta={"suite": "imagefolder", "dataset_dir": str(root), "folders": classes},
-                      check_after_skip=lambda sp: check_train_coverage("imagefolder", sp["train"], classes,
-                                                                       str(root / "train")))
+    return build_task(
+        "imagefolder",
+        root,
+        splits,
+        [c.replace("_", " ") for c in classes],
+        template,
+        hint,
+        skip_corrupt=opts.get("skip_corrupt", False),
+        allow_overlap=opts.get("allow_overlap", False),
+        follow_symlinks=opts.get("follow_symlinks", False),
+        meta={"suite": "imagefolder", "dataset_dir": str(root), "folders": classes},
+        check_after_skip=lambda sp: check_train_coverage("imagefolder", sp["train"], classes, str(root / "train")),
+    )
 
 
 def _read_text(path: Path) -> str:
@@ -116,9 +151,11 @@ def _read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"Dataset 'csv': {path} is not UTF-8 text (line {line}, byte 0x{raw[exc.start]:02x}). Save it "
-                        f"as UTF-8 (e.g. in a spreadsheet: CSV UTF-8).") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"Dataset 'csv': {path} is not UTF-8 text (line {line}, byte 0x{raw[exc.start]:02x}). Save it "
+            f"as UTF-8 (e.g. in a spreadsheet: CSV UTF-8)."
+        ) from None
 
 
 def _read_csv(root: Path, split: str) -> list[tuple[str, str]]:
@@ -129,8 +166,10 @@ def _read_csv(root: Path, split: str) -> list[tuple[str, str]]:
     cols = [c.strip() for c in (reader.fieldnames or [])]
     reader.fieldnames = cols
     if "path" not in cols or "label" not in cols:
-        raise DataError(f"Dataset 'csv': {path} needs a header with columns 'path' and 'label'; found "
-                        f"{', '.join(cols) if cols else 'no header'}.\nExpected layout:\n{CSV_LAYOUT}")
+        raise DataError(
+            f"Dataset 'csv': {path} needs a header with columns 'path' and 'label'; found "
+            f"{', '.join(cols) if cols else 'no header'}.\nExpected layout:\n{CSV_LAYOUT}"
+        )
     rows = []
     for n, row in enumerate(reader, 2):
         label = (row.get("label") or "").strip()
@@ -153,14 +192,23 @@ def load_csv(data_root=None, **options) -> Task:
     for s, r in rows.items():
         unknown = sorted({label for _, label in r if label not in index})
         if unknown:
-            raise DataError(f"Dataset 'csv': {s}.csv uses label(s) {', '.join(map(repr, unknown))} not in "
-                            f"{cfile.name}. Valid classes: {', '.join(classes)}.")
+            raise DataError(
+                f"Dataset 'csv': {s}.csv uses label(s) {', '.join(map(repr, unknown))} not in "
+                f"{cfile.name}. Valid classes: {', '.join(classes)}."
+            )
         splits[s] = [(p, index[label]) for p, label in r]
     check_train_coverage("csv", splits["train"], classes, str(root / "train.csv"))
     hint = f"Expected layout:\n{CSV_LAYOUT}"
-    return build_task("csv", root, splits, [c.replace("_", " ") for c in classes], template, hint,
-                      skip_corrupt=opts.get("skip_corrupt", False), allow_overlap=opts.get("allow_overlap", False),
-                      follow_symlinks=opts.get("follow_symlinks", False),
-                      meta={"suite": "csv", "dataset_dir": str(root)},
-                      check_after_skip=lambda sp: check_train_coverage("csv", sp["train"], classes,
-                                                                       str(root / "train.csv")))
+    return build_task(
+        "csv",
+        root,
+        splits,
+        [c.replace("_", " ") for c in classes],
+        template,
+        hint,
+        skip_corrupt=opts.get("skip_corrupt", False),
+        allow_overlap=opts.get("allow_overlap", False),
+        follow_symlinks=opts.get("follow_symlinks", False),
+        meta={"suite": "csv", "dataset_dir": str(root)},
+        check_after_skip=lambda sp: check_train_coverage("csv", sp["train"], classes, str(root / "train.csv")),
+    )

@@ -8,6 +8,7 @@ produces for a PIL image; normalisation (OpenAI mean/std) is the backbone's
 (PIL releases the GIL while decoding and resizing) with a progress bar for
 large batches.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -109,8 +110,9 @@ def _unreadable(path, exc: Exception) -> DataError | None:
     if isinstance(exc, IsADirectoryError):
         return DataError(f"Cannot read image {path}: it is a folder, not an image file.")
     if isinstance(exc, Image.DecompressionBombError):
-        return DataError(f"Image {path} is too large to decode safely ({exc}). Downscale it, or leave it out of the "
-                         f"split.")
+        return DataError(
+            f"Image {path} is too large to decode safely ({exc}). Downscale it, or leave it out of the split."
+        )
     if isinstance(exc, MemoryError):
         return DataError(f"Image {path} is too large to decode in the available memory. Downscale it.")
     return None
@@ -129,9 +131,11 @@ def decode_file(path: str | Path, size: int) -> np.ndarray:
         named = _unreadable(path, exc)
         if named is not None:
             raise named from exc
-        raise DataError(f"Cannot decode image {path}: {type(exc).__name__}: {exc}. The file is corrupt or not an "
-                        f"image; replace it (re-extract the dataset archive), or pass --skip-corrupt-images to "
-                        f"leave it out of the task (the skipped files are recorded in the run record).") from exc
+        raise DataError(
+            f"Cannot decode image {path}: {type(exc).__name__}: {exc}. The file is corrupt or not an "
+            f"image; replace it (re-extract the dataset archive), or pass --skip-corrupt-images to "
+            f"leave it out of the task (the skipped files are recorded in the run record)."
+        ) from exc
 
 
 def check_decodable(path: str | Path) -> str | None:

@@ -10,17 +10,47 @@ ring. Captions get an optional run of neutral filler words in front so every
 text position up to the context length is trained: CoOp-style adapters put 16
 learned tokens before the class name.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from albench.data.toy.render import BACKGROUNDS, COLORS, DIGIT_WORDS, PATTERNS, SHAPES, ShapeSpec, render_digit, render_shape
+from albench.data.toy.render import (
+    BACKGROUNDS,
+    COLORS,
+    DIGIT_WORDS,
+    PATTERNS,
+    SHAPES,
+    ShapeSpec,
+    render_digit,
+    render_shape,
+)
 from albench.data.toy.vocab import sample_name
 
-FILLER = ("this", "is", "an", "image", "showing", "picture", "of", "here", "we", "see", "the", "a",
-          "photo", "rendering", "simple", "drawing", "small", "nice", "example", "scene")
+FILLER = (
+    "this",
+    "is",
+    "an",
+    "image",
+    "showing",
+    "picture",
+    "of",
+    "here",
+    "we",
+    "see",
+    "the",
+    "a",
+    "photo",
+    "rendering",
+    "simple",
+    "drawing",
+    "small",
+    "nice",
+    "example",
+    "scene",
+)
 
 CAPTIONS = {
     "shape": (
@@ -81,9 +111,13 @@ def sample_corpus(n: int, seed: int) -> list[Sample]:
             color = colors[rng.integers(len(colors))] if rng.random() < 0.3 else "white"
             attrs = (("digit", DIGIT_WORDS[rng.integers(10)]), ("color", color), ("font", int(rng.integers(14, 44))))
         elif kind == "swatch":
-            attrs = (("pattern", PATTERNS[rng.integers(len(PATTERNS))]), ("color", colors[rng.integers(len(colors))]),
-                     ("period", float(rng.uniform(0.11, 0.24))), ("contrast", float(rng.uniform(0.35, 0.85))),
-                     ("noise", float(rng.uniform(0.02, 0.06))))
+            attrs = (
+                ("pattern", PATTERNS[rng.integers(len(PATTERNS))]),
+                ("color", colors[rng.integers(len(colors))]),
+                ("period", float(rng.uniform(0.11, 0.24))),
+                ("contrast", float(rng.uniform(0.35, 0.85))),
+                ("noise", float(rng.uniform(0.02, 0.06))),
+            )
         else:
             attrs = (
                 ("shape", SHAPES[rng.integers(len(SHAPES))]),
@@ -102,14 +136,35 @@ def sample_corpus(n: int, seed: int) -> list[Sample]:
 def render_sample(s: Sample, size: int = 32) -> np.ndarray:
     a = s.attr()
     if s.kind == "digit":
-        return render_digit(DIGIT_WORDS.index(a["digit"]), s.seed, size, color=None if a["color"] == "white" else a["color"],
-                            font_range=(a["font"], a["font"] + 1))
+        return render_digit(
+            DIGIT_WORDS.index(a["digit"]),
+            s.seed,
+            size,
+            color=None if a["color"] == "white" else a["color"],
+            font_range=(a["font"], a["font"] + 1),
+        )
     if s.kind == "swatch":
-        spec = ShapeSpec("circle", a["pattern"], a["color"], "dark", full_frame=True, period=a["period"],
-                         contrast=a["contrast"], noise=a["noise"])
+        spec = ShapeSpec(
+            "circle",
+            a["pattern"],
+            a["color"],
+            "dark",
+            full_frame=True,
+            period=a["period"],
+            contrast=a["contrast"],
+            noise=a["noise"],
+        )
     else:
-        spec = ShapeSpec(a["shape"], a["pattern"], a["color"], a["background"], scale=a["scale"],
-                         period=a["period"], contrast=a["contrast"], blur=a["blur"])
+        spec = ShapeSpec(
+            a["shape"],
+            a["pattern"],
+            a["color"],
+            a["background"],
+            scale=a["scale"],
+            period=a["period"],
+            contrast=a["contrast"],
+            blur=a["blur"],
+        )
     return render_shape(spec, s.seed, size)
 
 

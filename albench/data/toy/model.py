@@ -8,6 +8,7 @@ a class name still fit, as in CoOp). ``toy-clip-v1``: the earlier model (patch
 Both are plain open_clip configs (``configs/*.json``) registered with
 ``open_clip.add_model_config``; their weights ship in ``weights/``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,10 @@ TOY_ARCH = "toy-clip"
 TOY_ARCHS = ("toy-clip", "toy-clip-v1")
 CONFIG_DIR = Path(__file__).parent / "configs"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-WEIGHTS_FILES = {"toy-clip": WEIGHTS_DIR / "toy_clip_v2.safetensors", "toy-clip-v1": WEIGHTS_DIR / "toy_clip.safetensors"}
+WEIGHTS_FILES = {
+    "toy-clip": WEIGHTS_DIR / "toy_clip_v2.safetensors",
+    "toy-clip-v1": WEIGHTS_DIR / "toy_clip.safetensors",
+}
 CARD_FILES = {"toy-clip": WEIGHTS_DIR / "toy_clip_v2.json", "toy-clip-v1": WEIGHTS_DIR / "toy_clip.json"}
 SHIPPED_WEIGHTS = WEIGHTS_FILES  # what ``--pretrained albench-toy`` resolves to, per architecture
 WEIGHTS_FILE = WEIGHTS_FILES[TOY_ARCH]

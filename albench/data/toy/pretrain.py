@@ -13,6 +13,7 @@ atomically every ``ckpt_every`` steps into the work directory; running the same
 command again continues from it. On one CPU thread the result is deterministic
 given the seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,9 @@ def soft_clip_loss(img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, co
     logits = scale * img @ txt.T
     t_i2t = compat / compat.sum(1, keepdim=True)
     t_t2i = (compat / compat.sum(0, keepdim=True)).T
-    return 0.5 * (-(t_i2t * F.log_softmax(logits, 1)).sum(1).mean() - (t_t2i * F.log_softmax(logits.T, 1)).sum(1).mean())
+    return 0.5 * (
+        -(t_i2t * F.log_softmax(logits, 1)).sum(1).mean() - (t_t2i * F.log_softmax(logits.T, 1)).sum(1).mean()
+    )
 
 
 def lr_at(step: int, r: Recipe) -> float:
@@ -77,18 +80,30 @@ def probe_accuracy(model, tokenize, n: int = 320, seed: int = 999) -> dict[str, 
     rng = np.random.default_rng(seed)
     colors = list(COLORS)
     out = {}
-    for attr, values, tmpl in (("shape", SHAPES, "a photo of a {}."), ("pattern", PATTERNS, "{} texture."),
-                               ("color", colors, "something {}."), ("digit", DIGIT_WORDS, "the digit {}.")):
+    for attr, values, tmpl in (
+        ("shape", SHAPES, "a photo of a {}."),
+        ("pattern", PATTERNS, "{} texture."),
+        ("color", colors, "something {}."),
+        ("digit", DIGIT_WORDS, "the digit {}."),
+    ):
         labels = rng.integers(len(values), size=n)
         imgs = []
         for i, y in enumerate(labels):
             if attr == "digit":
                 imgs.append(render_digit(int(y), seed * 7919 + i, font_range=(14, 44)))
                 continue
-            a = {"shape": SHAPES[rng.integers(8)], "pattern": PATTERNS[rng.integers(8)], "color": colors[rng.integers(10)]}
+            a = {
+                "shape": SHAPES[rng.integers(8)],
+                "pattern": PATTERNS[rng.integers(8)],
+                "color": colors[rng.integers(10)],
+            }
             a[attr] = values[y]
-            imgs.append(render_shape(ShapeSpec(a["shape"], a["pattern"], a["color"], "dark",
-                                               full_frame=attr == "pattern"), seed * 7919 + i))
+            imgs.append(
+                render_shape(
+                    ShapeSpec(a["shape"], a["pattern"], a["color"], "dark", full_frame=attr == "pattern"),
+                    seed * 7919 + i,
+                )
+            )
         fi = F.normalize(model.encode_image(to_tensor(np.stack(imgs))), dim=-1)
         for kind in ("primary", "rare"):
             names = [name_of(attr, v, kind) for v in values]
@@ -127,8 +142,16 @@ def _corpus(r: Recipe, workdir: Path, log) -> tuple[list, np.ndarray]:
     return samples, images
 
 
-def pretrain(workdir: Path, recipe: Recipe = Recipe(), out_weights: Path | None = None, out_card: Path | None = None,
-             ckpt_every: int = 100, snapshot_every: int = 500, log_every: int = 25, probe_n: int = 320) -> dict:
+def pretrain(
+    workdir: Path,
+    recipe: Recipe = Recipe(),
+    out_weights: Path | None = None,
+    out_card: Path | None = None,
+    ckpt_every: int = 100,
+    snapshot_every: int = 500,
+    log_every: int = 25,
+    probe_n: int = 320,
+) -> dict:
     """Train (or resume) the toy CLIP in ``workdir``; export weights and a card when done."""
     import open_clip
 
@@ -167,8 +190,17 @@ def pretrain(workdir: Path, recipe: Recipe = Recipe(), out_weights: Path | None 
     samples, images = _corpus(recipe, workdir, log)
 
     def save() -> None:
-        _atomic_torch_save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state,
-                            "step": step, "elapsed": elapsed, "recipe": asdict(recipe)}, ckpt)
+        _atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "rng": rng.bit_generator.state,
+                "step": step,
+                "elapsed": elapsed,
+                "recipe": asdict(recipe),
+            },
+            ckpt,
+        )
 
     t_last = time.time()
     model.train()
@@ -204,10 +236,17 @@ def pretrain(workdir: Path, recipe: Recipe = Recipe(), out_weights: Path | None 
             t_last = time.time()
     model.eval()
     acc = probe_accuracy(model, tokenize, probe_n) if probe_n else {}
-    card = {"arch": recipe.arch, "config": open_clip.get_model_config(recipe.arch), "recipe": asdict(recipe),
-            "corpus_version": CORPUS_VERSION, "train_seconds": round(elapsed, 1), "probe_accuracy": acc,
-            "torch": torch.__version__, "open_clip": open_clip.__version__,
-            "command": f"albench toy pretrain --workdir DIR (recipe {asdict(recipe)})"}
+    card = {
+        "arch": recipe.arch,
+        "config": open_clip.get_model_config(recipe.arch),
+        "recipe": asdict(recipe),
+        "corpus_version": CORPUS_VERSION,
+        "train_seconds": round(elapsed, 1),
+        "probe_accuracy": acc,
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+        "command": f"albench toy pretrain --workdir DIR (recipe {asdict(recipe)})",
+    }
     if out_weights is not None:
         out_weights.parent.mkdir(parents=True, exist_ok=True)
         export_weights(model, out_weights)

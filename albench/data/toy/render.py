@@ -6,6 +6,7 @@ drawn at 2x resolution and box-filtered down to ``size`` (anti-aliasing).
 Attributes compose (colour x pattern x shape x background), which is what lets
 a tiny CLIP learn a text encoder that generalises to new prompts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -168,8 +169,9 @@ def render_shape(spec: ShapeSpec, seed: int, size: int = 32) -> np.ndarray:
 _FONT_CACHE: dict[int, object] = {}
 
 
-def render_digit(digit: int, seed: int, size: int = 32, color: str | None = None,
-                 font_range: tuple[int, int] = (18, 28)) -> np.ndarray:
+def render_digit(
+    digit: int, seed: int, size: int = 32, color: str | None = None, font_range: tuple[int, int] = (18, 28)
+) -> np.ndarray:
     """A typeset digit with random size, offset, rotation and stroke width."""
     from PIL import Image, ImageDraw, ImageFont
 

@@ -26,6 +26,7 @@ ambiguously, a template unlike the captions) and from distribution shift:
 Images depend only on the task definition, never on the run seed, and are
 cached on disk after the first render.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,18 @@ class ToyTaskDef:
 
 # toy_shapes: one colour-shape object per colour; the colour words are the ambiguous ones where one exists, and the
 # two objects that share a colour word have look-alike shapes (circle/ring, square/diamond, triangle/star, ...)
-SHAPE_PAIRS = (("red", "circle"), ("pink", "ring"), ("orange", "square"), ("yellow", "diamond"), ("blue", "triangle"),
-               ("cyan", "star"), ("purple", "cross"), ("brown", "crescent"), ("green", "circle"), ("white", "square"))
+SHAPE_PAIRS = (
+    ("red", "circle"),
+    ("pink", "ring"),
+    ("orange", "square"),
+    ("yellow", "diamond"),
+    ("blue", "triangle"),
+    ("cyan", "star"),
+    ("purple", "cross"),
+    ("brown", "crescent"),
+    ("green", "circle"),
+    ("white", "square"),
+)
 FINE_PAIRS = tuple((c, p) for c in COLOR_NAMES for p in PATTERNS)
 PATTERN_PAIRS = tuple((p, c) for p in PATTERNS for c in ("red", "blue", "green", "yellow"))
 # a fixed colour transform: the strong shift of toy_shifted (its colour words still name the hue before it)
@@ -66,37 +77,75 @@ SHIFT_MIX = 0.5 * np.eye(3) + 0.5 * np.array([[0.2, 0.7, 0.1], [0.1, 0.2, 0.7], 
 
 
 def _color_word(color: str, kind: str) -> str:
-    return shared_word("color", color) if kind == "shared" and shared_word("color", color) else name_of(
-        "color", color, "primary" if kind == "shared" else kind)
+    return (
+        shared_word("color", color)
+        if kind == "shared" and shared_word("color", color)
+        else name_of("color", color, "primary" if kind == "shared" else kind)
+    )
 
 
 def _shapes(label: int, rng: np.random.Generator) -> ShapeSpec:
     color, shape = SHAPE_PAIRS[label]
-    return ShapeSpec(shape, PATTERNS[rng.integers(8)], color, BACKGROUNDS[rng.integers(4)],
-                     scale=float(rng.uniform(0.22, 0.42)), period=float(rng.uniform(0.12, 0.22)),
-                     contrast=float(rng.uniform(0.45, 0.8)))
+    return ShapeSpec(
+        shape,
+        PATTERNS[rng.integers(8)],
+        color,
+        BACKGROUNDS[rng.integers(4)],
+        scale=float(rng.uniform(0.22, 0.42)),
+        period=float(rng.uniform(0.12, 0.22)),
+        contrast=float(rng.uniform(0.45, 0.8)),
+    )
 
 
 def _textures(label: int, rng: np.random.Generator) -> ShapeSpec:
-    return ShapeSpec("circle", PATTERNS[label], COLOR_NAMES[rng.integers(10)], "dark", full_frame=True,
-                     period=float(rng.uniform(0.12, 0.22)), contrast=float(rng.uniform(0.4, 0.7)), noise=0.04)
+    return ShapeSpec(
+        "circle",
+        PATTERNS[label],
+        COLOR_NAMES[rng.integers(10)],
+        "dark",
+        full_frame=True,
+        period=float(rng.uniform(0.12, 0.22)),
+        contrast=float(rng.uniform(0.4, 0.7)),
+        noise=0.04,
+    )
 
 
 def _fine(label: int, rng: np.random.Generator) -> ShapeSpec:
     color, pattern = FINE_PAIRS[label]
-    return ShapeSpec("circle", pattern, color, "dark", full_frame=True, period=float(rng.uniform(0.12, 0.22)),
-                     contrast=float(rng.uniform(0.4, 0.8)), noise=0.04)
+    return ShapeSpec(
+        "circle",
+        pattern,
+        color,
+        "dark",
+        full_frame=True,
+        period=float(rng.uniform(0.12, 0.22)),
+        contrast=float(rng.uniform(0.4, 0.8)),
+        noise=0.04,
+    )
 
 
 def _patterns(label: int, rng: np.random.Generator) -> ShapeSpec:
     pattern, color = PATTERN_PAIRS[label]
-    return ShapeSpec("circle", pattern, color, "dark", full_frame=True, period=float(rng.uniform(0.12, 0.22)),
-                     contrast=float(rng.uniform(0.4, 0.8)), noise=0.04)
+    return ShapeSpec(
+        "circle",
+        pattern,
+        color,
+        "dark",
+        full_frame=True,
+        period=float(rng.uniform(0.12, 0.22)),
+        contrast=float(rng.uniform(0.4, 0.8)),
+        noise=0.04,
+    )
 
 
 def _shifted(label: int, rng: np.random.Generator) -> ShapeSpec:
-    return ShapeSpec(SHAPES[rng.integers(8)], PATTERNS[rng.integers(8)], COLOR_NAMES[label], BACKGROUNDS[rng.integers(4)],
-                     scale=float(rng.uniform(0.2, 0.35)))
+    return ShapeSpec(
+        SHAPES[rng.integers(8)],
+        PATTERNS[rng.integers(8)],
+        COLOR_NAMES[label],
+        BACKGROUNDS[rng.integers(4)],
+        scale=float(rng.uniform(0.2, 0.35)),
+    )
 
 
 def _colour_shift(images: np.ndarray) -> np.ndarray:
@@ -109,20 +158,54 @@ def _long_tail(n_classes: int, head: int, ratio: float) -> tuple[int, ...]:
 
 
 TOY_TASKS: dict[str, ToyTaskDef] = {
-    d.name: d for d in (
-        ToyTaskDef("toy_shapes", tuple(f"{_color_word(c, 'shared')} {s}" for c, s in SHAPE_PAIRS), "a photo of a {}.",
-                   (200,) * 10, 100, _shapes,
-                   "10 colour-shape objects named with ambiguous colour words where one exists (Caltech-like)"),
-        ToyTaskDef("toy_textures", tuple(name_of("pattern", p, "secondary") for p in PATTERNS), "a photo of a {} object.",
-                   (250,) * 8, 125, _textures, "8 texture swatches named by their synonyms (DTD-like)"),
-        ToyTaskDef("toy_shifted", COLOR_NAMES, "something {}.", (200,) * 10, 100, _shifted,
-                   "10 object colours under a fixed colour transform (strong shift, EuroSAT-like)", post=_colour_shift),
-        ToyTaskDef("toy_patterns", tuple(f"{name_of('pattern', p, 'rare')} {c}" for p, c in PATTERN_PAIRS),
-                   "a {} texture.", (75,) * 32, 30, _patterns,
-                   "32 pattern-colour swatches whose pattern words are the rare ones (fine-grained, Aircraft-like)"),
-        ToyTaskDef("toy_fine", tuple(f"{_color_word(c, 'secondary')} {p}" for c, p in FINE_PAIRS), "a photo of a {}.",
-                   _long_tail(80, 70, 10.0), 20, _fine,
-                   "80 colour-pattern swatches with synonym colour words, long-tailed pool (fine-grained, Flowers-like)"),
+    d.name: d
+    for d in (
+        ToyTaskDef(
+            "toy_shapes",
+            tuple(f"{_color_word(c, 'shared')} {s}" for c, s in SHAPE_PAIRS),
+            "a photo of a {}.",
+            (200,) * 10,
+            100,
+            _shapes,
+            "10 colour-shape objects named with ambiguous colour words where one exists (Caltech-like)",
+        ),
+        ToyTaskDef(
+            "toy_textures",
+            tuple(name_of("pattern", p, "secondary") for p in PATTERNS),
+            "a photo of a {} object.",
+            (250,) * 8,
+            125,
+            _textures,
+            "8 texture swatches named by their synonyms (DTD-like)",
+        ),
+        ToyTaskDef(
+            "toy_shifted",
+            COLOR_NAMES,
+            "something {}.",
+            (200,) * 10,
+            100,
+            _shifted,
+            "10 object colours under a fixed colour transform (strong shift, EuroSAT-like)",
+            post=_colour_shift,
+        ),
+        ToyTaskDef(
+            "toy_patterns",
+            tuple(f"{name_of('pattern', p, 'rare')} {c}" for p, c in PATTERN_PAIRS),
+            "a {} texture.",
+            (75,) * 32,
+            30,
+            _patterns,
+            "32 pattern-colour swatches whose pattern words are the rare ones (fine-grained, Aircraft-like)",
+        ),
+        ToyTaskDef(
+            "toy_fine",
+            tuple(f"{_color_word(c, 'secondary')} {p}" for c, p in FINE_PAIRS),
+            "a photo of a {}.",
+            _long_tail(80, 70, 10.0),
+            20,
+            _fine,
+            "80 colour-pattern swatches with synonym colour words, long-tailed pool (fine-grained, Flowers-like)",
+        ),
     )
 }
 
@@ -159,9 +242,14 @@ def build_toy_task(name: str) -> Task:
         tx, ty = _render_split(d, "test", (d.test_per_class,) * len(d.classnames))
         arrays = {"pool_x": px, "pool_y": py, "test_x": tx, "test_y": ty}
         _atomic_savez(path, arrays)
-    return Task(d.name, list(d.classnames), d.template, Split(ArraySource(arrays["pool_x"]), arrays["pool_y"]),
-                Split(ArraySource(arrays["test_x"]), arrays["test_y"]),
-                meta={"suite": "toy", "description": d.description})
+    return Task(
+        d.name,
+        list(d.classnames),
+        d.template,
+        Split(ArraySource(arrays["pool_x"]), arrays["pool_y"]),
+        Split(ArraySource(arrays["test_x"]), arrays["test_y"]),
+        meta={"suite": "toy", "description": d.description},
+    )
 
 
 def _atomic_savez(path: Path, arrays: dict) -> None:
@@ -188,15 +276,23 @@ def build_digits() -> Task:
     x = F.interpolate(x, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bilinear", align_corners=False).clamp(0, 1)
     canvas = torch.zeros(len(x), 1, 32, 32)
     o = (32 - DIGIT_SIZE) // 2
-    canvas[:, :, o:o + DIGIT_SIZE, o:o + DIGIT_SIZE] = x
+    canvas[:, :, o : o + DIGIT_SIZE, o : o + DIGIT_SIZE] = x
     images = (canvas.squeeze(1).numpy() * 255 + 0.5).astype(np.uint8)
     images = np.repeat(images[..., None], 3, axis=-1)
     labels = data.target.astype(np.int64)
     order = np.random.default_rng(0).permutation(len(labels))
     pool, test = order[:DIGITS_POOL], order[DIGITS_POOL:]
-    return Task("digits", list(DIGIT_WORDS), "a photo of the digit {}.", Split(ArraySource(images[pool]), labels[pool]),
-                Split(ArraySource(images[test]), labels[test]),
-                meta={"suite": "toy", "description": "scikit-learn handwritten digits (real), 8x8 upscaled to 20x20 on a 32x32 canvas"})
+    return Task(
+        "digits",
+        list(DIGIT_WORDS),
+        "a photo of the digit {}.",
+        Split(ArraySource(images[pool]), labels[pool]),
+        Split(ArraySource(images[test]), labels[test]),
+        meta={
+            "suite": "toy",
+            "description": "scikit-learn handwritten digits (real), 8x8 upscaled to 20x20 on a 32x32 canvas",
+        },
+    )
 
 
 class ToyLoader:

@@ -11,6 +11,7 @@ every value from the primary names; a downstream task that names its classes
 with rare or ambiguous words gets a weaker zero-shot classifier, exactly the
 gap prompt learning (CoOp, Zhou et al. 2022) closes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,37 +20,68 @@ import numpy as np
 NAME_WEIGHTS = {"primary": 0.70, "secondary": 0.18, "rare": 0.05, "shared": 0.07}
 
 SHAPE_NAMES = {
-    "circle": ("circle", "disc", "orb"), "square": ("square", "box", "tile"),
-    "triangle": ("triangle", "wedge", "pyramid"), "diamond": ("diamond", "rhombus", "lozenge"),
-    "ring": ("ring", "hoop", "annulus"), "cross": ("cross", "plus", "crucifix"),
-    "star": ("star", "pentagram", "sparkle"), "crescent": ("crescent", "moon", "sickle"),
+    "circle": ("circle", "disc", "orb"),
+    "square": ("square", "box", "tile"),
+    "triangle": ("triangle", "wedge", "pyramid"),
+    "diamond": ("diamond", "rhombus", "lozenge"),
+    "ring": ("ring", "hoop", "annulus"),
+    "cross": ("cross", "plus", "crucifix"),
+    "star": ("star", "pentagram", "sparkle"),
+    "crescent": ("crescent", "moon", "sickle"),
 }
-SHAPE_SHARED = {"round": ("circle", "ring"), "boxy": ("square", "diamond"), "pointy": ("triangle", "star"),
-                "symbol": ("cross", "crescent")}
+SHAPE_SHARED = {
+    "round": ("circle", "ring"),
+    "boxy": ("square", "diamond"),
+    "pointy": ("triangle", "star"),
+    "symbol": ("cross", "crescent"),
+}
 
 PATTERN_NAMES = {
-    "solid": ("solid", "plain", "uniform"), "striped": ("striped", "banded", "lined"),
-    "dotted": ("dotted", "spotted", "polka"), "checkered": ("checkered", "chequered", "plaid"),
-    "zigzag": ("zigzag", "chevron", "jagged"), "speckled": ("speckled", "grainy", "flecked"),
-    "ringed": ("ringed", "concentric", "swirled"), "gridded": ("gridded", "meshed", "latticed"),
+    "solid": ("solid", "plain", "uniform"),
+    "striped": ("striped", "banded", "lined"),
+    "dotted": ("dotted", "spotted", "polka"),
+    "checkered": ("checkered", "chequered", "plaid"),
+    "zigzag": ("zigzag", "chevron", "jagged"),
+    "speckled": ("speckled", "grainy", "flecked"),
+    "ringed": ("ringed", "concentric", "swirled"),
+    "gridded": ("gridded", "meshed", "latticed"),
 }
-PATTERN_SHARED = {"spotty": ("dotted", "speckled"), "tiled": ("checkered", "gridded"), "stripy": ("striped", "zigzag"),
-                  "wavy": ("ringed", "zigzag")}
+PATTERN_SHARED = {
+    "spotty": ("dotted", "speckled"),
+    "tiled": ("checkered", "gridded"),
+    "stripy": ("striped", "zigzag"),
+    "wavy": ("ringed", "zigzag"),
+}
 
 COLOR_NAMES = {
-    "red": ("red", "crimson", "scarlet"), "orange": ("orange", "amber", "tangerine"),
-    "yellow": ("yellow", "golden", "lemon"), "green": ("green", "emerald", "lime"),
-    "cyan": ("cyan", "turquoise", "aqua"), "blue": ("blue", "azure", "navy"),
-    "purple": ("purple", "violet", "lilac"), "pink": ("pink", "rose", "salmon"),
-    "white": ("white", "ivory", "snowy"), "brown": ("brown", "chocolate", "tan"),
+    "red": ("red", "crimson", "scarlet"),
+    "orange": ("orange", "amber", "tangerine"),
+    "yellow": ("yellow", "golden", "lemon"),
+    "green": ("green", "emerald", "lime"),
+    "cyan": ("cyan", "turquoise", "aqua"),
+    "blue": ("blue", "azure", "navy"),
+    "purple": ("purple", "violet", "lilac"),
+    "pink": ("pink", "rose", "salmon"),
+    "white": ("white", "ivory", "snowy"),
+    "brown": ("brown", "chocolate", "tan"),
 }
-COLOR_SHARED = {"reddish": ("red", "pink"), "yellowish": ("orange", "yellow"), "bluish": ("blue", "cyan"),
-                "dusky": ("purple", "brown")}
+COLOR_SHARED = {
+    "reddish": ("red", "pink"),
+    "yellowish": ("orange", "yellow"),
+    "bluish": ("blue", "cyan"),
+    "dusky": ("purple", "brown"),
+}
 
 DIGIT_NAMES = {
-    "zero": ("zero", "0", "nought"), "one": ("one", "1", "single"), "two": ("two", "2", "pair"),
-    "three": ("three", "3", "trio"), "four": ("four", "4", "quartet"), "five": ("five", "5", "quintet"),
-    "six": ("six", "6", "sextet"), "seven": ("seven", "7", "septet"), "eight": ("eight", "8", "octet"),
+    "zero": ("zero", "0", "nought"),
+    "one": ("one", "1", "single"),
+    "two": ("two", "2", "pair"),
+    "three": ("three", "3", "trio"),
+    "four": ("four", "4", "quartet"),
+    "five": ("five", "5", "quintet"),
+    "six": ("six", "6", "sextet"),
+    "seven": ("seven", "7", "septet"),
+    "eight": ("eight", "8", "octet"),
     "nine": ("nine", "9", "nonet"),
 }
 
@@ -70,8 +102,10 @@ def name_of(attr: str, value: str, kind: str) -> str:
     if kind == "shared":
         word = shared_word(attr, value)
         if word is None:
-            raise ValueError(f"{attr} {value!r} has no shared word; values with one: "
-                             f"{', '.join(v for vs in SHARED[attr].values() for v in vs)}")
+            raise ValueError(
+                f"{attr} {value!r} has no shared word; values with one: "
+                f"{', '.join(v for vs in SHARED[attr].values() for v in vs)}"
+            )
         return word
     return NAMES[attr][value][("primary", "secondary", "rare").index(kind)]
 
