@@ -137,7 +137,8 @@ def test_vpt_init_and_shapes(env, vitb16_env):
     assert math.isclose(vp.init_bound, math.sqrt(6 / (3 * 16 * 16 + 768)))  # 0.0625
     assert vp.shallow.abs().max() <= vp.init_bound and vp.shallow.abs().max() > 0.9 * vp.init_bound
     deep = VisualPrompts(env.backbone, 20, deep=True)
-    assert tuple(deep.deep_prompts.shape) == (2, 20, env.backbone.vision_width)  # toy ViT: 3 blocks
+    blocks = len(env.backbone.model.visual.transformer.resblocks)  # deep prompts enter every block after the first
+    assert tuple(deep.deep_prompts.shape) == (blocks - 1, 20, env.backbone.vision_width)
     assert [p.shape for p in deep.parameters()] == [deep.shallow.shape, deep.deep_prompts.shape]
     # prompts change the features, deep ones differently from shallow ones
     x = env.bank.pixels("test", np.arange(2))

@@ -724,3 +724,7 @@ from albench.cli.toy import toy_group  # noqa: E402
 
 for _command in (data_group, compare_cmd, export_cmd, diff_cmd, doctor_cmd, toy_group):
     main.add_command(_command)
+
+
+if __name__ == "__main__":
+    main()
