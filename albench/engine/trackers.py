@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from albench.api.errors import AlbenchError
 
@@ -75,7 +76,7 @@ def round_metrics(info: dict) -> dict[str, float]:
     return {k: float(v) for k, v in m.items()}
 
 
-class Tracker:
+class Tracker(ABC):
     """One run's connection to one tracker."""
 
     def __init__(self, run_name: str, spec, results_dir: Path):
@@ -99,11 +100,13 @@ class Tracker:
             }
         )
 
+    @abstractmethod
     def log_round(self, info: dict) -> None:
-        raise NotImplementedError
+        """Log one round's figures (accuracy, labels, diagnostics) to the tracker."""
 
+    @abstractmethod
     def finish(self, record: dict | None) -> None:
-        raise NotImplementedError
+        """Close the tracker's run; ``record`` is None when the run failed."""
 
 
 class TensorBoardTracker(Tracker):
@@ -175,7 +178,11 @@ class WandbTracker(Tracker):
         self.run.finish(exit_code=0 if record is not None else 1)
 
 
-_CLASSES = {"tensorboard": TensorBoardTracker, "mlflow": MLflowTracker, "wandb": WandbTracker}
+_CLASSES: dict[str, Callable[..., Tracker]] = {
+    "tensorboard": TensorBoardTracker,
+    "mlflow": MLflowTracker,
+    "wandb": WandbTracker,
+}
 
 
 class RunLoggers:
