@@ -76,6 +76,22 @@ class VisualPrompts(torch.nn.Module):
         return self.backbone.encode_image_prompted(pixels, self.shallow, self.deep_prompts, prompts_before_ln_pre=False)
 
 
+AUGMENT_MIN_IMAGE_SIZE = 64
+
+
+def resolve_augment(plugin: str, value: object, image_size: int) -> bool:
+    """Whether a prompted-tower adapter augments its training images.
+
+    ``value``: true / false, or "auto" = on for images of at least 64 px (the real datasets at 224 px get
+    CoOp's random resized crop + flip, as in CoOp, VPT, MaPLe and DeFT), off for the toy world's 32 px
+    images, where a 0.08-area crop keeps 9 x 9 pixels and a horizontal flip changes the class of a digit
+    (measured in docs/dualprompt.md and in the VPT adapter's docstring).
+    """
+    if value not in (True, False, "auto"):
+        raise AlbenchError(f"{plugin}: augment={value!r}; valid: true, false, auto.")
+    return bool(value) if value != "auto" else image_size >= AUGMENT_MIN_IMAGE_SIZE
+
+
 class PromptedImageAdapter(Adapter):
     """Shared plumbing for adapters that prompt the image tower (VPT, MaPLe, DualPrompt).
 
@@ -125,13 +141,7 @@ class PromptedImageAdapter(Adapter):
         return cosine_logits(self.image_features(split, indices), self.classifier(), self.env.backbone.logit_scale)
 
     def augmenting(self) -> bool:
-        """``augment``: true / false, or "auto" = on for images of at least 64 px (real datasets at 224 px),
-        off for the toy world's 32 px images, where a 0.08-area crop keeps 9 x 9 pixels and a flip
-        changes the class of a digit."""
-        a = self.options["augment"]
-        if a not in (True, False, "auto"):
-            raise AlbenchError(f"{self.name}: augment={a!r}; valid: true, false, auto.")
-        return bool(a) if a != "auto" else self.env.backbone.image_size >= 64
+        return resolve_augment(self.name, self.options["augment"], self.env.backbone.image_size)
 
     def train_feed(self, prefix: str) -> PixelFeed:
         g = torch_generator(self.env.seed, f"{prefix}-augment", self.env.round)
