@@ -11,7 +11,7 @@ from albench.api.strategy import RoundContext, check_selection
 from albench_adapters.dualprompt import DualPrompt, clean_probability_from_logits, complementary_labels, dualprompt_loss
 from albench_strategies.dualprompt import STATE_KEY, DualPromptStrategy, per_class_top, quota_select, zero_shot_pseudo
 
-FAST = {"epochs": 2}
+FAST = {"epochs": 2, "min_steps": 0}
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_visual_lr_scale_sets_the_visual_group_lr(env, monkeypatch):
     [("auto", 32, False), ("auto", 64, True), ("auto", 224, True), (True, 32, True), (False, 224, False)],
 )
 def test_augment_auto_follows_the_image_size(env, monkeypatch, augment, image_size, expected):
-    """"auto" (the default) augments real-size images only: on the toy world's 32 px a flip changes a digit."""
+    """ "auto" (the default) augments real-size images only: on the toy world's 32 px a flip changes a digit."""
     import albench_adapters.dualprompt as mod
 
     seen = {}
@@ -298,7 +298,7 @@ def test_p_clean_separates_correct_from_corrupted_labels(toy_backbone, workspace
     flipped = rng.random(idx.size) < 0.3
     given[flipped] = (given[flipped] + rng.integers(1, c, flipped.sum())) % c
     # deep VPT: on the 3-layer toy CLIP, shallow random prompts need more steps to recover (README)
-    a = DualPrompt(env, epochs=5, vpt_deep=True)
+    a = DualPrompt(env, epochs=5, min_steps=0, vpt_deep=True)
     a.fit(Labeled(idx, given))
     auroc = roc_auc_score(~flipped, a.clean_probability("pool", idx, given).numpy())
     assert auroc > 0.8, auroc
@@ -315,8 +315,8 @@ def test_runs_complete(tmp_path, workspace, adapter):
         dataset="toy_shapes",
         seed=1,
         rounds=2,
-        strategy_options={"epochs": 1, "k": 4},
-        adapter_options={"epochs": 1},
+        strategy_options={"epochs": 1, "min_steps": 0, "k": 4},
+        adapter_options={"epochs": 1, "min_steps": 0},
     )
     rec = execute(spec, tmp_path, workspace).record
     b = rec["round_budget"]
@@ -379,7 +379,9 @@ def test_ours_round1_model_takes_the_adapter_options(env, monkeypatch):
     from albench.api.options import resolve_options
 
     built = _built_models(monkeypatch)
-    a_opts = resolve_options("adapter", "dualprompt", DualPrompt.defaults, {"vpt_tokens": 0, "epochs": 1, "lam": 0.5})
+    a_opts = resolve_options(
+        "adapter", "dualprompt", DualPrompt.defaults, {"vpt_tokens": 0, "epochs": 1, "min_steps": 0, "lam": 0.5}
+    )
     ours = dataclasses.replace(env, extra={"adapter": "dualprompt", "adapter_options": a_opts})
     ctx = _round1_ctx(ours)
     DualPromptStrategy(K=2).select(ctx)
@@ -388,7 +390,7 @@ def test_ours_round1_model_takes_the_adapter_options(env, monkeypatch):
     # with another adapter the strategy's own options apply
     other = dataclasses.replace(env, extra={"adapter": "coop", "adapter_options": {}})
     ctx = _round1_ctx(other)
-    DualPromptStrategy(K=2, epochs=1, vpt_tokens=3).select(ctx)
+    DualPromptStrategy(K=2, epochs=1, min_steps=0, vpt_tokens=3).select(ctx)
     assert built[-1].model.visual is not None and built[-1].options["vpt_tokens"] == 3
     assert "the strategy's options" in ctx.selection_model_note
 
