@@ -9,6 +9,7 @@ pytest.importorskip("scikit_posthocs", reason="optional extra 'stats' (pip insta
 
 from albench.cli.main import main  # noqa: E402
 from albench.reporting.stats import (
+    _p_relation,
     critical_difference,
     paired_differences,
     rank_budget,  # noqa: E402
@@ -116,7 +117,7 @@ def test_compare_cli_prints_cis_ranks_and_writes_cd_diagrams(toy_results, tmp_pa
     # ranks at 2 %: Ours 1, Ours_CoOp 2, BADGE 3, Random 4 on each of the 5 datasets
     assert "### Average rank at 2 % (5 datasets as blocks; 1 = best)" in txt
     assert "| Ours | 1.00 |" in txt and "| Random | 4.00 |" in txt
-    assert "Friedman χ² = 15.00" in txt  # perfect agreement: N (k - 1) = 5 * 3
+    assert "Friedman χ² = 15.00, p = 0.002;" in txt  # perfect agreement: N (k - 1) = 5 * 3; chi2(3) tail 0.0018
     for b in (1, 2, 5):
         png = out / f"cd_table1_toy_{b}pct.png"
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -173,3 +174,8 @@ def test_compare_another_metric(toy_results, tmp_path):
         ],
     )
     assert res.exit_code == 2 and "--metric 'fallback_picks' cannot be compared" in res.output
+
+
+def test_p_value_after_its_symbol_never_reads_equals_less_than():
+    assert _p_relation(0.0123) == "= 0.012"
+    assert _p_relation(0.0004) == "< 0.001"

@@ -317,6 +317,12 @@ def cd_diagram(ranking: Ranking, path, colors: dict | None = None, alpha: float 
     return path
 
 
+def _p_relation(p: float) -> str:
+    """A p-value after its symbol: '= 0.012' or '< 0.001' (never '= < 0.001')."""
+    text = _p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _p(p: float) -> str:
     return "—" if np.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
 
@@ -362,12 +368,12 @@ def compare_markdown(
         out += [f"| {m} | {v:.2f} |" for m, v in rk.average.items()]
         if not np.isnan(rk.friedman_p) and rk.nemenyi is None:
             out.append(
-                f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi CD = {rk.cd:.2f} "
+                f"\nFriedman χ² = {rk.friedman_stat:.2f}, p {_p_relation(rk.friedman_p)}; Nemenyi CD = {rk.cd:.2f} "
                 f"(α = {alpha:g}); install scikit-posthocs (extra 'stats') for the pairwise test and diagram."
             )
         elif not np.isnan(rk.friedman_p):
             out.append(
-                f"\nFriedman χ² = {rk.friedman_stat:.2f}, p = {_p(rk.friedman_p)}; Nemenyi critical "
+                f"\nFriedman χ² = {rk.friedman_stat:.2f}, p {_p_relation(rk.friedman_p)}; Nemenyi critical "
                 f"difference CD = {rk.cd:.2f} (α = {alpha:g}): methods whose average ranks differ by less "
                 f"are not significantly different."
             )
