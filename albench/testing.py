@@ -79,6 +79,11 @@ def _resolve(plugin: type | str, kind: str | None = None) -> tuple[str, type]:
         from albench.api.plugins import ADAPTERS, STRATEGIES
 
         if kind is None:
+            if plugin in STRATEGIES.names() and plugin in ADAPTERS.names():
+                raise ValueError(
+                    f"'{plugin}' names both a strategy and an adapter; pass the class "
+                    "(e.g. STRATEGIES.get(name)) or call check_strategy / check_adapter."
+                )
             kind = "strategy" if plugin in STRATEGIES.names() else "adapter"
         return kind, (STRATEGIES if kind == "strategy" else ADAPTERS).get(plugin)
     if kind is None:
