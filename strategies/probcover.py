@@ -109,8 +109,6 @@ class ProbCover(Strategy):
         # degree = edges into uncovered nodes; the graph is symmetric, so in-edges of y = ball(y)
         degree = np.bincount(src[~covered[nbr]], minlength=n).astype(np.int64)
         picked: list[int] = []
-        is_picked = np.zeros(n, dtype=bool)
-        is_picked[: len(lab)] = True
         while len(picked) < B:
             cur = int(np.argmax(degree))
             if degree[cur] <= 0:
@@ -119,10 +117,7 @@ class ProbCover(Strategy):
             if new.size:
                 into = np.concatenate([nbr[indptr[y] : indptr[y + 1]] for y in new]).astype(np.int64)
                 np.subtract.at(degree, into, 1)
-            if not is_picked[cur]:
-                picked.append(cur)
-                is_picked[cur] = True
-            degree[cur] = min(degree[cur], 0)
+            picked.append(cur)  # its ball is now covered, so its degree is 0 and it is never picked again
         out = rel[np.asarray(picked, dtype=np.int64)]
         if out.size < B:
             ctx.note_fallback(B - out.size, "random fill: coverage exhausted before the budget")
