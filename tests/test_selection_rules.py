@@ -338,7 +338,20 @@ def test_gcnal_needs_labels():
     from albench.api.errors import AlbenchError
 
     ctx = circle_ctx(TWO_CLUSTERS, budget=2)
-    with pytest.raises(AlbenchError, match="gcnal needs labelled samples; the harness selects round 1 at random"):
+    with pytest.raises(AlbenchError, match=r"^gcnal needs labelled samples; the harness selects round 1 at random\.$"):
         STRATEGIES.get("gcnal")(steps=1).select(ctx)
     ctx = circle_ctx(TWO_CLUSTERS, labeled=[0], budget=2)  # one label is enough
     assert len(STRATEGIES.get("gcnal")(steps=1).select(ctx)) == 2
+
+
+def test_gcn_adjacency_normalises_columns_and_clamps_empty_ones():
+    """Â = (FFᵀ − I)·diag(1/colsum) + I; a column summing to 0 (a node orthogonal to all) is clamped, not 0/0."""
+    from albench_strategies.gcnal import LowRankAdjacency, gcn_adjacency
+
+    f = np.array([[1.0, 0, 0], [0, 1.0, 0], [0.6, 0.8, 0], [0, 0, 1.0]])  # column sums .6, .8, 1.4, 0
+    expected = np.array(
+        [[1, 0, 0.6 / 1.4, 0], [0, 1, 0.8 / 1.4, 0], [1, 1, 1, 0], [0, 0, 0, 1]],
+    )
+    np.testing.assert_allclose(gcn_adjacency(f), expected, atol=1e-12)
+    low_rank = LowRankAdjacency(torch.as_tensor(f)) @ torch.eye(4, dtype=torch.float64)
+    np.testing.assert_allclose(low_rank.numpy(), expected, atol=1e-12)
