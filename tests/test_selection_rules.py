@@ -185,6 +185,8 @@ def test_typicality_is_inverse_mean_squared_distance_to_the_k_nearest_others():
     np.testing.assert_allclose(typicality(x, 2), 1 / (np.array([1.625, 0.625, 1.25, 7.625]) + 1e-5), rtol=1e-9)
     np.testing.assert_allclose(typicality(x, 3), 1 / (np.array([19.25, 10.25, 8.75, 31.25]) / 3 + 1e-5), rtol=1e-9)
     np.testing.assert_allclose(typicality(x, 9), typicality(x, 3), rtol=1e-12)  # k is at most n - 1
+    np.testing.assert_allclose(typicality(x[:2], 5), 1 / (np.array([1.0, 1.0]) + 1e-5), rtol=1e-9)
+    assert typicality(x[:1], 5).tolist() == [1.0]  # a lone sample: one value, no neighbour to measure
 
 
 def test_typiclust_goes_round_robin_past_exhausted_clusters_then_fills_from_dropped_ones():
@@ -355,3 +357,24 @@ def test_gcn_adjacency_normalises_columns_and_clamps_empty_ones():
     np.testing.assert_allclose(gcn_adjacency(f), expected, atol=1e-12)
     low_rank = LowRankAdjacency(torch.as_tensor(f)) @ torch.eye(4, dtype=torch.float64)
     np.testing.assert_allclose(low_rank.numpy(), expected, atol=1e-12)
+
+
+def naive_kcenter(x, centres, candidates, budget):
+    """Greedy k-center written out: repeatedly the candidate farthest from every centre (ties: lowest)."""
+    centres, picks = list(centres), []
+    for _ in range(budget):
+        d = [min(float(((x[i] - x[c]) ** 2).sum()) for c in centres) for i in candidates]
+        best = candidates[int(np.argmax(d))]
+        picks.append(best)
+        centres.append(best)
+    return picks
+
+
+def test_coregcn_input_space_runs_kcenter_on_the_nodes_normalised_features():
+    ctx = gcn_ctx(budget=4)
+    strategy = STRATEGIES.get("gcnal")(method="core", coregcn_space="input", steps=2, subset=30)
+    out = strategy.select(ctx)
+    fit = strategy.fit(gcn_ctx(budget=4))  # same seed: the same subset and the same nodes
+    m = len(fit.sub)
+    picks = naive_kcenter(fit.feats.astype(np.float64), range(m, len(fit.feats)), list(range(m)), 4)
+    assert out.tolist() == fit.sub[picks].tolist()
