@@ -17,9 +17,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
 from albench.cli.main import main
+from albench.api.strategy import RoundContext
+from albench.bench.selection import SyntheticPredictor
 from albench.engine.records import read_record
 
 #: Folder holding the test-only ``sitecustomize`` that injects crash timing (see tests/crashhooks/).
@@ -205,3 +208,21 @@ def make_record(root: Path, dataset, strategy, adapter, seed, accs, zs=30.0, epo
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec))
     return path
+
+
+def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, seed=0) -> RoundContext:
+    """A round-2 selection context over fixed logits and features (classifier: identity rows by default)."""
+    logits = np.asarray(logits, dtype=np.float32)
+    feats = np.asarray(feats, dtype=np.float32)
+    c = logits.shape[1]
+    w = np.eye(c, feats.shape[1], dtype=np.float32) if classifier is None else classifier
+    return RoundContext(
+        round=2,
+        budget=budget,
+        pool_size=len(logits),
+        num_classes=c,
+        labeled=np.asarray(labeled, int),
+        labels=np.asarray(labels, int),
+        rng=np.random.default_rng(seed),
+        model=SyntheticPredictor(logits, feats, w),
+    )

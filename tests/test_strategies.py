@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from albench.bench.selection import SyntheticPredictor, synthetic_context
+from albench.bench.selection import synthetic_context
+from helpers import ctx_from
 from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
-from albench.api.strategy import RoundContext, check_selection
+from albench.api.strategy import check_selection
 
 MINE = [
     "random",
@@ -28,23 +29,6 @@ MINE = [
     "probcover",
 ]
 FAST_OPTS = {"gcnal": {"steps": 4, "subset": 60}}
-
-
-def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, seed=0):
-    logits = np.asarray(logits, dtype=np.float32)
-    feats = np.asarray(feats, dtype=np.float32)
-    c = logits.shape[1]
-    w = np.eye(c, feats.shape[1], dtype=np.float32) if classifier is None else classifier
-    return RoundContext(
-        round=2,
-        budget=budget,
-        pool_size=len(logits),
-        num_classes=c,
-        labeled=np.asarray(labeled, int),
-        labels=np.asarray(labels, int),
-        rng=np.random.default_rng(seed),
-        model=SyntheticPredictor(logits, feats, w),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -13,25 +13,8 @@ import pytest
 
 from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
-from albench.api.strategy import RoundContext, check_selection
-from albench.bench.selection import SyntheticPredictor
-
-
-def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, seed=0):
-    logits = np.asarray(logits, dtype=np.float32)
-    feats = np.asarray(feats, dtype=np.float32)
-    c = logits.shape[1]
-    w = np.eye(c, feats.shape[1], dtype=np.float32) if classifier is None else classifier
-    return RoundContext(
-        round=2,
-        budget=budget,
-        pool_size=len(logits),
-        num_classes=c,
-        labeled=np.asarray(labeled, int),
-        labels=np.asarray(labels, int),
-        rng=np.random.default_rng(seed),
-        model=SyntheticPredictor(logits, feats, w),
-    )
+from albench.api.strategy import check_selection
+from helpers import ctx_from
 
 
 def naive_entropy(logits):
