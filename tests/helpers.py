@@ -226,3 +226,18 @@ def ctx_from(logits, feats, classifier=None, labeled=(), labels=(), budget=3, se
         rng=np.random.default_rng(seed),
         model=SyntheticPredictor(logits, feats, w),
     )
+
+
+def direct_alfamix_candidates(z, probs, w, anchors, cap):
+    """The closed form as written in the paper/reference: α per class, mix, re-classify."""
+    z = np.asarray(z, dtype=np.float64)
+    yhat = (z @ w.T).argmax(1)
+    g = (probs - np.eye(w.shape[0])[yhat]) @ w  # ∇_z CE(s·z·Wᵀ, ŷ) up to the positive factor s
+    eps = cap / np.sqrt(z.shape[1])
+    cand = np.zeros(len(z), dtype=bool)
+    for a in anchors:
+        diff = a[None, :] - z
+        alpha = (eps * np.linalg.norm(diff, axis=1) / np.linalg.norm(g, axis=1))[:, None] * g / (diff + 1e-8)
+        mix = (1 - alpha) * z + alpha * a[None, :]
+        cand |= (mix @ w.T).argmax(1) != yhat
+    return cand

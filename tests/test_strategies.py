@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from albench.bench.selection import synthetic_context
-from helpers import ctx_from
+from helpers import ctx_from, direct_alfamix_candidates
 from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
 from albench.api.strategy import check_selection
@@ -248,21 +248,6 @@ def test_badge_select_draws_the_second_pick_by_squared_gradient_distance():
 
 
 # ----------------------------------------------------------------------------- alfa-mix
-
-
-def direct_alfamix_candidates(z, probs, w, anchors, cap):
-    """The closed form as written in the paper/reference: α per class, mix, re-classify."""
-    z = np.asarray(z, dtype=np.float64)
-    yhat = (z @ w.T).argmax(1)
-    g = (probs - np.eye(w.shape[0])[yhat]) @ w  # ∇_z CE(s·z·Wᵀ, ŷ) up to the positive factor s
-    eps = cap / np.sqrt(z.shape[1])
-    cand = np.zeros(len(z), dtype=bool)
-    for a in anchors:
-        diff = a[None, :] - z
-        alpha = (eps * np.linalg.norm(diff, axis=1) / np.linalg.norm(g, axis=1))[:, None] * g / (diff + 1e-8)
-        mix = (1 - alpha) * z + alpha * a[None, :]
-        cand |= (mix @ w.T).argmax(1) != yhat
-    return cand
 
 
 @pytest.mark.parametrize("cap", [0.2, 0.6, 1.0])

@@ -14,7 +14,7 @@ import pytest
 from albench.api.errors import AlbenchError
 from albench.api.plugins import STRATEGIES
 from albench.api.strategy import check_selection
-from helpers import ctx_from
+from helpers import ctx_from, direct_alfamix_candidates
 
 
 def naive_entropy(logits):
@@ -127,21 +127,6 @@ def test_flips_at_needs_a_step_strictly_beyond_the_threshold():
 
 
 # ----------------------------------------------------------------------------- alfa-mix: strategy
-
-
-def direct_alfamix_candidates(z, probs, w, anchors, cap):
-    """The closed form as written in the paper/reference: α per class, mix, re-classify."""
-    z = np.asarray(z, dtype=np.float64)
-    yhat = (z @ w.T).argmax(1)
-    g = (probs - np.eye(w.shape[0])[yhat]) @ w
-    eps = cap / np.sqrt(z.shape[1])
-    cand = np.zeros(len(z), dtype=bool)
-    for a in anchors:
-        diff = a[None, :] - z
-        alpha = (eps * np.linalg.norm(diff, axis=1) / np.linalg.norm(g, axis=1))[:, None] * g / (diff + 1e-8)
-        mix = (1 - alpha) * z + alpha * a[None, :]
-        cand |= (mix @ w.T).argmax(1) != yhat
-    return cand
 
 
 def naive_anchors(feats, labels, c):
