@@ -128,10 +128,13 @@ def test_visual_lr_scale_sets_the_visual_group_lr(env, monkeypatch):
     ("augment", "image_size", "expected"),
     [("auto", 32, False), ("auto", 64, True), ("auto", 224, True), (True, 32, True), (False, 224, False)],
 )
-def test_augment_auto_follows_the_image_size(env, monkeypatch, augment, image_size, expected):
+def test_augment_auto_follows_the_image_size(monkeypatch, augment, image_size, expected):
     """ "auto" (the default) augments real-size images only: on the toy world's 32 px a flip changes a digit.
-    The pixel feed is stopped as soon as it is built: the toy tower cannot encode the pretended sizes."""
+    The toy tower cannot encode the pretended sizes, so no pixel is read: its own env (nothing shared is
+    touched), uniform prompt init (no patch-mean pass) and a pixel feed stopped as soon as it is built."""
     import albench_adapters.dualprompt as mod
+
+    env = tiny_env()
 
     seen = {}
 
@@ -145,7 +148,7 @@ def test_augment_auto_follows_the_image_size(env, monkeypatch, augment, image_si
 
     monkeypatch.setattr(mod, "PixelFeed", SpyFeed)
     monkeypatch.setattr(env.backbone, "image_size", image_size)
-    a = DualPrompt(env, **FAST, **({} if augment == "auto" else {"augment": augment}))
+    a = DualPrompt(env, **FAST, vpt_init="uniform", **({} if augment == "auto" else {"augment": augment}))
     assert a.options["augment"] == augment
     with pytest.raises(FeedBuilt):
         a.fit(Labeled(np.arange(4), env.task.pool.labels[:4]))
