@@ -67,6 +67,7 @@ def test_option_change_gives_new_record(tmp_path, workspace):
 def test_feature_cache_encodes_each_image_once(tmp_path, workspace):
     from albench.engine.protocol import Workspace
 
+    execute(spec(seed=4), tmp_path / "fill", workspace)  # fills the disk cache if no earlier test did
     fresh = Workspace(workspace.cache.root, device="cpu", progress=False)  # new process-level state, same disk cache
     rec = execute(spec(seed=5), tmp_path, fresh).record
     assert rec["encoder_passes"]["image_encoder_images"] == 0  # everything came from the shared cache
