@@ -41,8 +41,8 @@ from albench.api.adapter import Adapter, AdapterEnv, Labeled
 from albench.api.errors import AlbenchError
 from albench.api.options import Opt
 from albench.api.seeding import seed_everything, torch_generator
-from albench.components.prompts import PromptLearner, class_name_token_ids
-from albench.components.training import TrainConfig, train
+from albench.components.prompts import PromptLearner, can_encode_together, class_name_token_ids, text_features_together
+from albench.components.training import TrainConfig, TrainJob, train_together
 from albench.components.training_options import check_training_options
 
 __all__ = [
@@ -121,38 +121,81 @@ class CoOp(Adapter):
     def _logits(self, feats: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         return self.env.backbone.logit_scale * F.normalize(feats.float(), dim=-1) @ F.normalize(text.float(), dim=-1).T
 
-    def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
-        bank, device = self.env.bank, self.env.device
-        k = self.options["aug_views"]
-        if k:
-            # (K, N, D): encoded once per view and cached; a step draws one view per sample
-            feats = bank.augmented_features("pool", k, seed=self.options["aug_seed"]).to(device)
-        else:
-            feats = bank.features("pool").to(device)
-        cfg = TrainConfig(
-            epochs=self.options["epochs"],
-            lr=self.options["lr"],
-            batch_size=self.options["batch_size"],
-            min_steps=self.options["min_steps"],
-        )
-        g_view = torch_generator(self.env.seed, "coop-views", self.env.round)
+    def _train_features(self) -> torch.Tensor:
+        """Pool features to train on: (N, D) cached, or (K, N, D) cached augmented views."""
+        bank, k = self.env.bank, self.options["aug_views"]
+        if k:  # encoded once per view and cached; a step draws one view per sample
+            return bank.augmented_features("pool", k, seed=self.options["aug_seed"]).to(self.env.device)
+        return bank.features("pool").to(self.env.device)
 
-        def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
-            with self.env.backbone.autocast():
-                text = self.prompt.text_features()
-            idx = torch.as_tensor(lb.indices, device=device)
-            if k:
-                view = torch.randint(k, (len(idx),), generator=g_view).to(device)
-                img = feats[view, idx]
-            else:
-                img = feats[idx]
-            logits = self._logits(img, text)
-            return F.cross_entropy(logits, torch.as_tensor(lb.labels, device=device))
+    def _train_config(self) -> TrainConfig:
+        o = self.options
+        return TrainConfig(epochs=o["epochs"], lr=o["lr"], batch_size=o["batch_size"], min_steps=o["min_steps"])
 
+    def _job(self, labeled: Labeled) -> TrainJob:
         g = torch_generator(self.env.seed, "coop-batches", self.env.round)
-        report = train(self.trainable_parameters(), step, labeled, None, cfg, g, where=f"coop round {self.env.round}")
-        self._text = None
+        return TrainJob(self.trainable_parameters(), labeled, None, g, where=f"coop round {self.env.round}")
+
+    def _loss(self, feats: torch.Tensor, text: torch.Tensor, lb: Labeled, g_view: torch.Generator) -> torch.Tensor:
+        """Cross-entropy of a labelled batch against the class prompts' features ``text``."""
+        device, k = self.env.device, self.options["aug_views"]
+        idx = torch.as_tensor(lb.indices, device=device)
+        if k:
+            view = torch.randint(k, (len(idx),), generator=g_view).to(device)
+            img = feats[view, idx]
+        else:
+            img = feats[idx]
+        return F.cross_entropy(self._logits(img, text), torch.as_tensor(lb.labels, device=device))
+
+    def fit(self, labeled: Labeled, pseudo: Labeled | None = None) -> dict:
+        (report,) = self.fit_together([self], [labeled], [pseudo])
+        if isinstance(report, Exception):
+            raise report
         return report
+
+    def batch_key(self) -> tuple | None:
+        """Runs on one backbone, feature bank and class names with equal options train together."""
+        if not self.prompt.shares_prefix():
+            return None
+        env = self.env
+        return (
+            "coop",
+            id(env.backbone),
+            id(env.bank),
+            tuple(env.dataset.classnames),
+            tuple(sorted(self.options.items())),
+        )
+
+    @classmethod
+    def fit_together(cls, adapters, labeled, pseudo) -> list:
+        """Train R CoOp contexts in one loop: each step sends the R context sets through one text-tower call.
+
+        Alone (R = 1) this is ``fit``. Each run keeps its own batch order and view draws, so every context
+        ends where its own ``fit`` would (bit for bit on CPU, tested); runs that cannot share the call
+        (different class names, class-specific contexts, unequal label counts) are fitted one by one.
+        """
+        first = adapters[0]
+        together = len(adapters) == 1 or (
+            len({a.batch_key() for a in adapters}) == 1
+            and first.batch_key() is not None
+            and len({len(lab) for lab in labeled}) == 1
+            and can_encode_together([a.prompt for a in adapters])
+        )
+        if not together:
+            return super().fit_together(adapters, labeled, pseudo)
+        feats = first._train_features()
+        views = [torch_generator(a.env.seed, "coop-views", a.env.round) for a in adapters]
+
+        def step_losses(batches: dict) -> list[torch.Tensor]:
+            runs = list(batches)
+            with first.env.backbone.autocast():
+                texts = text_features_together([adapters[i].prompt for i in runs])
+            return [adapters[i]._loss(feats, t, batches[i][0], views[i]) for i, t in zip(runs, texts)]
+
+        reports = train_together([a._job(lab) for a, lab in zip(adapters, labeled)], step_losses, first._train_config())
+        for a in adapters:
+            a._text = None
+        return reports
 
     @torch.no_grad()
     def classifier(self) -> torch.Tensor:

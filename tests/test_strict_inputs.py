@@ -67,8 +67,8 @@ def test_a_nan_run_fails_with_its_reason_and_writes_no_record(tmp_path, monkeypa
 
     real = protocol._trajectory
 
-    def nan_trajectory(*a, **k):
-        rec = real(*a, **k)
+    def nan_trajectory(*a, **k):  # the trajectory is a generator (it yields its training to the driver)
+        rec = yield from real(*a, **k)
         rec["rounds"][-1]["accuracy"] = math.nan
         return rec
 

@@ -24,15 +24,17 @@ def _reference_attention(qs, ks, vs, kp, vp):
 
 @pytest.mark.parametrize("fn", ["_suffix_attention_bmm", "_suffix_attention_sdpa"])
 def test_suffix_attention_equals_full_causal_attention(fn):
+    """Two learners (R = 2), each with its own prefix: every suffix sees its own learner's prefix only."""
     g = torch.Generator().manual_seed(0)
-    c, s, p, h, d = 5, 4, 7, 3, 8
-    qs, ks, vs = (torch.randn(c, s, h, d, generator=g) for _ in range(3))
-    kp, vp = (torch.randn(p, h, d, generator=g) for _ in range(2))
+    r, c, s, p, h, d = 2, 5, 4, 7, 3, 8
+    qs, ks, vs = (torch.randn(r, c, s, h, d, generator=g) for _ in range(3))
+    kp, vp = (torch.randn(r, p, h, d, generator=g) for _ in range(2))
     mask = torch.zeros(s, p + s)
     mask[:, p:] = torch.full((s, s), float("-inf")).triu_(1)
     got = getattr(text_prefix, fn)(qs, ks, vs, kp, vp, mask)
-    assert got.shape == (c, s, h, d)
-    assert torch.allclose(got, _reference_attention(qs, ks, vs, kp, vp), atol=1e-5)
+    assert got.shape == (r, c, s, h, d)
+    for j in range(r):
+        assert torch.allclose(got[j], _reference_attention(qs[j], ks[j], vs[j], kp[j], vp[j]), atol=1e-5)
 
 
 def test_suffix_length_is_read_on_the_host_once_per_eot_buffer(monkeypatch):

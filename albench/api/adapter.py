@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -111,6 +112,29 @@ class Adapter(ABC):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters ``fit`` optimises (conformance checks that nothing else changes)."""
         return []
+
+    def batch_key(self) -> Hashable | None:
+        """What must agree for this adapter to train together with others (``fit_together``); None: never.
+
+        Batched runs (DESIGN.md): the protocol runs several runs in lock step and hands the adapters whose
+        keys are equal to one ``fit_together`` call. An adapter that returns a key promises that
+        ``fit_together`` gives every adapter the result its own ``fit`` would give (records equal apart
+        from timings).
+        """
+        return None
+
+    @classmethod
+    def fit_together(
+        cls, adapters: Sequence[Adapter], labeled: Sequence[Labeled], pseudo: Sequence[Labeled | None]
+    ) -> list[dict[str, Any] | Exception]:
+        """Fit adapters with one ``batch_key``; a run's exception comes back in its place. Default: one by one."""
+        out: list[dict[str, Any] | Exception] = []
+        for adapter, lab, ps in zip(adapters, labeled, pseudo):
+            try:
+                out.append(adapter.fit(lab, ps))
+            except Exception as exc:  # noqa: BLE001 - handed back to that run alone
+                out.append(exc)
+        return out
 
 
 class ZeroShotClassifier:

@@ -15,6 +15,8 @@ import click
 
 from albench.api.errors import AlbenchError
 
+from albench.engine.launchers import BATCH_RUNS  # noqa: E402 - the default of --batch-runs
+
 DEMO_STRATEGIES = ("random", "entropy", "coreset", "badge")
 DEMO_DATASET = "digits"
 
@@ -358,6 +360,15 @@ def _preflight(grid, kw: dict, workspace=None, skip: tuple = ()) -> None:
     type=int,
     help="local: worker processes (with --device auto on a GPU machine, one per visible GPU).",
 )
+@click.option(
+    "--batch-runs",
+    default=BATCH_RUNS,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="local: up to this many runs of one column and dataset (its seeds) run in lock step and train "
+    "together when their adapter supports it (CoOp: one text-tower call per step); records equal "
+    "running them one by one. 1 = one run at a time.",
+)
 @click.option("--slurm-partition", default=None, help="slurm: partition.")
 @click.option("--slurm-time", default=240, show_default=True, type=int, help="slurm: time limit per run (minutes).")
 @click.option("--slurm-gpus", default=1, show_default=True, type=int, help="slurm: GPUs per run.")
@@ -396,6 +407,7 @@ def run_cmd(
     overwrite,
     launcher,
     workers,
+    batch_runs,
     slurm_partition,
     slurm_time,
     slurm_gpus,
@@ -491,6 +503,7 @@ def run_cmd(
         report=report,
         echo=click.echo,
         workers=workers,
+        batch_runs=batch_runs,
         ws_factory=(lambda: ws) if ws else None,
         log_to=trackers,
         slurm=SlurmOptions(

@@ -205,6 +205,22 @@ class Backbone:
         full = torch.cat([prefix.expand(suffix.shape[0], -1, -1), suffix], dim=1)
         return self.encode_text_embeddings(full, eot)
 
+    def encode_text_shared_prefixes(
+        self, prefixes: torch.Tensor, suffix: torch.Tensor, eot: torch.Tensor
+    ) -> torch.Tensor:
+        """(R, C, D) text features of R learners' prompts ``cat(prefixes[j], suffix[i])`` in one tower call.
+
+        Each learner's features equal ``encode_text_shared_prefix(prefixes[j:j+1], ...)`` (bit for bit on
+        CPU, tested): batched runs rely on it. Towers the fast path does not cover run learner by learner.
+        """
+        from albench.clip.text_prefix import encode_shared_prefixes, supports_shared_prefix
+
+        if self._shared_prefix_ok is None:
+            self._shared_prefix_ok = supports_shared_prefix(self.model)
+        if self._shared_prefix_ok:
+            return encode_shared_prefixes(self.model, prefixes, suffix, eot)
+        return torch.stack([self.encode_text_shared_prefix(p.unsqueeze(0), suffix, eot) for p in prefixes])
+
     @torch.no_grad()
     def text_classifier(self, prompts: Sequence[str], batch: int = 256) -> torch.Tensor:
         """L2-normalised text features of fixed prompts (zero-shot weights), (C, E)."""

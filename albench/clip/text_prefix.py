@@ -51,50 +51,58 @@ def supports_shared_prefix(model: torch.nn.Module) -> bool:
 def _suffix_attention_sdpa(qs, ks, vs, kp, vp, mask):
     """Suffix queries over [prefix; own] keys with one fused SDPA call (few kernels: the GPU choice).
 
-    ``qs, ks, vs`` (C, S, h, d); ``kp, vp`` (P, h, d); ``mask`` (S, P+S) additive. Returns (C, S, h, d).
+    ``qs, ks, vs`` (R, C, S, h, d); ``kp, vp`` (R, P, h, d); ``mask`` (S, P+S) additive. Returns (R, C, S, h, d):
+    R prompt learners (each its own prefix) over the same C suffixes.
     """
-    c = qs.shape[0]
-    k = torch.cat([kp.unsqueeze(0).expand(c, -1, -1, -1), ks], dim=1).transpose(1, 2)
-    v = torch.cat([vp.unsqueeze(0).expand(c, -1, -1, -1), vs], dim=1).transpose(1, 2)
-    return F.scaled_dot_product_attention(qs.transpose(1, 2), k, v, attn_mask=mask).transpose(1, 2)
+    r, c, s, h, d = qs.shape
+    p = kp.shape[1]
+
+    def keys(pre, own):  # (R·C, h, P+S, d): each prompt's own keys after its learner's prefix
+        return torch.cat([pre.unsqueeze(1).expand(-1, c, -1, -1, -1), own], dim=2).reshape(r * c, p + s, h, d)
+
+    q = qs.reshape(r * c, s, h, d).transpose(1, 2)
+    out = F.scaled_dot_product_attention(q, keys(kp, ks).transpose(1, 2), keys(vp, vs).transpose(1, 2), attn_mask=mask)
+    return out.transpose(1, 2).reshape(r, c, s, h, d)
 
 
 def _suffix_attention_bmm(qs, ks, vs, kp, vp, mask):
     """The same attention as ``_suffix_attention_sdpa`` from batched matmuls (the CPU choice).
 
-    The prefix keys and values are shared, so the C·S suffix queries meet them in one (C·S, d) x (d, P)
-    product per head instead of C expanded copies; measured faster on CPU for the short sequences here.
+    The prefix keys and values are shared by a learner's C prompts, so its C·S suffix queries meet them in
+    one (C·S, d) x (d, P) product per head instead of C expanded copies; measured faster on CPU for the
+    short sequences here.
     """
-    c, s, h, d = qs.shape
-    p = kp.shape[0]
-    q = (qs * d**-0.5).permute(2, 0, 1, 3)  # (h, C, S, d)
-    to_prefix = torch.matmul(q.reshape(h, c * s, d), kp.permute(1, 2, 0)).view(h, c, s, p)
-    to_own = torch.matmul(q, ks.permute(2, 0, 3, 1))  # (h, C, S, S)
+    r, c, s, h, d = qs.shape
+    p = kp.shape[1]
+    q = (qs * d**-0.5).permute(0, 3, 1, 2, 4)  # (R, h, C, S, d)
+    to_prefix = torch.matmul(q.reshape(r, h, c * s, d), kp.permute(0, 2, 3, 1)).view(r, h, c, s, p)
+    to_own = torch.matmul(q, ks.permute(0, 3, 1, 4, 2))  # (R, h, C, S, S)
     att = (torch.cat([to_prefix, to_own], dim=-1) + mask).softmax(dim=-1)
-    out = torch.matmul(att[..., :p].reshape(h, c * s, p), vp.transpose(0, 1)).view(h, c, s, d)
-    out = out + torch.matmul(att[..., p:], vs.permute(2, 0, 1, 3))
-    return out.permute(1, 2, 0, 3)
+    out = torch.matmul(att[..., :p].reshape(r, h, c * s, p), vp.transpose(1, 2)).view(r, h, c, s, d)
+    out = out + torch.matmul(att[..., p:], vs.permute(0, 3, 1, 2, 4))
+    return out.permute(0, 2, 3, 1, 4)
 
 
-def _attend(blk, a: torch.Tensor, p: int, c: int, s: int, mask: torch.Tensor) -> torch.Tensor:
-    """Causal self-attention of rows ``a`` = [prefix (P); C suffixes (C·S)] with the prefix computed once.
+def _attend(blk, a: torch.Tensor, r: int, p: int, c: int, s: int, mask: torch.Tensor) -> torch.Tensor:
+    """Causal self-attention of rows ``a`` = [R prefixes (R·P); R·C suffixes (R·C·S)], each prefix computed once.
 
-    The prefix attends causally to itself; each suffix position to the whole prefix and causally to its
-    own prompt's positions (``mask`` (S, P+S): 0 = may attend, -inf = may not). Returns (P + C·S, W).
+    A prefix attends causally to itself; each suffix position to its learner's whole prefix and causally
+    to its own prompt's positions (``mask`` (S, P+S): 0 = may attend, -inf = may not). Returns
+    (R·P + R·C·S, W).
     """
     attn = blk.attn
     h = attn.num_heads
     w = a.shape[-1]
     d = w // h
     qkv = F.linear(a, attn.in_proj_weight, attn.in_proj_bias)
-    qp, kp, vp = qkv[:p].view(p, 3, h, d).unbind(1)  # (P, h, d)
-    qs, ks, vs = qkv[p:].view(c, s, 3, h, d).unbind(2)  # (C, S, h, d)
+    qp, kp, vp = qkv[: r * p].view(r, p, 3, h, d).unbind(2)  # (R, P, h, d)
+    qs, ks, vs = qkv[r * p :].view(r, c, s, 3, h, d).unbind(3)  # (R, C, S, h, d)
     out_p = F.scaled_dot_product_attention(
-        qp.transpose(0, 1), kp.transpose(0, 1), vp.transpose(0, 1), is_causal=True
-    ).transpose(0, 1)
+        qp.transpose(1, 2), kp.transpose(1, 2), vp.transpose(1, 2), is_causal=True
+    ).transpose(1, 2)
     suffix = _suffix_attention_sdpa if a.device.type == "cuda" else _suffix_attention_bmm
     out_s = suffix(qs, ks, vs, kp, vp, mask)
-    return attn.out_proj(torch.cat([out_p.reshape(p, w), out_s.reshape(c * s, w)]))
+    return attn.out_proj(torch.cat([out_p.reshape(r * p, w), out_s.reshape(r * c * s, w)]))
 
 
 def pool_and_project(model: torch.nn.Module, x: torch.Tensor, eot: torch.Tensor) -> torch.Tensor:
@@ -131,26 +139,39 @@ def _suffix_length(eot: torch.Tensor, p: int) -> int:
 def encode_shared_prefix(
     model: torch.nn.Module, prefix: torch.Tensor, suffix: torch.Tensor, eot: torch.Tensor
 ) -> torch.Tensor:
-    """Pooled text features of prompts ``cat(prefix, suffix[i])``.
+    """Pooled text features (C, D) of prompts ``cat(prefix, suffix[i])``.
 
     ``prefix`` (1, P, W) and ``suffix`` (C, S, W) are token embeddings; ``eot``
     (C,) are EOT positions in the full prompt (each >= P). Positions after the
     last EOT are dropped, which the causal mask makes exact.
     """
-    p = prefix.shape[1]
+    return encode_shared_prefixes(model, prefix, suffix, eot)[0]
+
+
+def encode_shared_prefixes(
+    model: torch.nn.Module, prefixes: torch.Tensor, suffix: torch.Tensor, eot: torch.Tensor
+) -> torch.Tensor:
+    """Pooled text features (R, C, D) of R prompt learners' prompts ``cat(prefixes[j], suffix[i])`` in one call.
+
+    Batched runs (``albench.components.training.train_together``): R learners that share the class names
+    (so ``suffix`` and ``eot``) and differ only in their context go through the tower together. Every
+    row-wise layer handles all R·(P + C·S) rows in one call and attention keeps learners apart, so learner
+    j's features equal a call with ``prefixes[j:j+1]`` alone (tested bit for bit on CPU).
+    """
+    r, p = prefixes.shape[:2]
     s = _suffix_length(eot, p)
     c, w = suffix.shape[0], suffix.shape[-1]
     pos = model.positional_embedding
-    xp = prefix[0] + pos[:p].to(prefix.dtype)
+    xp = prefixes + pos[:p].to(prefixes.dtype)
     xs = suffix[:, :s] + pos[p : p + s].to(suffix.dtype)
-    # one row matrix [prefix; every suffix]: LayerNorms, projections and MLPs act on rows, so they run once
-    # per layer for all rows; only attention tells prefix and suffix rows apart
-    x = torch.cat([xp, xs.reshape(c * s, w)])
+    # one row matrix [prefixes; every learner's suffixes]: LayerNorms, projections and MLPs act on rows, so
+    # they run once per layer for all rows; only attention tells prefix, suffix and learner rows apart
+    x = torch.cat([xp.reshape(r * p, w), xs.reshape(1, c * s, w).expand(r, -1, -1).reshape(r * c * s, w)])
     # additive float mask (0 = may attend, -inf = may not): the whole prefix, own positions causally
     mask = torch.zeros(s, p + s, dtype=x.dtype, device=x.device)
     mask[:, p:] = torch.full((s, s), float("-inf"), dtype=x.dtype, device=x.device).triu_(1)
     for blk in model.transformer.resblocks:
-        x = x + blk.ls_1(_attend(blk, blk.ln_1(x), p, c, s, mask))
+        x = x + blk.ls_1(_attend(blk, blk.ln_1(x), r, p, c, s, mask))
         x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
-    xs = x[p:].view(c, s, w)
-    return pool_and_project(model, xs, eot - p)
+    xs = x[r * p :].view(r * c, s, w)
+    return pool_and_project(model, xs, (eot - p).repeat(r)).view(r, c, -1)

@@ -73,12 +73,50 @@ class PromptLearner(torch.nn.Module):
                 out.append(torch.cat([self.prefix[i : i + 1], cls_tok, ctx[i : i + 1], rest], 1))
         return torch.cat(out, 0)
 
+    def shares_prefix(self) -> bool:
+        """Unified context at the front: [SOS][ctx] is the same in every prompt (run once)."""
+        return self.position == "end" and self.ctx.dim() == 2
+
+    def _shared_prefix(self) -> torch.Tensor:
+        return torch.cat([self.prefix[:1], self.ctx.unsqueeze(0)], dim=1)
+
     def text_features(self) -> torch.Tensor:
-        if self.position == "end" and self.ctx.dim() == 2:
-            # unified context at the front: [SOS][ctx] is shared by every prompt, run it once
-            prefix = torch.cat([self.prefix[:1], self.ctx.unsqueeze(0)], dim=1)
-            return self.backbone.encode_text_shared_prefix(prefix, self.suffix, self.eot)
+        if self.shares_prefix():
+            return self.backbone.encode_text_shared_prefix(self._shared_prefix(), self.suffix, self.eot)
         return self.backbone.encode_text_embeddings(self.prompts(), self.eot)
+
+
+def can_encode_together(learners: list[PromptLearner]) -> bool:
+    """Whether ``text_features_together`` runs these learners in one call: shared prefixes of one length, on one
+    backbone, over the same class-name tokens."""
+    first = learners[0]
+    return all(
+        pl.shares_prefix()
+        and pl.backbone is first.backbone
+        and pl.ctx.shape == first.ctx.shape
+        and torch.equal(_buffer(pl, "suffix"), _buffer(first, "suffix"))
+        and torch.equal(_buffer(pl, "eot"), _buffer(first, "eot"))
+        for pl in learners
+    )
+
+
+def _buffer(module: torch.nn.Module, name: str) -> torch.Tensor:
+    value = getattr(module, name)
+    assert isinstance(value, torch.Tensor)
+    return value
+
+
+def text_features_together(learners: list[PromptLearner]) -> list[torch.Tensor]:
+    """Each learner's ``text_features()``, from one text-tower call when ``can_encode_together`` (batched runs).
+
+    R learners' prefixes go through the tower as one batch of R·(P + C·S) rows
+    (``Backbone.encode_text_shared_prefixes``); the results equal each learner's own call.
+    """
+    if len(learners) < 2 or not can_encode_together(learners):
+        return [pl.text_features() for pl in learners]
+    first = learners[0]
+    prefixes = torch.cat([pl._shared_prefix() for pl in learners])
+    return list(first.backbone.encode_text_shared_prefixes(prefixes, first.suffix, first.eot).unbind(0))
 
 
 def class_name_token_ids(backbone, names: list[str]) -> list[list[int]]:

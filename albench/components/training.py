@@ -144,6 +144,22 @@ def cosine_logits(image_features: torch.Tensor, text_features: torch.Tensor, sca
 StepFn = Callable[[Labeled | None, Labeled | None], torch.Tensor]
 
 
+@dataclass
+class TrainJob:
+    """One run's share of a training loop: its parameters, data, batch generator and name for errors."""
+
+    params: list
+    labeled: Labeled | None
+    pseudo: Labeled | None
+    generator: torch.Generator
+    where: str = ""
+
+
+BatchesFn = Callable[
+    [dict], list
+]  # {job index: (labeled batch, pseudo batch)} of the jobs still training -> their losses
+
+
 def train(
     params: Iterable[torch.nn.Parameter],
     step_loss: StepFn,
@@ -158,57 +174,108 @@ def train(
     ``params`` is a list of parameters, or of torch param-group dicts (``{"params": [...], "lr": x}``)
     when groups need their own learning rate; the cosine decay scales every group alike.
     """
-    params = list(params)
-    if params and isinstance(params[0], dict):
-        params = [
-            g for g in ({**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params) if g["params"]
-        ]
-    else:
-        params = [p for p in params if p.requires_grad]
-    streams = {
-        k: _Stream(v, b, generator)
-        for k, v, b in (("labeled", labeled, cfg.batch_size), ("pseudo", pseudo, cfg.pseudo_batch_size))
-        if v is not None and len(v)
-    }
-    if not streams or not params:
-        return {"steps": 0, "final_loss": None, "seconds": 0.0}
-    per_epoch = max(s.steps_per_epoch() for s in streams.values())
-    total = max(cfg.epochs * per_epoch, cfg.min_steps)
-    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    job = TrainJob(list(params), labeled, pseudo, generator, where)
+
+    def step_losses(batches: dict) -> list[torch.Tensor]:
+        return [step_loss(*batches[0])]
+
+    (out,) = train_together([job], step_losses, cfg)
+    if isinstance(out, TrainingError):
+        raise out
+    return out
+
+
+def train_together(jobs: list[TrainJob], step_losses: BatchesFn, cfg: TrainConfig) -> list[dict | TrainingError]:
+    """Train several runs' disjoint parameters in one loop: one forward (``step_losses``) and one backward per step.
+
+    Batched runs (DESIGN.md, "Batched runs"): R runs on the same data and options train together when their
+    adapter can compute all R losses in one call (CoOp: R context sets through one text-tower call).
+    Every job keeps its own batch streams and generator, and its parameters get gradients only from its own
+    loss (the summed loss's gradient is 1 for every term), so each job's result equals training it alone
+    when the batched forward computes each job's rows as a lone call would (``albench.clip.text_prefix``:
+    bit for bit on CPU; tested). The jobs must agree on the number of steps (one cosine schedule). A job
+    whose loss turns non-finite gets its ``TrainingError`` (naming its first bad step, as alone) in place
+    of a report; its NaNs stay in its own rows and parameters, so the other jobs are unaffected.
+    """
     if cfg.check_every < 1:
         raise ValueError(f"check_every must be >= 1, got {cfg.check_every}")
-    device = (params[0]["params"][0] if isinstance(params[0], dict) else params[0]).device
-    fn = compiled_step(step_loss, device) if cfg.compile else step_loss
+    groups, streams, totals = [], [], []
+    for job in jobs:
+        params = list(job.params)
+        if params and isinstance(params[0], dict):
+            params = [
+                g for g in ({**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params) if g["params"]
+            ]
+        else:
+            params = [{"params": [p for p in params if p.requires_grad]}] if params else []
+            params = [g for g in params if g["params"]]
+        s = {
+            k: _Stream(v, b, job.generator)
+            for k, v, b in (("labeled", job.labeled, cfg.batch_size), ("pseudo", job.pseudo, cfg.pseudo_batch_size))
+            if v is not None and len(v)
+        }
+        groups.append(params)
+        streams.append(s)
+        per_epoch = max((st.steps_per_epoch() for st in s.values()), default=0)
+        totals.append(max(cfg.epochs * per_epoch, cfg.min_steps) if s and params else 0)
+    live = [i for i, t in enumerate(totals) if t]
+    reports: list[dict | TrainingError] = [{"steps": 0, "final_loss": None, "seconds": 0.0} for _ in jobs]
+    if not live:
+        return reports
+    total = totals[live[0]]
+    if any(totals[i] != total for i in live):
+        raise ValueError(f"jobs trained together must have one step count, got {sorted(set(totals))}")
+    opt = torch.optim.SGD(
+        [g for i in live for g in groups[i]], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    device = groups[live[0]][0]["params"][0].device
+    fn: BatchesFn = compiled_step(step_losses, device) if cfg.compile else step_losses
     t0 = time.perf_counter()
-    first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first non-finite step, on device
-    bad_val = torch.zeros((), device=device)
-    loss = None
+    n = len(live)
+    first_bad = torch.full((n,), -1, dtype=torch.long, device=device)  # first non-finite step per job, on device
+    bad_val = torch.zeros(n, device=device)
+    losses: list[torch.Tensor] = []
+    bad: list[tuple[int, TrainingError]] = []
     for step in range(total):
-        lb = streams["labeled"].next() if "labeled" in streams else None
-        pb = streams["pseudo"].next() if "pseudo" in streams else None
-        loss = fn(lb, pb)
-        flag = (first_bad < 0) & ~torch.isfinite(loss.detach())
+        batches = {
+            i: (s["labeled"].next() if "labeled" in s else None, s["pseudo"].next() if "pseudo" in s else None)
+            for i, s in ((i, streams[i]) for i in live)
+        }
+        losses = fn(batches)
+        now = torch.stack([lo.detach().float() for lo in losses]) if n > 1 else losses[0].detach().float().view(1)
+        flag = (first_bad < 0) & ~torch.isfinite(now)
         first_bad = torch.where(flag, step, first_bad)
-        bad_val = torch.where(flag, loss.detach().float(), bad_val)
+        bad_val = torch.where(flag, now, bad_val)
         if (step + 1) % cfg.check_every == 0 or step + 1 == total:
-            _raise_if_bad(first_bad, bad_val, total, where)
+            bad = _bad_jobs(first_bad, bad_val, total, [jobs[i].where for i in live])
+            if bad and n == 1:
+                reports[live[0]] = bad[0][1]
+                return reports  # alone: stop at the check, as a per-step check would (within check_every)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (losses[0] if n == 1 else sum(losses[1:], losses[0])).backward()
         opt.step()
         sched.step()
-    final = float(loss.detach()) if loss is not None else float("nan")
-    return {"steps": total, "final_loss": final, "seconds": round(time.perf_counter() - t0, 4)}
+    seconds = round((time.perf_counter() - t0) / n, 4)  # each job's share of the loop
+    errors = dict(bad)  # the last check ran after the last step
+    for k, i in enumerate(live):
+        reports[i] = errors.get(k) or {"steps": total, "final_loss": float(losses[k].detach()), "seconds": seconds}
+    return reports
 
 
-def _raise_if_bad(first_bad: torch.Tensor, bad_val: torch.Tensor, total: int, where: str) -> None:
-    """One host read: raise ``TrainingError`` naming the first non-finite step, if any."""
-    step = int(first_bad)
-    if step >= 0:
-        raise TrainingError(f"{where}: training loss became {float(bad_val)} at step {step + 1} of {total}.")
+def _bad_jobs(
+    first_bad: torch.Tensor, bad_val: torch.Tensor, total: int, wheres: list[str]
+) -> list[tuple[int, TrainingError]]:
+    """One host read: (job, ``TrainingError`` naming its first non-finite step) for every job that has one."""
+    steps, vals = first_bad.tolist(), bad_val.tolist()
+    return [
+        (k, TrainingError(f"{w}: training loss became {v} at step {st + 1} of {total}."))
+        for k, (st, v, w) in enumerate(zip(steps, vals, wheres))
+        if st >= 0
+    ]
 
 
-def compiled_step(step_loss: StepFn, device: torch.device) -> StepFn:
+def compiled_step(step_loss: BatchesFn, device: torch.device) -> BatchesFn:
     """``torch.compile`` of a step function; CUDA graphs (``reduce-overhead``) on a GPU.
 
     ``dynamic=False``: a training stream has at most two batch shapes (full

@@ -10,6 +10,7 @@ launcher carries on with the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from albench.api.registry import Registry
 # (albench's own two declared in pyproject.toml), each a function ``launch(request: LaunchRequest) ->
 # list[RunResult]``.
 LAUNCHERS: Registry = Registry("launcher", "albench.launchers", None)
+
+BATCH_RUNS = 3  # default of ``albench run --batch-runs``: a column's three table seeds train together
 
 
 @dataclass
@@ -78,50 +81,116 @@ def run_one(
 
     ``log_to``: experiment trackers fed through the per-round callback (``albench.engine.trackers``).
     """
+    return run_group([spec], results_dir, ws, overwrite, [on_round], log_to)[0]
+
+
+def run_group(
+    specs: list,
+    results_dir: str | Path,
+    ws,
+    overwrite: bool = False,
+    on_round: list[Callable[[dict], None] | None] | None = None,
+    log_to: tuple[str, ...] = (),
+) -> list[RunResult]:
+    """Execute specs in lock step (``protocol.execute_together``: batched runs); never raises for a failing run."""
     from albench.engine import store
-    from albench.engine.protocol import execute
+    from albench.engine.protocol import execute_together
 
     results_dir = Path(results_dir)
-    res = RunResult(spec.dataset, spec.slug(), "failed")
+    callbacks: list[Callable[[dict], None] | None] = list(on_round) if on_round else [None] * len(specs)
+    results = [RunResult(sp.dataset, sp.slug(), "failed") for sp in specs]
+    runnable, locations, loggers = [], {}, {}
+    for i, spec in enumerate(specs):
+        try:
+            locations[i] = store.resolve(spec, results_dir, ws).location
+        except Exception as exc:  # cannot even name the run: missing data, unreadable weights
+            results[i].error = f"{type(exc).__name__}: {exc}"
+            results[i].failure_record = str(store.unresolved_failure(results_dir, spec, exc))
+            continue
+        results[i].path = str(locations[i].record)
+        runnable.append(i)
+        if log_to:
+            from albench.engine.trackers import RunLoggers
+
+            loggers[i] = RunLoggers(log_to, spec, results_dir)
+            callbacks[i] = _chain(loggers[i].on_round, callbacks[i])
+    if not runnable:
+        return results
     try:
-        loc = store.resolve(spec, results_dir, ws).location
-    except Exception as exc:  # cannot even name the run: missing data, unreadable weights
-        res.error = f"{type(exc).__name__}: {exc}"
-        res.failure_record = str(store.unresolved_failure(results_dir, spec, exc))
-        return res
-    res.path = str(loc.record)
-    loggers = None
-    if log_to:
-        from albench.engine.trackers import RunLoggers
+        outcomes = execute_together(
+            [specs[i] for i in runnable],
+            results_dir,
+            ws,
+            overwrite=overwrite,
+            on_round=[callbacks[i] for i in runnable],
+        )
+    except Exception as exc:  # the group could not start (e.g. a bad spec): every run in it failed
+        outcomes = [exc] * len(runnable)
+    for i, outcome in zip(runnable, outcomes):
+        res = results[i]
+        if isinstance(outcome, BaseException):
+            if i in loggers:
+                loggers[i].finish(None)
+            res.error = f"{type(outcome).__name__}: {outcome}"
+            res.failure_record = str(locations[i].failure)
+            continue
+        if i in loggers:
+            loggers[i].finish(outcome.record)
+        if outcome.record is None:
+            res.status = "busy"
+            continue
+        rec = outcome.record
+        res.status = "skipped" if outcome.skipped else "done"
+        res.record = rec
+        res.accuracies = {r["round"]: r["accuracy"] for r in rec["rounds"]}
+        res.zero_shot = rec.get("zero_shot_accuracy")
+        res.seconds = rec.get("timing", {}).get("total_seconds")
+    return results
 
-        loggers = RunLoggers(log_to, spec, results_dir)
-        user_cb = on_round
 
-        def on_round(info: dict) -> None:  # noqa: F811 - the trackers, then the caller's callback
-            loggers.on_round(info)
-            if user_cb:
-                user_cb(info)
+def _chain(first: Callable[[dict], None], then: Callable[[dict], None] | None) -> Callable[[dict], None]:
+    """A per-round callback: the trackers, then the caller's callback."""
 
-    try:
-        outcome = execute(spec, results_dir, ws, overwrite=overwrite, on_round=on_round)
-    except Exception as exc:
-        if loggers:
-            loggers.finish(None)
-        res.error = f"{type(exc).__name__}: {exc}"
-        res.failure_record = str(loc.failure)
-        return res
-    if loggers:
-        loggers.finish(outcome.record)
-    if outcome.record is None:
-        res.status = "busy"
-        return res
-    rec = outcome.record
-    res.status = "skipped" if outcome.skipped else "done"
-    res.record = rec
-    res.accuracies = {r["round"]: r["accuracy"] for r in rec["rounds"]}
-    res.zero_shot = rec.get("zero_shot_accuracy")
-    res.seconds = rec.get("timing", {}).get("total_seconds")
-    return res
+    def on_round(info: dict) -> None:
+        first(info)
+        if then:
+            then(info)
+
+    return on_round
+
+
+def _own_attributes(cls: type) -> set[str]:
+    """Names defined by ``cls`` or a base below ``Adapter`` (what a plugin overrides)."""
+    from albench.api.adapter import Adapter
+
+    return {name for base in cls.__mro__ if issubclass(base, Adapter) and base is not Adapter for name in vars(base)}
+
+
+def batch_units(specs: list, batch_runs: int) -> list[list]:
+    """The grid's specs in units of up to ``batch_runs`` runs that may train together, in grid order.
+
+    Runs differing only in their seed (same column, dataset and options) share a unit when their adapter
+    implements ``fit_together`` (``albench.api.adapter.Adapter``); all other runs are units of one.
+    """
+    from albench.api.plugins import ADAPTERS
+    from albench.engine.protocol import canonical
+
+    if batch_runs < 1:
+        raise AlbenchError(f"{{field}} must be at least 1, got {batch_runs}.", field="batch_runs")
+    units: list[list] = []
+    open_units: dict = {}
+    for sp in specs:
+        cls = ADAPTERS.get(sp.adapter) if sp.adapter in ADAPTERS else None
+        if batch_runs == 1 or cls is None or "fit_together" not in _own_attributes(cls):
+            units.append([sp])
+            continue
+        key = canonical({**dataclasses.asdict(sp), "seed": None, "label": None})
+        unit = open_units.get(key)
+        if unit is None or len(unit) >= batch_runs:
+            unit = open_units[key] = []
+            units.append(unit)
+        unit.append(sp)
+    return units
 
 
 # --- local: in-process or worker processes --------------------------------------
@@ -185,18 +254,16 @@ def _init_worker(
     )
 
 
-def _worker_run(spec, results_dir, overwrite, log_to: tuple[str, ...] = ()) -> RunResult:
+def _worker_run(unit: list, results_dir, overwrite, log_to: tuple[str, ...] = ()) -> list[RunResult]:
     events = _WORKER["events"]
-    res = run_one(
-        spec,
-        results_dir,
-        _WORKER["ws"],
-        overwrite,
-        on_round=lambda info: events.put(("round", _WORKER["slot"], info["round"])),
-        log_to=log_to,
-    )
-    res.record = None  # keep the answer small; the record is on disk
-    return res
+
+    def tick(info: dict) -> None:
+        events.put(("round", _WORKER["slot"], info["round"]))
+
+    results = run_group(unit, results_dir, _WORKER["ws"], overwrite, [tick] * len(unit), log_to=log_to)
+    for res in results:
+        res.record = None  # keep the answer small; the record is on disk
+    return results
 
 
 def local_devices(device: str, workers: int) -> list[str]:
@@ -226,12 +293,18 @@ def run_local(
     precision: str = "auto",
     deterministic: bool = False,
     log_to: tuple[str, ...] = (),
+    batch_runs: int = 1,
 ) -> list[RunResult]:
-    """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull runs one at a time."""
+    """Run specs here (``workers == 1``) or in ``workers`` spawned processes that pull units one at a time.
+
+    A unit is one run, or up to ``batch_runs`` runs of one column and dataset that train together
+    (``batch_units``; records equal to running them one by one).
+    """
     from tqdm.auto import tqdm
 
     if workers < 1:
         raise AlbenchError(f"{{field}} must be at least 1, got {workers}.", field="workers")
+    units = batch_units(list(specs), batch_runs)
     results: list[RunResult] = []
     bar = tqdm(total=len(specs), desc="runs", unit="run", position=0, disable=not progress)
 
@@ -241,25 +314,37 @@ def run_local(
         if report:
             report(res)
 
+    def not_finished() -> list:
+        finished = {(r.dataset, r.slug) for r in results}
+        return [sp for sp in specs if (sp.dataset, sp.slug()) not in finished]
+
     if workers == 1:
         try:
             ws = ws_factory()
-            for i, sp in enumerate(specs):
-                bar.set_postfix_str(f"{sp.dataset} {sp.slug()}")
-                rbar = tqdm(total=sp.rounds, desc="rounds", unit="round", position=1, leave=False, disable=not progress)
-                res = run_one(
-                    sp,
-                    results_dir,
-                    ws,
-                    overwrite,
-                    on_round=lambda info: (rbar.update(1), rbar.set_postfix(acc=f"{info['accuracy']:.1f}")),
-                    log_to=log_to,
+            for unit in units:
+                bar.set_postfix_str(
+                    f"{unit[0].dataset} {unit[0].slug()}" + (f" (+{len(unit) - 1})" if len(unit) > 1 else "")
                 )
+                rbar = tqdm(
+                    total=sum(sp.rounds for sp in unit),
+                    desc="rounds",
+                    unit="round",
+                    position=1,
+                    leave=False,
+                    disable=not progress,
+                )
+
+                def tick(info: dict) -> None:
+                    rbar.update(1)
+                    rbar.set_postfix(acc=f"{info['accuracy']:.1f}")
+
+                unit_results = run_group(unit, results_dir, ws, overwrite, [tick] * len(unit), log_to=log_to)
                 rbar.close()
-                finish(res)
-        except KeyboardInterrupt:  # the run in flight wrote nothing (records are atomic) and released its lock
+                for res in unit_results:
+                    finish(res)
+        except KeyboardInterrupt:  # the runs in flight wrote nothing (records are atomic) and released their locks
             bar.close()
-            raise Interrupted(results, list(specs[len(results) :])) from None
+            raise Interrupted(results, not_finished()) from None
         bar.close()
         return results
 
@@ -288,7 +373,7 @@ def run_local(
             initializer=_init_worker,
             initargs=(cache_dir, devices, counter, events, precision, deterministic, os.getpid()),
         ) as pool:
-            futures = {pool.submit(_worker_run, sp, str(results_dir), overwrite, log_to): sp for sp in specs}
+            futures = {pool.submit(_worker_run, unit, str(results_dir), overwrite, log_to): unit for unit in units}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
@@ -299,19 +384,25 @@ def run_local(
                         break
                     rbar.update(1)
                 for f in done:
-                    sp = futures[f]
+                    unit = futures[f]
                     try:
-                        res = f.result()
+                        unit_results = f.result()
                     except BrokenProcessPool as exc:
-                        res = RunResult(sp.dataset, sp.slug(), "failed", error=f"worker process died: {exc}")
+                        unit_results = [
+                            RunResult(sp.dataset, sp.slug(), "failed", error=f"worker process died: {exc}")
+                            for sp in unit
+                        ]
                     except Exception as exc:
-                        res = RunResult(sp.dataset, sp.slug(), "failed", error=f"{type(exc).__name__}: {exc}")
-                    if res.status != "done":  # skipped runs count their rounds as done
-                        rbar.update(sp.rounds)
-                    finish(res)
+                        unit_results = [
+                            RunResult(sp.dataset, sp.slug(), "failed", error=f"{type(exc).__name__}: {exc}")
+                            for sp in unit
+                        ]
+                    for sp, res in zip(unit, unit_results):
+                        if res.status != "done":  # skipped runs count their rounds as done
+                            rbar.update(sp.rounds)
+                        finish(res)
     except KeyboardInterrupt:  # workers got the same Ctrl-C; drop the queued runs
-        finished = {(r.dataset, r.slug) for r in results}
-        raise Interrupted(results, [sp for sp in specs if (sp.dataset, sp.slug()) not in finished]) from None
+        raise Interrupted(results, not_finished()) from None
     finally:
         rbar.close()
         bar.close()
@@ -459,6 +550,7 @@ class LaunchRequest:
     report: Callable[[RunResult], None] | None = None
     echo: Callable[[str], None] = print
     workers: int = 1  # local: worker processes
+    batch_runs: int = 1  # local: runs of one column and dataset that train together (``batch_units``)
     ws_factory: Callable[[], object] | None = None  # local, one worker: the workspace the preflight used
     log_to: tuple[str, ...] = ()  # local: experiment trackers
     slurm: SlurmOptions = field(default_factory=SlurmOptions)
@@ -492,6 +584,7 @@ def launch_local(req: LaunchRequest) -> list[RunResult]:
         precision=req.precision,
         deterministic=req.deterministic,
         log_to=req.log_to,
+        batch_runs=req.batch_runs,
     )
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import albench
 
 from albench import accounting
-from albench.api.adapter import AdapterEnv, Labeled, ZeroShotClassifier, accuracy
+from albench.api.adapter import Adapter, AdapterEnv, Labeled, ZeroShotClassifier, accuracy
 from albench.clip.backbone import Backbone, BackboneSpec
 from albench.clip.profiles import apply_profile, profile_for
 from albench.engine.diagnostics import round_diagnostics
@@ -192,6 +193,24 @@ def _class_hist(labels: np.ndarray, num_classes: int) -> list[int]:
     return np.bincount(labels, minlength=num_classes).astype(int).tolist()
 
 
+@dataclass
+class FitRequest:
+    """A run's training of one round, handed by its trajectory to the driver (alone, or with other runs')."""
+
+    adapter: Adapter
+    labeled: Labeled
+    pseudo: Labeled | None
+
+
+@dataclass
+class Fitted:
+    """What the driver hands back: the adapter's training facts, its share of the fit's wall time and passes."""
+
+    report: dict
+    seconds: float
+    passes: dict
+
+
 def execute(
     spec: RunSpec,
     results_dir: str | Path,
@@ -200,37 +219,124 @@ def execute(
     on_round: Callable[[dict], None] | None = None,
 ) -> RunOutcome:
     """Run one trajectory unless its record exists; write the record atomically."""
-    spec = apply_profile(spec)
-    spec.validate()
-    results_dir = Path(results_dir)
-    s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
-    run = store.resolve(spec, results_dir, ws)
-    loc = run.location
-    if not overwrite and loc.read() is not None:
-        return RunOutcome(loc.record, loc.read(), skipped=True)
-    from filelock import Timeout
+    (outcome,) = execute_together([spec], results_dir, ws, overwrite, [on_round])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
-    lock = loc.lock()
+
+def execute_together(
+    specs: list[RunSpec],
+    results_dir: str | Path,
+    ws: Workspace,
+    overwrite: bool = False,
+    on_round: list[Callable[[dict], None] | None] | None = None,
+) -> list[RunOutcome | Exception]:
+    """Run several trajectories in lock step (batched runs); a run's failure comes back in its place.
+
+    Each run is exactly what ``execute`` does alone: skipped when its record exists, locked while it runs,
+    its record written atomically, a failure record on an exception. Every round, the adapters whose
+    ``batch_key`` agree are trained by one ``fit_together`` call (CoOp: R context sets through one
+    text-tower call; equal to training each alone, tested); everything else (selection, evaluation,
+    diagnostics) runs per run. ``on_round[i]`` gets run i's round summaries.
+    """
+    callbacks = list(on_round) if on_round else [None] * len(specs)
+    outcomes: list = [None] * len(specs)
+    locks, live = [], {}
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return RunOutcome(loc.record, None, skipped=True)  # another process is running it right now
-    try:
-        loc.remove_stale_temps()  # left by a writer killed mid-write; we hold the run's lock
-        if not overwrite and loc.read() is not None:
-            return RunOutcome(loc.record, loc.read(), skipped=True)
-        try:
-            record = _trajectory(
-                spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls, on_round
+        for i, spec in enumerate(specs):
+            spec = apply_profile(spec)
+            spec.validate()
+            run = store.resolve(spec, Path(results_dir), ws)
+            loc = run.location
+            if not overwrite and loc.read() is not None:
+                outcomes[i] = RunOutcome(loc.record, loc.read(), skipped=True)
+                continue
+            from filelock import Timeout
+
+            lock = loc.lock()
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                outcomes[i] = RunOutcome(loc.record, None, skipped=True)  # another process is running it now
+                continue
+            locks.append(lock)
+            loc.remove_stale_temps()  # left by a writer killed mid-write; we hold the run's lock
+            if not overwrite and loc.read() is not None:
+                outcomes[i] = RunOutcome(loc.record, loc.read(), skipped=True)
+                continue
+            s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
+            gen = _trajectory(
+                spec, run.config, run.config_hash, run.backbone, run.dataset, ws, s_cls, a_cls, callbacks[i]
             )
-            check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
-        except Exception as exc:
-            loc.write_failure(run.config_hash, run.config, exc)
-            raise
-        loc.write(record)
-        return RunOutcome(loc.record, record)
+            live[i] = (run, gen)
+        started = {i: _advance(live, outcomes, i, None) for i in list(live)}
+        while pending := {i: req for i, req in started.items() if req is not None}:
+            for group in _fit_groups(pending):
+                for i, fitted in zip(group, _fit(group, pending)):
+                    started[i] = _advance(live, outcomes, i, fitted)
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
+    return outcomes
+
+
+def _fit_groups(pending: dict[int, FitRequest]) -> list[list[int]]:
+    """Runs whose adapters train together: one class and one non-None ``batch_key``; the rest alone."""
+    groups: dict = {}
+    alone = []
+    for i, req in pending.items():
+        key = req.adapter.batch_key()
+        if key is None:
+            alone.append([i])
+        else:
+            groups.setdefault((type(req.adapter), key), []).append(i)
+    return list(groups.values()) + alone
+
+
+def _fit(group: list[int], pending: dict[int, FitRequest]) -> list[Fitted | Exception]:
+    """Train one group's adapters (``fit_together``); each run gets its share of the time, the first the passes."""
+    reqs = [pending[i] for i in group]
+    t0 = time.perf_counter()
+    with accounting.measure() as passes:
+        if len(reqs) == 1:
+            try:
+                reports: list = [reqs[0].adapter.fit(reqs[0].labeled, reqs[0].pseudo)]
+            except Exception as exc:  # noqa: BLE001 - fails this run only
+                reports = [exc]
+        else:
+            cls = type(reqs[0].adapter)
+            reports = cls.fit_together([r.adapter for r in reqs], [r.labeled for r in reqs], [r.pseudo for r in reqs])
+    share = (time.perf_counter() - t0) / len(reqs)
+    return [
+        rep if isinstance(rep, Exception) else Fitted(rep, share, passes if k == 0 else {})
+        for k, rep in enumerate(reports)
+    ]
+
+
+def _advance(live: dict, outcomes: list, i: int, fitted: Fitted | Exception | None) -> FitRequest | None:
+    """Resume run i's trajectory with ``fitted``; its next request, or None when it finished (record or failure)."""
+    run, gen = live[i]
+    try:
+        if fitted is None:
+            return next(gen)
+        if isinstance(fitted, Exception):
+            return gen.throw(fitted)
+        return gen.send(fitted)
+    except StopIteration as done:
+        record = done.value
+        try:
+            check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
+        except Exception as exc:  # noqa: BLE001
+            run.location.write_failure(run.config_hash, run.config, exc)
+            outcomes[i] = exc
+            return None
+        run.location.write(record)
+        outcomes[i] = RunOutcome(run.location.record, record)
+    except Exception as exc:  # noqa: BLE001 - this run failed; the others go on
+        run.location.write_failure(run.config_hash, run.config, exc)
+        outcomes[i] = exc
+    return None
 
 
 def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
@@ -248,8 +354,45 @@ def _encoder_passes(select: dict, train: dict, diagnostics: dict) -> dict:
     }
 
 
-def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round) -> dict:
-    t_start = time.perf_counter()
+class _OwnWork:
+    """A trajectory's own wall time and encoder counters, paused while it waits at a ``yield``.
+
+    In lock step (``execute_together``) other runs work while one waits; the fit it waits for comes back
+    with its share of time and passes (``Fitted``), which are added instead.
+    """
+
+    def __init__(self) -> None:
+        self.t_start = time.perf_counter()
+        self.waited = 0.0
+        self.passes: Counter = Counter()
+        self._since = accounting.COUNTERS.copy()
+
+    def count_passes_from_here(self) -> None:
+        self.passes.clear()
+        self._since = accounting.COUNTERS.copy()
+
+    def pause(self) -> None:
+        self.passes.update(accounting.COUNTERS - self._since)
+        self._t_pause = time.perf_counter()
+
+    def resume(self, fitted: Fitted) -> None:
+        self.waited += time.perf_counter() - self._t_pause - fitted.seconds
+        self.passes.update(fitted.passes)
+        self._since = accounting.COUNTERS.copy()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t_start - self.waited
+
+    def total(self) -> dict:
+        self.passes.update(accounting.COUNTERS - self._since)
+        self._since = accounting.COUNTERS.copy()
+        return dict(self.passes)
+
+
+def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round):
+    """One run, top to bottom; a generator that yields each round's training (``FitRequest``) to its driver
+    and gets back ``Fitted`` (``execute`` trains alone; ``execute_together`` batches runs); returns the record."""
+    own = _OwnWork()
     started = datetime.now(timezone.utc).isoformat()
     strategy = s_cls(**spec.strategy_options)
     adapter_options = dict(spec.adapter_options)
@@ -258,91 +401,92 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
     bank = ws.bank(backbone, task)
     test_labels = task.test.labels
     rounds = []
-    with accounting.measure() as passes:
-        env0 = AdapterEnv(backbone, task, bank, seed=spec.seed, round=0)
-        zero_shot = ZeroShotClassifier(env0)
-        zs_acc = accuracy(zero_shot.predict_logits("test"), test_labels)
-        model = zero_shot
-        labeled = np.zeros(0, dtype=np.int64)
-        state: dict = {}
-        for r in range(1, spec.rounds + 1):
-            env = AdapterEnv(
-                backbone,
-                task,
-                bank,
-                seed=spec.seed,
-                round=r,
-                extra={"adapter": spec.adapter, "adapter_options": config["adapter_options"]},
+    own.count_passes_from_here()  # the bank's set-up above is not this run's work
+    env0 = AdapterEnv(backbone, task, bank, seed=spec.seed, round=0)
+    zero_shot = ZeroShotClassifier(env0)
+    zs_acc = accuracy(zero_shot.predict_logits("test"), test_labels)
+    model = zero_shot
+    labeled = np.zeros(0, dtype=np.int64)
+    state: dict = {}
+    for r in range(1, spec.rounds + 1):
+        env = AdapterEnv(
+            backbone,
+            task,
+            bank,
+            seed=spec.seed,
+            round=r,
+            extra={"adapter": spec.adapter, "adapter_options": config["adapter_options"]},
+        )
+        ctx = RoundContext(
+            round=r,
+            budget=b,
+            pool_size=n_pool,
+            num_classes=n_classes,
+            labeled=labeled,
+            labels=task.pool.labels[labeled],
+            rng=numpy_rng(spec.seed, "select", r),
+            model=model,
+            env=env,
+            state=state,
+        )
+        t0 = time.perf_counter()
+        protocol_random = s_cls.needs_labels and labeled.size == 0
+        with accounting.measure() as sel_passes:
+            if protocol_random:
+                picked, mode = ctx.rng.choice(ctx.unlabeled, size=b, replace=False), "random (no labels yet)"
+            else:
+                picked, mode = strategy.select(ctx), spec.strategy
+        picked = check_selection(spec.strategy, picked, ctx)
+        t_sel = time.perf_counter() - t0
+        labeled = np.concatenate([labeled, picked])
+        adapter = a_cls(env, **adapter_options)
+        pseudo = None
+        if ctx.pseudo_labels is not None and a_cls.accepts_pseudo_labels:
+            pseudo = Labeled(*ctx.pseudo_labels)
+        own.pause()
+        fitted = yield FitRequest(adapter, Labeled(labeled, task.pool.labels[labeled]), pseudo)
+        own.resume(fitted)
+        train_info, t_fit, fit_passes = fitted.report, fitted.seconds, fitted.passes
+        t0 = time.perf_counter()
+        test_logits = adapter.predict_logits("test")
+        acc = accuracy(test_logits, test_labels)
+        t_eval = time.perf_counter() - t0
+        with accounting.measure() as diag_passes:
+            diagnostics = round_diagnostics(
+                ctx,
+                ctx.unlabeled,
+                picked,
+                task.pool.labels,
+                test_logits,
+                test_labels,
+                pseudo_used=pseudo is not None,
+                protocol_random=protocol_random,
             )
-            ctx = RoundContext(
-                round=r,
-                budget=b,
-                pool_size=n_pool,
-                num_classes=n_classes,
-                labeled=labeled,
-                labels=task.pool.labels[labeled],
-                rng=numpy_rng(spec.seed, "select", r),
-                model=model,
-                env=env,
-                state=state,
-            )
-            t0 = time.perf_counter()
-            protocol_random = s_cls.needs_labels and labeled.size == 0
-            with accounting.measure() as sel_passes:
-                if protocol_random:
-                    picked, mode = ctx.rng.choice(ctx.unlabeled, size=b, replace=False), "random (no labels yet)"
-                else:
-                    picked, mode = strategy.select(ctx), spec.strategy
-            picked = check_selection(spec.strategy, picked, ctx)
-            t_sel = time.perf_counter() - t0
-            labeled = np.concatenate([labeled, picked])
-            adapter = a_cls(env, **adapter_options)
-            pseudo = None
-            if ctx.pseudo_labels is not None and a_cls.accepts_pseudo_labels:
-                pseudo = Labeled(*ctx.pseudo_labels)
-            t0 = time.perf_counter()
-            with accounting.measure() as fit_passes:
-                train_info = adapter.fit(Labeled(labeled, task.pool.labels[labeled]), pseudo)
-            t_fit = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            test_logits = adapter.predict_logits("test")
-            acc = accuracy(test_logits, test_labels)
-            t_eval = time.perf_counter() - t0
-            with accounting.measure() as diag_passes:
-                diagnostics = round_diagnostics(
-                    ctx,
-                    ctx.unlabeled,
-                    picked,
-                    task.pool.labels,
-                    test_logits,
-                    test_labels,
-                    pseudo_used=pseudo is not None,
-                    protocol_random=protocol_random,
-                )
-            info = RoundRecord(
-                round=r,
-                labeled=int(labeled.size),
-                budget_pct=round(100.0 * labeled.size / n_pool, 4),
-                accuracy=acc,
-                selection_mode=mode,
-                selected=picked.tolist(),
-                selected_class_hist=_class_hist(task.pool.labels[picked], n_classes),
-                classes_covered=int(np.unique(task.pool.labels[labeled]).size),
-                pseudo_labeled=0 if pseudo is None else len(pseudo),
-                train=train_info,
-                seconds={
-                    "select": round(t_sel, 4),
-                    "train": round(t_fit, 4),
-                    "evaluate": round(t_eval, 4),
-                    "diagnostics": diagnostics["seconds"],
-                },
-                encoder=_encoder_passes(sel_passes, fit_passes, diag_passes),
-                diagnostics=diagnostics,
-            ).to_dict()
-            rounds.append(info)
-            if on_round:
-                on_round(info)
-            model = adapter
+        info = RoundRecord(
+            round=r,
+            labeled=int(labeled.size),
+            budget_pct=round(100.0 * labeled.size / n_pool, 4),
+            accuracy=acc,
+            selection_mode=mode,
+            selected=picked.tolist(),
+            selected_class_hist=_class_hist(task.pool.labels[picked], n_classes),
+            classes_covered=int(np.unique(task.pool.labels[labeled]).size),
+            pseudo_labeled=0 if pseudo is None else len(pseudo),
+            train=train_info,
+            seconds={
+                "select": round(t_sel, 4),
+                "train": round(t_fit, 4),
+                "evaluate": round(t_eval, 4),
+                "diagnostics": diagnostics["seconds"],
+            },
+            encoder=_encoder_passes(sel_passes, fit_passes, diag_passes),
+            diagnostics=diagnostics,
+        ).to_dict()
+        rounds.append(info)
+        if on_round:
+            on_round(info)
+        model = adapter
+    passes = own.total()
     return RunRecord(
         schema=SCHEMA,
         run_id=f"{spec.slug()}__{chash}",
@@ -366,7 +510,7 @@ def _trajectory(spec, config, chash, backbone, task, ws, s_cls, a_cls, on_round)
             "adapter": dataclasses.asdict(ADAPTERS.info(spec.adapter)),
         },
         timing={
-            "total_seconds": round(time.perf_counter() - t_start, 3),
+            "total_seconds": round(own.seconds(), 3),
             "started_at": started,
             "finished_at": datetime.now(timezone.utc).isoformat(),
         },
