@@ -221,3 +221,34 @@ def test_selection_with_the_run_device_equals_the_cpu_path_on_cpu():
     rows = gpu.check_selection_devices(bb, {"dataset": "eurosat", "pool": 400, "test": 20, "classes": 5})
     assert [r["strategy"] for r in rows] == ["coreset", "badge", "typiclust", "cec", "gcnal"]
     assert all(r["same_order"] and r["same_set_pct"] == 100.0 and r["budget"] == 4 for r in rows), rows
+
+
+@pytest.mark.slow
+def test_batched_runs_section_times_both_arms_and_checks_their_records():
+    from albench.bench import batched
+
+    assert SECTIONS.info("batched-runs").target == "albench.bench.batched:run"
+    sec = batched.run(quick=True, datasets=("digits",), seeds=(1, 2), rounds=1, repeats=2)
+    (row,) = sec["rows"]
+    assert row["runs"] == 2 and row["classes"] == 10 and row["records_equal"] is True
+    assert row["speedup_cpu"] > 0 and set(sec["ratios"]) == {"digits_speedup_cpu"}
+
+
+def test_batched_runs_section_compares_records_without_timings(tmp_path):
+    from albench.bench.batched import _stripped
+
+    rec = {
+        "timing": {"total_seconds": 1},
+        "provenance": {},
+        "rounds": [{"seconds": {}, "train": {"seconds": 1, "steps": 3}}],
+    }
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "r.json").write_text(json.dumps(rec))
+    rec["timing"] = {"total_seconds": 2}
+    rec["rounds"][0]["train"]["seconds"] = 7
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "r.json").write_text(json.dumps(rec))
+    assert _stripped(tmp_path / "a") == _stripped(tmp_path / "b")
+    rec["rounds"][0]["train"]["steps"] = 4  # a non-timing field differs: not equal
+    (tmp_path / "b" / "r.json").write_text(json.dumps(rec))
+    assert _stripped(tmp_path / "a") != _stripped(tmp_path / "b")

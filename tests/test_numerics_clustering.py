@@ -7,6 +7,8 @@ identical inputs and identical random draws (see docs/testing.md). The code unde
 its own reference.
 """
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -333,6 +335,70 @@ def test_reassign_moved_breaks_an_exact_tie_with_an_unmoved_centre_to_the_lowest
     c2[1, 0] = offset + 2.0
     out, _ = reassign_moved(x, c2, labels, lower, np.array([False, True, False]))
     assert out.tolist() == [0]
+
+
+def test_reassign_moved_equals_the_full_pass_on_uncentred_large_norm_features(monkeypatch):
+    """The margin that lets a row keep an incremental decision is relative to ||x||² + ||c||²: float32
+    rounding of the Gram-trick values grows with the norms, not with the gaps. Uncentred features (offset
+    300 in 4 dimensions, ||x||² ≈ 3.6e5, rounding ≈ 0.1) over 40 draws, two successive updates each: the
+    labels equal the full nearest_two pass row for row (the contract is equality with the module's own full
+    pass, so that pass, not a float64 argmin, is the reference here; an absolute margin of 1e-4 disagrees
+    with it on 17 of these draws). Where the float64 gap is far above rounding, the labels are also the
+    exact nearest centre; and the case takes both paths (some rows decided incrementally, some not)."""
+    kmeans_module = sys.modules["albench.components.selection.kmeans"]
+    full_pass_rows = []
+
+    def counted_nearest_two(x, c):
+        full_pass_rows.append(len(x))
+        return nearest_two(x, c)
+
+    monkeypatch.setattr(kmeans_module, "nearest_two", counted_nearest_two)
+    n, d, k = 2000, 4, 12
+    for seed in range(40):
+        r = np.random.default_rng(seed)
+        blob = r.normal(scale=4.0, size=(k, d))
+        x = torch.from_numpy((300.0 + blob[r.integers(0, k, n)] + r.normal(size=(n, d))).astype(np.float32))
+        c = x[torch.as_tensor(r.choice(n, k, replace=False))].clone()
+        labels, lower = nearest_two(x, c)
+        for n_moved in (3, 2):
+            moved = np.zeros(k, dtype=bool)
+            moved[r.choice(k, n_moved, replace=False)] = True
+            c2 = c.clone()
+            c2[torch.as_tensor(moved)] += torch.from_numpy(r.normal(size=(n_moved, d)).astype(np.float32))
+            out, low2 = reassign_moved(x, c2, labels, lower, moved)
+            assert np.array_equal(out.numpy(), nearest_two(x, c2)[0].numpy()), (seed, n_moved)
+            exact = np.sort(dense_sq(x.numpy(), c2.numpy()), 1)
+            scale = (x.double() ** 2).sum(1).numpy() + float((c2.double() ** 2).sum(1).max())
+            clear = exact[:, 1] - exact[:, 0] > 1e-5 * scale  # 1e-5 · 7e5 ≈ 7, rounding ≈ 0.1
+            assert np.array_equal(out.numpy()[clear], full_labels(x, c2)[clear]), (seed, n_moved)
+            c, labels, lower = c2, out, low2
+    assert 0 < sum(full_pass_rows) < 40 * 2 * n  # rows decided both ways
+
+
+def test_reassign_moved_margin_grows_with_the_row_norm_for_rows_far_beyond_the_centres():
+    """The row's own ||x||² is part of the margin's scale, not only the centres' norms: rows 1e5 away from
+    centres of norm ≈ 6, on the bisector of an unmoved centre and a moved one up to a few thousandths (a
+    near-tie that float32 rounding of ||c||² − 2x·c, ≈ 1e-7 · 2||x||·||c||, decides), get the full
+    nearest_two pass's labels. A margin scaled by the centres' norms alone (or the absolute 1e-4) disagrees
+    with it on 15 of these 20 draws."""
+    d, k, n = 4, 6, 500
+    for seed in range(20):
+        r = np.random.default_rng(seed)
+        c = torch.from_numpy(r.normal(scale=3.0, size=(k, d)).astype(np.float32))
+        c2 = c.clone()
+        c2[1] += torch.from_numpy(r.normal(size=d).astype(np.float32))
+        moved = np.zeros(k, dtype=bool)
+        moved[1] = True
+        a, b = c2[0].double().numpy(), c2[1].double().numpy()
+        v = (b - a) / np.linalg.norm(b - a)
+        u = r.normal(size=(n, d))
+        u -= (u @ v)[:, None] * v
+        u /= np.linalg.norm(u, axis=1, keepdims=True)  # directions within the bisecting hyperplane
+        x = (a + b) / 2 + 1e5 * u + r.normal(scale=3e-3, size=(n, 1)) * v
+        x = torch.from_numpy(x.astype(np.float32))
+        labels, lower = nearest_two(x, c)
+        out, _ = reassign_moved(x, c2, labels, lower, moved)
+        assert np.array_equal(out.numpy(), nearest_two(x, c2)[0].numpy()), seed
 
 
 # ----------------------------------------------------------------------------- exact kNN
