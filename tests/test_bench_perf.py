@@ -252,3 +252,17 @@ def test_batched_runs_section_compares_records_without_timings(tmp_path):
     rec["rounds"][0]["train"]["steps"] = 4  # a non-timing field differs: not equal
     (tmp_path / "b" / "r.json").write_text(json.dumps(rec))
     assert _stripped(tmp_path / "a") != _stripped(tmp_path / "b")
+
+
+@pytest.mark.slow
+def test_dualprompt_step_section_reports_floor_and_the_columns_projection():
+    from albench.bench import dualprompt_step
+
+    assert SECTIONS.info("dualprompt-step").target == "albench.bench.dualprompt_step:run"
+    sec = dualprompt_step.run(quick=True, tasks=("digits",), block_steps=2, warmup=1, repeats=1)
+    row, proj = sec["rows"]
+    assert row["classes"] == 10 and row["step_gflop"] > 1  # 80 images through the prompted tower, both ways
+    assert row["floor_ms"] == pytest.approx(row["step_gflop"] * 1e9 / (row["gemm_gflops"] * 1e9) * 1e3, rel=0.05)
+    steps = 3 * (7 + 6) * 200  # 3 seeds x (Ours 7 + Ours_CoOp 6 trainings) x 200 steps
+    assert proj["columns_floor_cpu_s"] == pytest.approx(steps * row["floor_ms"] / 1e3, rel=0.01)
+    assert proj["columns_floor_wall_min"] == pytest.approx(proj["columns_floor_cpu_s"] / 2 / 60, abs=0.1)
