@@ -105,7 +105,7 @@ class Victim:
     def __init__(self, args, extra_env=None):
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", **(extra_env or {}))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "albench.cli.main", "run", *map(str, args)],
+            [sys.executable, "-m", "albench.cli", "run", *map(str, args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -142,3 +142,26 @@ def test_batch_runs_below_one_is_refused_before_anything_runs(tmp_path):
     assert res.exit_code == 2
     assert "--batch-runs" in res.output and "0" in res.output
     assert not (tmp_path / "r").exists()
+
+
+def test_an_interrupt_inside_a_batch_reports_the_runs_already_written(workspace, tmp_path, monkeypatch):
+    """Ctrl-C after seed 1's record is written but before seed 2's: seed 1 counts as finished."""
+    import albench.engine.protocol as protocol
+    from albench.engine.launchers import Interrupted, run_local
+
+    real, calls = protocol.check_record, []
+
+    def interrupt_second(record):
+        calls.append(record["seed"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(record)
+
+    monkeypatch.setattr(protocol, "check_record", interrupt_second)
+    specs = _specs("random", seeds=(1, 2), **{"min_steps": 5, "epochs": 1})
+    with pytest.raises(Interrupted) as stop:
+        run_local(specs, tmp_path, ws_factory=lambda: workspace, batch_runs=3, progress=False)
+    assert calls == [1, 2]  # one unit: both seeds finished training together
+    assert [(r.slug, r.status) for r in stop.value.results] == [("random__coop__seed1", "done")]
+    assert [sp.seed for sp in stop.value.not_finished] == [2]
+    assert [p.name.split("__")[2] for p in (tmp_path / "digits").glob("*.json")] == ["seed1"]

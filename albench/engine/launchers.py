@@ -91,8 +91,12 @@ def run_group(
     overwrite: bool = False,
     on_round: list[Callable[[dict], None] | None] | None = None,
     log_to: tuple[str, ...] = (),
+    on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Execute specs in lock step (``protocol.execute_together``: batched runs); never raises for a failing run."""
+    """Execute specs in lock step (``protocol.execute_together``: batched runs); never raises for a failing run.
+
+    ``on_result`` gets each run's result as soon as it is settled (unresolvable runs first).
+    """
     from albench.engine import store
     from albench.engine.protocol import execute_together
 
@@ -106,6 +110,8 @@ def run_group(
         except Exception as exc:  # cannot even name the run: missing data, unreadable weights
             results[i].error = f"{type(exc).__name__}: {exc}"
             results[i].failure_record = str(store.unresolved_failure(results_dir, spec, exc))
+            if on_result:
+                on_result(results[i])
             continue
         results[i].path = str(locations[i].record)
         runnable.append(i)
@@ -116,36 +122,55 @@ def run_group(
             callbacks[i] = _chain(loggers[i].on_round, callbacks[i])
     if not runnable:
         return results
+
+    def settle(k: int, outcome) -> None:  # as soon as the run is settled, before the group ends
+        i = runnable[k]
+        _fill(results[i], outcome, locations[i].failure, loggers.get(i))
+        if on_result:
+            on_result(results[i])
+        reported.add(i)
+
+    reported: set[int] = set()
     try:
-        outcomes = execute_together(
+        execute_together(
             [specs[i] for i in runnable],
             results_dir,
             ws,
             overwrite=overwrite,
             on_round=[callbacks[i] for i in runnable],
+            on_outcome=settle,
         )
     except Exception as exc:  # the group could not start (e.g. a bad spec): every run in it failed
-        outcomes = [exc] * len(runnable)
-    for i, outcome in zip(runnable, outcomes):
-        res = results[i]
-        if isinstance(outcome, BaseException):
-            if i in loggers:
-                loggers[i].finish(None)
-            res.error = f"{type(outcome).__name__}: {outcome}"
-            res.failure_record = str(locations[i].failure)
-            continue
-        if i in loggers:
-            loggers[i].finish(outcome.record)
-        if outcome.record is None:
-            res.status = "busy"
-            continue
-        rec = outcome.record
-        res.status = "skipped" if outcome.skipped else "done"
-        res.record = rec
-        res.accuracies = {r["round"]: r["accuracy"] for r in rec["rounds"]}
-        res.zero_shot = rec.get("zero_shot_accuracy")
-        res.seconds = rec.get("timing", {}).get("total_seconds")
+        for k, i in enumerate(runnable):
+            if i not in reported:
+                settle(k, exc)
+    for i in runnable:
+        if i not in reported:  # unreachable unless a driver bug skipped a run: say so rather than report "done"
+            results[i].error = "the run was not executed"
+            if on_result:
+                on_result(results[i])
     return results
+
+
+def _fill(res: RunResult, outcome, failure_path, logger) -> None:
+    """A settled run's ``RunResult`` from its outcome (a ``RunOutcome`` or the exception it failed with)."""
+    if isinstance(outcome, BaseException):
+        if logger:
+            logger.finish(None)
+        res.error = f"{type(outcome).__name__}: {outcome}"
+        res.failure_record = str(failure_path)
+        return
+    if logger:
+        logger.finish(outcome.record)
+    if outcome.record is None:
+        res.status = "busy"
+        return
+    rec = outcome.record
+    res.status = "skipped" if outcome.skipped else "done"
+    res.record = rec
+    res.accuracies = {r["round"]: r["accuracy"] for r in rec["rounds"]}
+    res.zero_shot = rec.get("zero_shot_accuracy")
+    res.seconds = rec.get("timing", {}).get("total_seconds")
 
 
 def _chain(first: Callable[[dict], None], then: Callable[[dict], None] | None) -> Callable[[dict], None]:
@@ -338,10 +363,8 @@ def run_local(
                     rbar.update(1)
                     rbar.set_postfix(acc=f"{info['accuracy']:.1f}")
 
-                unit_results = run_group(unit, results_dir, ws, overwrite, [tick] * len(unit), log_to=log_to)
+                run_group(unit, results_dir, ws, overwrite, [tick] * len(unit), log_to=log_to, on_result=finish)
                 rbar.close()
-                for res in unit_results:
-                    finish(res)
         except KeyboardInterrupt:  # the runs in flight wrote nothing (records are atomic) and released their locks
             bar.close()
             raise Interrupted(results, not_finished()) from None

@@ -231,6 +231,7 @@ def execute_together(
     ws: Workspace,
     overwrite: bool = False,
     on_round: list[Callable[[dict], None] | None] | None = None,
+    on_outcome: Callable[[int, RunOutcome | Exception], None] | None = None,
 ) -> list[RunOutcome | Exception]:
     """Run several trajectories in lock step (batched runs); a run's failure comes back in its place.
 
@@ -238,10 +239,12 @@ def execute_together(
     its record written atomically, a failure record on an exception. Every round, the adapters whose
     ``batch_key`` agree are trained by one ``fit_together`` call (CoOp: R context sets through one
     text-tower call; equal to training each alone, tested); everything else (selection, evaluation,
-    diagnostics) runs per run. ``on_round[i]`` gets run i's round summaries.
+    diagnostics) runs per run. ``on_round[i]`` gets run i's round summaries; ``on_outcome(i, outcome)`` is
+    called as soon as run i is settled (its record or failure record written, or skipped), so a caller
+    interrupted later still knows which runs finished.
     """
     callbacks = list(on_round) if on_round else [None] * len(specs)
-    outcomes: list = [None] * len(specs)
+    outcomes = _Outcomes(len(specs), on_outcome)
     locks, live = [], {}
     try:
         for i, spec in enumerate(specs):
@@ -250,7 +253,7 @@ def execute_together(
             run = store.resolve(spec, Path(results_dir), ws)
             loc = run.location
             if not overwrite and loc.read() is not None:
-                outcomes[i] = RunOutcome(loc.record, loc.read(), skipped=True)
+                outcomes.settle(i, RunOutcome(loc.record, loc.read(), skipped=True))
                 continue
             from filelock import Timeout
 
@@ -258,12 +261,12 @@ def execute_together(
             try:
                 lock.acquire(timeout=0)
             except Timeout:
-                outcomes[i] = RunOutcome(loc.record, None, skipped=True)  # another process is running it now
+                outcomes.settle(i, RunOutcome(loc.record, None, skipped=True))  # another process is running it now
                 continue
             locks.append(lock)
             loc.remove_stale_temps()  # left by a writer killed mid-write; we hold the run's lock
             if not overwrite and loc.read() is not None:
-                outcomes[i] = RunOutcome(loc.record, loc.read(), skipped=True)
+                outcomes.settle(i, RunOutcome(loc.record, loc.read(), skipped=True))
                 continue
             s_cls, a_cls = STRATEGIES.get(spec.strategy), ADAPTERS.get(spec.adapter)
             gen = _trajectory(
@@ -278,7 +281,20 @@ def execute_together(
     finally:
         for lock in locks:
             lock.release()
-    return outcomes
+    return outcomes.values
+
+
+class _Outcomes:
+    """Each run's outcome, reported to ``on_outcome`` the moment it is settled."""
+
+    def __init__(self, n: int, on_outcome: Callable[[int, RunOutcome | Exception], None] | None) -> None:
+        self.values: list = [None] * n
+        self.on_outcome = on_outcome
+
+    def settle(self, i: int, outcome: RunOutcome | Exception) -> None:
+        self.values[i] = outcome
+        if self.on_outcome:
+            self.on_outcome(i, outcome)
 
 
 def _fit_groups(pending: dict[int, FitRequest]) -> list[list[int]]:
@@ -314,7 +330,7 @@ def _fit(group: list[int], pending: dict[int, FitRequest]) -> list[Fitted | Exce
     ]
 
 
-def _advance(live: dict, outcomes: list, i: int, fitted: Fitted | Exception | None) -> FitRequest | None:
+def _advance(live: dict, outcomes: _Outcomes, i: int, fitted: Fitted | Exception | None) -> FitRequest | None:
     """Resume run i's trajectory with ``fitted``; its next request, or None when it finished (record or failure)."""
     run, gen = live[i]
     try:
@@ -329,13 +345,13 @@ def _advance(live: dict, outcomes: list, i: int, fitted: Fitted | Exception | No
             check_record(record)  # a nan accuracy fails the run with its reason instead of being recorded
         except Exception as exc:  # noqa: BLE001
             run.location.write_failure(run.config_hash, run.config, exc)
-            outcomes[i] = exc
+            outcomes.settle(i, exc)
             return None
         run.location.write(record)
-        outcomes[i] = RunOutcome(run.location.record, record)
+        outcomes.settle(i, RunOutcome(run.location.record, record))
     except Exception as exc:  # noqa: BLE001 - this run failed; the others go on
         run.location.write_failure(run.config_hash, run.config, exc)
-        outcomes[i] = exc
+        outcomes.settle(i, exc)
     return None
 
 
