@@ -14,9 +14,8 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
 
-from albench.bench.timing import REPEATS, interleaved, summary
+from albench.bench.timing import REPEATS, interleaved, one_torch_thread, summary
 
 QUICK = {"datasets": ("digits", "toy_fine"), "seeds": (1, 2, 3), "rounds": 3, "repeats": REPEATS}
 FULL = {**QUICK, "rounds": 6}
@@ -89,14 +88,10 @@ def run(quick: bool = False, **overrides) -> dict:
     from albench.engine.protocol import Workspace
 
     cfg = {**(QUICK if quick else FULL), **overrides}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         with tempfile.TemporaryDirectory() as tmp:
             ws = Workspace(Path(tmp) / "cache", device="cpu", progress=False)
             rows = [measure_case(d, cfg, ws, Path(tmp)) for d in cfg["datasets"]]
-    finally:
-        torch.set_num_threads(threads)
     ratios = {f"{r['dataset']}_speedup_cpu": r["speedup_cpu"] for r in rows}
     notes = (
         f"Random x CoOp (defaults: 200-step floor per round), seeds {', '.join(map(str, cfg['seeds']))}, "

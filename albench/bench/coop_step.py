@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from albench.bench.timing import REPEATS, interleaved, summary, timed
+from albench.bench.timing import REPEATS, interleaved, one_torch_thread, summary, timed
 
 QUICK = {
     "cases": (("toy", None, 80), ("ViT-B-16", "random", 47)),
@@ -157,12 +157,8 @@ def _ms(s: dict) -> str:
 def run(quick: bool = False, **overrides) -> dict:
     """``overrides`` replace entries of the QUICK / FULL configuration (tests use small ones)."""
     cfg = {**(QUICK if quick else FULL), **overrides}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         rows = [measure_case(a, p, c, cfg) for a, p, c in cfg["cases"]]
-    finally:
-        torch.set_num_threads(threads)
     ratios = {}
     for r in rows:
         key = "toy" if r["backbone"] == "albench-toy" else r["backbone"].split(" ")[0]

@@ -18,9 +18,8 @@ time on 2 cores: a lower bound for toy Table 1 that no scheduling can beat.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from albench.bench.timing import REPEATS, summary, timed
+from albench.bench.timing import REPEATS, one_torch_thread, summary, timed
 
 TABLE1_TASKS = ("toy_shapes", "toy_textures", "toy_shifted", "toy_patterns", "toy_fine", "digits")
 QUICK = {"tasks": TABLE1_TASKS, "block_steps": 10, "warmup": 2, "repeats": REPEATS, "seeds": 3, "cores": 2}
@@ -78,14 +77,10 @@ def run(quick: bool = False, **overrides) -> dict:
     from albench.engine.protocol import Workspace
 
     cfg = {**(QUICK if quick else FULL), **overrides}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         ws = Workspace(device="cpu", progress=False)
         rate = gemm_rate([(80 * 85, 96, 384), (1024, 1024, 1024)], repeats=cfg["repeats"])
         rows = [measure_task(ws, t, cfg, rate) for t in cfg["tasks"]]
-    finally:
-        torch.set_num_threads(threads)
     steps_per_task = cfg["seeds"] * sum(TRAININGS_PER_RUN.values()) * 200
     floor_cpu = sum(r.pop("_floor_s") * steps_per_task for r in rows)
     measured_cpu = sum(r.pop("_cpu_s") * steps_per_task for r in rows)

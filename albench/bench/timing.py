@@ -61,6 +61,19 @@ def timed() -> Iterator[Stopwatch]:
         sw.sample = Sample(time.process_time() - c0, time.perf_counter() - w0)
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread inside the block (the per-run setting of albench's runs), restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def measure(fn: Callable[[], T]) -> tuple[T, Sample]:
     with timed() as sw:
         out = fn()
