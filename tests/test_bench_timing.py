@@ -73,3 +73,25 @@ def test_sections_record_commit_dirty_flag_and_stability(tmp_path, monkeypatch):
     md = (tmp_path / "out" / "bench.md").read_text()
     assert "every ratio within ±15 %: NO" in md and state["git_sha"] in md
     assert json.loads((tmp_path / "out" / "bench.json").read_text())["sections"]["fake"]["cpu_seconds"] >= 0
+
+
+def test_git_state_is_dirty_for_code_changes_but_not_for_the_benchmark_outputs(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "reports").mkdir()
+    out = tmp_path / "reports" / "bench.json"
+    out.write_text("{}")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    assert bench.git_state((out,), where=tmp_path)["dirty"] is False
+    out.write_text('{"sections": {}}')  # the previous section's own output
+    assert bench.git_state((out,), where=tmp_path)["dirty"] is False
+    assert bench.git_state((), where=tmp_path)["dirty"] is True
+    (tmp_path / "code.py").write_text("x = 2\n")
+    state = bench.git_state((out,), where=tmp_path)
+    assert state["dirty"] is True and len(state["git_sha"]) == 40

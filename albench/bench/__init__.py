@@ -55,12 +55,21 @@ def machine() -> dict:
     }
 
 
-def git_state() -> dict:
-    """The commit checked out now and whether tracked files differ from it (not cached: sections differ)."""
+def git_state(outputs: tuple[Path, ...] = (), where: Path | None = None) -> dict:
+    """The commit checked out now and whether tracked files differ from it (not cached: sections differ).
+
+    ``outputs``: files the benchmark itself writes (``bench.json``, ``bench.md``); a change to them is not a
+    change to the code measured, so it does not make the tree dirty (otherwise every section after the first
+    of a run would be flagged by the previous section's own output). ``where``: a folder of the repository
+    (default: albench's own).
+    """
     import subprocess
 
-    here = Path(__file__).resolve().parent
+    here = where or Path(__file__).resolve().parent
     try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True, timeout=10
+        )
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -71,16 +80,19 @@ def git_state() -> dict:
         )
     except (OSError, subprocess.SubprocessError):
         return {"git_sha": None, "dirty": None}
-    if sha.returncode != 0:
+    if sha.returncode != 0 or top.returncode != 0:
         return {"git_sha": None, "dirty": None}
-    return {"git_sha": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    root = Path(top.stdout.strip()).resolve()
+    ignored = {p.resolve() for p in outputs}
+    changed = [root / line[3:].split(" -> ")[-1] for line in dirty.stdout.splitlines() if line.strip()]
+    return {"git_sha": sha.stdout.strip(), "dirty": any(p.resolve() not in ignored for p in changed)}
 
 
-def _run_one(name: str, quick: bool) -> dict:
+def _run_one(name: str, quick: bool, outputs: tuple[Path, ...] = ()) -> dict:
     from albench.bench.timing import load_average, timed
 
     run = SECTIONS.get(name)
-    state, load0 = git_state(), load_average()
+    state, load0 = git_state(outputs), load_average()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     with timed() as sw:
         section = run(quick=quick)
@@ -126,11 +138,11 @@ def run_sections(names: list[str] | None, quick: bool, out_dir: Path, stability:
         atomic_write(out_dir / "bench.md", render_markdown(result))
 
     for n in names:
-        section = _run_one(n, quick)
+        section = _run_one(n, quick, (json_path, out_dir / "bench.md"))
         if stability:
             result["sections"][n] = section
             save()
-            second = _run_one(n, quick)
+            second = _run_one(n, quick, (json_path, out_dir / "bench.md"))
             second["stability"] = {
                 "first_run": {
                     k: section.get(k)
