@@ -371,18 +371,19 @@ class DualPrompt(Adapter):
                 scale=(o["aug_min_scale"], 1.0),
             )
         scale = env.backbone.logit_scale
-        parts: dict[str, float] = {}
+        parts: dict[str, torch.Tensor] = {}  # the last step's loss terms, read on the host once, after training
 
         def step(lb: Labeled | None, pb: Labeled | None) -> torch.Tensor:
             batches = [b for b in (lb, pb) if b is not None]
             idx = np.concatenate([b.indices for b in batches])
-            y = torch.as_tensor(np.concatenate([b.labels for b in batches]), device=dev)
-            comp = complementary_labels(y.cpu(), c, g_comp).to(dev)
+            labels = torch.as_tensor(np.concatenate([b.labels for b in batches]))
+            y = labels.to(dev)
+            comp = complementary_labels(labels, c, g_comp).to(dev)  # drawn on the host: no device-to-host copy
             with env.backbone.autocast():
                 img = self._train_features(idx, feed)
                 t_pos, t_neg = self.model.text_features()
             loss = dualprompt_loss(img, t_pos, t_neg, y, comp, scale, o["lam"], o["detach_positive"], o["detach_image"])
-            parts["l1"], parts["l2"] = float(loss.l1.detach()), float(loss.l2.detach())
+            parts["l1"], parts["l2"] = loss.l1.detach(), loss.l2.detach()  # no host sync per step
             return loss.total
 
         report = train(
@@ -398,8 +399,8 @@ class DualPrompt(Adapter):
         self._text, self._feats = None, {}
         report.update(
             {
-                "final_l1": parts.get("l1"),
-                "final_l2": parts.get("l2"),
+                "final_l1": float(parts["l1"]) if "l1" in parts else None,
+                "final_l2": float(parts["l2"]) if "l2" in parts else None,
                 "labeled": len(labeled),
                 "pseudo": 0 if pseudo is None else len(pseudo),
             }
