@@ -189,7 +189,7 @@ class CoOp(Adapter):
         def step_losses(batches: dict) -> list[torch.Tensor]:
             runs = list(batches)
             with first.env.backbone.autocast():
-                texts = text_features_together([adapters[i].prompt for i in runs])
+                texts = text_features_together([adapters[i].prompt for i in runs], checked=True)
             return [adapters[i]._loss(feats, t, batches[i][0], views[i]) for i, t in zip(runs, texts)]
 
         reports = train_together([a._job(lab) for a, lab in zip(adapters, labeled)], step_losses, first._train_config())

@@ -106,13 +106,14 @@ def _buffer(module: torch.nn.Module, name: str) -> torch.Tensor:
     return value
 
 
-def text_features_together(learners: list[PromptLearner]) -> list[torch.Tensor]:
+def text_features_together(learners: list[PromptLearner], checked: bool = False) -> list[torch.Tensor]:
     """Each learner's ``text_features()``, from one text-tower call when ``can_encode_together`` (batched runs).
 
     R learners' prefixes go through the tower as one batch of R·(P + C·S) rows
-    (``Backbone.encode_text_shared_prefixes``); the results equal each learner's own call.
+    (``Backbone.encode_text_shared_prefixes``); the results equal each learner's own call. ``checked=True``:
+    the caller has established ``can_encode_together`` once (a training loop), so no step repeats it.
     """
-    if len(learners) < 2 or not can_encode_together(learners):
+    if len(learners) < 2 or not (checked or can_encode_together(learners)):
         return [pl.text_features() for pl in learners]
     first = learners[0]
     prefixes = torch.cat([pl._shared_prefix() for pl in learners])

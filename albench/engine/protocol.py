@@ -314,15 +314,9 @@ def _fit(group: list[int], pending: dict[int, FitRequest]) -> list[Fitted | Exce
     """Train one group's adapters (``fit_together``); each run gets its share of the time, the first the passes."""
     reqs = [pending[i] for i in group]
     t0 = time.perf_counter()
+    cls = type(reqs[0].adapter)  # a group of one is its adapter's own fit (``Adapter.fit_together``)
     with accounting.measure() as passes:
-        if len(reqs) == 1:
-            try:
-                reports: list = [reqs[0].adapter.fit(reqs[0].labeled, reqs[0].pseudo)]
-            except Exception as exc:  # noqa: BLE001 - fails this run only
-                reports = [exc]
-        else:
-            cls = type(reqs[0].adapter)
-            reports = cls.fit_together([r.adapter for r in reqs], [r.labeled for r in reqs], [r.pseudo for r in reqs])
+        reports = cls.fit_together([r.adapter for r in reqs], [r.labeled for r in reqs], [r.pseudo for r in reqs])
     share = (time.perf_counter() - t0) / len(reqs)
     return [
         rep if isinstance(rep, Exception) else Fitted(rep, share, passes if k == 0 else {})
