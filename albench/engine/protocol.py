@@ -316,7 +316,10 @@ def _fit(group: list[int], pending: dict[int, FitRequest]) -> list[Fitted | Exce
     t0 = time.perf_counter()
     cls = type(reqs[0].adapter)  # a group of one is its adapter's own fit (``Adapter.fit_together``)
     with accounting.measure() as passes:
-        reports = cls.fit_together([r.adapter for r in reqs], [r.labeled for r in reqs], [r.pseudo for r in reqs])
+        try:
+            reports = cls.fit_together([r.adapter for r in reqs], [r.labeled for r in reqs], [r.pseudo for r in reqs])
+        except Exception as exc:  # noqa: BLE001 - raised for the group as a whole: each of its runs fails with it
+            reports = [exc] * len(reqs)
     share = (time.perf_counter() - t0) / len(reqs)
     return [
         rep if isinstance(rep, Exception) else Fitted(rep, share, passes if k == 0 else {})
